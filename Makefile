@@ -1,0 +1,40 @@
+# The two commands of the README:
+#   make demo   set everything up, check the guideline graph and run the main job on the
+#               bundled example patients
+#   make test   set everything up and run the whole test suite (lint included)
+# Both create the virtual environment they need; `make setup` installs system packages
+# (Java for the HermiT reasoner, Chromium for the page tests) where they are missing.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test setup system-deps lint clean benchmark
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+setup: system-deps $(STAMP)
+
+demo: setup
+	$(BIN)/guidelinekg check
+	$(BIN)/guidelinekg recommend examples/patients/demo-cohort --as-of 2026-12-01
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests scripts
+
+test: setup lint
+	$(BIN)/pytest -q
+
+benchmark: setup
+	$(BIN)/python scripts/benchmark.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build dist

@@ -1,0 +1,288 @@
+"""Running the project's SPARQL queries on rdflib or pyoxigraph, with bound parameters.
+
+Every query is a commented ``.rq`` file under ``queries/``. A file declares its parameters
+in its header comments, one a line::
+
+    # param: section (IRI) the guideline section whose recommendations are listed
+
+Parameters are bound as RDF terms (rdflib ``initBindings``, pyoxigraph ``substitutions``);
+query text is never built from user input. Both engines answer with rdflib terms, so a
+caller cannot tell them apart (the test suite checks they agree).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Literal as TypingLiteral
+
+import pyoxigraph as ox
+from rdflib import Graph, Literal, URIRef, Variable
+from rdflib.plugins.sparql import prepareQuery
+from rdflib.term import Node
+
+from guidelinekg.loading import PREFIXES, from_oxigraph, to_oxigraph
+from guidelinekg.resources import queries_dir
+
+EngineName = TypingLiteral["oxigraph", "rdflib"]
+Row = dict[str, Node]
+Triple = tuple[Node, Node, Node]
+
+_PARAM_LINE = re.compile(r"^#\s*param:\s*(\w+)\s*\((\w+)\)\s*(.*)$")
+
+
+class QueryError(Exception):
+    """A query that cannot be found, parsed or run; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class QueryParameter:
+    name: str
+    kind: str  # IRI, string, integer, decimal, date, boolean
+    description: str
+
+
+@dataclass(frozen=True)
+class QueryFile:
+    name: str
+    path: Path
+    text: str
+    parameters: tuple[QueryParameter, ...] = field(default=())
+
+    @property
+    def description(self) -> str:
+        """The first comment lines of the file, before any parameter line."""
+        lines = []
+        for line in self.text.splitlines():
+            if not line.startswith("#"):
+                break
+            if _PARAM_LINE.match(line):
+                break
+            lines.append(line.lstrip("#").strip())
+        return " ".join(part for part in lines if part)
+
+
+def read_query_file(path: Path, name: str | None = None) -> QueryFile:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise QueryError(f"{path}: cannot read the query file ({error})") from None
+    parameters = tuple(
+        QueryParameter(match[1], match[2], match[3].strip())
+        for match in (_PARAM_LINE.match(line) for line in text.splitlines())
+        if match
+    )
+    return QueryFile(name or path.stem, path, text, parameters)
+
+
+@cache
+def load_query(name: str) -> QueryFile:
+    """A bundled query by its path under ``queries/`` without ``.rq`` (``qc/foo``)."""
+    path = queries_dir() / f"{name}.rq"
+    if not path.is_file():
+        raise QueryError(f"no bundled query named {name!r}")
+    return read_query_file(path, name)
+
+
+def bundled_queries(folder: str = "") -> list[QueryFile]:
+    root = queries_dir()
+    base = root / folder if folder else root
+    return [
+        load_query(path.relative_to(root).with_suffix("").as_posix())
+        for path in sorted(base.rglob("*.rq"))
+    ]
+
+
+_XSD = "http://www.w3.org/2001/XMLSchema#"
+
+
+def parameter_term(parameter: QueryParameter, value: str) -> Node:
+    """The RDF term for a parameter value given as text (a CURIE or IRI for kind IRI)."""
+    if parameter.kind == "IRI":
+        return expand_iri(value)
+    datatypes = {
+        "integer": _XSD + "integer",
+        "decimal": _XSD + "decimal",
+        "date": _XSD + "date",
+        "boolean": _XSD + "boolean",
+    }
+    if parameter.kind == "string":
+        return Literal(value)
+    if parameter.kind in datatypes:
+        literal = Literal(value, datatype=URIRef(datatypes[parameter.kind]))
+        if literal.value is None or (parameter.kind == "boolean"
+                                     and value not in ("true", "false")):
+            raise QueryError(f"parameter {parameter.name}: {value!r} is not a valid "
+                             f"{parameter.kind}")
+        return literal
+    raise QueryError(f"parameter {parameter.name}: unknown kind {parameter.kind!r}")
+
+
+def expand_iri(value: str) -> URIRef:
+    """``bcbm:BMA-1`` or a full IRI to an IRI; anything else is an error."""
+    if value.startswith("<") and value.endswith(">"):
+        value = value[1:-1]
+    prefix, sep, local = value.partition(":")
+    if sep and prefix in PREFIXES and not local.startswith("//"):
+        return URIRef(PREFIXES[prefix] + local)
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+$", value):
+        return URIRef(value)
+    raise QueryError(f"{value!r} is not an IRI or a known prefixed name "
+                     f"(prefixes: {', '.join(sorted(PREFIXES))})")
+
+
+def check_syntax(text: str, where: str = "query") -> None:
+    """Raise QueryError with the parser's message when the text is not SPARQL 1.1."""
+    try:
+        # Evaluating against an empty store is the cheapest full syntax check.
+        ox.Store().query(text)
+    except SyntaxError as error:
+        raise QueryError(f"{where}: SPARQL syntax error: {error}") from None
+
+
+class SparqlEngine:
+    """The common interface of the two engines: SELECT rows, CONSTRUCT triples, ASK."""
+
+    name: EngineName
+
+    def add(self, triples: Iterable[Triple]) -> None:
+        raise NotImplementedError
+
+    def select(self, text: str, bindings: Mapping[str, Node] | None = None) -> list[Row]:
+        raise NotImplementedError
+
+    def construct(self, text: str, bindings: Mapping[str, Node] | None = None) -> list[Triple]:
+        raise NotImplementedError
+
+    def ask(self, text: str, bindings: Mapping[str, Node] | None = None) -> bool:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+
+class OxigraphEngine(SparqlEngine):
+    """pyoxigraph's in-memory store: the fast engine, used by default."""
+
+    name: EngineName = "oxigraph"
+
+    def __init__(self, graph: Graph | None = None) -> None:
+        self.store = ox.Store()
+        if graph is not None:
+            self.add(graph)
+
+    def add(self, triples: Iterable[Triple]) -> None:
+        self.store.extend(
+            ox.Quad(to_oxigraph(s), to_oxigraph(p), to_oxigraph(o)) for s, p, o in triples
+        )
+
+    def _run(self, text: str, bindings: Mapping[str, Node] | None):
+        substitutions = {ox.Variable(k): to_oxigraph(v) for k, v in (bindings or {}).items()}
+        try:
+            return self.store.query(text, substitutions=substitutions or None)
+        except SyntaxError as error:
+            raise QueryError(f"SPARQL syntax error: {error}") from None
+        except (OSError, ValueError, TypeError) as error:
+            raise QueryError(f"query failed: {error}") from None
+
+    def select(self, text: str, bindings: Mapping[str, Node] | None = None) -> list[Row]:
+        solutions = self._run(text, bindings)
+        if not isinstance(solutions, ox.QuerySolutions):
+            raise QueryError("expected a SELECT query")
+        names = [v.value for v in solutions.variables]
+        rows = []
+        for solution in solutions:
+            row = {}
+            for name in names:
+                term = solution[name]
+                if term is not None:
+                    row[name] = from_oxigraph(term)
+            rows.append(row)
+        return rows
+
+    def construct(self, text: str, bindings: Mapping[str, Node] | None = None) -> list[Triple]:
+        triples = self._run(text, bindings)
+        if not isinstance(triples, ox.QueryTriples):
+            raise QueryError("expected a CONSTRUCT or DESCRIBE query")
+        return [(from_oxigraph(t.subject), from_oxigraph(t.predicate), from_oxigraph(t.object))
+                for t in triples]
+
+    def ask(self, text: str, bindings: Mapping[str, Node] | None = None) -> bool:
+        answer = self._run(text, bindings)
+        if not isinstance(answer, ox.QueryBoolean):
+            raise QueryError("expected an ASK query")
+        return bool(answer)
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+
+class RdflibEngine(SparqlEngine):
+    """rdflib's own SPARQL engine over an in-memory graph: the reference for cross-checks."""
+
+    name: EngineName = "rdflib"
+
+    def __init__(self, graph: Graph | None = None) -> None:
+        self.graph = Graph()
+        if graph is not None:
+            self.add(graph)
+
+    def add(self, triples: Iterable[Triple]) -> None:
+        add = self.graph.add
+        for triple in triples:
+            add(triple)
+
+    def _run(self, text: str, bindings: Mapping[str, Node] | None):
+        try:
+            query = prepareQuery(text)
+        except Exception as error:  # rdflib raises pyparsing's ParseException and others
+            raise QueryError(f"SPARQL syntax error: {error}") from None
+        init = {Variable(k): v for k, v in (bindings or {}).items()}
+        return self.graph.query(query, initBindings=init)
+
+    def select(self, text: str, bindings: Mapping[str, Node] | None = None) -> list[Row]:
+        result = self._run(text, bindings)
+        if result.type != "SELECT":
+            raise QueryError("expected a SELECT query")
+        names = [str(v) for v in result.vars]
+        return [
+            {name: row[i] for i, name in enumerate(names) if row[i] is not None}
+            for row in result
+        ]
+
+    def construct(self, text: str, bindings: Mapping[str, Node] | None = None) -> list[Triple]:
+        result = self._run(text, bindings)
+        if result.type not in ("CONSTRUCT", "DESCRIBE"):
+            raise QueryError("expected a CONSTRUCT or DESCRIBE query")
+        return list(result.graph)
+
+    def ask(self, text: str, bindings: Mapping[str, Node] | None = None) -> bool:
+        result = self._run(text, bindings)
+        if result.type != "ASK":
+            raise QueryError("expected an ASK query")
+        return bool(result.askAnswer)
+
+    def __len__(self) -> int:
+        return len(self.graph)
+
+
+def make_engine(name: EngineName = "oxigraph", graph: Graph | None = None) -> SparqlEngine:
+    if name == "oxigraph":
+        return OxigraphEngine(graph)
+    if name == "rdflib":
+        return RdflibEngine(graph)
+    raise QueryError(f"unknown SPARQL engine {name!r} (oxigraph or rdflib)")
+
+
+def bind_parameters(query: QueryFile, values: Mapping[str, str]) -> dict[str, Node]:
+    """Check the given ``name=value`` pairs against the query's declared parameters."""
+    declared = {p.name: p for p in query.parameters}
+    unknown = sorted(set(values) - set(declared))
+    if unknown:
+        known = ", ".join(sorted(declared)) or "none"
+        raise QueryError(f"query {query.name!r} has no parameter {', '.join(unknown)} "
+                         f"(its parameters: {known})")
+    return {name: parameter_term(declared[name], value) for name, value in values.items()}
