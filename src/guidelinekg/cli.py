@@ -18,10 +18,14 @@ from guidelinekg import __version__
 
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "check": ("guidelinekg.checks", "check the guideline graph: reasoner, shapes, QC queries, coverage"),
-    "query": ("guidelinekg.querying", "run a bundled or your own SPARQL query on the guideline graph"),
-    "validate": ("guidelinekg.validation", "validate patient records (RDF or FHIR) against the shapes"),
-    "recommend": ("guidelinekg.derivation", "derive recommendations, contraindications, care gaps, dose checks"),
+    "check": ("guidelinekg.checks",
+              "check the guideline graph: reasoner, shapes, QC queries, coverage"),
+    "query": ("guidelinekg.querying",
+              "run a bundled or your own SPARQL query on the guideline graph"),
+    "validate": ("guidelinekg.validation",
+                 "validate patient records (RDF or FHIR) against the shapes"),
+    "recommend": ("guidelinekg.derivation",
+                  "derive recommendations, contraindications, care gaps, dose checks"),
     "import-fhir": ("guidelinekg.fhir_import", "turn FHIR R4 / mCODE bundles into a patient graph"),
     "publish": ("guidelinekg.publishing", "build the static linked-data site of the guideline"),
     "serve": ("guidelinekg.server", "serve the guideline with content negotiation and SPARQL"),

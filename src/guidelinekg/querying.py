@@ -1,13 +1,402 @@
-"""Placeholder: implemented by its issue."""
+"""``guidelinekg query``: run a bundled or your own SPARQL query on the guideline graph.
+
+The graph is the bundled one (core ontology, patient-fact vocabulary, guideline content).
+A query is a commented ``.rq`` file: a bundled one under ``queries/`` named by its path
+without ``.rq`` (or by its file stem when that is unique), or the user's own (``--file``).
+Parameters are the file's ``# param:`` lines; values given as ``--param name=value`` are
+turned into RDF terms and bound by the engine (never written into the query text).
+
+Parameters are optional unless their description starts with ``required``: the bundled
+queries are written so that an unbound parameter means "all". An IRI value must occur in
+the guideline graph, so a mistyped name is an error rather than an empty answer.
+
+Results are printed as an aligned table (IRIs as CURIEs), CSV (RFC 4180, full IRIs, as in
+the SPARQL 1.1 CSV results format) or SPARQL 1.1 Query Results JSON; a CONSTRUCT query
+prints Turtle. Numbers are printed in their canonical form (``120.0`` as ``120``), as
+Oxigraph stores them, so both engines print the same answer.
+"""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import difflib
+import io
+import json
+import re
+import sys
+import textwrap
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.namespace import XSD
+from rdflib.term import Node
+
+from guidelinekg.loading import PREFIXES, InputError, bind_project_prefixes, guideline_graph
+from guidelinekg.sparql import (
+    QueryError,
+    QueryFile,
+    QueryForm,
+    QueryParameter,
+    Row,
+    Triple,
+    bind_parameters,
+    bundled_queries,
+    make_engine,
+    query_form,
+    read_query_file,
+    refuse_remote_access,
+)
+
+FORMATS = ("table", "csv", "json")
+ENGINES = ("oxigraph", "rdflib")
+
+_INTEGER_DATATYPES = frozenset({
+    XSD.integer, XSD.int, XSD.long, XSD.short, XSD.byte,
+    XSD.nonNegativeInteger, XSD.positiveInteger, XSD.negativeInteger, XSD.nonPositiveInteger,
+    XSD.unsignedLong, XSD.unsignedInt, XSD.unsignedShort, XSD.unsignedByte,
+})
+_CURIE_LOCAL = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+
+
+@dataclass
+class QueryResult:
+    """A query's answer: rows for SELECT, triples for CONSTRUCT, a boolean for ASK."""
+
+    form: QueryForm
+    variables: list[str] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
+    triples: list[Triple] = field(default_factory=list)
+    boolean: bool | None = None
+
+
+# ---------------------------------------------------------------------------------------
+# Finding the query and its parameters
+
+
+def resolve_query(name: str) -> QueryFile:
+    """A bundled query by its path under queries/ (``guideline/x``) or its unique stem."""
+    name = name.strip().removesuffix(".rq")
+    queries = bundled_queries()
+    by_name = {query.name: query for query in queries}
+    if name in by_name:
+        return by_name[name]
+    same_stem = [query for query in queries if query.name.rsplit("/", 1)[-1] == name]
+    if len(same_stem) == 1:
+        return same_stem[0]
+    if same_stem:
+        names = ", ".join(query.name for query in same_stem)
+        raise QueryError(f"{name!r} names several bundled queries ({names}); give its folder too")
+    message = f"no bundled query named {name!r}"
+    if Path(name + ".rq").is_file() or Path(name).is_file():
+        message += "; to run a query file of your own, use --file"
+    candidates = {query.name: query.name for query in queries}
+    candidates.update({query.name.rsplit("/", 1)[-1]: query.name for query in queries})
+    close = dict.fromkeys(candidates[match]
+                          for match in difflib.get_close_matches(name, list(candidates), n=3))
+    if close:
+        message += f"; did you mean {' or '.join(close)}?"
+    raise QueryError(message + " (guidelinekg query --list shows them all)")
+
+
+def read_user_query(path: Path | str) -> QueryFile:
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "no such query file")
+    if path.is_dir():
+        raise InputError(path, "is a folder, not a query file")
+    return read_query_file(path, str(path))
+
+
+def parse_parameter_values(pairs: Sequence[str]) -> dict[str, str]:
+    """``name=value`` pairs (from repeated ``--param``) as a dict; each name once."""
+    values: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise QueryError(f"--param {pair!r}: expected name=value, "
+                             "e.g. --param source=bcbm:REF-4")
+        if name in values:
+            raise QueryError(f"--param {name} is given twice")
+        values[name] = value  # as given: a string parameter keeps its spaces
+    return values
+
+
+def is_required(parameter: QueryParameter) -> bool:
+    """Declared as ``# param: name (kind) required: ...``; any other parameter is optional."""
+    return parameter.description.lower().startswith("required")
+
+
+def _occurs_in(graph: Graph, iri: URIRef) -> bool:
+    return ((iri, None, None) in graph or (None, None, iri) in graph
+            or (None, iri, None) in graph)
+
+
+def bind_checked(query: QueryFile, values: Mapping[str, str], graph: Graph) -> dict[str, Node]:
+    """The RDF terms to bind, after checking names, required parameters and IRI values."""
+    declared = {parameter.name: parameter for parameter in query.parameters}
+    missing = [name for name, parameter in declared.items()
+               if is_required(parameter) and name not in values]
+    if missing:
+        raise QueryError(f"query {query.name!r} needs --param {', '.join(missing)} "
+                         f"({'; '.join(declared[name].description for name in missing)})")
+    bindings: dict[str, Node] = {}
+    for name, value in values.items():
+        try:
+            bindings.update(bind_parameters(query, {name: value}))
+        except QueryError as error:
+            message = str(error)
+            if name in declared and not message.startswith("parameter"):
+                message = f"parameter {name}: {message}"
+            raise QueryError(message) from None
+        term = bindings[name]
+        if isinstance(term, URIRef) and not _occurs_in(graph, term):
+            raise QueryError(f"parameter {name}: {value} (<{term}>) does not occur in the "
+                             "guideline graph; check its spelling")
+    return bindings
+
+
+# ---------------------------------------------------------------------------------------
+# Running it
+
+
+def canonical_term(term: Node) -> Node:
+    """Numbers and booleans in their canonical lexical form, so both engines print alike.
+
+    Oxigraph stores canonical forms ("120.0"^^xsd:decimal becomes "120"); rdflib keeps the
+    form of the source file. The value is the same; only its spelling is made one.
+    """
+    if not isinstance(term, Literal) or term.datatype is None:
+        return term
+    lexical = str(term).strip()
+    try:
+        if term.datatype in _INTEGER_DATATYPES:
+            return Literal(str(int(lexical)), datatype=term.datatype)
+        if term.datatype == XSD.decimal:
+            value = Decimal(lexical)
+            if not value.is_finite():
+                return term
+            if value == value.to_integral_value():
+                return Literal(str(int(value)), datatype=XSD.decimal)
+            return Literal(format(value.normalize(), "f"), datatype=XSD.decimal)
+        if term.datatype == XSD.boolean and lexical in ("0", "1"):
+            return Literal("true" if lexical == "1" else "false", datatype=XSD.boolean)
+    except (ValueError, InvalidOperation):
+        return term  # an ill-typed literal is shown as written
+    return term
+
+
+def _projected_variables(text: str) -> list[str]:
+    """The SELECT clause's variables, read by evaluating the query on an empty graph."""
+    return make_engine("oxigraph").select_with_variables(text)[0]
+
+
+def run_query(query: QueryFile, values: Mapping[str, str] | None = None,
+              engine_name: str = "oxigraph", graph: Graph | None = None) -> QueryResult:
+    """Run a query file on the guideline graph (or the graph given) with parameter values."""
+    refuse_remote_access(query.text, query.name)
+    form = query_form(query.text, query.name)
+    graph = guideline_graph() if graph is None else graph
+    bindings = bind_checked(query, values or {}, graph)
+    if form == "SELECT" and bindings:
+        # pyoxigraph binds only projected variables; the rule is checked for both engines so
+        # that a query that runs on one runs on the other.
+        projected = set(_projected_variables(query.text))
+        unprojected = sorted(set(bindings) - projected)
+        if unprojected:
+            raise QueryError(f"{query.name}: parameter {', '.join(unprojected)} must be a "
+                             "variable of the SELECT clause to be bound")
+    engine = make_engine(engine_name, graph)  # type: ignore[arg-type]
+    try:
+        if form == "SELECT":
+            variables, rows = engine.select_with_variables(query.text, bindings)
+            rows = [{name: canonical_term(term) for name, term in row.items()} for row in rows]
+            return QueryResult(form, variables=variables, rows=rows)
+        if form == "CONSTRUCT":
+            triples = [(s, p, canonical_term(o))
+                       for s, p, o in engine.construct(query.text, bindings)]
+            return QueryResult(form, triples=triples)
+        return QueryResult(form, boolean=engine.ask(query.text, bindings))
+    except QueryError as error:
+        raise QueryError(f"{query.name}: {error}") from None
+    except Exception as error:  # rdflib's evaluator raises many types; the user sees why
+        raise QueryError(f"{query.name}: the {engine_name} engine could not run the query: "
+                         f"{type(error).__name__}: {error}") from None
+
+
+# ---------------------------------------------------------------------------------------
+# Printing it
+
+
+def curie(iri: str) -> str:
+    """``bcbm:BMA-1`` for an IRI in a project namespace; the IRI itself otherwise."""
+    best = ""
+    for prefix, namespace in PREFIXES.items():
+        if iri.startswith(namespace) and len(namespace) > len(PREFIXES.get(best, "")):
+            best = prefix
+    if best:
+        local = iri[len(PREFIXES[best]):]
+        if _CURIE_LOCAL.match(local):
+            return f"{best}:{local}"
+    return iri
+
+
+def display_text(term: Node | None) -> str:
+    """A term as a table cell: CURIE, ``_:label`` or the literal's text on one line."""
+    if term is None:
+        return ""
+    if isinstance(term, URIRef):
+        return curie(str(term))
+    if isinstance(term, BNode):
+        return f"_:{term}"
+    return str(term).replace("\r", "\\r").replace("\n", "\\n").replace("\t", " ")
+
+
+def csv_text(term: Node | None) -> str:
+    """A term as a CSV field (SPARQL 1.1 CSV results: full IRIs, literals without type)."""
+    if term is None:
+        return ""
+    if isinstance(term, BNode):
+        return f"_:{term}"
+    return str(term)
+
+
+def json_term(term: Node) -> dict[str, str]:
+    """A term in SPARQL 1.1 Query Results JSON form."""
+    if isinstance(term, URIRef):
+        return {"type": "uri", "value": str(term)}
+    if isinstance(term, BNode):
+        return {"type": "bnode", "value": str(term)}
+    if isinstance(term, Literal):
+        encoded = {"type": "literal", "value": str(term)}
+        if term.language:
+            encoded["xml:lang"] = term.language
+        elif term.datatype is not None and term.datatype != XSD.string:
+            encoded["datatype"] = str(term.datatype)
+        return encoded
+    raise TypeError(f"unsupported RDF term {term!r}")
+
+
+def format_table(result: QueryResult) -> str:
+    if result.form == "ASK":
+        return "true\n" if result.boolean else "false\n"
+    cells = [[display_text(row.get(name)) for name in result.variables] for row in result.rows]
+    widths = [max([len(name), *(len(line[i]) for line in cells)])
+              for i, name in enumerate(result.variables)]
+    lines = ["  ".join(name.ljust(width) for name, width in zip(result.variables, widths,
+                                                                 strict=True)).rstrip(),
+             "  ".join("-" * width for width in widths)]
+    lines += ["  ".join(cell.ljust(width) for cell, width in zip(line, widths,
+                                                                 strict=True)).rstrip()
+              for line in cells]
+    count = len(result.rows)
+    lines.append(f"({count} row{'' if count == 1 else 's'})")
+    return "\n".join(lines) + "\n"
+
+
+def format_csv(result: QueryResult) -> str:
+    if result.form == "ASK":
+        return "true\r\n" if result.boolean else "false\r\n"
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180: CRLF, quotes when needed
+    writer.writerow(result.variables)
+    for row in result.rows:
+        writer.writerow([csv_text(row.get(name)) for name in result.variables])
+    return buffer.getvalue()
+
+
+def format_json(result: QueryResult) -> str:
+    if result.form == "ASK":
+        document: dict = {"head": {}, "boolean": bool(result.boolean)}
+    else:
+        document = {
+            "head": {"vars": list(result.variables)},
+            "results": {"bindings": [
+                {name: json_term(row[name]) for name in result.variables if name in row}
+                for row in result.rows
+            ]},
+        }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def format_turtle(result: QueryResult) -> str:
+    graph = bind_project_prefixes(Graph())
+    for triple in result.triples:
+        graph.add(triple)
+    return graph.serialize(format="turtle")
+
+
+def format_result(result: QueryResult, output_format: str | None) -> str:
+    if result.form == "CONSTRUCT":
+        if output_format not in (None, "table"):
+            raise QueryError(f"a CONSTRUCT query prints Turtle; --format {output_format} is for "
+                             "SELECT and ASK queries")
+        return format_turtle(result)
+    formatter = {"table": format_table, "csv": format_csv, "json": format_json}
+    return formatter[output_format or "table"](result)
+
+
+def describe_bundled_queries(folder: str = "") -> str:
+    """The text of ``--list``: each bundled query with its description and parameters."""
+    folder = folder.strip("/")
+    queries = bundled_queries(folder) if folder else bundled_queries()
+    if not queries:
+        folders = sorted({query.name.split("/")[0] for query in bundled_queries()})
+        raise QueryError(f"no bundled queries under {folder!r} (folders: {', '.join(folders)})")
+    lines: list[str] = []
+    for query in queries:
+        lines.append(query.name)
+        description = query.description or "(no description)"
+        lines += textwrap.wrap(description, width=96, initial_indent="    ",
+                               subsequent_indent="    ")
+        for parameter in query.parameters:
+            flag = f"--param {parameter.name}=<{parameter.kind}>"
+            lines += textwrap.wrap(f"{flag}  {parameter.description}", width=96,
+                                   initial_indent="    ", subsequent_indent=" " * 8)
+        lines.append("")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------
+# Command line
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument(
+        "name", nargs="?", metavar="NAME",
+        help="bundled query: path under queries/ without .rq (guideline/dose-regimens) "
+             "or its file name when unique (dose-regimens)")
+    parser.add_argument("--file", metavar="QUERY.rq", help="run your own query file instead")
+    parser.add_argument("--list", action="store_true",
+                        help="list the bundled queries with their descriptions and parameters "
+                             "(with NAME: only those of that folder, e.g. --list guideline)")
+    parser.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE",
+        help="a parameter value (repeatable): an IRI as a CURIE (bcbm:BMA-1, gkg:Denosumab) "
+             "or in full; a string, integer, decimal, date or boolean as written")
+    parser.add_argument("--format", choices=FORMATS, default=None,
+                        help="SELECT/ASK output: aligned table (default), CSV, or SPARQL JSON; "
+                             "CONSTRUCT prints Turtle")
+    parser.add_argument("--engine", choices=ENGINES, default="oxigraph",
+                        help="SPARQL engine (default oxigraph; rdflib gives the same answers, "
+                             "slower)")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("not implemented yet")
+    if args.list:
+        if args.file or args.param:
+            raise QueryError("--list takes no --file or --param")
+        sys.stdout.write(describe_bundled_queries(args.name or ""))
+        return 0
+    if bool(args.name) == bool(args.file):
+        raise QueryError("give either a bundled query NAME or --file QUERY.rq"
+                         + (" (not both)" if args.name else "")
+                         + "; guidelinekg query --list shows the bundled queries")
+    query = read_user_query(args.file) if args.file else resolve_query(args.name)
+    result = run_query(query, parse_parameter_values(args.param), args.engine)
+    sys.stdout.write(format_result(result, args.format))
+    return 0

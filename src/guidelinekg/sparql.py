@@ -12,8 +12,9 @@ caller cannot tell them apart (the test suite checks they agree).
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -112,7 +113,13 @@ def parameter_term(parameter: QueryParameter, value: str) -> Node:
     if parameter.kind == "string":
         return Literal(value)
     if parameter.kind in datatypes:
-        literal = Literal(value, datatype=URIRef(datatypes[parameter.kind]))
+        # rdflib logs a traceback for an ill-typed lexical form; the QueryError below says it.
+        term_log = logging.getLogger("rdflib.term")
+        was_disabled, term_log.disabled = term_log.disabled, True
+        try:
+            literal = Literal(value, datatype=URIRef(datatypes[parameter.kind]))
+        finally:
+            term_log.disabled = was_disabled
         if literal.value is None or (parameter.kind == "boolean"
                                      and value not in ("true", "false")):
             raise QueryError(f"parameter {parameter.name}: {value!r} is not a valid "
@@ -143,6 +150,49 @@ def check_syntax(text: str, where: str = "query") -> None:
         raise QueryError(f"{where}: SPARQL syntax error: {error}") from None
 
 
+QueryForm = TypingLiteral["SELECT", "CONSTRUCT", "ASK"]
+
+# SERVICE and FROM / FROM NAMED make an engine read over the network (rdflib loads FROM
+# IRIs; both engines call SERVICE endpoints). Matched as keywords only: strings, IRIs and
+# comments are blanked first, and ?service, ex:from or from: are not keywords.
+_REMOTE_KEYWORD = re.compile(r"(?<![?$:\w-])(SERVICE|FROM)(?![\w:-])", re.IGNORECASE)
+_NOT_KEYWORDS = re.compile(
+    r'"""[\s\S]*?"""' r"|'''[\s\S]*?'''"
+    r'|"(?:[^"\\\n]|\\.)*"' r"|'(?:[^'\\\n]|\\.)*'"
+    r'|<[^<>"{}|^`\\\s]*>|#[^\n]*'
+)
+
+
+def refuse_remote_access(text: str, where: str = "query") -> None:
+    """Raise QueryError for a query that would read over the network (SERVICE, FROM).
+
+    Call it before anything evaluates the text, :func:`check_syntax` included.
+    """
+    match = _REMOTE_KEYWORD.search(_NOT_KEYWORDS.sub(" ", text))
+    if match:
+        raise QueryError(f"{where}: {match[1].upper()} is not allowed: queries run offline on "
+                         "the local graph and nothing is fetched over the network")
+
+
+def query_form(text: str, where: str = "query") -> QueryForm:
+    """What the query answers: SELECT rows, CONSTRUCT (or DESCRIBE) triples, or ASK.
+
+    Like :func:`check_syntax` it evaluates the text on an empty store: call
+    :func:`refuse_remote_access` first.
+    """
+    try:
+        answer = ox.Store().query(text)
+    except SyntaxError as error:
+        raise QueryError(f"{where}: SPARQL syntax error: {error}") from None
+    except (OSError, ValueError, TypeError, RuntimeError) as error:
+        raise QueryError(f"{where}: {error}") from None
+    if isinstance(answer, ox.QuerySolutions):
+        return "SELECT"
+    if isinstance(answer, ox.QueryTriples):
+        return "CONSTRUCT"
+    return "ASK"
+
+
 class SparqlEngine:
     """The common interface of the two engines: SELECT rows, CONSTRUCT triples, ASK."""
 
@@ -152,6 +202,11 @@ class SparqlEngine:
         raise NotImplementedError
 
     def select(self, text: str, bindings: Mapping[str, Node] | None = None) -> list[Row]:
+        return self.select_with_variables(text, bindings)[1]
+
+    def select_with_variables(self, text: str, bindings: Mapping[str, Node] | None = None
+                              ) -> tuple[list[str], list[Row]]:
+        """The projected variable names, in order, and the rows (for result tables)."""
         raise NotImplementedError
 
     def construct(self, text: str, bindings: Mapping[str, Node] | None = None) -> list[Triple]:
@@ -185,10 +240,12 @@ class OxigraphEngine(SparqlEngine):
             return self.store.query(text, substitutions=substitutions or None)
         except SyntaxError as error:
             raise QueryError(f"SPARQL syntax error: {error}") from None
-        except (OSError, ValueError, TypeError) as error:
+        except (OSError, ValueError, TypeError, RuntimeError) as error:
+            # RuntimeError: for instance a bound variable the SELECT clause does not project
             raise QueryError(f"query failed: {error}") from None
 
-    def select(self, text: str, bindings: Mapping[str, Node] | None = None) -> list[Row]:
+    def select_with_variables(self, text: str, bindings: Mapping[str, Node] | None = None
+                              ) -> tuple[list[str], list[Row]]:
         solutions = self._run(text, bindings)
         if not isinstance(solutions, ox.QuerySolutions):
             raise QueryError("expected a SELECT query")
@@ -201,7 +258,7 @@ class OxigraphEngine(SparqlEngine):
                 if term is not None:
                     row[name] = from_oxigraph(term)
             rows.append(row)
-        return rows
+        return names, rows
 
     def construct(self, text: str, bindings: Mapping[str, Node] | None = None) -> list[Triple]:
         triples = self._run(text, bindings)
@@ -243,12 +300,13 @@ class RdflibEngine(SparqlEngine):
         init = {Variable(k): v for k, v in (bindings or {}).items()}
         return self.graph.query(query, initBindings=init)
 
-    def select(self, text: str, bindings: Mapping[str, Node] | None = None) -> list[Row]:
+    def select_with_variables(self, text: str, bindings: Mapping[str, Node] | None = None
+                              ) -> tuple[list[str], list[Row]]:
         result = self._run(text, bindings)
         if result.type != "SELECT":
             raise QueryError("expected a SELECT query")
         names = [str(v) for v in result.vars]
-        return [
+        return names, [
             {name: row[i] for i, name in enumerate(names) if row[i] is not None}
             for row in result
         ]
