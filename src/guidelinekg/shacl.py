@@ -55,12 +55,25 @@ def validate_graph(data: Graph, shapes: Graph, ontology: Graph | None = None) ->
     """Validate ``data`` against ``shapes``; ``ontology`` supplies rdfs:subClassOf for targets.
 
     No inference is run on the data: the class hierarchy reaches the validator through the
-    ontology graph (pySHACL's ``ont_graph``), so a record is judged on what it says.
+    ontology graph, so a record is judged on what it says.
+
+    The ontology is merged into a copy of the data here rather than passed as pySHACL's
+    ``ont_graph``: pySHACL 0.40 "inoculates" it by deep-cloning every owl:NamedIndividual
+    recursively, which took 27 s for one patient against the core ontology (2,000 triples);
+    a plain union is the same triples in 10 ms. ``inplace`` then spares a second copy.
     """
+    target = data
+    if ontology is not None:
+        target = Graph()
+        for triple in data:
+            target.add(triple)
+        for triple in ontology:
+            target.add(triple)
     conforms, report_graph, _ = pyshacl.validate(
-        data,
+        target,
         shacl_graph=shapes,
-        ont_graph=ontology,
+        ont_graph=None,
+        inplace=ontology is not None,
         inference="none",
         advanced=True,
         allow_warnings=True,
@@ -68,7 +81,11 @@ def validate_graph(data: Graph, shapes: Graph, ontology: Graph | None = None) ->
         meta_shacl=False,
     )
     results = []
-    for result in report_graph.subjects(RDF.type, SH.ValidationResult):
+    # Only the report's own results: nested sh:detail results (of a failed sh:node) would
+    # otherwise be counted twice, once in the inner shape's words.
+    top_level = [result for report in report_graph.subjects(RDF.type, SH.ValidationReport)
+                 for result in report_graph.objects(report, SH.result)]
+    for result in top_level:
         messages = sorted(str(m) for m in report_graph.objects(result, SH.resultMessage))
         results.append(
             ShaclResult(
