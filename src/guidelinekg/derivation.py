@@ -449,6 +449,8 @@ def _judge_step(row: dict, vocabulary: Vocabulary) -> _StepVerdict:
     per_kg = step_unit == "mg/kg"
     dimension = str(row.get("unitDimension"))
     reasons: list[str] = []
+    notes: list[str] = []
+    found_text = f"{_plain(amount)} {unit}"
     weight = _number(row.get("weightKg"))
     if per_kg:
         if weight is None:
@@ -458,8 +460,9 @@ def _judge_step(row: dict, vocabulary: Vocabulary) -> _StepVerdict:
             found_per_kg = found_amount
         elif dimension == CODE + "mass":
             found_per_kg = found_amount / weight
-            reasons.append(f"{_plain(amount)} {unit} for {_plain(weight)} kg = "
-                           f"{found_per_kg.quantize(Decimal('0.01'))} mg/kg")
+            found_text = (f"{_plain(amount)} {unit} for {_plain(weight)} kg = "
+                          f"{found_per_kg.quantize(Decimal('0.01'))} mg/kg")
+            notes.append(found_text)
         else:
             return _StepVerdict("deviates", key, expected,
                                 [f"unit {unit} is not a mass or mass per body weight"])
@@ -471,8 +474,7 @@ def _judge_step(row: dict, vocabulary: Vocabulary) -> _StepVerdict:
                 f"unit {unit} is of another dimension than the regimen's {step_unit}"])
         amount_ok = _within(found_amount, step_amount, step_amount, AMOUNT_TOLERANCE)
     if not amount_ok:
-        reasons.append(f"amount {_plain(amount)} {unit} differs from {_plain(step_amount)} "
-                       f"{step_unit}")
+        reasons.append(f"amount {found_text} differs from {_plain(step_amount)} {step_unit}")
     step_route, route = row.get("stepRoute"), row.get("route")
     route_unknown = False
     if step_route is not None:
@@ -523,7 +525,7 @@ def _judge_step(row: dict, vocabulary: Vocabulary) -> _StepVerdict:
                                            ("schedule", schedule_unknown)) if flag]
         return _StepVerdict("cannot-check", key, expected,
                             ["the dose has no " + " and no ".join(missing)])
-    return _StepVerdict("matches", key, expected, [])
+    return _StepVerdict("matches", key, expected, notes)
 
 
 def _dose_checks(engine: SparqlEngine, vocabulary: Vocabulary, patient: URIRef | None
@@ -542,7 +544,7 @@ def _dose_checks(engine: SparqlEngine, vocabulary: Vocabulary, patient: URIRef |
         found = _describe_found(rows[0], vocabulary)
         if best == 0:
             verdict = chosen[0]
-            because = [f"matches {verdict.expected}"]
+            because = [f"matches {verdict.expected}", *verdict.reasons]
             expected = verdict.expected
         else:
             expected = "; or ".join(sorted({v.expected for v in verdicts}))
