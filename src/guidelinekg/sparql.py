@@ -16,7 +16,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Literal as TypingLiteral
 
@@ -277,6 +277,13 @@ class OxigraphEngine(SparqlEngine):
         return len(self.store)
 
 
+@lru_cache(maxsize=256)
+def _prepared_rdflib_query(text: str):
+    """rdflib's parsed form of a query text, kept: parsing (pyparsing) takes seconds for a
+    long query, and a prepared query is made to be evaluated many times."""
+    return prepareQuery(text)
+
+
 class RdflibEngine(SparqlEngine):
     """rdflib's own SPARQL engine over an in-memory graph: the reference for cross-checks."""
 
@@ -294,7 +301,7 @@ class RdflibEngine(SparqlEngine):
 
     def _run(self, text: str, bindings: Mapping[str, Node] | None):
         try:
-            query = prepareQuery(text)
+            query = _prepared_rdflib_query(text)
         except Exception as error:  # rdflib raises pyparsing's ParseException and others
             raise QueryError(f"SPARQL syntax error: {error}") from None
         init = {Variable(k): v for k, v in (bindings or {}).items()}

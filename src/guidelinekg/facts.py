@@ -1,0 +1,152 @@
+"""The patient-fact layer: the value of every patient fact, for every patient, at a date.
+
+Each fact of ``ontology/patient-facts.ttl`` names the query that derives it
+(``gkg:derivedBy "facts/observed-facts"`` = ``queries/facts/observed-facts.rq``). The
+queries are found from those names in the loaded graph, so a new fact needs a query and a
+``gkg:derivedBy``, not a change here. Every query takes the evaluation date (``asOf``) and,
+optionally, one patient, as bound terms; it builds gkg:FactValue nodes with IRIs made from
+the patient and fact, so both engines give the same nodes and rows merge.
+
+A FactValue carries ``gkg:factValue`` when the record gives the value, or
+``gkg:undeterminedBecause`` when something relevant is recorded but not enough. A fact the
+record is silent about gets no node: the consumer applies the fact's ``gkg:whenSilent``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from rdflib import Literal, URIRef
+from rdflib.namespace import RDF, XSD
+from rdflib.term import Node
+
+from guidelinekg.loading import PREFIXES
+from guidelinekg.sparql import QueryError, SparqlEngine, Triple, load_query
+
+GKG = PREFIXES["gkg"]
+PROV = PREFIXES["prov"]
+FACT_VALUE = URIRef(GKG + "FactValue")
+PATIENT = URIRef(GKG + "patient")
+FACT = URIRef(GKG + "fact")
+VALUE = URIRef(GKG + "factValue")
+RECORD_ITEM = URIRef(GKG + "recordItem")
+UNDETERMINED_BECAUSE = URIRef(GKG + "undeterminedBecause")
+DERIVED_FROM = URIRef(PROV + "wasDerivedFrom")
+
+_FACT_QUERIES = """
+PREFIX gkg: <https://w3id.org/guidelinekg/ontology#>
+SELECT DISTINCT ?query WHERE { ?fact gkg:derivedBy ?query }
+"""
+
+
+def fact_query_names(engine: SparqlEngine) -> list[str]:
+    """The queries the loaded facts name (gkg:derivedBy), sorted."""
+    return sorted(str(row["query"]) for row in engine.select(_FACT_QUERIES))
+
+
+def derive_facts(engine: SparqlEngine, as_of: date,
+                 patient: URIRef | None = None) -> list[Triple]:
+    """Every fact value of every patient (or of one patient) at ``as_of``, as triples.
+
+    The engine must hold the guideline graph (ontology, facts, content) and the patient
+    graph. The triples are returned, not added: the caller decides where they go.
+    """
+    bindings: dict[str, Node] = {"asOf": Literal(as_of, datatype=XSD.date)}
+    if patient is not None:
+        bindings["patient"] = patient
+    names = fact_query_names(engine)
+    if not names:
+        raise QueryError("no patient fact names a query (gkg:derivedBy): is the ontology loaded?")
+    triples: list[Triple] = []
+    for name in names:
+        produced = engine.construct(load_query(name).text, bindings)
+        _check_one_value_each(name, produced)
+        triples.extend(produced)
+    return triples
+
+
+def _check_one_value_each(query_name: str, triples: list[Triple]) -> None:
+    """A FactValue node has at most one value: two mean the query is wrong, not the record."""
+    values: dict[Node, set[Node]] = defaultdict(set)
+    for subject, predicate, obj in triples:
+        if predicate == VALUE:
+            values[subject].add(_canonical(obj))
+    for node, found in values.items():
+        if len(found) > 1:
+            shown = ", ".join(sorted(term.n3() for term in found))
+            raise QueryError(f"query {query_name!r} gave {node} more than one value ({shown})")
+
+
+@dataclass(frozen=True)
+class FactValueView:
+    """One FactValue node, read back: the value is None when it is undetermined."""
+
+    patient: URIRef
+    fact: URIRef
+    value: Node | None
+    record_item: URIRef | None
+    sources: frozenset[Node]
+    undetermined_because: str | None
+
+    @property
+    def determined(self) -> bool:
+        return self.value is not None
+
+
+def read_fact_values(triples: list[Triple]) -> list[FactValueView]:
+    """The FactValue nodes among the triples, one view each (sorted by patient and fact).
+
+    Literal values are given in their canonical form (``68.50`` and ``68.5`` are one
+    decimal), so views from the two engines compare equal. A node with several record items
+    gives one view per item.
+    """
+    by_node: dict[Node, dict[Node, set[Node]]] = defaultdict(lambda: defaultdict(set))
+    nodes = set()
+    for subject, predicate, obj in triples:
+        by_node[subject][predicate].add(obj)
+        if predicate == RDF.type and obj == FACT_VALUE:
+            nodes.add(subject)
+    views = []
+    for node in nodes:
+        properties = by_node[node]
+        value = _single(properties.get(VALUE, set()), node, "gkg:factValue")
+        reasons = sorted(str(reason) for reason in properties.get(UNDETERMINED_BECAUSE, set()))
+        items = sorted(properties.get(RECORD_ITEM, set())) or [None]
+        for item in items:
+            views.append(FactValueView(
+                patient=_single(properties.get(PATIENT, set()), node, "gkg:patient"),
+                fact=_single(properties.get(FACT, set()), node, "gkg:fact"),
+                value=None if value is None else _canonical(value),
+                record_item=item,
+                sources=frozenset(properties.get(DERIVED_FROM, set())),
+                undetermined_because="; ".join(reasons) or None,
+            ))
+    return sorted(views, key=_view_key)
+
+
+def _view_key(view: FactValueView) -> tuple[str, ...]:
+    return (str(view.patient), str(view.fact), str(view.record_item or ""),
+            view.value.n3() if view.value is not None else "")
+
+
+def _single(values: set[Node], node: Node, name: str) -> Node | None:
+    if len(values) > 1:
+        raise QueryError(f"{node} has more than one {name}: "
+                         f"{', '.join(sorted(v.n3() for v in values))}")
+    return next(iter(values), None)
+
+
+def _canonical(term: Node) -> Node:
+    """The canonical form of a boolean, integer or decimal literal; other terms unchanged."""
+    if not isinstance(term, Literal) or term.datatype is None:
+        return term
+    python_value = term.toPython()
+    if term.datatype == XSD.decimal and isinstance(python_value, Decimal):
+        text = format(python_value.normalize(), "f")
+        return Literal(text if "." in text else text + ".0", datatype=XSD.decimal)
+    if term.datatype in (XSD.integer, XSD.boolean) and not isinstance(python_value, Literal):
+        return Literal(python_value, datatype=term.datatype)
+    return term

@@ -1,0 +1,626 @@
+"""The patient-fact layer (queries/facts/*.rq through guidelinekg.facts), on both engines.
+
+The fixtures under tests/data/facts/ hold one scenario per patient (the patient's IRI names
+it), all loaded into one graph and derived once per engine at 2026-12-01: the patients also
+show that nothing leaks from one patient to another. Values are compared after
+read_fact_values, which puts literals in canonical form (the engines write decimals
+differently).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+
+import pytest
+from rdflib import Graph, Literal, URIRef
+from rdflib.namespace import RDF
+
+from guidelinekg.facts import (
+    FACT,
+    FACT_VALUE,
+    PATIENT,
+    VALUE,
+    FactValueView,
+    derive_facts,
+    fact_query_names,
+    read_fact_values,
+)
+from guidelinekg.loading import PREFIXES, guideline_graph, parse_rdf_file
+from guidelinekg.resources import examples_dir, queries_dir
+from guidelinekg.sparql import QueryError, SparqlEngine, load_query, make_engine
+
+ENGINES = ("oxigraph", "rdflib")
+AS_OF = date(2026, 12, 1)
+DATA = Path(__file__).resolve().parent / "data" / "facts"
+EXAMPLE = examples_dir() / "patients" / "hr-positive-her2-negative-bone-only.ttl"
+EX = "http://example.org/facts/"
+REFERENCE = "http://example.org/patients/hr-pos-bone-only/"
+GKG = PREFIXES["gkg"]
+CODE = PREFIXES["code"]
+FACTS = PREFIXES["fact"]
+SUBJECT = URIRef(GKG + "subject")
+TRUE, FALSE = Literal(True), Literal(False)
+# Not rdflib's XSD namespace object: pytest's collection probes module attributes, and the
+# namespace warns about every name it does not define.
+XSD_DATE = URIRef(PREFIXES["xsd"] + "date")
+XSD_DECIMAL = URIRef(PREFIXES["xsd"] + "decimal")
+
+
+@cache
+def fixture_graph() -> Graph:
+    graph = guideline_graph()
+    for path in [*sorted(DATA.glob("*.ttl")), EXAMPLE]:
+        for triple in parse_rdf_file(path):
+            graph.add(triple)
+    return graph
+
+
+@cache
+def fixture_engine(engine_name: str) -> SparqlEngine:
+    """One engine per name over the fixtures, shared: the fact queries only read it."""
+    return make_engine(engine_name, fixture_graph())
+
+
+@cache
+def derived(engine_name: str) -> tuple[FactValueView, ...]:
+    """Every fact value of every fixture patient, derived once per engine."""
+    return tuple(read_fact_values(derive_facts(fixture_engine(engine_name), AS_OF)))
+
+
+def ex(name: str) -> URIRef:
+    """A fixture IRI by its local name (or a full IRI, for the reference record)."""
+    return URIRef(name if "://" in name else EX + name)
+
+
+def code(name: str) -> URIRef:
+    return URIRef(CODE + name)
+
+
+def views_of(engine_name: str, patient: str, fact: str | None = None) -> list[FactValueView]:
+    return [view for view in derived(engine_name)
+            if view.patient == ex(patient)
+            and (fact is None or view.fact == URIRef(FACTS + fact))]
+
+
+def view_of(engine_name: str, patient: str, fact: str, item: str | None = None) -> FactValueView:
+    found = [view for view in views_of(engine_name, patient, fact)
+             if item is None or view.record_item == ex(item)]
+    assert len(found) == 1, f"{patient} {fact} {item}: {found}"
+    return found[0]
+
+
+def value_of(engine_name: str, patient: str, fact: str, item: str | None = None):
+    return view_of(engine_name, patient, fact, item).value
+
+
+def sources_of(engine_name: str, patient: str, fact: str, item: str | None = None) -> set[str]:
+    view = view_of(engine_name, patient, fact, item)
+    return {str(source).removeprefix(EX) for source in view.sources}
+
+
+def facts_of(engine_name: str, patient: str) -> set[str]:
+    return {str(view.fact).removeprefix(FACTS) for view in views_of(engine_name, patient)}
+
+
+def run_query(engine_name: str, name: str, as_of: date) -> list[FactValueView]:
+    """One fact query on the fixtures at another evaluation date."""
+    return read_fact_values(fixture_engine(engine_name).construct(
+        load_query(name).text, {"asOf": Literal(as_of, datatype=XSD_DATE)}))
+
+
+engines = pytest.mark.parametrize("engine_name", ENGINES)
+
+
+# --------------------------------------------------------------------------------------
+# The queries and their parameters
+# --------------------------------------------------------------------------------------
+
+
+def test_every_fact_query_is_named_by_a_fact_and_takes_the_two_parameters() -> None:
+    engine = make_engine("oxigraph", guideline_graph())
+    names = fact_query_names(engine)
+    on_disk = sorted(f"facts/{path.stem}" for path in (queries_dir() / "facts").glob("*.rq"))
+    assert names == on_disk
+    for name in names:
+        parameters = {(p.name, p.kind) for p in load_query(name).parameters}
+        assert parameters == {("asOf", "date"), ("patient", "IRI")}, name
+
+
+def test_every_patient_fact_names_a_query() -> None:
+    graph = guideline_graph()
+    facts = set(graph.subjects(RDF.type, URIRef(GKG + "ObservedFact"))) \
+        | set(graph.subjects(RDF.type, URIRef(GKG + "DerivedFact"))) \
+        | set(graph.subjects(RDF.type, URIRef(GKG + "ItemPresenceFact")))
+    in_scheme = set(graph.subjects(URIRef(PREFIXES["skos"] + "inScheme"),
+                                   URIRef(GKG + "PatientFactScheme")))
+    assert facts == in_scheme
+    assert len(facts) >= 38
+    without_query = {fact for fact in facts if graph.value(fact, URIRef(GKG + "derivedBy")) is None}
+    assert without_query == set()
+
+
+@engines
+def test_fact_value_iris_are_built_from_patient_fact_and_item(engine_name: str) -> None:
+    graph = guideline_graph() + parse_rdf_file(DATA / "dental.ttl")
+    engine = make_engine(engine_name, graph)
+    triples = derive_facts(engine, AS_OF, ex("dental-evaluation-before-bma"))
+    nodes = {s for s, p, o in triples if p == RDF.type and o == FACT_VALUE}
+    patient = "http%3A%2F%2Fexample.org%2Ffacts%2Fdental-evaluation-before-bma"
+    assert nodes == {URIRef(f"urn:guidelinekg:fact-value:{patient}"
+                            ":bma-without-prior-dental-evaluation"
+                            ":http%3A%2F%2Fexample.org%2Ffacts%2Fdeb-denosumab"),
+                     URIRef(f"urn:guidelinekg:fact-value:{patient}"
+                            ":bone-modifying-agent-given-or-planned"),
+                     URIRef(f"urn:guidelinekg:fact-value:{patient}:bone-modifying-agent-given"),
+                     URIRef(f"urn:guidelinekg:fact-value:{patient}"
+                            ":bone-modifying-agent-duration")}
+
+
+def test_two_values_on_one_fact_value_node_are_refused() -> None:
+    from guidelinekg.facts import _check_one_value_each
+
+    node = URIRef("urn:guidelinekg:fact-value:p:age")
+    with pytest.raises(QueryError, match="more than one value"):
+        _check_one_value_each("facts/age", [(node, VALUE, Literal(3)), (node, VALUE, Literal(4))])
+    # The same value written twice (two lexical forms) is one value.
+    _check_one_value_each("facts/x", [(node, VALUE, Literal("2.50", datatype=XSD_DECIMAL)),
+                                      (node, VALUE, Literal("2.5", datatype=XSD_DECIMAL))])
+
+
+# --------------------------------------------------------------------------------------
+# Both engines, every patient
+# --------------------------------------------------------------------------------------
+
+
+def test_both_engines_give_identical_fact_values_on_all_fixtures() -> None:
+    oxigraph, rdflib = set(derived("oxigraph")), set(derived("rdflib"))
+    assert len(oxigraph) > 150
+    assert oxigraph - rdflib == set()
+    assert rdflib - oxigraph == set()
+
+
+@engines
+def test_every_source_and_record_item_belongs_to_the_patient(engine_name: str) -> None:
+    graph = fixture_graph()
+    for view in derived(engine_name):
+        for item in {*view.sources, view.record_item} - {None}:
+            assert item == view.patient or (item, SUBJECT, view.patient) in graph, view
+
+
+@engines
+def test_two_patients_in_one_graph_do_not_leak_into_each_other(engine_name: str) -> None:
+    graph = guideline_graph()
+    graph.parse(format="turtle", data="""
+        @prefix gkg: <https://w3id.org/guidelinekg/ontology#> .
+        @prefix code: <https://w3id.org/guidelinekg/code/> .
+        @prefix xsd: <http://www.w3.org/2001/XMLSchema#> .
+        @prefix ex: <http://example.org/facts/> .
+        ex:anna a gkg:Patient ; gkg:birthDate "1970-01-01"^^xsd:date .
+        ex:anna-her2 a gkg:HER2Status ; gkg:subject ex:anna ; gkg:valueCode code:positive ;
+            gkg:effectiveDate "2026-01-01"^^xsd:date .
+        ex:anna-bone a gkg:MetastasisCondition ; gkg:subject ex:anna ; gkg:site code:site-bone ;
+            gkg:present true .
+        ex:anna-denosumab a gkg:Denosumab ; gkg:subject ex:anna ; gkg:status code:ongoing ;
+            gkg:startDate "2026-02-01"^^xsd:date .
+        ex:anna-extraction a gkg:ToothExtraction ; gkg:subject ex:anna ;
+            gkg:status code:planned .
+        ex:bella a gkg:Patient ; gkg:birthDate "1980-06-01"^^xsd:date .
+        ex:bella-evaluation a gkg:DentalEvaluation ; gkg:subject ex:bella ;
+            gkg:status code:completed ; gkg:startDate "2026-01-15"^^xsd:date .
+    """)
+    views = read_fact_values(derive_facts(make_engine(engine_name, graph), AS_OF))
+    bella = [view for view in views if view.patient == ex("bella")]
+    # Bella's record says nothing of HER2, metastases or bone-modifying agents: only her age.
+    assert [(str(v.fact).removeprefix(FACTS), v.value) for v in bella] == [("age", Literal(46))]
+    anna = {(str(v.fact).removeprefix(FACTS), v.value) for v in views
+            if v.patient == ex("anna")}
+    # Bella's dental evaluation does not count for Anna's denosumab.
+    assert ("bma-without-prior-dental-evaluation", TRUE) in anna
+    assert ("invasive-dental-procedure-during-bma", TRUE) in anna
+    assert ("her2-status", code("positive")) in anna
+
+
+@engines
+@pytest.mark.parametrize("patient", ["za-doses-counted", "extraction-during-denosumab",
+                                     "latest-observation-wins"])
+def test_one_patient_binding_gives_that_patients_values_only(engine_name: str,
+                                                             patient: str) -> None:
+    views = read_fact_values(derive_facts(fixture_engine(engine_name), AS_OF, ex(patient)))
+    assert views
+    assert views == [view for view in derived(engine_name) if view.patient == ex(patient)]
+
+
+# --------------------------------------------------------------------------------------
+# Observed facts, age, body weight
+# --------------------------------------------------------------------------------------
+
+
+@engines
+def test_latest_observation_wins(engine_name: str) -> None:
+    patient = "latest-observation-wins"
+    assert value_of(engine_name, patient, "her2-status") == code("positive")
+    assert sources_of(engine_name, patient, "her2-status") == {"latest-her2-new"}
+    # A dated observation beats an undated one; with only undated ones, the undated counts.
+    assert value_of(engine_name, patient, "er-status") == code("positive")
+    assert sources_of(engine_name, patient, "er-status") == {"latest-er-dated"}
+    assert value_of(engine_name, patient, "pr-status") == code("negative")
+    assert sources_of(engine_name, patient, "pr-status") == {"latest-pr-undated"}
+    assert value_of(engine_name, patient, "metastatic-lesion-count") == Literal(4)
+    assert value_of(engine_name, patient,
+                    "patient-engaged-in-local-therapy-decision") == TRUE
+
+
+@engines
+def test_observation_after_the_evaluation_date_is_ignored(engine_name: str) -> None:
+    patient = "latest-observation-wins"
+    # The equivocal HER2 result of 2026-12-02 is not used; the BRCA1 result of 2027 leaves
+    # the fact silent (no node: the consumer applies silence-unknown).
+    assert value_of(engine_name, patient, "her2-status") == code("positive")
+    assert "germline-brca1" not in facts_of(engine_name, patient)
+    earlier = run_query(engine_name, "facts/observed-facts", date(2027, 1, 2))
+    brca1 = [v for v in earlier
+             if v.patient == ex(patient) and v.fact == URIRef(FACTS + "germline-brca1")]
+    assert [v.value for v in brca1] == [code("variant-present")]
+
+
+@engines
+def test_observations_that_do_not_give_a_value_say_why(engine_name: str) -> None:
+    patient = "observations-undetermined"
+    her2 = view_of(engine_name, patient, "her2-status")
+    assert her2.value is None
+    assert her2.undetermined_because == \
+        "the latest HER2 status observations (2026-05-01) disagree or lack a value"
+    assert her2.sources == {ex("undetermined-her2-a"), ex("undetermined-her2-b")}
+    # Two results of one day that agree give that value, from both.
+    assert value_of(engine_name, patient, "er-status") == code("positive")
+    assert sources_of(engine_name, patient, "er-status") == {"undetermined-er-a",
+                                                              "undetermined-er-b"}
+    pr = view_of(engine_name, patient, "pr-status")
+    assert (pr.value, pr.undetermined_because) == (
+        None, "the latest progesterone receptor status observation (2026-05-01) has no value")
+    pain = view_of(engine_name, patient, "bone-pain-severity")
+    assert (pain.value, pain.undetermined_because) == (
+        None, "the latest bone pain severity observation (2026-05-01) has a value that is not "
+              "of the fact's value type")
+
+
+@engines
+def test_weight_in_pounds_is_converted_to_kg(engine_name: str) -> None:
+    weight = view_of(engine_name, "latest-observation-wins", "body-weight")
+    assert weight.value == Literal(Decimal("69.85"))
+    assert weight.value.datatype == XSD_DECIMAL
+    assert weight.sources == {ex("latest-weight-lb")}
+    assert value_of(engine_name, REFERENCE + "patient", "body-weight") == Literal(Decimal("68.5"))
+
+
+@engines
+def test_weight_without_a_body_mass_unit_is_undetermined(engine_name: str) -> None:
+    assert view_of(engine_name, "observations-undetermined", "body-weight").undetermined_because \
+        == "the latest body weight observation (2026-05-01) has no unit"
+    wrong = view_of(engine_name, "weight-wrong-unit", "body-weight")
+    assert (wrong.value, wrong.undetermined_because) == (
+        None, "the unit of the latest body weight observation (2026-05-01), mg, is not a "
+              "body-mass unit of the units table")
+
+
+@engines
+def test_age_at_a_birthday_boundary(engine_name: str) -> None:
+    def ages(on: date) -> dict[str, object]:
+        return {str(v.patient).removeprefix(EX): v.value
+                for v in run_query(engine_name, "facts/age", on)}
+
+    assert ages(date(2026, 12, 1))["latest-observation-wins"] == Literal(66)
+    assert ages(date(2026, 11, 30))["latest-observation-wins"] == Literal(65)
+    assert ages(date(2026, 2, 28))["born-leap-day"] == Literal(17)
+    assert ages(date(2026, 3, 1))["born-leap-day"] == Literal(18)
+    after = view_of(engine_name, "born-after-evaluation", "age")
+    assert (after.value, after.undetermined_because) == (
+        None, "the birth date (2027-01-01) is after the evaluation date")
+    assert "age" not in facts_of(engine_name, "weight-wrong-unit")  # no birth date: unknown
+
+
+# --------------------------------------------------------------------------------------
+# Extent of disease
+# --------------------------------------------------------------------------------------
+
+
+@engines
+def test_refuted_bone_metastasis_is_false(engine_name: str) -> None:
+    bone = view_of(engine_name, "bone-refuted", "bone-metastasis")
+    assert (bone.value, bone.record_item, bone.sources) == (
+        FALSE, ex("refuted-bone"), frozenset({ex("refuted-bone")}))
+    assert value_of(engine_name, "bone-refuted", "bone-predominant-disease") == FALSE
+    assert value_of(engine_name, "bone-refuted", "stage-iv") == FALSE
+    assert sources_of(engine_name, "bone-refuted", "stage-iv") == {"refuted-primary"}
+
+
+@engines
+def test_present_bone_metastasis_names_its_condition(engine_name: str) -> None:
+    bone = view_of(engine_name, "bone-only-stage-iv", "bone-metastasis")
+    assert (bone.value, bone.record_item) == (TRUE, ex("bos-bone"))
+    assert bone.sources == {ex("bos-bone"), ex("bos-bone-only")}
+    assert value_of(engine_name, "bone-only-stage-iv", "visceral-metastasis") == FALSE
+    assert value_of(engine_name, "bone-only-stage-iv", "bone-predominant-disease") == TRUE
+    assert sources_of(engine_name, "bone-only-stage-iv", "stage-iv") == {"bos-primary", "bos-bone"}
+
+
+@engines
+def test_liver_metastasis_present_makes_bone_only_false(engine_name: str) -> None:
+    patient = "bone-and-liver"
+    assert value_of(engine_name, patient, "bone-only-metastasis") == FALSE
+    assert sources_of(engine_name, patient, "bone-only-metastasis") == {"bl-liver"}
+    assert value_of(engine_name, patient, "visceral-metastasis") == TRUE
+    # The lung metastasis diagnosed after the evaluation date is not used.
+    assert sources_of(engine_name, patient, "visceral-metastasis") == {"bl-liver"}
+    assert sources_of(engine_name, patient, "stage-iv") == {"bl-bone", "bl-liver"}
+    assert "bone-predominant-disease" not in facts_of(engine_name, patient)
+
+
+@engines
+def test_missing_conditions_leave_extent_of_disease_unknown(engine_name: str) -> None:
+    assert facts_of(engine_name, "extent-unknown") == {"er-status"}
+    # Bone and lymph nodes: bone-only is false, but visceral disease is not known to be absent.
+    assert value_of(engine_name, "bone-and-nodes", "bone-only-metastasis") == FALSE
+    assert "visceral-metastasis" not in facts_of(engine_name, "bone-and-nodes")
+    assert value_of(engine_name, "bone-and-nodes", "bone-predominant-disease") == TRUE
+    assert sources_of(engine_name, "bone-and-nodes", "bone-predominant-disease") == \
+        {"bn-predominant"}
+
+
+@engines
+def test_bone_only_assessment_alone(engine_name: str) -> None:
+    patient = "bone-only-assessed"
+    expected = {"bone-metastasis": TRUE, "bone-only-metastasis": TRUE,
+                "visceral-metastasis": FALSE, "bone-predominant-disease": TRUE,
+                "stage-iv": TRUE}
+    assert {str(v.fact).removeprefix(FACTS): v.value
+            for v in views_of(engine_name, patient)} == expected
+    for fact in expected:
+        # The disagreeing assessments dated after the evaluation date are not used.
+        assert sources_of(engine_name, patient, fact) == {"boa-assessment"}
+    assert view_of(engine_name, patient, "bone-metastasis").record_item is None
+    disputed = view_of(engine_name, "bone-only-disputed", "bone-only-metastasis")
+    assert (disputed.value, disputed.undetermined_because) == (
+        None, "the latest bone-only assessments (2026-04-01) disagree or lack a value")
+
+
+# --------------------------------------------------------------------------------------
+# Treatments: presence, doses, duration, HER2 progression
+# --------------------------------------------------------------------------------------
+
+
+@engines
+def test_item_presence_reads_status_at_the_evaluation_date(engine_name: str) -> None:
+    patient = "za-doses-counted"
+    # The administration of 2026-12-15 was at most planned on 2026-12-01.
+    given = {"zdc-order", "zdc-dose-1", "zdc-dose-2", "zdc-dose-3"}
+    assert sources_of(engine_name, patient, "zoledronic-acid-given") == given
+    assert sources_of(engine_name, patient, "bone-modifying-agent-given") == given
+    assert sources_of(engine_name, patient, "bone-modifying-agent-given-or-planned") == \
+        given | {"zdc-dose-later", "zdc-planned"}
+    # Stopped denosumab: neither given-or-ongoing nor planned; a planned discussion is not held.
+    mixed = facts_of(engine_name, "presence-mixed")
+    assert "bone-modifying-agent-given" not in mixed
+    assert "bone-modifying-agent-given-or-planned" not in mixed
+    assert "multidisciplinary-discussion-documented" not in mixed
+    assert value_of(engine_name, "presence-mixed", "stabilization-or-separation-surgery-done") \
+        == TRUE
+    # Letrozole recorded as ongoing from 2026-12-10 counts as planned.
+    assert sources_of(engine_name, "denosumab-ongoing", "systemic-therapy-given-or-planned") == \
+        {"do-letrozole-later"}
+
+
+@engines
+def test_zoledronic_acid_doses_are_counted(engine_name: str) -> None:
+    # 3 completed administrations by the evaluation date beat the order's count of 2.
+    assert value_of(engine_name, "za-doses-counted", "zoledronic-acid-doses-given") == Literal(3)
+    assert value_of(engine_name, "za-order-stopped", "zoledronic-acid-doses-given") == Literal(4)
+    assert value_of(engine_name, "bma-administrations", "zoledronic-acid-doses-given") == \
+        Literal(2)
+    assert value_of(engine_name, "denosumab-ongoing", "zoledronic-acid-doses-given") == Literal(0)
+    assert value_of(engine_name, "bma-undated", "zoledronic-acid-doses-given") == Literal(0)
+    assert "zoledronic-acid-doses-given" not in facts_of(engine_name, "presence-mixed")
+
+
+@engines
+def test_bone_modifying_agent_months(engine_name: str) -> None:
+    # 2025-11-15 to 2026-02-20 (the stopped course's end): 3 months across the year.
+    assert value_of(engine_name, "za-order-stopped", "bone-modifying-agent-duration") == Literal(3)
+    # Ongoing since 2024-12-20: 23 whole months on 2026-12-01.
+    assert value_of(engine_name, "denosumab-ongoing", "bone-modifying-agent-duration") == \
+        Literal(23)
+    assert value_of(engine_name, "bma-administrations", "bone-modifying-agent-duration") == \
+        Literal(6)
+    assert value_of(engine_name, "za-doses-counted", "bone-modifying-agent-duration") == Literal(7)
+    undated = view_of(engine_name, "bma-undated", "bone-modifying-agent-duration")
+    assert (undated.value, undated.undetermined_because) == (
+        None, "a bone-modifying agent that was given has no start date")
+    assert undated.sources == {ex("bu-za")}
+    endless = view_of(engine_name, "bma-course-no-end", "bone-modifying-agent-duration")
+    assert (endless.value, endless.undetermined_because) == (
+        None, "every bone-modifying agent has ended, and one that ended has no end date")
+
+
+@engines
+def test_progression_on_her2_therapy(engine_name: str) -> None:
+    assert value_of(engine_name, "her2-progression", "progression-on-her2-therapy") == TRUE
+    assert sources_of(engine_name, "her2-progression", "progression-on-her2-therapy") == \
+        {"hp-trastuzumab", "hp-progression"}
+    # The progression of 2026-12-20 is after the evaluation date.
+    assert value_of(engine_name, "her2-stable", "progression-on-her2-therapy") == FALSE
+    nothing_after = view_of(engine_name, "her2-no-status-after", "progression-on-her2-therapy")
+    assert (nothing_after.value, nothing_after.undetermined_because) == (
+        None, "no dated disease status follows the start of HER2-targeted therapy")
+    assert "progression-on-her2-therapy" not in facts_of(engine_name, "denosumab-ongoing")
+
+
+# --------------------------------------------------------------------------------------
+# Dental safety
+# --------------------------------------------------------------------------------------
+
+
+@engines
+def test_dental_evaluation_after_the_bma_start(engine_name: str) -> None:
+    view = view_of(engine_name, "dental-evaluation-after-bma",
+                   "bma-without-prior-dental-evaluation", "dea-denosumab")
+    assert view.value == TRUE
+    assert view.sources == {ex("dea-denosumab"), ex("dea-evaluation")}
+
+
+@engines
+def test_dental_evaluation_before_the_bma_start(engine_name: str) -> None:
+    view = view_of(engine_name, "dental-evaluation-before-bma",
+                   "bma-without-prior-dental-evaluation", "deb-denosumab")
+    assert view.value == FALSE
+    assert view.sources == {ex("deb-denosumab"), ex("deb-evaluation")}
+    assert value_of(engine_name, REFERENCE + "patient", "bma-without-prior-dental-evaluation",
+                    REFERENCE + "denosumab") == FALSE
+
+
+@engines
+def test_dental_evaluation_for_undated_or_planned_agents(engine_name: str) -> None:
+    fact = "bma-without-prior-dental-evaluation"
+    assert value_of(engine_name, "bma-planned-no-evaluation", fact, "bpn-za") == TRUE
+    assert value_of(engine_name, "bma-planned-evaluated", fact, "bpe-za") == FALSE
+    undated_evaluation = view_of(engine_name, "dental-evaluation-undated", fact, "deu-denosumab")
+    assert undated_evaluation.value is None
+    assert undated_evaluation.undetermined_because.startswith(
+        "a completed dental evaluation has no date")
+    no_start = view_of(engine_name, "bma-start-missing", fact, "bsm-denosumab")
+    assert (no_start.value, no_start.undetermined_because) == (
+        None, "the bone-modifying agent has no start date")
+
+
+@engines
+def test_invasive_dental_procedure_during_denosumab(engine_name: str) -> None:
+    fact, patient = "invasive-dental-procedure-during-bma", "extraction-during-denosumab"
+    planned = view_of(engine_name, patient, fact, "edd-extraction-planned")
+    assert planned.value == TRUE
+    assert planned.sources == {ex("edd-extraction-planned"), ex("edd-denosumab")}
+    assert value_of(engine_name, patient, fact, "edd-extraction-before") == FALSE
+    implant = view_of(engine_name, patient, fact, "edd-implant-undated")
+    assert (implant.value, implant.undetermined_because) == (
+        None, "the invasive dental procedure has no date")
+
+
+@engines
+def test_invasive_dental_procedure_and_ended_agents(engine_name: str) -> None:
+    fact = "invasive-dental-procedure-during-bma"
+    assert value_of(engine_name, "extraction-and-ended-za", fact, "eez-extraction-during") == TRUE
+    assert value_of(engine_name, "extraction-and-ended-za", fact, "eez-extraction-after") == FALSE
+    single = view_of(engine_name, "extraction-after-single-infusion", fact, "easi-extraction")
+    assert single.value is None
+    assert single.undetermined_because.startswith("a bone-modifying agent has no start date, "
+                                                  "or has ended with no end date")
+    # No agent at all: not during one. The stopped extraction is neither planned nor done.
+    without = views_of(engine_name, "extraction-without-bma", fact)
+    assert [(v.record_item, v.value) for v in without] == [(ex("ewb-extraction"), FALSE)]
+
+
+# --------------------------------------------------------------------------------------
+# Line of therapy, response, local therapy
+# --------------------------------------------------------------------------------------
+
+
+@engines
+def test_first_line_chemotherapy(engine_name: str) -> None:
+    fact = "first-line-chemotherapy"
+    assert value_of(engine_name, "chemo-line-recorded", fact, "clr-paclitaxel") == TRUE
+    assert value_of(engine_name, "chemo-line-recorded", fact, "clr-capecitabine") == FALSE
+    # No line recorded; letrozole started after the metastatic diagnosis, before the chemo.
+    after_letrozole = view_of(engine_name, "chemo-after-letrozole", fact, "cal-capecitabine")
+    assert after_letrozole.value == FALSE
+    assert after_letrozole.sources == {ex("cal-capecitabine"), ex("cal-bone"),
+                                       ex("cal-letrozole")}
+    assert value_of(engine_name, "chemo-first-after-diagnosis", fact, "cfd-docetaxel") == TRUE
+    assert value_of(engine_name, "chemo-first-after-diagnosis", fact, "cfd-doxorubicin") == FALSE
+
+
+@engines
+def test_first_line_chemotherapy_without_dates(engine_name: str) -> None:
+    fact = "first-line-chemotherapy"
+    no_dates = view_of(engine_name, "chemo-no-dates", fact, "cnd-paclitaxel")
+    assert (no_dates.value, no_dates.undetermined_because) == (
+        None, "the chemotherapy has no start date and no line of therapy")
+    undated_diagnosis = view_of(engine_name, "chemo-diagnosis-undated", fact, "cdu-gemcitabine")
+    assert undated_diagnosis.value is None
+    assert undated_diagnosis.undetermined_because.startswith("no dated metastatic diagnosis")
+    assert undated_diagnosis.sources == {ex("cdu-gemcitabine"), ex("cdu-anastrozole")}
+
+
+@engines
+def test_response_to_systemic_therapy(engine_name: str) -> None:
+    fact = "response-to-systemic-therapy"
+    assert value_of(engine_name, "response-assessed", fact) == code("good-response")
+    assert sources_of(engine_name, "response-assessed", fact) == {"ra-good"}
+    # From the disease status after letrozole started; the baseline before it is not used.
+    assert value_of(engine_name, "response-from-status", fact) == code("good-response")
+    assert sources_of(engine_name, "response-from-status", fact) == {"rfs-improved",
+                                                                     "rfs-letrozole"}
+    assert value_of(engine_name, "her2-progression", fact) == code("poor-response")
+    stable = view_of(engine_name, "response-stable", fact)
+    assert (stable.value, stable.undetermined_because) == (
+        None, "the latest disease status after the start of systemic therapy (2026-06-01) is "
+              "stable disease")
+    assert view_of(engine_name, "response-no-therapy", fact).undetermined_because.startswith(
+        "no dated systemic therapy was given")
+    assert value_of(engine_name, "response-from-status", "tumour-response-documented") == TRUE
+    assert sources_of(engine_name, "response-from-status", "tumour-response-documented") == \
+        {"rfs-baseline", "rfs-improved"}
+    assert "tumour-response-documented" not in facts_of(engine_name, "za-doses-counted")
+
+
+@engines
+def test_local_therapy_items(engine_name: str) -> None:
+    views = views_of(engine_name, "local-therapies")
+    items = {(str(v.fact).removeprefix(FACTS), str(v.record_item).removeprefix(EX), v.value)
+             for v in views}
+    assert items == {
+        ("local-control-surgery-planned-or-done", "lt-primary-surgery", TRUE),
+        ("local-control-surgery-planned-or-done", "lt-surgery-local-control", TRUE),
+        ("local-therapy-planned-or-done", "lt-primary-surgery", TRUE),
+        ("local-therapy-planned-or-done", "lt-surgery-local-control", TRUE),
+        ("local-therapy-planned-or-done", "lt-radiotherapy-local-control", TRUE),
+    }
+
+
+@engines
+def test_local_ablative_therapy_without_documented_response(engine_name: str) -> None:
+    fact = "local-ablative-therapy-without-documented-response"
+    documented = view_of(engine_name, "ablation-documented", fact, "ad-ablation")
+    assert (documented.value, documented.sources) == (FALSE, {ex("ad-ablation"), ex("ad-status")})
+    assert value_of(engine_name, "ablation-undocumented", fact, "au-ablation") == TRUE
+    assert value_of(engine_name, "ablation-undated-plan", fact, "aup-ablation") == TRUE
+    assert value_of(engine_name, "ablation-undated-plan-documented", fact, "aupd-ablation") == FALSE
+    done = view_of(engine_name, "ablation-undated-plan-documented", fact, "aupd-ablation-done")
+    assert (done.value, done.undetermined_because) == (
+        None, "the local ablative therapy is under way or done and has no date")
+
+
+@engines
+def test_reference_patient_record(engine_name: str) -> None:
+    views = views_of(engine_name, REFERENCE + "patient")
+    values = {str(v.fact).removeprefix(FACTS): v.value for v in views
+              if v.record_item is None or v.fact == URIRef(FACTS + "bone-metastasis")}
+    assert values["er-status"] == code("positive")
+    assert values["her2-status"] == code("negative")
+    assert values["age"] == Literal(64)
+    assert values["bone-only-metastasis"] == TRUE
+    assert values["stage-iv"] == TRUE
+    assert values["bone-modifying-agent-duration"] == Literal(2)
+    assert values["bone-pain-severity"] == code("pain-moderate")
+    assert values["body-weight"] == Literal(Decimal("68.5"))
+    bone = view_of(engine_name, REFERENCE + "patient", "bone-metastasis")
+    assert bone.record_item == URIRef(REFERENCE + "bone-metastasis")
+
+
+def test_fact_value_nodes_carry_patient_and_fact() -> None:
+    triples = derive_facts(fixture_engine("oxigraph"), AS_OF, ex("bone-refuted"))
+    nodes = {s for s, p, o in triples if p == RDF.type and o == FACT_VALUE}
+    assert nodes
+    for node in nodes:
+        assert sum(1 for s, p, _ in triples if s == node and p == PATIENT) == 1
+        assert sum(1 for s, p, _ in triples if s == node and p == FACT) == 1
