@@ -1,0 +1,83 @@
+"""The outputs of a derivation: the JSON contract, the clinician's text, the PROV-O graph."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+from rdflib import Graph, Literal, URIRef
+from rdflib.namespace import PROV, RDF, XSD
+
+from guidelinekg.derivation import Derivation, derive, to_json, to_rdf, to_text
+from guidelinekg.loading import PREFIXES, parse_rdf_file
+from guidelinekg.resources import examples_dir
+
+GKG = PREFIXES["gkg"]
+EXAMPLE = examples_dir() / "patients" / "hr-positive-her2-negative-bone-only.ttl"
+PATIENT = "http://example.org/patients/hr-pos-bone-only/patient"
+AS_OF = date(2026, 12, 1)
+
+
+@pytest.fixture(scope="module")
+def derivation() -> Derivation:
+    return derive(parse_rdf_file(EXAMPLE), AS_OF)
+
+
+def test_json_contract(derivation: Derivation) -> None:
+    document = json.loads(to_json(derivation))
+    assert document["patient"] == PATIENT
+    assert document["guideline"] == PREFIXES["bcbm"] + "guideline"
+    assert document["as_of"] == "2026-12-01"
+    assert len(document["recommendations"]) == 37
+    keys = [r["key"] for r in document["recommendations"]]
+    assert len(set(keys)) == 37 and keys[0] == "SUM-1"
+    for recommendation in document["recommendations"]:
+        assert recommendation["status"] in {"applies", "does-not-apply", "undetermined"}
+        assert recommendation["modality"] in {"should", "should-not", "may", "consider"}
+        assert recommendation["text"] and recommendation["sources"]
+        assert isinstance(recommendation["because"], list)
+        assert isinstance(recommendation["missing"], list)
+    by_key = {r["key"]: r for r in document["recommendations"]}
+    assert by_key["BMA-1"]["status"] == "applies"
+    assert by_key["BMA-1"]["sources"] == ["REF-1", "REF-2"]
+    assert by_key["HER2-1"]["status"] == "does-not-apply"
+    # Weight-bearing lesion and spinal cord compression: only the first is unrecorded.
+    assert by_key["ORTH-1"]["status"] == "undetermined"
+    assert by_key["ORTH-1"]["missing"] == ["significant-weight-bearing-lesion"]
+    assert document["contraindicated"] == []
+    # Moderate bone pain and 3 lesions: radiotherapy applies, and none is in the record.
+    assert [g["key"] for g in document["care_gaps"]] == ["RT-2", "RT-4"]
+    assert [(d["key"], d["status"]) for d in document["dose_checks"]] == [("BMA-2", "matches")]
+    assert document["dose_checks"][0]["record_item"].endswith("/denosumab")
+
+
+def test_text_puts_applicable_first_and_names_what_is_missing(derivation: Derivation) -> None:
+    text = to_text(derivation)
+    order = [text.index(heading) for heading in (
+        "Applicable recommendations", "Contraindicated actions", "Care gaps", "Dose checks",
+        "Undetermined", "Does not apply")]
+    assert order == sorted(order)
+    assert "BMA-1 [should] All patients with bone metastases require bone-modifying agents" in text
+    assert "missing: significant lesion in a weight-bearing long bone or vertebra" in text
+
+
+def test_rdf_results_carry_their_provenance(derivation: Derivation) -> None:
+    graph = Graph().parse(data=to_rdf(derivation).serialize(format="turtle"), format="turtle")
+    result = URIRef(f"urn:guidelinekg:result:{PATIENT.replace(':', '%3A').replace('/', '%2F')}"
+                    ":BMA-1")
+    assert (result, RDF.type, URIRef(GKG + "RecommendationResult")) in graph
+    assert (result, URIRef(GKG + "resultStatus"), URIRef(PREFIXES["code"] + "applies")) in graph
+    assert (result, URIRef(GKG + "recommendation"), URIRef(PREFIXES["bcbm"] + "BMA-1")) in graph
+    run = graph.value(result, PROV.wasGeneratedBy)
+    assert (run, URIRef(GKG + "asOf"), Literal("2026-12-01", datatype=XSD.date)) in graph
+    used = set(graph.objects(run, PROV.used))
+    assert URIRef("https://w3id.org/guidelinekg/guideline/bcbm/0.1.0") in used
+    assert URIRef("https://w3id.org/guidelinekg/ontology/0.1.0") in used
+    # Result -> fact value -> record item: the chain a clinician follows back.
+    fact_values = set(graph.objects(result, PROV.wasDerivedFrom))
+    assert fact_values
+    sources = {s for fv in fact_values for s in graph.objects(fv, PROV.wasDerivedFrom)}
+    assert URIRef("http://example.org/patients/hr-pos-bone-only/bone-metastasis") in sources
+    assert (result, URIRef(GKG + "generatedByQuery"),
+            Literal("derive/recommendation-status")) in graph
