@@ -1,0 +1,418 @@
+"""`guidelinekg serve`: content negotiation on every IRI, and the read-only SPARQL endpoint.
+
+One server runs for the session (linked_data_server.py). SPARQL is tested with SPARQLWrapper,
+the client informaticians use, and every answer is compared with the same query run in process
+on the same graphs.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import re
+import subprocess
+import time
+import urllib.error
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rdflib import Graph, Literal, URIRef
+from rdflib.compare import isomorphic
+from rdflib.namespace import RDF, SKOS
+from SPARQLWrapper import CSV, JSON, POST, POSTDIRECTLY, TURTLE, XML, SPARQLWrapper
+from SPARQLWrapper.SPARQLExceptions import QueryBadFormed
+
+from guidelinekg.guideline_content import GKG
+from guidelinekg.loading import BASE, parse_rdf_bytes, rdf_format_for
+from guidelinekg.publishing import collect_graphs
+from guidelinekg.sparql import make_engine
+from linked_data_server import ServerProcess, serve_command, shared_server, stop_shared_server
+
+XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+RDF_TYPES = {
+    "text/html": ".html",
+    "text/turtle": ".ttl",
+    "application/ld+json": ".jsonld",
+    "application/rdf+xml": ".rdf",
+    "application/n-triples": ".nt",
+}
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    running = shared_server(tmp_path_factory.mktemp("serve"))
+    yield running
+    code, log = stop_shared_server()
+    assert code == 0, f"serve did not stop cleanly on SIGTERM:\n{log[-2000:]}"
+    assert log.rstrip().endswith("stopped")
+
+
+@pytest.fixture(scope="session")
+def published_graphs(server: ServerProcess) -> dict[str, Graph]:
+    """The graphs the server publishes (ontology IRI -> graph), read from its own files.
+
+    Read from what the server serves rather than rebuilt here, so that the comparison is
+    with exactly the data the endpoint loaded.
+    """
+    graphs = {}
+    for graph in collect_graphs():
+        status, _, body = server.request("GET", "/" + graph.file("latest", "nt"))
+        assert status == 200
+        graphs[str(graph.iri)] = parse_rdf_bytes(body, Path("graph.nt"),
+                                                 rdf_format_for(Path("graph.nt")))
+    return graphs
+
+
+@pytest.fixture(scope="session")
+def published(published_graphs: dict[str, Graph]) -> Graph:
+    """The published graphs merged: the endpoint's default graph, read in process."""
+    union = Graph()
+    for graph in published_graphs.values():
+        for triple in graph:
+            union.add(triple)
+    return union
+
+
+@pytest.fixture(scope="session")
+def recommendation_keys(published: Graph) -> list[str]:
+    return sorted(str(published.value(r, SKOS.notation))
+                  for r in published.subjects(RDF.type, GKG.Recommendation))
+
+
+def endpoint(server: ServerProcess, return_format: str = JSON) -> SPARQLWrapper:
+    client = SPARQLWrapper(server.base + "/sparql")
+    client.setReturnFormat(return_format)
+    return client
+
+
+# ---------------------------------------------------------------------------------------
+# Content negotiation
+# ---------------------------------------------------------------------------------------
+
+
+def test_thirty_seven_recommendations_are_published(recommendation_keys: list[str]) -> None:
+    assert len(recommendation_keys) == 37
+    assert {"SUM-1", "BMA-1", "HER2-3", "AVOID-6", "OLIGO-4"} <= set(recommendation_keys)
+
+
+def test_every_recommendation_iri_answers_every_media_type(
+        server: ServerProcess, published: Graph, recommendation_keys: list[str]) -> None:
+    for key in recommendation_keys:
+        path = f"/guideline/bcbm/{key}"
+        verbatim = str(published.value(URIRef(BASE + path[1:]), GKG.verbatimText))
+        for media_type, extension in RDF_TYPES.items():
+            status, headers, _ = server.request("GET", path, {"Accept": media_type})
+            assert status == 303, (key, media_type)
+            assert "accept" in headers["vary"].lower()
+            assert headers["location"] == path + extension
+            status, headers, body = server.request("GET", headers["location"])
+            assert status == 200
+            assert headers["content-type"].split(";")[0] == media_type
+            if media_type == "text/html":
+                assert verbatim in html.unescape(body.decode())
+            else:
+                document = parse_rdf_bytes(body, Path("x" + extension),
+                                           rdf_format_for(Path("x" + extension)))
+                assert (URIRef(BASE + path[1:]), GKG.verbatimText,
+                        Literal(verbatim, lang="en")) in document
+
+
+def test_html_is_the_default(server: ServerProcess) -> None:
+    for headers in ({}, {"Accept": "*/*"},
+                    {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,"
+                               "*/*;q=0.8"}):
+        status, answer, _ = server.request("GET", "/guideline/bcbm/BMA-1", headers)
+        assert (status, answer["location"]) == (303, "/guideline/bcbm/BMA-1.html")
+
+
+@pytest.mark.parametrize(("accept", "location"), [
+    ("text/turtle;q=0.4, application/ld+json;q=0.9", "/guideline/bcbm/TN-1.jsonld"),
+    ("text/html;q=0, */*;q=0.5", "/guideline/bcbm/TN-1.ttl"),
+    ("application/n-triples, text/turtle;q=0.99", "/guideline/bcbm/TN-1.nt"),
+    ("application/rdf+xml;q=0.3, text/turtle;q=0.3", "/guideline/bcbm/TN-1.ttl"),
+    ("text/*;q=0.2, application/rdf+xml;q=0.1", "/guideline/bcbm/TN-1.html"),
+    ("application/json", "/guideline/bcbm/TN-1.jsonld"),
+])
+def test_q_values_are_weighed(server: ServerProcess, accept: str, location: str) -> None:
+    status, headers, _ = server.request("GET", "/guideline/bcbm/TN-1", {"Accept": accept})
+    assert (status, headers["location"]) == (303, location)
+
+
+@pytest.mark.parametrize("accept", ["application/pdf", "text/turtle;q=0, text/html;q=0",
+                                    "image/*"])
+def test_nothing_acceptable_is_406(server: ServerProcess, accept: str) -> None:
+    status, headers, body = server.request("GET", "/guideline/bcbm/BMA-1", {"Accept": accept})
+    assert status == 406
+    assert "accept" in headers["vary"].lower()
+    assert "text/turtle" in body.decode() and "application/ld+json" in body.decode()
+
+
+def test_ontology_hash_iris_dereference_through_the_ontology(server: ServerProcess) -> None:
+    # A client strips #Denosumab before asking: GET /ontology.
+    status, headers, _ = server.request("GET", "/ontology", {"Accept": "text/html"})
+    assert (status, headers["location"]) == (303, "/ontology.html")
+    status, _, body = server.request("GET", "/ontology.html")
+    assert status == 200 and 'id="Denosumab"' in body.decode()
+    status, headers, _ = server.request("GET", "/ontology", {"Accept": "text/turtle"})
+    assert headers["location"] == "/ontology/latest/guidelinekg.ttl"
+    status, _, body = server.request("GET", headers["location"])
+    graph = parse_rdf_bytes(body, Path("o.ttl"), rdf_format_for(Path("o.ttl")))
+    assert (GKG.Denosumab, RDF.type, URIRef("http://www.w3.org/2002/07/owl#Class")) in graph
+
+
+def test_version_iri_dereferences_to_the_version(server: ServerProcess) -> None:
+    status, headers, _ = server.request("GET", "/ontology/0.1.0", {"Accept": "text/turtle"})
+    assert (status, headers["location"]) == (303, "/ontology/0.1.0/guidelinekg.ttl")
+    status, headers, _ = server.request("GET", "/ontology/0.1.0")
+    assert headers["location"] == "/ontology/0.1.0/index.html"
+    assert server.request("GET", headers["location"])[0] == 200
+
+
+def test_every_iri_of_the_graph_dereferences(server: ServerProcess, published: Graph) -> None:
+    paths = {str(term)[len(BASE):].split("#")[0].rstrip("/")
+             for triple in published for term in triple
+             if isinstance(term, URIRef) and str(term).startswith(BASE)}
+    paths.discard("")
+    assert len(paths) > 250
+    for path in sorted(paths):
+        status, headers, _ = server.request("GET", "/" + path, {"Accept": "text/turtle"})
+        assert status == 303, path
+        assert server.request("HEAD", headers["location"])[0] == 200, (path, headers["location"])
+
+
+def test_unknown_paths_dot_files_and_traversal_are_404(server: ServerProcess) -> None:
+    for path in ("/guideline/bcbm/NOPE-1", "/.htaccess", "/.guidelinekg-site.json",
+                 "/../../etc/passwd", "/static/../../etc/passwd"):
+        assert server.request("GET", path)[0] == 404, path
+
+
+def test_writes_are_not_allowed(server: ServerProcess) -> None:
+    assert server.request("PUT", "/guideline/bcbm/BMA-1", body=b"x")[0] == 405
+    assert server.request("DELETE", "/guideline/bcbm/BMA-1")[0] == 405
+    assert server.request("POST", "/guideline/bcbm/BMA-1", body=b"x",
+                          headers={"Content-Type": "text/plain"})[0] == 405
+
+
+# ---------------------------------------------------------------------------------------
+# SPARQL
+# ---------------------------------------------------------------------------------------
+
+PREFIXES = """PREFIX gkg: <https://w3id.org/guidelinekg/ontology#>
+PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
+"""
+SELECT_RECOMMENDATIONS = PREFIXES + """
+SELECT ?key ?modality ?text ?order WHERE {
+  ?s a gkg:Recommendation ; skos:notation ?key ; gkg:sectionOrder ?order ;
+     gkg:modality/skos:notation ?modality ; gkg:verbatimText ?text .
+} ORDER BY ?order"""
+SELECT_FACTS = PREFIXES + """
+SELECT ?key ?fact WHERE {
+  ?s a gkg:Recommendation ; skos:notation ?key ;
+     gkg:applicability/gkg:hasMember*/gkg:onFact ?fact .
+} ORDER BY ?key ?fact"""
+SELECT_OPTIONAL = PREFIXES + """
+SELECT ?source ?title WHERE {
+  ?s a gkg:EvidenceSource ; skos:notation ?source .
+  OPTIONAL { ?s gkg:sourceTitle ?title }
+} ORDER BY ?source"""
+CONSTRUCT_PITFALLS = PREFIXES + """
+CONSTRUCT { ?s skos:notation ?key ; gkg:verbatimText ?text }
+WHERE { ?s gkg:statementKind gkg:AvoidStatement ; skos:notation ?key ; gkg:verbatimText ?text }"""
+
+
+def _json_term(value: dict) -> tuple:
+    """A SPARQL JSON term as (kind, value, datatype or language)."""
+    if value["type"] == "uri":
+        return ("uri", value["value"], "")
+    if value["type"] == "bnode":
+        return ("bnode", "", "")
+    extra = value.get("xml:lang") or value.get("datatype") or XSD_STRING
+    return ("literal", value["value"], extra)
+
+
+def _rdflib_term(term) -> tuple:
+    if isinstance(term, URIRef):
+        return ("uri", str(term), "")
+    if isinstance(term, Literal):
+        extra = term.language or str(term.datatype or XSD_STRING)
+        return ("literal", str(term), extra)
+    return ("bnode", "", "")
+
+
+def _rows_in_process(graph: Graph, query: str, engine: str) -> list[dict]:
+    return [{name: _rdflib_term(term) for name, term in row.items()}
+            for row in make_engine(engine, graph).select(query)]
+
+
+@pytest.mark.parametrize("query", [SELECT_RECOMMENDATIONS, SELECT_FACTS, SELECT_OPTIONAL])
+def test_select_over_http_equals_the_same_query_in_process(
+        server: ServerProcess, published: Graph, query: str) -> None:
+    client = endpoint(server)
+    client.setQuery(query)
+    result = client.query().convert()
+    remote = [{name: _json_term(value) for name, value in row.items()}
+              for row in result["results"]["bindings"]]
+    assert remote, "the query returned nothing"
+    assert remote == _rows_in_process(published, query, "oxigraph")
+    # rdflib's engine gives the same rows (it does not keep the ORDER BY ties the same way).
+    assert sorted(map(sorted_items, remote)) == sorted(
+        map(sorted_items, _rows_in_process(published, query, "rdflib")))
+
+
+def sorted_items(row: dict) -> tuple:
+    return tuple(sorted(row.items()))
+
+
+def test_select_results_as_xml_and_csv_agree_with_json(server: ServerProcess) -> None:
+    client = endpoint(server, JSON)
+    client.setQuery(SELECT_RECOMMENDATIONS)
+    as_json = [(row["key"]["value"], row["modality"]["value"])
+               for row in client.query().convert()["results"]["bindings"]]
+    client = endpoint(server, XML)
+    client.setQuery(SELECT_RECOMMENDATIONS)
+    document = client.query().convert()
+    as_xml = []
+    for result in document.getElementsByTagName("result"):
+        values = {b.getAttribute("name"): b.getElementsByTagName("literal")[0].firstChild.data
+                  for b in result.getElementsByTagName("binding")}
+        as_xml.append((values["key"], values["modality"]))
+    client = endpoint(server, CSV)
+    client.setQuery(SELECT_RECOMMENDATIONS)
+    rows = list(csv.DictReader(io.StringIO(client.query().convert().decode("utf-8"))))
+    as_csv = [(row["key"], row["modality"]) for row in rows]
+    assert len(as_json) == 37
+    assert as_json == as_xml == as_csv
+    assert as_json[0] == ("SUM-1", "should")
+
+
+def test_post_form_and_direct_post_give_the_same_rows(server: ServerProcess) -> None:
+    answers = []
+    for method, request_method in ((POST, "urlencoded"), (POST, "postdirectly")):
+        client = endpoint(server)
+        client.setMethod(method)
+        if request_method == "postdirectly":
+            client.setRequestMethod(POSTDIRECTLY)
+        client.setQuery(SELECT_FACTS)
+        answers.append(client.query().convert()["results"]["bindings"])
+    assert answers[0] == answers[1] and len(answers[0]) > 40
+
+
+def test_ask(server: ServerProcess, published: Graph) -> None:
+    query = PREFIXES + 'ASK { ?s skos:notation "REF-4" ; a gkg:UnresolvedCitation }'
+    client = endpoint(server)
+    client.setQuery(query)
+    assert client.query().convert()["boolean"] is True
+    assert make_engine("oxigraph", published).ask(query) is True
+
+
+def test_construct_as_turtle_is_the_graph_built_in_process(
+        server: ServerProcess, published: Graph) -> None:
+    client = endpoint(server, TURTLE)
+    client.setQuery(CONSTRUCT_PITFALLS)
+    remote = Graph().parse(data=client.query().convert(), format="turtle")
+    local = Graph()
+    for triple in make_engine("oxigraph", published).construct(CONSTRUCT_PITFALLS):
+        local.add(triple)
+    assert len(remote) == 12  # 6 pitfalls, key and text each
+    assert isomorphic(remote, local)
+
+
+def test_named_graphs_are_the_published_graphs(server: ServerProcess,
+                                               published_graphs: dict[str, Graph]) -> None:
+    client = endpoint(server)
+    client.setQuery("SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g")
+    counts = {row["g"]["value"]: int(row["n"]["value"])
+              for row in client.query().convert()["results"]["bindings"]}
+    expected = {iri: len(graph) for iri, graph in published_graphs.items()}
+    assert {BASE + "ontology", BASE + "guideline/bcbm"} <= set(expected)
+    assert {iri: counts[iri] for iri in expected} == expected
+    assert BASE + "void" in counts
+
+
+def test_an_update_is_refused(server: ServerProcess) -> None:
+    update = 'INSERT DATA { <urn:x:a> <urn:x:b> "c" }'
+    client = endpoint(server)
+    client.setMethod(POST)
+    client.setQuery(update)  # SPARQLWrapper sends it as update=...
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        client.query()
+    assert refused.value.code == 403
+    assert "read-only" in refused.value.read().decode()
+    status, _, body = server.request("POST", "/sparql", {"Content-Type":
+                                                         "application/sparql-update"},
+                                     update.encode())
+    assert status == 403 and b"read-only" in body
+    status, _, body = server.request("POST", "/sparql", {"Content-Type":
+                                                         "application/sparql-query"},
+                                     update.encode())
+    assert status == 403
+    client = endpoint(server)
+    client.setQuery("ASK { <urn:x:a> ?p ?o }")
+    assert client.query().convert()["boolean"] is False
+
+
+def test_a_malformed_query_is_400_with_the_parser_message(server: ServerProcess) -> None:
+    client = endpoint(server)
+    client.setQuery("SELECT ?x WHERE { ?x ?y }")
+    with pytest.raises(QueryBadFormed) as bad:
+        client.query()
+    assert re.search(r"SPARQL syntax error: error at 1:\d+", str(bad.value))
+
+
+def test_a_query_over_the_time_limit_is_stopped(server: ServerProcess) -> None:
+    heavy = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
+    started = time.monotonic()
+    status, _, body = server.request("POST", "/sparql",
+                                     {"Content-Type": "application/sparql-query"},
+                                     heavy.encode())
+    assert status == 503 and b"time limit of 3 s" in body
+    assert time.monotonic() - started < 15
+    # The worker that ran it was replaced: queries keep working.
+    client = endpoint(server)
+    client.setQuery("ASK { ?s ?p ?o }")
+    assert client.query().convert()["boolean"] is True
+
+
+def test_query_page_is_served_at_sparql_for_html(server: ServerProcess) -> None:
+    for path in ("/sparql", "/query.html"):
+        status, headers, body = server.request("GET", path, {"Accept": "text/html"})
+        assert status == 200 and headers["content-type"].startswith("text/html")
+        page = body.decode()
+        assert 'id="query"' in page and 'src="static/query.js"' in page
+    assert server.request("GET", "/static/query.js")[0] == 200
+    status, _, body = server.request("GET", "/sparql",
+                                     {"Accept": "application/sparql-results+json"})
+    assert status == 400 and b"missing the query" in body
+    # An RDF client asking the endpoint itself gets the dataset description that names it.
+    status, headers, _ = server.request("GET", "/sparql", {"Accept": "text/turtle"})
+    assert (status, headers["location"]) == (303, "/void.ttl")
+
+
+def test_access_log_is_common_log_format(server: ServerProcess) -> None:
+    server.request("GET", "/guideline/bcbm/BMA-1", {"Accept": "text/turtle"})
+    line = [entry for entry in server.log().splitlines()
+            if '"GET /guideline/bcbm/BMA-1 HTTP/1.1" 303' in entry][-1]
+    assert re.fullmatch(r'127\.0\.0\.1 - - \[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} '
+                        r'[+-]\d{4}\] "GET /guideline/bcbm/BMA-1 HTTP/1\.1" 303 \d+', line)
+
+
+def test_a_port_in_use_is_exit_2_with_a_message(server: ServerProcess) -> None:
+    started = time.monotonic()
+    result = subprocess.run(serve_command(server.port), capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+    assert f"port {server.port} on 127.0.0.1 is already in use" in result.stderr
+    assert time.monotonic() - started < 30  # refused before building anything
+
+
+def test_void_names_the_endpoint(server: ServerProcess) -> None:
+    status, headers, _ = server.request("GET", "/void", {"Accept": "application/ld+json"})
+    assert status == 303
+    assert headers["location"] == "/void.jsonld"
+    _, _, body = server.request("GET", "/void.jsonld")
+    document = json.loads(body)
+    dataset = next(node for node in document["@graph"] if node["@id"].endswith("#dataset"))
+    assert dataset["void:sparqlEndpoint"] == [{"@id": BASE + "sparql"}]
