@@ -743,16 +743,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from guidelinekg.patients import load_patient_graph
+    from guidelinekg.patients import load_patient_input
     from guidelinekg.sparql import expand_iri
-    from guidelinekg.validation import refuse_invalid
+    from guidelinekg.validation import text_report, validate_patients
 
-    patient_graph = load_patient_graph(args.paths)
-    if refuse_invalid(patient_graph, sys.stderr):
+    source = load_patient_input(args.paths)
+    validation = validate_patients(source.graph)
+    if validation.has_violations:
+        # A record that violates the shapes is refused: nothing is derived from it.
+        print("guidelinekg recommend: the record violates the patient shapes; nothing is "
+              "derived. Validation report:\n", file=sys.stderr)
+        print(text_report(validation, source), file=sys.stderr)
         return 1
+    if validation.results:
+        # Warnings and notes: shown, and the statements they name come out undetermined.
+        print(text_report(validation, source), file=sys.stderr)
     as_of = args.as_of or date.today()
     patient = expand_iri(args.patient) if args.patient else None
-    derivation = derive(patient_graph, as_of, args.engine, patient)
+    derivation = derive(source.graph, as_of, args.engine, patient)
     if not derivation.patients:
         print("guidelinekg recommend: no gkg:Patient in the input", file=sys.stderr)
         return 2

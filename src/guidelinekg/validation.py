@@ -1,13 +1,412 @@
-"""Placeholder: implemented by its issue."""
+"""``guidelinekg validate``: patient records checked against the patient shapes.
+
+Shapes (shapes/): ``patient.ttl`` says when a record is wrong (sh:Violation: it is refused)
+and adds notes (sh:Info); ``patient-completeness.ttl``, generated from the guideline's
+criteria, says which facts the recommendations need are missing (sh:Warning). The core
+ontology goes along so that targets reach subclasses and value sets and units are known.
+Every result is attributed to its patient: the focus node itself when it is a gkg:Patient,
+else the patient it names (gkg:subject), else (a dose specification) the patient of the
+treatment that has it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.collection import Collection
+from rdflib.namespace import DCTERMS, OWL, RDF, SH, XSD
+from rdflib.term import Node
+
+from guidelinekg.loading import (
+    PREFIXES,
+    InputError,
+    bind_project_prefixes,
+    merge_graphs,
+    parse_rdf_file,
+)
+from guidelinekg.patients import PatientInput, load_patient_input
+from guidelinekg.resources import ontology_dir, shapes_dir
+from guidelinekg.shacl import ShaclReport, ShaclResult, shape_name, validate_graph
+
+GKG = PREFIXES["gkg"]
+PATIENT_CLASS = URIRef(GKG + "Patient")
+SUBJECT = URIRef(GKG + "subject")
+HAS_DOSE = URIRef(GKG + "hasDose")
+SHAPE_FILES = ("patient.ttl", "patient-completeness.ttl")
+PROPERTY_KINDS = (OWL.ObjectProperty, OWL.DatatypeProperty, OWL.AnnotationProperty,
+                  RDF.Property)
+# RDF's own rdf:type is no ontology property, but a path may walk it.
+BUILT_IN_PATH_PROPERTIES = frozenset({RDF.type})
+
+# Literals Turtle writes without quotes (true, 3, 120.0).
+SHORTHAND_DATATYPES = frozenset({XSD.boolean, XSD.integer, XSD.decimal, XSD.double})
+
+EXIT_CONFORMS = 0
+EXIT_VIOLATIONS = 1
+
+SEVERITY_WORDS = {"Violation": ("violation", "violations"), "Warning": ("warning", "warnings"),
+                  "Info": ("note", "notes")}
+
+
+# ---------------------------------------------------------------------------------------
+# Shapes and ontology
+# ---------------------------------------------------------------------------------------
+
+
+def shape_files() -> list[Path]:
+    return [shapes_dir() / name for name in SHAPE_FILES]
+
+
+@cache
+def patient_shapes() -> Graph:
+    """The patient shapes (violations, notes and the generated warnings), parsed once."""
+    return bind_project_prefixes(merge_graphs(parse_rdf_file(path) for path in shape_files()))
+
+
+@cache
+def core_ontology() -> Graph:
+    """The core ontology (guidelinekg.ttl, patient-facts.ttl): classes, value sets, units.
+    Guideline content stays out: its dose steps would be validated as if they were a
+    patient's doses."""
+    return merge_graphs(parse_rdf_file(path) for path in sorted(ontology_dir().glob("*.ttl")))
+
+
+def path_properties(shapes: Graph, path: Node) -> set[URIRef]:
+    """Every property IRI in a SHACL property path (sequence, alternative, inverse, ...)."""
+    if isinstance(path, URIRef):
+        return {path}
+    found: set[URIRef] = set()
+    if isinstance(path, BNode):
+        if shapes.value(path, RDF.first) is not None:
+            for member in Collection(shapes, path):
+                found |= path_properties(shapes, member)
+        for predicate in (SH.inversePath, SH.alternativePath, SH.zeroOrMorePath,
+                          SH.oneOrMorePath, SH.zeroOrOnePath):
+            for inner in shapes.objects(path, predicate):
+                found |= path_properties(shapes, inner)
+    return found
+
+
+def undeclared_shape_paths(shapes: Graph, ontology: Graph) -> list[tuple[Node, URIRef]]:
+    """(shape, property) for every property an sh:path uses that the ontology does not
+    declare as a property (rdf:type aside). Empty when all paths are declared."""
+    declared = {subject for kind in PROPERTY_KINDS for subject in ontology.subjects(RDF.type, kind)}
+    missing = set()
+    for shape, path in shapes.subject_objects(SH.path):
+        for prop in path_properties(shapes, path):
+            if prop not in declared and prop not in BUILT_IN_PATH_PROPERTIES:
+                missing.add((shape, prop))
+    return sorted(missing, key=lambda pair: (str(pair[0]), str(pair[1])))
+
+
+# ---------------------------------------------------------------------------------------
+# Validation with results attributed to patients
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PatientResult:
+    """A SHACL result, the patient it is about (None: no patient could be found), the name
+    of its shape and, for a completeness warning, the fact it is about."""
+
+    patient: Node | None
+    result: ShaclResult
+    shape_name: str
+    fact: Node | None
+
+
+@dataclass
+class PatientValidation:
+    report: ShaclReport
+    patients: list[Node]
+    results: list[PatientResult] = field(default_factory=list)
+
+    @property
+    def has_violations(self) -> bool:
+        return self.report.has_violations
+
+    def count(self, severity: str) -> int:
+        return sum(1 for r in self.results if r.result.severity == severity)
+
+    def by_patient(self) -> dict[Node | None, list[PatientResult]]:
+        grouped: dict[Node | None, list[PatientResult]] = {}
+        for result in self.results:
+            grouped.setdefault(result.patient, []).append(result)
+        return grouped
+
+    def patients_with(self, severity: str) -> set[Node | None]:
+        return {r.patient for r in self.results if r.result.severity == severity}
+
+
+def patients_of(node: Node, data: Graph) -> list[Node]:
+    """The patients a focus node is about: itself if it is a patient, else the patients it
+    names, else (a dose specification) the patients of the treatments that have it."""
+    if (node, RDF.type, PATIENT_CLASS) in data:
+        return [node]
+    subjects = sorted(data.objects(node, SUBJECT), key=str)
+    if subjects:
+        return subjects
+    holders = data.subjects(HAS_DOSE, node)
+    return sorted({patient for holder in holders for patient in data.objects(holder, SUBJECT)},
+                  key=str)
+
+
+def validate_patients(graph: Graph, *, inplace: bool = False) -> PatientValidation:
+    """Validate a patient graph (one patient or a cohort) against the patient shapes.
+
+    With ``inplace`` the graph is given up to the validator (the ontology is added to it;
+    no copy is made)."""
+    shapes = patient_shapes()
+    patients = sorted(set(graph.subjects(RDF.type, PATIENT_CLASS)), key=str)
+    report = validate_graph(graph, shapes, core_ontology(), inplace=inplace)
+    results = []
+    for result in report.results:
+        name = shape_name(result.source_shape, shapes)
+        fact = shapes.value(result.source_shape, DCTERMS.subject)
+        owners = patients_of(result.focus, graph) or [None]
+        results.extend(PatientResult(owner, result, name, fact) for owner in owners)
+    return PatientValidation(report=report, patients=patients, results=results)
+
+
+def annotated_report_graph(validation: PatientValidation, data: Graph) -> Graph:
+    """The W3C validation report, each result with gkg:patient naming its patient."""
+    report = validation.report.graph
+    for result in report.subjects(RDF.type, SH.ValidationResult):
+        focus = report.value(result, SH.focusNode)
+        if focus is not None:
+            for patient in patients_of(focus, data):
+                report.add((result, URIRef(GKG + "patient"), patient))
+    bind_project_prefixes(report)
+    report.bind("sh", SH)
+    return report
+
+
+# ---------------------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------------------
+
+
+def compact(term: Node | None) -> str:
+    """A short readable form: a prefixed name for project and standard IRIs, <IRI> else."""
+    if term is None:
+        return ""
+    if isinstance(term, URIRef):
+        for prefix, namespace in PREFIXES.items():
+            if str(term).startswith(namespace) and len(str(term)) > len(namespace):
+                return f"{prefix}:{str(term)[len(namespace):]}"
+        if term == RDF.type:
+            return "rdf:type"
+        return f"<{term}>"
+    if isinstance(term, Literal):
+        if term.datatype in SHORTHAND_DATATYPES:
+            return str(term)
+        text = json.dumps(str(term), ensure_ascii=False)
+        if term.language:
+            return f"{text}@{term.language}"
+        return f"{text}^^{compact(term.datatype)}" if term.datatype else text
+    return f"_:{term}"
+
+
+def path_text(report_graph: Graph, path: Node | None) -> str:
+    """A SHACL path in SPARQL property-path syntax (gkg:subject/gkg:birthDate)."""
+    if path is None:
+        return ""
+    if isinstance(path, URIRef):
+        return compact(path)
+    if report_graph.value(path, RDF.first) is not None:
+        return "/".join(path_text(report_graph, step) for step in Collection(report_graph, path))
+    inverse = report_graph.value(path, SH.inversePath)
+    if inverse is not None:
+        return "^" + path_text(report_graph, inverse)
+    alternatives = report_graph.value(path, SH.alternativePath)
+    if alternatives is not None:
+        return "(" + "|".join(path_text(report_graph, p)
+                              for p in Collection(report_graph, alternatives)) + ")"
+    for predicate, mark in ((SH.zeroOrMorePath, "*"), (SH.oneOrMorePath, "+"),
+                            (SH.zeroOrOnePath, "?")):
+        inner = report_graph.value(path, predicate)
+        if inner is not None:
+            return path_text(report_graph, inner) + mark
+    return compact(path)
+
+
+def _what(result: PatientResult, report_graph: Graph, data: Graph | None) -> str:
+    """The fact (for a completeness warning) or the focus and path a result is about."""
+    if result.fact is not None:
+        return compact(result.fact)
+    parts = []
+    focus = result.result.focus
+    if focus != result.patient:
+        holder = data.value(None, HAS_DOSE, focus) if data is not None else None
+        if isinstance(focus, BNode) and holder is not None:
+            parts.append(f"the dose of {compact(holder)}")
+        elif isinstance(focus, BNode):
+            parts.append(f"a blank node (_:{focus})")
+        elif holder is not None:
+            parts.append(f"{compact(focus)} (the dose of {compact(holder)})")
+        else:
+            parts.append(compact(focus))
+    path = path_text(report_graph, result.result.path)
+    if path:
+        parts.append(path)
+    return " ".join(parts) if parts else "the patient"
+
+
+def _plural(count: int, severity: str) -> str:
+    singular, plural = SEVERITY_WORDS[severity]
+    return f"{count} {singular if count == 1 else plural}"
+
+
+def _counts(results: Iterable[PatientResult]) -> str:
+    results = list(results)
+    return ", ".join(_plural(sum(1 for r in results if r.result.severity == severity), severity)
+                     for severity in SEVERITY_WORDS)
+
+
+def summary_line(validation: PatientValidation) -> str:
+    with_violations = len(validation.patients_with("Violation") - {None})
+    verdict = ("The input does not conform: correct the violations (exit 1)."
+               if validation.has_violations else
+               "The input conforms (warnings and notes do not block it).")
+    patients = len(validation.patients)
+    return (f"Summary: {patients} patient{'s' if patients != 1 else ''}, {with_violations} with "
+            f"violations; {_counts(validation.results)}. {verdict}")
+
+
+def text_report(validation: PatientValidation, source: PatientInput | None = None,
+                data: Graph | None = None) -> str:
+    """The report a clinician reads: per patient, each result with its severity, what it is
+    about (the fact, or the item and property), the message, the offending value and the
+    shape's name; then a summary line."""
+    report_graph = validation.report.graph
+    data = data if data is not None else (source.graph if source is not None else None)
+    lines: list[str] = []
+    if source is not None:
+        for path, summary in source.fhir_summaries.items():
+            lines.append(f"FHIR {path}: {summary}")
+    grouped = validation.by_patient()
+    order = [p for p in validation.patients if p in grouped]
+    order += sorted((p for p in grouped if p not in order and p is not None), key=str)
+    if None in grouped:
+        order.append(None)
+    for patient in order:
+        results = grouped[patient]
+        heading = compact(patient) if patient is not None else "No patient (items that name none)"
+        lines.append(f"{heading}: {_counts(results)}")
+        for result in results:
+            shacl = result.result
+            lines.append(f"  {shacl.severity.upper():9} {_what(result, report_graph, data)}")
+            lines.append(f"      {shacl.message}")
+            details = []
+            if shacl.value is not None and shacl.value not in (shacl.focus, result.patient):
+                details.append(f"value: {compact(shacl.value)}")
+            details.append(f"shape: {result.shape_name}")
+            lines.append("      " + "; ".join(details))
+    lines.append(summary_line(validation))
+    return "\n".join(lines) + "\n"
+
+
+def _node_json(term: Node | None) -> str | None:
+    if term is None:
+        return None
+    if isinstance(term, BNode):
+        return f"_:{term}"
+    return str(term)
+
+
+def json_report(validation: PatientValidation) -> str:
+    """The results as documented JSON (see ``guidelinekg validate --help``)."""
+    report_graph = validation.report.graph
+    document = {
+        "conforms": not validation.has_violations,
+        "summary": {
+            "patients": len(validation.patients),
+            "patients_with_violations": len(validation.patients_with("Violation") - {None}),
+            "violations": validation.count("Violation"),
+            "warnings": validation.count("Warning"),
+            "infos": validation.count("Info"),
+        },
+        "results": [
+            {
+                "patient": _node_json(r.patient),
+                "severity": r.result.severity,
+                "focus": _node_json(r.result.focus),
+                "path": path_text(report_graph, r.result.path) or None,
+                "value": _node_json(r.result.value),
+                "fact": _node_json(r.fact),
+                "message": r.result.message,
+                "shape": _node_json(r.result.source_shape),
+                "shape_name": r.shape_name,
+                "constraint": _node_json(r.result.constraint),
+            }
+            for r in validation.results
+        ],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+# ---------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------
+
+FORMAT_HELP = """\
+output format. text (default): a report grouped by patient and a summary line. turtle:
+the W3C SHACL validation report (sh:ValidationReport), each result also naming its patient
+(gkg:patient). json: {"conforms": bool, "summary": {"patients", "patients_with_violations",
+"violations", "warnings", "infos"}, "results": [{"patient", "severity" (Violation, Warning,
+Info), "focus", "path" (SPARQL path syntax), "value", "fact" (for a completeness warning),
+"message", "shape", "shape_name", "constraint"}]}; IRIs as strings, blank nodes as _:id,
+literals as their text."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.description = (
+        "Validate patient records (Turtle, JSON-LD, N-Triples, RDF/XML, or FHIR R4 JSON; "
+        "folders are read recursively) against the patient shapes: violations (the record "
+        "is wrong and is refused), warnings (a fact the guideline needs is missing) and "
+        "notes. Exit code 0: conforms (warnings allowed); 1: violations; 2: an input could "
+        "not be read."
+    )
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                        help="patient files or folders of them; all are validated together")
+    parser.add_argument("--format", choices=("text", "turtle", "json"), default="text",
+                        help=FORMAT_HELP)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("not implemented yet")
+    source = load_patient_input(args.paths)
+    if not any(source.graph.subjects(RDF.type, PATIENT_CLASS)):
+        where = ", ".join(str(path) for path in source.files)
+        raise InputError(where, "no patient found (nothing is declared `a gkg:Patient`): "
+                                "nothing to validate")
+    validation = validate_patients(source.graph, inplace=True)
+    if args.format == "turtle":
+        output = annotated_report_graph(validation, source.graph).serialize(format="turtle")
+    elif args.format == "json":
+        output = json_report(validation)
+    else:
+        output = text_report(validation, source)
+    sys.stdout.write(output)
+    return EXIT_VIOLATIONS if validation.has_violations else EXIT_CONFORMS
+
+
+__all__ = [
+    "PatientResult",
+    "PatientValidation",
+    "annotated_report_graph",
+    "core_ontology",
+    "json_report",
+    "path_properties",
+    "patient_shapes",
+    "patients_of",
+    "text_report",
+    "undeclared_shape_paths",
+    "validate_patients",
+]

@@ -1,0 +1,501 @@
+"""The patient shapes: each shape fails where it should (focus, path, source shape,
+severity) and is silent elsewhere; the shapes agree with the ontology; the generated
+completeness shapes are in step with the guideline; a 1,000-patient cohort is validated as
+one graph with every result attributed to the right patient.
+
+Fixtures (tests/data/patients/) hold the data and, below it, the expected report
+(sh:ValidationReport with one sh:result per expected result), pySHACL-style. A report with
+test:checks compares only the results of the shapes it names; otherwise the results of
+patient.ttl (shapes-*.ttl) or of the warnings (completeness-*.ttl) are compared exactly.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import re
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rdflib import BNode, Graph, Literal, Namespace, URIRef
+from rdflib.collection import Collection
+from rdflib.compare import isomorphic
+from rdflib.namespace import DCTERMS, RDF, SH, SKOS
+
+from guidelinekg.loading import PREFIXES, guideline_graph, parse_rdf_file
+from guidelinekg.resources import examples_dir, shapes_dir
+from guidelinekg.validation import (
+    PatientValidation,
+    core_ontology,
+    path_text,
+    patient_shapes,
+    patients_of,
+    undeclared_shape_paths,
+    validate_patients,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "data" / "patients"
+EXAMPLES = examples_dir() / "patients"
+GKG = Namespace(PREFIXES["gkg"])
+CODE = Namespace(PREFIXES["code"])
+PSH = Namespace("https://w3id.org/guidelinekg/shapes/patient#")
+PCS = Namespace("https://w3id.org/guidelinekg/shapes/patient-completeness#")
+TEST = Namespace("urn:guidelinekg:test#")
+# Not rdflib's XSD namespace object: pytest's collection probes module attributes, and that
+# namespace warns about every name it does not define.
+XSD_DATE = URIRef(PREFIXES["xsd"] + "date")
+XSD_DECIMAL = URIRef(PREFIXES["xsd"] + "decimal")
+
+Expected = tuple[object, str, URIRef, str]  # focus, path (SPARQL syntax), shape, severity
+
+
+# ---------------------------------------------------------------------------------------
+# Fixtures with their expected reports
+# ---------------------------------------------------------------------------------------
+
+
+def _report_triples(graph: Graph, node: BNode, found: set) -> set:
+    """The triples of an expected report: its results and their paths (not the data the
+    results point at)."""
+    for predicate, obj in graph.predicate_objects(node):
+        found.add((node, predicate, obj))
+        if isinstance(obj, BNode) and predicate in (SH.result, SH.resultPath, RDF.first,
+                                                    RDF.rest, SH.inversePath):
+            _report_triples(graph, obj, found)
+    return found
+
+
+def split_fixture(path: Path) -> tuple[Graph, set[Expected], set[URIRef] | None]:
+    graph = parse_rdf_file(path)
+    (report,) = graph.subjects(RDF.type, SH.ValidationReport)
+    expected = {
+        (graph.value(result, SH.focusNode), path_text(graph, graph.value(result, SH.resultPath)),
+         graph.value(result, SH.sourceShape),
+         str(graph.value(result, SH.resultSeverity)).rsplit("#", 1)[-1])
+        for result in graph.objects(report, SH.result)
+    }
+    checks = set(graph.objects(report, TEST.checks)) or None
+    for triple in _report_triples(graph, report, set()):
+        graph.remove(triple)
+    return graph, expected, checks
+
+
+def reported(validation: PatientValidation) -> set[Expected]:
+    graph = validation.report.graph
+    return {(r.result.focus, path_text(graph, r.result.path), r.result.source_shape,
+             r.result.severity) for r in validation.results}
+
+
+def _in_scope(fixture: str, checks: set[URIRef] | None, item: Expected) -> bool:
+    if checks is not None:
+        return item[2] in checks
+    if fixture.startswith("completeness-"):
+        return item[3] == "Warning"
+    return str(item[2]).startswith(str(PSH))
+
+
+FIXTURE_FILES = sorted(path.name for path in FIXTURES.glob("*.ttl"))
+
+
+@pytest.fixture(scope="session")
+def fixture_runs() -> dict[str, tuple[set[Expected], set[Expected], set[URIRef] | None]]:
+    runs = {}
+    for name in FIXTURE_FILES:
+        data, expected, checks = split_fixture(FIXTURES / name)
+        actual = {item for item in reported(validate_patients(data))
+                  if _in_scope(name, checks, item)}
+        runs[name] = (expected, actual, checks)
+    return runs
+
+
+@pytest.mark.parametrize("name", FIXTURE_FILES)
+def test_fixture_gives_exactly_its_expected_report(name: str, fixture_runs) -> None:
+    expected, actual, _ = fixture_runs[name]
+    assert expected, "a fixture states its expected results"
+    assert actual - expected == set(), "unexpected results"
+    assert expected - actual == set(), "expected results that did not come"
+
+
+def test_every_reporting_shape_fails_in_some_fixture(fixture_runs) -> None:
+    shapes = patient_shapes()
+    reporting = {shape for shape in shapes.subjects(SH.message, None) if isinstance(shape, URIRef)}
+    exercised = {item[2] for expected, _, _ in fixture_runs.values() for item in expected}
+    assert reporting - exercised == set()
+
+
+def test_severities_are_as_the_files_say() -> None:
+    shapes = patient_shapes()
+    for shape in shapes.subjects(SH.message, None):
+        severity = shapes.value(shape, SH.severity, default=SH.Violation)
+        if str(shape).startswith(str(PCS)):
+            assert severity == SH.Warning, shape
+        else:
+            assert severity in (SH.Violation, SH.Info), shape
+
+
+def test_a_shape_on_a_superclass_reaches_a_subclass_item() -> None:
+    """psh:InterventionStatusRequired targets gkg:Intervention; the item is a gkg:Denosumab."""
+    data = Graph().parse(format="turtle", data="""
+        @prefix gkg: <https://w3id.org/guidelinekg/ontology#> .
+        <urn:p> a gkg:Patient .
+        <urn:d> a gkg:Denosumab ; gkg:subject <urn:p> .""")
+    results = reported(validate_patients(data))
+    assert (URIRef("urn:d"), "gkg:status", PSH.InterventionStatusRequired, "Violation") in results
+
+
+# ---------------------------------------------------------------------------------------
+# Examples: valid ones are silent where they should be, invalid ones are refused
+# ---------------------------------------------------------------------------------------
+
+COMPLETE_EXAMPLES = ["her2-positive-trastuzumab-3-weekly.ttl", "triple-negative-brca1.ttl"]
+INVALID_EXAMPLES = {
+    "invalid-negative-dose.ttl": ("denosumab-dose", PSH.DoseAmount),
+    "invalid-mg-for-weight.ttl": ("weight", PSH.BodyWeightUnit),
+    "invalid-weight-in-lbs.ttl": ("weight", PSH.BodyWeightUnit),
+    "invalid-her2-contradiction.ttl": ("her2-ihc", PSH.ContradictoryFindings),
+    "invalid-end-before-start.ttl": ("letrozole", PSH.StartNotAfterEnd),
+    "invalid-birth-date-in-future.ttl": ("patient", PSH.BirthDateNotInFuture),
+    "invalid-planned-and-completed.ttl": ("zoledronic-acid", PSH.Status),
+    "invalid-finding-before-birth.ttl": ("er", PSH.EffectiveDateNotBeforeBirth),
+    "invalid-blank-node-item.ttl": (None, PSH.SubjectHolderIsRecordItem),
+    "invalid-dose-without-unit.ttl": (None, PSH.DoseAmountHasUnit),
+}
+
+
+@pytest.mark.parametrize("name", COMPLETE_EXAMPLES)
+def test_complete_examples_give_no_result_at_all(name: str) -> None:
+    validation = validate_patients(parse_rdf_file(EXAMPLES / name))
+    assert validation.report.conforms
+    assert [(r.result.severity, r.shape_name) for r in validation.results] == []
+
+
+def test_reference_example_is_valid_and_names_what_it_lacks() -> None:
+    reference = EXAMPLES / "hr-positive-her2-negative-bone-only.ttl"
+    validation = validate_patients(parse_rdf_file(reference))
+    assert not validation.has_violations
+    assert {r.result.severity for r in validation.results} == {"Warning"}
+    assert sorted(str(r.fact).rsplit("/", 1)[-1] for r in validation.results) == [
+        "disease-status", "germline-brca1", "germline-brca2",
+        "impending-neurological-complication", "response-to-systemic-therapy",
+        "significant-weight-bearing-lesion"]
+
+
+def test_incomplete_examples_are_valid_with_warnings() -> None:
+    her2 = validate_patients(parse_rdf_file(EXAMPLES / "incomplete-her2-unknown.ttl"))
+    assert [(r.result.severity, r.result.source_shape) for r in her2.results] == [
+        ("Warning", PCS["her2-status"])]
+    assert her2.results[0].result.message == (
+        "HER2 status is missing: SUM-1, SYS-1, HRP-1, HRP-2, HRP-3, HER2-1, HER2-2, HER2-3, "
+        "TN-1, TN-2, ORTH-3 cannot be decided.")
+    bone = validate_patients(parse_rdf_file(EXAMPLES / "incomplete-bone-findings-unrecorded.ttl"))
+    assert not bone.has_violations
+    assert {str(r.fact).rsplit("/", 1)[-1] for r in bone.results if r.fact} >= {
+        "bone-pain-severity", "fracture-risk", "visceral-crisis", "spinal-cord-compression"}
+    assert [r.result.source_shape for r in bone.results if r.result.severity == "Info"] == [
+        PSH.WeightInPoundsInfo]
+
+
+def test_outside_guideline_example_gets_both_scope_notes() -> None:
+    validation = validate_patients(
+        parse_rdf_file(EXAMPLES / "outside-guideline-stage-i-iii-no-metastasis.ttl"))
+    assert not validation.has_violations
+    notes = {r.result.source_shape for r in validation.results if r.result.severity == "Info"}
+    assert notes == {PSH.NoBoneMetastasisInfo, PSH.NotStageIVInfo, PSH.HER2EquivocalInfo}
+
+
+@pytest.mark.parametrize("name", sorted(INVALID_EXAMPLES))
+def test_invalid_examples_are_refused_for_their_reason(name: str) -> None:
+    data = parse_rdf_file(EXAMPLES / name)
+    validation = validate_patients(data)
+    assert validation.has_violations
+    local, shape = INVALID_EXAMPLES[name]
+    patient = next(iter(data.subjects(RDF.type, GKG.Patient)))
+    violations = [r for r in validation.results if r.result.severity == "Violation"]
+    matching = [r for r in violations if r.result.source_shape == shape]
+    assert matching, [r.result.source_shape for r in violations]
+    assert all(r.patient == patient for r in violations)
+    if local is not None:
+        assert str(matching[0].result.focus).endswith("/" + local)
+
+
+def test_demo_cohort_is_valid() -> None:
+    from guidelinekg.patients import load_patient_graph
+
+    graph = load_patient_graph([EXAMPLES / "demo-cohort"])
+    validation = validate_patients(graph)
+    assert len(validation.patients) == 3
+    assert not validation.has_violations
+
+
+# ---------------------------------------------------------------------------------------
+# The shapes agree with the ontology
+# ---------------------------------------------------------------------------------------
+
+
+def test_every_shape_path_is_declared_in_the_ontology() -> None:
+    assert undeclared_shape_paths(patient_shapes(), core_ontology()) == []
+
+
+def test_an_undeclared_path_is_found() -> None:
+    shapes = Graph().parse(format="turtle", data="""
+        @prefix sh: <http://www.w3.org/ns/shacl#> .
+        @prefix gkg: <https://w3id.org/guidelinekg/ontology#> .
+        <urn:s1> sh:path ( gkg:subject gkg:birthDat ) .
+        <urn:s2> sh:path [ sh:inversePath gkg:hasDos ] .
+        <urn:s3> sh:path gkg:valueCode .""")
+    assert undeclared_shape_paths(shapes, core_ontology()) == [
+        (URIRef("urn:s1"), GKG.birthDat), (URIRef("urn:s2"), GKG.hasDos)]
+
+
+def test_sparql_of_the_shapes_uses_declared_terms() -> None:
+    ontology = core_ontology()
+    known = set(ontology.subjects())
+    for text in patient_shapes().objects(None, SH.select):
+        for prefix, local in re.findall(r"\b(gkg|code):([A-Za-z][\w-]*)", str(text)):
+            assert URIRef(PREFIXES[prefix] + local) in known, f"{prefix}:{local}"
+
+
+def test_every_shape_is_named_and_explained() -> None:
+    shapes = patient_shapes()
+    for kind in (SH.NodeShape, SH.PropertyShape):
+        for shape in shapes.subjects(RDF.type, kind):
+            targeted = any(shapes.objects(shape, p) for p in (
+                SH.targetClass, SH.targetSubjectsOf, SH.targetObjectsOf, SH.target))
+            if not targeted:
+                continue
+            assert isinstance(shape, URIRef)
+            assert shapes.value(shape, SH.name) is not None, shape
+            assert shapes.value(shape, SH.message) is not None, shape
+
+
+def test_value_set_lists_are_the_ontology_schemes() -> None:
+    shapes, ontology = patient_shapes(), core_ontology()
+    checked = 0
+    for shape, scheme in shapes.subject_objects(PSH.valueSet):
+        listed = set(Collection(shapes, shapes.value(shape, SH["in"])))
+        assert listed == set(ontology.subjects(SKOS.inScheme, scheme)), shape
+        checked += 1
+    assert checked >= 10
+
+
+def test_unit_lists_are_the_ontology_units_of_their_dimensions() -> None:
+    shapes, ontology = patient_shapes(), core_ontology()
+    shapes_with_units = set(shapes.subjects(PSH.unitDimension, None))
+    assert {PSH.DoseUnit, PSH.BodyWeightUnit, PSH.DosePeriodUnit,
+            PSH.DoseInfusionDurationUnit} <= shapes_with_units
+    for shape in shapes_with_units:
+        dimensions = set(shapes.objects(shape, PSH.unitDimension))
+        codes = {str(ontology.value(unit, GKG.ucumCode)) for dimension in dimensions
+                 for unit in ontology.subjects(GKG.dimension, dimension)}
+        listed = {str(term) for term in Collection(shapes, shapes.value(shape, SH["in"]))}
+        assert listed == codes, shape
+    assert "mg/kg" not in {str(t) for t in Collection(shapes, shapes.value(PSH.BodyWeightUnit,
+                                                                           SH["in"]))}
+
+
+def test_every_observation_class_has_its_value_checked() -> None:
+    """Each observation class a fact is recorded as has a shape requiring its value, from
+    the fact's value set when the fact's values are concepts."""
+    shapes, ontology = patient_shapes(), core_ontology()
+    for fact, observation_class in ontology.subject_objects(GKG.recordedAs):
+        value_type = ontology.value(fact, GKG.valueType)
+        value_shapes = [s for s in shapes.subjects(SH.targetClass, observation_class)
+                        if shapes.value(s, SH.minCount) == Literal(1)]
+        assert value_shapes, observation_class
+        if (value_type, RDF.type, SKOS.ConceptScheme) in ontology:
+            assert any(shapes.value(s, PSH.valueSet) == value_type for s in value_shapes), fact
+
+
+# ---------------------------------------------------------------------------------------
+# Completeness shapes: generated from the guideline, in step with it
+# ---------------------------------------------------------------------------------------
+
+
+def _generator():
+    path = ROOT / "scripts" / "generate_completeness_shapes.py"
+    name = "generate_completeness_shapes"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # its dataclasses look their module up there
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def test_completeness_shapes_file_is_in_step_with_the_guideline() -> None:
+    generated = Graph().parse(data=_generator().completeness_shapes_text(), format="turtle")
+    committed = parse_rdf_file(shapes_dir() / "patient-completeness.ttl")
+    assert isomorphic(generated, committed), \
+        "run .venv/bin/python scripts/generate_completeness_shapes.py"
+
+
+NEEDED_BY = """
+PREFIX gkg: <https://w3id.org/guidelinekg/ontology#>
+PREFIX code: <https://w3id.org/guidelinekg/code/>
+PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
+SELECT DISTINCT ?fact ?key ?order WHERE {
+  ?recommendation a gkg:Recommendation ; skos:notation ?key ; gkg:sectionOrder ?order ;
+                  gkg:applicability/gkg:hasMember*/gkg:onFact ?fact .
+  ?fact gkg:whenSilent code:silence-unknown .
+}"""
+
+
+def test_each_warning_names_its_fact_and_exactly_the_undecidable_keys() -> None:
+    guideline = guideline_graph()
+    expected: dict[URIRef, list[tuple[int, str]]] = {}
+    for row in guideline.query(NEEDED_BY):
+        expected.setdefault(row.fact, []).append((int(row.order), str(row.key)))
+    shapes = parse_rdf_file(shapes_dir() / "patient-completeness.ttl")
+    warned = {shapes.value(shape, DCTERMS.subject): shape
+              for shape in shapes.subjects(SH.severity, SH.Warning)}
+    assert set(warned) == set(expected)
+    for fact, shape in warned.items():
+        keys = [key for _, key in sorted(expected[fact])]
+        needed_by = sorted(str(r).rsplit("/", 1)[-1] for r in shapes.objects(shape, PCS.neededBy))
+        assert needed_by == sorted(keys), fact
+        message = str(shapes.value(shape, SH.message))
+        assert message.endswith(f" is missing: {', '.join(keys)} cannot be decided."), message
+    assert str(shapes.value(warned[URIRef(PREFIXES["fact"] + "germline-brca1")], SH.message)) == \
+        "Germline BRCA1 pathogenic variant is missing: TN-2 cannot be decided."
+
+
+def test_no_warning_for_a_fact_whose_silence_means_absent() -> None:
+    shapes = parse_rdf_file(shapes_dir() / "patient-completeness.ttl")
+    facts = set(shapes.objects(None, DCTERMS.subject))
+    silent_absent = set(core_ontology().subjects(GKG.whenSilent, CODE["silence-absent"]))
+    assert facts and not facts & silent_absent
+    assert URIRef(PREFIXES["fact"] + "patient-engaged-in-local-therapy-decision") not in facts
+
+
+def test_generator_refuses_a_derived_fact_it_does_not_know() -> None:
+    guideline = guideline_graph()
+    fact, criterion = URIRef(PREFIXES["fact"] + "new-derived-fact"), URIRef("urn:criterion")
+    guideline.add((fact, RDF.type, GKG.DerivedFact))
+    guideline.add((fact, SKOS.notation, Literal("new-derived-fact")))
+    guideline.add((fact, SKOS.prefLabel, Literal("a new derived fact")))
+    guideline.add((fact, GKG.whenSilent, CODE["silence-unknown"]))
+    guideline.add((criterion, RDF.type, GKG.FactCriterion))
+    guideline.add((criterion, GKG.onFact, fact))
+    recommendation = URIRef(PREFIXES["bcbm"] + "NEW-1")
+    guideline.add((recommendation, RDF.type, GKG.Recommendation))
+    guideline.add((recommendation, SKOS.notation, Literal("NEW-1")))
+    guideline.add((recommendation, GKG.applicability, criterion))
+    with pytest.raises(SystemExit, match=r"fact:new-derived-fact .* DERIVED_INPUTS"):
+        _generator().completeness_shapes_text(guideline)
+
+
+# ---------------------------------------------------------------------------------------
+# Attribution, and a cohort of 1,000 patients in one graph
+# ---------------------------------------------------------------------------------------
+
+
+def test_results_are_attributed_to_their_patient() -> None:
+    data = Graph().parse(format="turtle", data="""
+        @prefix gkg: <https://w3id.org/guidelinekg/ontology#> .
+        <urn:p> a gkg:Patient .
+        <urn:item> gkg:subject <urn:p> ; gkg:hasDose _:dose .""")
+    dose = data.value(URIRef("urn:item"), GKG.hasDose)
+    assert patients_of(URIRef("urn:p"), data) == [URIRef("urn:p")]
+    assert patients_of(URIRef("urn:item"), data) == [URIRef("urn:p")]
+    assert patients_of(dose, data) == [URIRef("urn:p")]
+    assert patients_of(URIRef("urn:nothing"), data) == []
+
+
+COHORT_SIZE = 1000
+TEMPLATE = EXAMPLES / "her2-positive-trastuzumab-3-weekly.ttl"
+TEMPLATE_BASE = "http://example.org/patients/her2-pos-3-weekly/"
+# position -> (what is wrong, the item (local name) and shape expected to report it)
+BAD_PATIENTS = {
+    17: ("negative-dose", "trastuzumab-dose", PSH.DoseAmount),
+    256: ("her2-contradiction", "her2", PSH.ContradictoryFindings),
+    511: ("her2-missing", "patient", PCS["her2-status"]),
+    777: ("weight-in-lbs", "weight", PSH.BodyWeightUnit),
+    998: ("end-before-start", "trastuzumab-loading", PSH.StartNotAfterEnd),
+}
+
+
+def _cohort_patient_base(index: int) -> str:
+    return f"http://example.org/cohort/p{index:04d}/"
+
+
+def build_cohort() -> Graph:
+    """1,000 copies of a complete record, each with its own IRIs and its dates shifted by
+    its position (as real records are spread over time), with bad ones at known places."""
+    template = list(parse_rdf_file(TEMPLATE))
+    cohort = Graph()
+    add = cohort.add
+    for index in range(COHORT_SIZE):
+        base = _cohort_patient_base(index)
+        shift = datetime.timedelta(days=index)
+        blank: dict[BNode, BNode] = {}
+        problem = BAD_PATIENTS.get(index, ("",))[0]
+
+        def term(node, base=base, shift=shift, blank=blank):
+            if isinstance(node, URIRef) and str(node).startswith(TEMPLATE_BASE):
+                return URIRef(base + str(node)[len(TEMPLATE_BASE):])
+            if isinstance(node, BNode):
+                return blank.setdefault(node, BNode())
+            if isinstance(node, Literal) and node.datatype == XSD_DATE:
+                return Literal(node.toPython() - shift, datatype=XSD_DATE)
+            return node
+
+        for s, p, o in template:
+            s, o = term(s), term(o)
+            if problem == "negative-dose" and p == GKG.doseAmount and str(s).endswith(
+                    "/trastuzumab-dose"):
+                o = Literal("-6.0", datatype=XSD_DECIMAL)
+            if problem == "her2-missing" and str(s).endswith("/her2"):
+                continue
+            if problem == "weight-in-lbs" and p == GKG.unitCode:
+                o = Literal("lbs")
+            if problem == "end-before-start" and p == GKG.endDate and str(s).endswith(
+                    "/trastuzumab-loading"):
+                o = Literal(o.toPython() - datetime.timedelta(days=30), datatype=XSD_DATE)
+            add((s, p, o))
+        if problem == "her2-contradiction":
+            her2 = URIRef(base + "her2-second-opinion")
+            add((her2, RDF.type, GKG.HER2Status))
+            add((her2, GKG.subject, URIRef(base + "patient")))
+            add((her2, GKG.valueCode, CODE.negative))
+            add((her2, GKG.effectiveDate, cohort.value(URIRef(base + "her2"), GKG.effectiveDate)))
+    return cohort
+
+
+@pytest.fixture(scope="session")
+def cohort_validation() -> tuple[PatientValidation, Graph, float]:
+    cohort = build_cohort()
+    started = time.perf_counter()
+    validation = validate_patients(cohort, inplace=True)
+    return validation, cohort, time.perf_counter() - started
+
+
+def test_cohort_results_are_attributed_to_the_right_patients(cohort_validation) -> None:
+    validation, cohort, elapsed = cohort_validation
+    assert len(validation.patients) == COHORT_SIZE
+    found = {(r.patient, r.result.focus, r.result.source_shape) for r in validation.results}
+    expected = set()
+    for index, (_, local, shape) in BAD_PATIENTS.items():
+        base = _cohort_patient_base(index)
+        focus = URIRef(base + local)
+        if local.endswith("-dose"):  # a dose specification: reported on itself
+            focus = cohort.value(URIRef(base + "trastuzumab"), GKG.hasDose)
+        expected.add((URIRef(base + "patient"), focus, shape))
+    contradicting = URIRef(_cohort_patient_base(256) + "her2-second-opinion")
+    expected.add((URIRef(_cohort_patient_base(256) + "patient"), contradicting,
+                  PSH.ContradictoryFindings))
+    assert found == expected
+    # Nothing leaks: every item a result is about belongs to the patient it is reported for.
+    for result in validation.results:
+        assert patients_of(result.result.focus, cohort) == [result.patient]
+    assert validation.patients_with("Violation") == {
+        URIRef(_cohort_patient_base(i) + "patient") for i in (17, 256, 777, 998)}
+    print(f"\n{COHORT_SIZE} patients validated as one graph in {elapsed:.1f} s")
+    assert elapsed < 60
+
+
+def test_cohort_template_is_the_complete_example() -> None:
+    """The cohort's clean patients give no result because the template is complete."""
+    assert TEMPLATE.name in COMPLETE_EXAMPLES
