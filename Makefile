@@ -25,6 +25,7 @@ setup: system-deps $(STAMP)
 
 demo: setup
 	$(BIN)/guidelinekg check
+	$(BIN)/guidelinekg validate examples/patients/demo-cohort
 	$(BIN)/guidelinekg recommend examples/patients/demo-cohort --as-of 2026-12-01
 
 lint: $(STAMP)
