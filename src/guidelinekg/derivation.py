@@ -153,7 +153,7 @@ def _run_to_fixpoint(engine: SparqlEngine, query_name: str, patient: URIRef | No
     text = load_query(query_name).text
     for _ in range(MAX_FIXPOINT_STEPS):
         before = len(engine)
-        engine.add(engine.construct(text, _bindings(patient)))
+        engine.add_constructed(text, _bindings(patient))
         if len(engine) == before:
             return
     raise DerivationError(f"{query_name} did not settle after {MAX_FIXPOINT_STEPS} steps "
@@ -175,8 +175,7 @@ def prepare_engine(patient_graph: Graph, as_of: date, engine_name: EngineName = 
 
 def evaluate_criteria(engine: SparqlEngine, patient: URIRef | None = None) -> None:
     """Evaluate every criterion for the patients whose fact values the engine holds."""
-    engine.add(engine.construct(load_query("derive/evaluate-fact-criteria").text,
-                                _bindings(patient)))
+    engine.add_constructed(load_query("derive/evaluate-fact-criteria").text, _bindings(patient))
     _run_to_fixpoint(engine, "derive/evaluate-criteria-groups", patient)
     _run_to_fixpoint(engine, "derive/trace-undetermined", patient)
 

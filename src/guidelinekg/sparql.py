@@ -215,6 +215,10 @@ class SparqlEngine:
     def ask(self, text: str, bindings: Mapping[str, Node] | None = None) -> bool:
         raise NotImplementedError
 
+    def add_constructed(self, text: str, bindings: Mapping[str, Node] | None = None) -> None:
+        """Add what a CONSTRUCT query builds to the engine's own data."""
+        self.add(self.construct(text, bindings))
+
     def __len__(self) -> int:
         raise NotImplementedError
 
@@ -251,12 +255,17 @@ class OxigraphEngine(SparqlEngine):
             raise QueryError("expected a SELECT query")
         names = [v.value for v in solutions.variables]
         rows = []
+        # Results repeat the same terms many times over: convert each one once.
+        converted: dict[object, Node] = {}
         for solution in solutions:
             row = {}
             for name in names:
                 term = solution[name]
                 if term is not None:
-                    row[name] = from_oxigraph(term)
+                    value = converted.get(term)
+                    if value is None:
+                        value = converted[term] = from_oxigraph(term)
+                    row[name] = value
             rows.append(row)
         return names, rows
 
@@ -266,6 +275,14 @@ class OxigraphEngine(SparqlEngine):
             raise QueryError("expected a CONSTRUCT or DESCRIBE query")
         return [(from_oxigraph(t.subject), from_oxigraph(t.predicate), from_oxigraph(t.object))
                 for t in triples]
+
+    def add_constructed(self, text: str, bindings: Mapping[str, Node] | None = None) -> None:
+        # Straight from query to store: converting every term to rdflib and back cost
+        # more than the queries themselves on cohorts.
+        triples = self._run(text, bindings)
+        if not isinstance(triples, ox.QueryTriples):
+            raise QueryError("expected a CONSTRUCT query")
+        self.store.extend([ox.Quad(t.subject, t.predicate, t.object) for t in triples])
 
     def ask(self, text: str, bindings: Mapping[str, Node] | None = None) -> bool:
         answer = self._run(text, bindings)
