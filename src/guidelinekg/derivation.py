@@ -21,7 +21,7 @@ import argparse
 import json
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -190,15 +190,12 @@ def _select(engine: SparqlEngine, name: str, patient: URIRef | None = None) -> l
 
 
 class Vocabulary:
-    """Readable names for concepts and facts, from the guideline graph."""
+    """Readable values (skos:notation of concepts, yes/no for booleans)."""
 
     def __init__(self, graph: Graph) -> None:
-        self.notation: dict[Node, str] = {}
-        self.label: dict[Node, str] = {}
-        for subject, notation in graph.subject_objects(SKOS.notation):
-            self.notation[subject] = str(notation)
-        for subject, label in graph.subject_objects(SKOS.prefLabel):
-            self.label[subject] = str(label)
+        self.notation: dict[Node, str] = {
+            subject: str(notation) for subject, notation in graph.subject_objects(SKOS.notation)
+        }
 
     def value(self, term: Node | None) -> str:
         if term is None:
@@ -289,7 +286,7 @@ def derive(patient_graph: Graph, as_of: date, engine_name: EngineName = "oxigrap
     """Every statement's status and every flag, for every patient of the graph."""
     started = datetime.now(UTC)
     engine = prepare_engine(patient_graph, as_of, engine_name, patient)
-    vocabulary = Vocabulary(_vocabulary_graph())
+    vocabulary = Vocabulary(guideline_graph())
     statements = read_statements(engine)
     by_key = {info.key: info for info in statements.values()}
 
@@ -353,10 +350,6 @@ def derive(patient_graph: Graph, as_of: date, engine_name: EngineName = "oxigrap
             dose_checks=dose_checks.get(patient_iri, []),
         ))
     return Derivation(as_of=as_of, patients=results, engine=engine, started=started)
-
-
-def _vocabulary_graph() -> Graph:
-    return guideline_graph()
 
 
 def _patients(engine: SparqlEngine, patient: URIRef | None) -> list[Node]:
@@ -770,18 +763,3 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(to_text(derivation))
     return 0
-
-
-def outcome_keys(result: PatientResult, status: str) -> list[str]:
-    """The statement keys with the given status (helper for callers and tests)."""
-    return [o.key for o in result.recommendations if o.status == status]
-
-
-def summarize(results: Sequence[PatientResult]) -> dict[str, dict[str, list[str]]]:
-    return {
-        r.patient: {
-            status: outcome_keys(r, status)
-            for status in ("applies", "does-not-apply", "undetermined")
-        }
-        for r in results
-    }
