@@ -11,6 +11,7 @@ from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.compare import isomorphic
 from rdflib.namespace import RDF
 
+from guidelinekg import cli
 from guidelinekg.loading import PREFIXES, InputError, parse_rdf_file
 from guidelinekg.patients import (
     MAX_BLANK_NODE_DEPTH,
@@ -28,6 +29,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 FHIR_BUNDLE = SHARED / "fixtures" / "fhir" / "trial-matching" / "TrialMatching_Patient01.json"
 GKG = PREFIXES["gkg"]
 PATIENT = URIRef(GKG + "Patient")
+XSD_DATE = URIRef(PREFIXES["xsd"] + "date")
 HAS_DOSE = URIRef(GKG + "hasDose")
 
 ONE_DOSE = """
@@ -150,9 +152,11 @@ def test_json_that_is_not_json_names_the_line(tmp_path: Path) -> None:
 def test_fhir_json_goes_through_the_fhir_importer_and_validates() -> None:
     source = load_patient_input([FHIR_BUNDLE])
     patients = set(source.graph.subjects(RDF.type, PATIENT))
-    assert patients == {URIRef("urn:uuid:mCODETrialMatchingPatientExample01")}
-    assert source.fhir_summaries[FHIR_BUNDLE].startswith(
-        "patient urn:uuid:mCODETrialMatchingPatientExample01: ")
+    # Named by its identifier (http://hospital.example.org a123), not its fullUrl.
+    patient = URIRef("urn:guidelinekg:patient:http%3A%2F%2Fhospital.example.org:a123")
+    assert patients == {patient}
+    assert source.fhir_summaries[FHIR_BUNDLE].startswith(f"patient {patient}: 12 record items")
+    assert source.patient_files == {patient: [FHIR_BUNDLE]}
     validation = validate_patients(source.graph)
     assert not validation.has_violations
     assert validation.count("Warning") > 0  # mCODE has no pain, fracture risk, ... elements
@@ -163,3 +167,160 @@ def test_fhir_json_goes_through_the_fhir_importer_and_validates() -> None:
 def test_fhir_and_rdf_inputs_merge(tmp_path: Path) -> None:
     graph = load_patient_graph([FHIR_BUNDLE, REFERENCE])
     assert len(set(graph.subjects(RDF.type, PATIENT))) == 2
+
+
+# ---------------------------------------------------------------------------------------
+# Which files make each patient: identity across files, and one loader for every command
+# ---------------------------------------------------------------------------------------
+
+FHIR_DATA = Path(__file__).resolve().parent / "data" / "fhir"
+IDENTITY = FHIR_DATA / "identity"
+INVALID_FHIR = FHIR_DATA / "invalid"
+SUBJECT = URIRef(GKG + "subject")
+BIRTH_DATE = URIRef(GKG + "birthDate")
+MRN_0042 = URIRef("urn:guidelinekg:patient:http%3A%2F%2Fhospital.example.org%2Fmrn:MRN-0042")
+ABSOLUTE = URIRef("urn:uuid:a8000008-0001-4000-8000-000000000001")
+
+
+def local(file: str, reference: str) -> URIRef:
+    return URIRef(f"urn:guidelinekg:fhir:{file}:{reference}")
+
+
+def item_files(source) -> dict[URIRef, set[str]]:
+    """patient -> the names of the files its record items come from (FHIR and RDF)."""
+    found: dict[URIRef, set[str]] = {}
+    if source.fhir is not None:
+        for file, patient in source.fhir.item_origins.values():
+            found.setdefault(patient, set()).add(Path(file).name)
+    return found
+
+
+def test_no_record_item_reaches_a_patient_of_another_file_unless_the_files_say_so() -> None:
+    """Every identity fixture at once: the two bundles without identifier whose patient is
+    Patient/p in both stay two patients, each with its own items; the two that share the
+    identifier MRN-0042 are one; the results that name another file's Patient by its
+    absolute fullUrl are that patient's."""
+    source = load_patient_input([IDENTITY], quiet=True)
+    first = local("no-identifier-first.json", "Patient/p")
+    second = local("no-identifier-second.json", "Patient/p")
+    assert set(source.graph.subjects(RDF.type, PATIENT)) == {first, second, MRN_0042, ABSOLUTE}
+    assert item_files(source) == {
+        first: {"no-identifier-first.json"},
+        second: {"no-identifier-second.json"},
+        MRN_0042: {"same-identifier-conditions.json", "same-identifier-results.json"},
+        ABSOLUTE: {"absolute-reference-patient.json", "absolute-reference-results.json"},
+    }
+    graph = source.graph
+    assert (first, BIRTH_DATE, Literal("1960-01-01", datatype=XSD_DATE)) in graph
+    assert (second, BIRTH_DATE, Literal("1970-01-01", datatype=XSD_DATE)) in graph
+    assert graph.value(local("no-identifier-first.json", "Observation/her2"), SUBJECT) == first
+    assert graph.value(local("no-identifier-second.json", "Observation/her2"), SUBJECT) == second
+    assert source.patient_files == {
+        first: [IDENTITY / "no-identifier-first.json"],
+        second: [IDENTITY / "no-identifier-second.json"],
+        MRN_0042: [IDENTITY / "same-identifier-conditions.json",
+                   IDENTITY / "same-identifier-results.json"],
+        ABSOLUTE: [IDENTITY / "absolute-reference-patient.json",
+                   IDENTITY / "absolute-reference-results.json"],
+    }
+    assert source.cross_file == [
+        f"{IDENTITY / 'absolute-reference-results.json'} adds 2 record items to patient "
+        f"<{ABSOLUTE}> of {IDENTITY / 'absolute-reference-patient.json'}"]
+    assert not validate_patients(graph).has_violations
+
+
+def test_the_same_identifier_with_other_birth_dates_is_refused(capsys) -> None:
+    a = INVALID_FHIR / "same-identifier-other-birth-date-a.json"
+    b = INVALID_FHIR / "same-identifier-other-birth-date-b.json"
+    message = (f"{a}, {b}: Patient/a ({a}) and Patient/b ({b}) have the same identifier "
+               "http://hospital.example.org/mrn MRN-0099 but their birth dates differ "
+               "(1960-01-01, 1961-01-01): they cannot be one patient; correct the identifier "
+               "or the record")
+    with pytest.raises(InputError) as raised:
+        load_patient_input([a, b])
+    assert str(raised.value) == message
+    for command in ("validate", "import-fhir"):
+        assert cli.main([command, str(a), str(b)]) == 2
+        assert capsys.readouterr().err == f"guidelinekg {command}: error: {message}\n"
+
+
+def test_the_same_identifier_with_other_sexes_in_one_bundle_is_refused(tmp_path: Path) -> None:
+    mrn = [{"system": "http://hospital.example.org/mrn", "value": "7"}]
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "a", "identifier": mrn,
+                      "gender": "female"}},
+        {"resource": {"resourceType": "Patient", "id": "b", "identifier": mrn,
+                      "gender": "male"}}]}
+    path = tmp_path / "sexes.json"
+    path.write_text(json.dumps(bundle))
+    with pytest.raises(InputError) as raised:
+        load_patient_input([path])
+    assert str(raised.value) == (
+        f"{path}: Patient/a ({path}) and Patient/b ({path}) have the same identifier "
+        "http://hospital.example.org/mrn 7 but their sexes differ (female, male): they cannot "
+        "be one patient; correct the identifier or the record")
+
+
+CROSS_A = """
+@prefix gkg: <https://w3id.org/guidelinekg/ontology#> .
+@prefix code: <https://w3id.org/guidelinekg/code/> .
+<http://example.org/cross/patient> a gkg:Patient .
+<http://example.org/cross/bone> a gkg:MetastasisCondition ;
+    gkg:subject <http://example.org/cross/patient> ; gkg:site code:site-bone ; gkg:present true .
+"""
+CROSS_B = """
+@prefix gkg: <https://w3id.org/guidelinekg/ontology#> .
+@prefix code: <https://w3id.org/guidelinekg/code/> .
+<http://example.org/cross/her2> a gkg:HER2Status ; gkg:subject <http://example.org/cross/patient> ;
+    gkg:valueCode code:negative .
+<http://example.org/cross/liver> a gkg:MetastasisCondition ;
+    gkg:subject <http://example.org/cross/patient> ; gkg:site code:site-liver ; gkg:present true .
+"""
+
+
+def test_rdf_items_of_one_file_naming_another_files_patient_are_reported(tmp_path: Path,
+                                                                         capsys) -> None:
+    """RDF IRIs are global: b.ttl may add items to the patient a.ttl declares. Not refused,
+    but said, on standard error, by validate and recommend."""
+    a, b = tmp_path / "a.ttl", tmp_path / "b.ttl"
+    a.write_text(CROSS_A)
+    b.write_text(CROSS_B)
+    patient = URIRef("http://example.org/cross/patient")
+    source = load_patient_input([a, b], quiet=True)
+    assert source.patient_files == {patient: [a, b]}
+    assert source.cross_file == [f"{b} adds 2 record items to patient <{patient}> of {a}"]
+    expected = f"patient <{patient}>: from {a}, {b}\n{b} adds 2 record items to patient " \
+               f"<{patient}> of {a}\n"
+    assert cli.main(["validate", str(a), str(b)]) == 0
+    assert capsys.readouterr().err == expected
+    assert cli.main(["recommend", str(a), str(b), "--as-of", "2026-11-30"]) == 0
+    assert capsys.readouterr().err.startswith(expected)
+    # One file alone: nothing to say about other files.
+    assert cli.main(["validate", str(a)]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_validate_names_the_files_of_each_fhir_patient(capsys) -> None:
+    files = [IDENTITY / "same-identifier-conditions.json",
+             IDENTITY / "same-identifier-results.json"]
+    assert cli.main(["validate", *map(str, files)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == f"patient <{MRN_0042}>: from {files[0]}, {files[1]}\n"
+    assert (f"FHIR {files[1]}: patient {MRN_0042}: 1 record items; 0 resources or elements "
+            "ignored (each with why)\n") in captured.out
+
+
+def test_import_fhir_and_validate_read_the_same_files_into_the_same_graph(
+        tmp_path: Path, capsys) -> None:
+    """import-fhir, validate and recommend share one loader: the same files (a folder
+    included) give the same record."""
+    inputs = [IDENTITY, FHIR_DATA / "triple-negative-germline-brca1.json",
+              FHIR_DATA / "hr-positive-bone-only-denosumab.json"]
+    output = tmp_path / "cohort.ttl"
+    assert cli.main(["import-fhir", *map(str, inputs), "-o", str(output)]) == 0
+    report = capsys.readouterr().out
+    assert report.startswith(f"wrote {output}\n")
+    assert f"patient <{MRN_0042}>: from " in report
+    loaded = load_patient_input(inputs, quiet=True)
+    assert isomorphic(parse_rdf_file(output), loaded.graph)
+    assert len(set(loaded.graph.subjects(RDF.type, PATIENT))) == 6

@@ -9,10 +9,13 @@ Resources are recognised by their codes, never by ``meta.profile`` (the STU1 and
 URLs differ). Every code that carries meaning comes from ``ontology/fhir/code-map.tsv``; the
 few structural codes (the components of a genetic variant, the line-of-therapy extension) are
 named constants below. Nothing is dropped silently: the import report says what each resource
-became, or why it (or one of its elements) was ignored. Input that cannot be read safely -- not
-FHIR, two patients, a resource without a code, a quantity without a unit the project can
-convert -- raises :class:`~guidelinekg.loading.InputError` naming the file and the resource.
-docs/fhir-import.md documents every rule.
+became, or why it (or one of its elements) was ignored, and a value the importer reads is
+written as given even when it is impossible (a negative weight, a dose without a unit, a
+partial date), so that the patient shapes refuse the record with their own message. Input
+that cannot be read at all -- not FHIR, a resource without a code, patients that claim to be
+one but differ -- raises :class:`~guidelinekg.loading.InputError` naming the file and the
+resource. Who each resource is about, and how resources are named across files, is
+:mod:`guidelinekg.fhir_identity`. docs/fhir-import.md documents every rule.
 """
 
 from __future__ import annotations
@@ -29,12 +32,20 @@ from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from rdflib import Graph, Literal, Namespace, URIRef
 from rdflib.namespace import RDF, RDFS, XSD
 from rdflib.term import Node
 
+from guidelinekg.fhir_identity import (
+    Attribution,
+    Entry,
+    Names,
+    as_dict,
+    as_list,
+    attribute,
+    file_labels,
+)
 from guidelinekg.loading import (
     PREFIXES,
     InputError,
@@ -51,6 +62,7 @@ SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+ICD10 = "http://hl7.org/fhir/sid/icd-10"
 AJCC = "http://cancerstaging.org"
 UCUM = "http://unitsofmeasure.org"
 HGNC = "http://www.genenames.org/geneId"
@@ -69,6 +81,7 @@ SYSTEM_NAMES = {
     LOINC: "LOINC",
     RXNORM: "RxNorm",
     ICD10CM: "ICD-10-CM",
+    ICD10: "ICD-10",
     AJCC: "AJCC",
     HGNC: "HGNC",
     UCUM: "UCUM",
@@ -92,25 +105,33 @@ NOT_PATHOGENIC = {
 # mCODE radiotherapy course summary: dose delivered to a volume (STU2 to STU4).
 DOSE_TO_VOLUME_SUFFIX = "radiotherapy-dose-delivered-to-volume"
 RELATED_PRIMARY_SUFFIX = "related-primary-cancer-condition"
+# mCODE profile of a primary cancer: read only for a code the code map does not know
+# (docs/fhir-import.md, "Primary cancers of other sites").
+PRIMARY_CANCER_PROFILE_SUFFIX = "mcode-primary-cancer-condition"
 
 CODE_MAP_COLUMNS = ("system", "code", "display", "maps_to", "role", "source", "note")
 CODE_MAP_ROLES = frozenset({
-    "primary-breast-cancer", "condition", "metastasis-site", "observation", "genetic-variant",
+    "primary-breast-cancer", "primary-cancer-other-site", "condition", "metastasis-site",
+    "observation", "genetic-variant",
     "variant-gene", "variant-value", "stage-group-observation", "stage-value", "not-used",
     "receptor-value", "disease-status-value", "fracture-risk-value", "response-value",
     "medication", "procedure", "purpose", "route", "bone-body-site",
 })
 
 IMPORTED, IGNORED, NOTE = "imported", "ignored", "note"
+# The report's words for a value written as the record gives it, impossible as it is.
+AS_GIVEN = "written as given, for the patient shapes to judge (they refuse it)"
 
-ABSOLUTE_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s]+$")
-TYPE_ID_TAIL = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 FULL_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:T.*)?$")
 PARTIAL_DATE = re.compile(r"^\d{4}(?:-\d{2})?$")
 
 FINAL_OBSERVATION_STATUSES = frozenset({"final", "amended", "corrected"})
 UNCERTAIN_VERIFICATION = frozenset({"unconfirmed", "provisional", "differential"})
-INACTIVE_CLINICAL = frozenset({"inactive", "remission", "resolved"})
+CONDITION_ROLES = ("primary-breast-cancer", "primary-cancer-other-site", "metastasis-site",
+                   "condition")
+# FHIR Condition.clinicalStatus (condition-clinical) -> the ontology's ClinicalStatusScheme.
+CLINICAL_STATUS = {code: f"condition-{code}" for code in (
+    "active", "recurrence", "relapse", "inactive", "remission", "resolved")}
 ORDER_INTENTS = frozenset({
     "order", "original-order", "reflex-order", "filler-order", "instance-order"})
 PLAN_INTENTS = frozenset({"proposal", "plan"})
@@ -175,7 +196,7 @@ def canonical_system(system: Any) -> str:
 
 def normalise_code(system: str, code: str) -> str:
     code = code.strip()
-    if system == ICD10CM:
+    if system in (ICD10CM, ICD10):
         code = code.upper()
         if "." not in code and len(code) > 3:
             code = f"{code[:3]}.{code[3:]}"
@@ -311,6 +332,7 @@ class ReportEntry:
     detail: str  # what it became, or why it was ignored
     element: str = ""  # the FHIR element the line is about, when not the whole resource
     item: str = ""  # the IRI of the record item made, if any
+    source: str = ""  # the file
 
     def text(self) -> str:
         where = f"{self.resource} ({self.resource_type})"
@@ -325,8 +347,20 @@ class FhirImport:
 
     graph: Graph
     report: list[ReportEntry]
-    patient: URIRef
+    patients: list[URIRef]
     sources: list[str] = field(default_factory=list)
+    # record item -> (the file it came from, its patient)
+    item_origins: dict[URIRef, tuple[str, URIRef]] = field(default_factory=dict)
+    # patient -> the files that hold its Patient resource or name it
+    patient_sources: dict[URIRef, list[str]] = field(default_factory=dict)
+
+    @property
+    def patient(self) -> URIRef:
+        """The patient of an input that holds one (use ``patients`` otherwise)."""
+        if len(self.patients) != 1:
+            raise ValueError(f"the input holds {len(self.patients)} patients: "
+                             f"{', '.join(map(str, self.patients))}")
+        return self.patients[0]
 
     def entries(self, resource: str | None = None, outcome: str | None = None) -> list[ReportEntry]:
         return [e for e in self.report
@@ -341,73 +375,63 @@ class FhirImport:
     def turtle(self) -> str:
         return bind_project_prefixes(self.graph).serialize(format="turtle")
 
+    def item_counts(self, source: str | None = None) -> dict[URIRef, int]:
+        """Record items per patient, of one file or of the whole input."""
+        counts: dict[URIRef, int] = {}
+        for item_source, patient in self.item_origins.values():
+            if source is None or item_source == source:
+                counts[patient] = counts.get(patient, 0) + 1
+        return counts
+
+    def summary(self, source: str | None = None) -> str:
+        """One line: each patient (of one file, or of the input) with its record items, and
+        how many resources or elements were ignored."""
+        return self.summaries()[source]
+
+    def summaries(self) -> dict[str | None, str]:
+        """The summary of the whole input (key None) and of each file, in one pass (a
+        cohort may have thousands of files)."""
+        counts: dict[str | None, dict[URIRef, int]] = {None: self.item_counts()}
+        for item_source, patient in self.item_origins.values():
+            per_file = counts.setdefault(item_source, {})
+            per_file[patient] = per_file.get(patient, 0) + 1
+        ignored: dict[str | None, int] = {}
+        for entry in self.report:
+            if entry.outcome == IGNORED:
+                for key in (None, entry.source):
+                    ignored[key] = ignored.get(key, 0) + 1
+        named: dict[str | None, list[URIRef]] = {None: list(self.patients)}
+        for patient in self.patients:
+            found = set(self.patient_sources.get(patient, []))
+            found |= {s for s in counts if s is not None and patient in counts[s]}
+            for source in found:
+                named.setdefault(source, []).append(patient)
+        summaries = {}
+        for source in [None, *self.sources]:
+            parts = [f"patient {p}: {counts.get(source, {}).get(p, 0)} record items"
+                     for p in named.get(source, [])]
+            summaries[source] = "; ".join(parts or ["no patient"]) + (
+                f"; {ignored.get(source, 0)} resources or elements ignored (each with why)")
+        return summaries
+
     def report_text(self) -> str:
-        items = set(self.graph.subjects(GKG.subject, self.patient))
-        ignored = sum(1 for e in self.report if e.outcome == IGNORED)
-        lines = [
-            f"patient {self.patient}: {len(items)} record items; "
-            f"{ignored} resources or elements ignored (each with why)",
-        ]
-        lines += [f"  {entry.text()}" for entry in self.report]
+        """The summary, then one line per resource or element; by file when there are
+        several."""
+        summaries = self.summaries()
+        lines = [summaries[None]]
+        several = len(set(self.sources)) > 1
+        current = None
+        for entry in self.report:
+            if several and entry.source != current:
+                current = entry.source
+                lines.append(f"  {current}: {summaries[current]}")
+            lines.append(("    " if several else "  ") + entry.text())
         return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------------------------------
 # Reading the input
 # ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class Entry:
-    """A resource of the input, with where it came from."""
-
-    resource: dict[str, Any]
-    source: str
-    position: str  # "entry 3" in a Bundle, "" for a resource on its own
-    full_url: str | None
-    order: int
-    contained: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @property
-    def type(self) -> str:
-        return self.resource["resourceType"]
-
-    @property
-    def id(self) -> str | None:
-        value = self.resource.get("id")
-        return value if isinstance(value, str) and value.strip() else None
-
-    @property
-    def local_reference(self) -> str | None:
-        return f"{self.type}/{self.id}" if self.id else None
-
-    @property
-    def reference(self) -> str:
-        """The gkg:sourceResource value: fullUrl, else resourceType/id."""
-        if self.full_url:
-            return self.full_url
-        if self.id:
-            return f"{self.type}/{self.id}"
-        return f"{self.type} ({self.position or 'the file'})"
-
-    @property
-    def named(self) -> bool:
-        return bool(self.id or (self.full_url and ABSOLUTE_URI.match(self.full_url)))
-
-    @property
-    def iri(self) -> URIRef:
-        if self.full_url and ABSOLUTE_URI.match(self.full_url):
-            return URIRef(self.full_url)
-        if not self.id:
-            raise InputError(self.source, f"{self.reference}: the resource has neither an id "
-                             "nor an absolute fullUrl, so its record item cannot be named")
-        return URIRef(f"urn:guidelinekg:fhir:{self.type}/{quote(self.id, safe='-.')}")
-
-    def names(self) -> list[str]:
-        keys = [self.full_url] if self.full_url else []
-        if self.local_reference:
-            keys.append(self.local_reference)
-        return keys
 
 
 def read_json_file(path: Path | str) -> Any:
@@ -443,16 +467,6 @@ def _describe_json(value: Any) -> str:
 # ---------------------------------------------------------------------------------------
 # Small readers of FHIR datatypes
 # ---------------------------------------------------------------------------------------
-
-
-def as_dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def as_list(value: Any) -> list[Any]:
-    if isinstance(value, list):
-        return value
-    return [] if value is None else [value]
 
 
 def codings(concept: Any) -> list[dict[str, Any]]:
@@ -518,6 +532,22 @@ def is_integer(value: Any) -> bool:
     return isinstance(value, int) or (isinstance(value, Decimal) and value == value.to_integral())
 
 
+def as_given(value: Any) -> Literal:
+    """A FHIR value the importer cannot read, as a literal of what was given (a number stays
+    a number, so a negative weight is refused as negative)."""
+    if isinstance(value, bool):
+        return Literal(value)
+    if isinstance(value, int):
+        return integer_literal(value)
+    if isinstance(value, Decimal):
+        return decimal_literal(value)
+    if isinstance(value, str):
+        return Literal(value)
+    if isinstance(value, dict) and ("coding" in value or "text" in value):
+        return Literal(describe_concept(value))
+    return Literal(json.dumps(value, default=str, ensure_ascii=False))
+
+
 def decimal_literal(value: int | Decimal) -> Literal:
     """An xsd:decimal in the lexical form Turtle writes and reads back unchanged (4 -> 4.0)."""
     text = format(Decimal(value), "f")
@@ -551,6 +581,26 @@ def status_reason(status: Any, expected: str) -> str:
 
 def extension_name(url: str) -> str:
     return url.rstrip("/").rsplit("/", 1)[-1] or url
+
+
+def shown_term(term: Node) -> str:
+    """A term for the report: a CURIE, or a literal's text quoted."""
+    return curie(term) if isinstance(term, URIRef) else repr(str(term))
+
+
+def primary_cancer_profile(resource: dict[str, Any]) -> bool:
+    return any(isinstance(url, str) and url.split("|", 1)[0].endswith(
+        PRIMARY_CANCER_PROFILE_SUFFIX) for url in as_list(as_dict(resource.get("meta")).get(
+            "profile")))
+
+
+def names_breast(resource: dict[str, Any]) -> bool:
+    """Whether a Condition's code or body site says "breast" in a display or text: an
+    unknown code that may be a breast cancer is not read as another site's."""
+    concepts = [resource.get("code"), *as_list(resource.get("bodySite"))]
+    words = [as_dict(concept).get("text") for concept in concepts]
+    words += [coding.get("display") for concept in concepts for coding in codings(concept)]
+    return any(isinstance(word, str) and "breast" in word.lower() for word in words)
 
 
 # ---------------------------------------------------------------------------------------
@@ -592,14 +642,16 @@ class Context:
         self.importer = importer
         self.entry = entry
         self.resource = entry.resource
-        self.read: set[str] = {"resourceType", "id", "subject"}
+        self.read: set[str] = {"resourceType", "id", "subject", "patient"}
         self.read_extensions: set[str] = set()
+        self.patient: URIRef | None = None  # the patient its record items are about
         self.items: list[Item] = []
         # Notes and element-level lines wait for the line saying what the resource became.
         self.pending: list[ReportEntry] = []
 
     def _add(self, outcome: str, detail: str, element: str = "", item: str = "") -> None:
-        line = ReportEntry(self.entry.reference, self.entry.type, outcome, detail, element, item)
+        line = ReportEntry(self.entry.reference, self.entry.type, outcome, detail, element, item,
+                           self.entry.source)
         if outcome == NOTE or element:
             self.pending.append(line)
             return
@@ -633,40 +685,48 @@ class Context:
         return InputError(self.entry.source, f"{where}: {message}")
 
     def date(self, item: Item, prop: str, value: Any, element: str) -> bool:
-        """Write the xsd:date part of a FHIR date or dateTime; report one that is partial."""
+        """Write the xsd:date part of a FHIR date or dateTime. Any other value is written as
+        given (a partial date as xsd:gYear or xsd:gYearMonth, anything else as text): the
+        patient shapes refuse it, where dropping it would leave the item undated unseen."""
         self.read.add(element.split(".", 1)[0].split("[", 1)[0])
-        if not isinstance(value, str):
-            self.ignore(f"date {value!r} is not a FHIR date; no {prop} written", element)
-            return False
-        match = FULL_DATE.match(value.strip())
+        text = value.strip() if isinstance(value, str) else str(value)
+        match = FULL_DATE.match(text) if isinstance(value, str) else None
         if match and is_calendar_date(match.group(1)):
             item.set(prop, Literal(match.group(1), datatype=XSD.date))
             return True
-        reason = ("only a year or a month is given" if PARTIAL_DATE.match(value.strip())
-                  else "not a calendar date" if match else "not a FHIR date")
-        self.ignore(f"date {value!r}: {reason}; no {prop} written", element)
+        if isinstance(value, str) and PARTIAL_DATE.match(text):
+            datatype = XSD.gYear if len(text) == 4 else XSD.gYearMonth
+            item.set(prop, Literal(text, datatype=datatype))
+            reason = "only a year or a month is given"
+        else:
+            item.set(prop, Literal(text))
+            reason = ("not a calendar date" if match else "not a FHIR date"
+                      if isinstance(value, str) else "not a FHIR date (not text)")
+        self.note(f"date {value!r}: {reason}; {AS_GIVEN}", element)
         return False
 
 
 class Importer:
-    """Turns the documents of one patient's record into the patient graph."""
+    """Turns the documents of a record (one or several files, one or several patients)
+    into the patient graph."""
 
     def __init__(self, documents: Sequence[tuple[str, Any]]) -> None:
         self.documents = documents
+        self.labels = file_labels(source for source, _ in documents)
         self.codes = code_map()
         self.ontology = ontology_facts()
         self.graph = Graph()
         self.entries: list[Entry] = []
         self.reports: dict[int, list[ReportEntry]] = {}
         self.file_reports: list[ReportEntry] = []
-        self.by_key: dict[str, Entry] = {}
+        self.names = Names()
         self.skipped: set[int] = set()  # entries not imported: DELETE requests, duplicates
-        self.patient_entry: Entry | None = None
-        self.patient_key: str | None = None
-        self.patient: URIRef | None = None
+        self.attribution = Attribution()
+        self.item_origins: dict[URIRef, tuple[str, URIRef]] = {}
         self.primaries: list[tuple[Entry, URIRef]] = []
         self.stage_claims: dict[URIRef, list[tuple[URIRef, str]]] = {}
         self.stage_assessments: dict[int, URIRef] = {}
+        self.other_stage_assessments: dict[int, str] = {}  # observation -> other primary
         self.referenced_medications: dict[int, list[str]] = {}
         self.administered_requests: set[int] = set()
         self.condition_kinds: dict[int, str] = {}  # entry order -> code-map role of its code
@@ -677,6 +737,11 @@ class Importer:
     def add_report(self, entry: Entry, line: ReportEntry) -> None:
         self.reports.setdefault(entry.order, []).append(line)
 
+    def new_entry(self, resource: dict[str, Any], source: str, position: str,
+                  full_url: str | None) -> Entry:
+        return Entry(resource, source, position, full_url, len(self.entries),
+                     self.labels[source])
+
     def collect(self) -> None:
         for source, data in self.documents:
             if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
@@ -685,7 +750,7 @@ class Importer:
             if data["resourceType"] == "Bundle":
                 self._collect_bundle(source, data)
             else:
-                self._add_entry(Entry(data, source, "", None, len(self.entries)))
+                self._add_entry(self.new_entry(data, source, "", None))
 
     def _collect_bundle(self, source: str, bundle: dict[str, Any]) -> None:
         raw_entries = bundle.get("entry", [])
@@ -695,7 +760,7 @@ class Importer:
         self.file_reports.append(ReportEntry(
             source, "Bundle", NOTE,
             f"Bundle {name} (type {bundle.get('type', 'not given')}, {len(raw_entries)} entries); "
-            "Bundle.timestamp is not read (it is not the evaluation date)"))
+            "Bundle.timestamp is not read (it is not the evaluation date)", source=source))
         for index, raw in enumerate(raw_entries):
             position = f"entry {index}"
             raw = as_dict(raw)
@@ -704,17 +769,18 @@ class Importer:
             if not isinstance(resource, dict):
                 self.file_reports.append(ReportEntry(
                     full_url or f"{source} {position}", "Bundle.entry", IGNORED,
-                    "the entry holds no resource"))
+                    "the entry holds no resource", source=source))
                 continue
             if not isinstance(resource.get("resourceType"), str):
                 raise InputError(source, f"{position}: not a FHIR resource (no resourceType)")
             method = as_dict(raw.get("request")).get("method")
-            entry = Entry(resource, source, position, full_url, len(self.entries))
+            entry = self.new_entry(resource, source, position, full_url)
             if method == "DELETE":
                 self.entries.append(entry)
                 self.skipped.add(entry.order)
                 self.add_report(entry, ReportEntry(entry.reference, entry.type, IGNORED,
-                                                   "request method DELETE: not a record entry"))
+                                                   "request method DELETE: not a record entry",
+                                                   source=source))
                 continue
             self._add_entry(entry)
 
@@ -722,97 +788,54 @@ class Importer:
         for contained in as_list(entry.resource.get("contained")):
             if isinstance(contained, dict) and isinstance(contained.get("id"), str):
                 entry.contained["#" + contained["id"]] = contained
-        for key in entry.names():
-            other = self.by_key.get(key)
-            if other is None:
-                continue
-            if other.resource == entry.resource:
-                self.entries.append(entry)
-                self.skipped.add(entry.order)
-                self.add_report(entry, ReportEntry(
-                    entry.reference, entry.type, IGNORED,
-                    f"the same resource as {other.position or 'the resource'} of "
-                    f"{other.source}: read once"))
-                return
-            raise InputError(entry.source, f"two different resources are named {key} "
-                             f"({other.source} {other.position}, {entry.position or 'this file'})")
+        named = self.names.named(entry)
+        if named is not None:
+            key, other = named
+            if other.resource != entry.resource:
+                raise InputError(entry.source, f"two different resources are named {key} "
+                                 f"({other.source} {other.position}, "
+                                 f"{entry.position or 'this file'})")
+            self.entries.append(entry)
+            self.skipped.add(entry.order)
+            self.add_report(entry, ReportEntry(
+                entry.reference, entry.type, IGNORED,
+                f"the same resource as {other.position or 'the resource'} of "
+                f"{other.source}: read once", source=entry.source))
+            return
         self.entries.append(entry)
-        for key in entry.names():
-            self.by_key[key] = entry
+        self.names.add(entry)
 
-    def resolve(self, reference: Any, within: Entry | None = None) -> Entry | dict | None:
+    def resolve(self, reference: Any, within: Entry) -> Entry | dict | None:
         """The entry (or contained resource) a Reference points to, if it is in the input."""
         ref = as_dict(reference).get("reference")
         if not isinstance(ref, str) or not ref:
             return None
         if ref.startswith("#"):
-            return within.contained.get(ref) if within else None
-        found = self.by_key.get(ref)
-        if found is None:
-            match = TYPE_ID_TAIL.search(ref)
-            if match:
-                found = self.by_key.get(f"{match.group(1)}/{match.group(2)}")
-        return found
+            return within.contained.get(ref)
+        return self.names.resolve(ref, within)
 
-    # -- the patient ------------------------------------------------------------------
+    # -- the patients -----------------------------------------------------------------
 
-    def choose_patient(self) -> None:
-        patients = [e for e in self.entries if e.type == "Patient" and e.order not in self.skipped]
-        if len(patients) > 1:
-            names = ", ".join(p.reference for p in patients)
-            sources = sorted({p.source for p in patients})
-            where = "bundle holds" if len(sources) == 1 else "the input files hold"
-            raise InputError(", ".join(sources), f"{where} {len(patients)} patients: {names}; "
-                             "import one patient per bundle")
-        if patients:
-            self.patient_entry = patients[0]
-            self.patient = patients[0].iri
-            return
-        subjects: dict[str, str] = {}
-        for entry in self.entries:
-            if entry.type in HANDLERS and entry.order not in self.skipped:
-                ref = as_dict(entry.resource.get("subject")).get("reference")
-                if isinstance(ref, str) and ref:
-                    subjects.setdefault(self._subject_key(ref), entry.source)
-        sources = sorted({e.source for e in self.entries}) or [s for s, _ in self.documents]
-        if len(subjects) > 1:
-            raise InputError(", ".join(sources), f"the resources name {len(subjects)} patients "
-                             f"({', '.join(sorted(subjects))}) and no Patient resource is given; "
-                             "import one patient per bundle")
-        if not subjects:
-            raise InputError(", ".join(sources), "no patient: the input holds no Patient "
-                             "resource and no resource names its subject")
-        (key,) = subjects
-        self.patient_key = key
-        self.patient = URIRef(key) if ABSOLUTE_URI.match(key) else URIRef(
-            "urn:guidelinekg:fhir:" + "/".join(quote(p, safe="-.") for p in key.split("/", 1)))
-        self.graph.add((self.patient, RDF.type, GKG.Patient))
-        self.file_reports.append(ReportEntry(
-            key, "Patient", NOTE, "no Patient resource in the input: the patient is the subject "
-            f"the resources name ({key}); no birth date is known", item=str(self.patient)))
-
-    @staticmethod
-    def _subject_key(ref: str) -> str:
-        match = TYPE_ID_TAIL.search(ref)
-        if match and not ref.startswith("urn:"):
-            return f"{match.group(1)}/{match.group(2)}"
-        return ref
-
-    def is_the_patient(self, reference: Any) -> bool:
-        ref = as_dict(reference).get("reference")
-        if not isinstance(ref, str) or not ref:
-            return False
-        if self.patient_entry is not None:
-            return self.resolve(reference) is self.patient_entry
-        return self._subject_key(ref) == self.patient_key
+    def assign_patients(self, entries: Sequence[Entry]) -> None:
+        """Name the patients and attribute each resource (guidelinekg.fhir_identity)."""
+        self.attribution = attribute(entries, self.names, frozenset(HANDLERS))
+        if not self.attribution.patients:
+            sources = ", ".join(dict.fromkeys(source for source, _ in self.documents))
+            raise InputError(sources, "no patient: the input holds no Patient resource and no "
+                             "resource names its subject")
+        for iri, (ref, source) in self.attribution.named_only.items():
+            self.graph.add((iri, RDF.type, GKG.Patient))
+            self.file_reports.append(ReportEntry(
+                ref, "Patient", NOTE, f"no Patient resource for it in the input: the patient is "
+                f"the subject the resources of {source} name ({ref}); no birth date is known",
+                item=str(iri), source=source))
 
     # -- running ----------------------------------------------------------------------
 
     def run(self) -> FhirImport:
         self.collect()
-        self.choose_patient()
-        assert self.patient is not None
         pending = [e for e in self.entries if e.order not in self.skipped]
+        self.assign_patients(pending)
         self.survey(pending)
         # Conditions first: stage observations attach to the primary cancer, and metastases
         # and radiotherapy read what their related condition is.
@@ -820,11 +843,17 @@ class Importer:
             self.import_entry(entry)
         self.finish_stages()
         self.report_medications()
-        report = list(self.file_reports)
-        for entry in self.entries:
-            report.extend(self.reports.get(entry.order, []))
-        sources = [source for source, _ in self.documents]
-        return FhirImport(bind_project_prefixes(self.graph), report, self.patient, sources)
+        sources = list(dict.fromkeys(source for source, _ in self.documents))
+        report: list[ReportEntry] = []
+        for source in sources:  # grouped by file, each in input order
+            report += [line for line in self.file_reports if line.source == source]
+            for entry in self.entries:
+                if entry.source == source:
+                    report.extend(self.reports.get(entry.order, []))
+        patients = list(self.attribution.patients)
+        return FhirImport(bind_project_prefixes(self.graph), report, patients, sources,
+                          self.item_origins,
+                          {p: self.attribution.sources(p) for p in patients})
 
     def survey(self, entries: Sequence[Entry]) -> None:
         """What other resources need to know before each is imported: the kind of each
@@ -833,10 +862,7 @@ class Importer:
         for entry in entries:
             res = entry.resource
             if entry.type == "Condition" and has_code(res.get("code")):
-                rows = self.map_concept(res["code"], (
-                    "primary-breast-cancer", "metastasis-site", "condition"))
-                kinds = {row.role for row in rows}
-                self.condition_kinds[entry.order] = kinds.pop() if len(kinds) == 1 else "other"
+                self.condition_kinds[entry.order] = self.condition_kind(res)[0]
             elif entry.type == "MedicationAdministration" and res.get("status") == "completed":
                 request = self.resolve(res.get("request"), entry)
                 if isinstance(request, Entry) and request.type == "MedicationRequest":
@@ -858,13 +884,12 @@ class Importer:
             ctx.ignore("it carries a modifierExtension the importer does not understand ("
                        + ", ".join(map(str, modifiers)) + "): it may change its meaning")
             return
-        subject = entry.resource.get("subject")
-        if not self.is_the_patient(subject):
-            ref = as_dict(subject).get("reference")
-            ctx.ignore(f"its subject {ref} is not the patient of this record ({self.patient})"
-                       if ref else
-                       "it names no subject, so it is not known to be about the patient")
+        if entry.order in self.attribution.ignored:
+            ctx.ignore(self.attribution.ignored[entry.order])
             return
+        ctx.patient = self.attribution.of_entry[entry.order]
+        if entry.order in self.attribution.notes:
+            ctx.note(self.attribution.notes[entry.order])
         handler(self, ctx)
         if ctx.items:
             self.report_unread(ctx)
@@ -887,10 +912,15 @@ class Importer:
             ctx.note("not read (no patient fact uses it): " + ", ".join(unread))
 
     def new_item(self, ctx: Context, iri: URIRef, classes: Sequence[URIRef]) -> Item:
+        assert ctx.patient is not None
         item = Item(self.graph, iri, classes)
-        item.set("subject", self.patient, report=False)
+        item.set("subject", ctx.patient, report=False)
         item.set("sourceResource", Literal(ctx.entry.reference), report=False)
+        self.item_origins[iri] = (ctx.entry.source, ctx.patient)
         return item
+
+    def same_patient(self, ctx: Context, entry: Entry) -> bool:
+        return self.attribution.of_entry.get(entry.order) == ctx.patient
 
     # -- mapping codes ----------------------------------------------------------------
 
@@ -938,13 +968,19 @@ class Importer:
     # -- Patient ----------------------------------------------------------------------
 
     def import_patient(self, ctx: Context) -> None:
-        item = Item(self.graph, ctx.entry.iri, [GKG.Patient])
+        iri = self.attribution.of_entry[ctx.entry.order]
+        item = Item(self.graph, iri, [GKG.Patient])
         birth = ctx.resource.get("birthDate")
+        ctx.read |= {"identifier", "gender"}  # identity (compared across resources)
         if birth is not None:
             ctx.date(item, "birthDate", birth, "birthDate")
         else:
             ctx.note("no birthDate: age is unknown")
         ctx.imported(item)
+        first = self.attribution.patients[iri][0]
+        if first is not ctx.entry:
+            ctx.note(f"the same patient as {first.reference} of {first.source} (same "
+                     f"identifier): one patient, {iri}")
         self.report_unread(ctx)
         ctx.flush()
 
@@ -955,31 +991,61 @@ class Importer:
         concept = self.require_code(ctx)
         ctx.read |= {"verificationStatus", "clinicalStatus"}
         verification = status_code(res.get("verificationStatus"))
-        clinical = status_code(res.get("clinicalStatus"))
-        rows = self.map_concept(concept, ("primary-breast-cancer", "metastasis-site", "condition"))
-        kinds = {row.role for row in rows}
         if verification == "entered-in-error":
             ctx.ignore("verificationStatus entered-in-error")
             return
-        if not rows:
-            ctx.ignore(self.unknown(concept, "Condition code"))
-            return
-        if len(kinds) > 1:
+        kind, rows = self.condition_kind(res)
+        if kind == "other":
             ctx.ignore(f"its codings disagree ({describe_concept(concept)} map to "
-                       f"{', '.join(sorted(kinds))})")
+                       f"{', '.join(sorted({row.role for row in rows}))})" if rows
+                       else self.unknown(concept, "Condition code"))
+            return
+        if not rows:  # a primary cancer by its mCODE profile
+            ctx.note(f"Condition code {describe_concept(concept)} is not in the code map; read "
+                     "as a primary cancer of a site other than the breast because its profile "
+                     "is mCODE primary-cancer-condition and its code names no breast (if it "
+                     "is a breast cancer, add its code to the code map)", "meta.profile")
+            self.import_other_primary(ctx, verification)
             return
         try:
             terms = self.terms(rows)
         except Conflict as conflict:
             ctx.ignore(f"its codings map to different terms: {conflict}")
             return
-        (kind,) = kinds
         if kind == "metastasis-site":
-            self.import_metastasis(ctx, terms[0], verification, clinical)
+            self.import_metastasis(ctx, terms[0], verification)
         elif kind == "primary-breast-cancer":
-            self.import_primary(ctx, verification, clinical)
+            self.import_primary(ctx, verification)
+        elif kind == "primary-cancer-other-site":
+            self.import_other_primary(ctx, verification)
         else:
             self.import_other_condition(ctx, terms[0], verification)
+
+    def condition_kind(self, res: dict[str, Any]) -> tuple[str, list[CodeMapping]]:
+        """The code-map role of a Condition's code, and its rows; "other" when the code is
+        unknown or its codings disagree. An unknown code under the mCODE primary-cancer
+        profile that names no breast is a primary cancer of another site."""
+        rows = self.map_concept(res.get("code"), CONDITION_ROLES)
+        kinds = {row.role for row in rows}
+        if len(kinds) == 1:
+            return kinds.pop(), rows
+        if not rows and primary_cancer_profile(res) and not names_breast(res):
+            return "primary-cancer-other-site", []
+        return "other", rows
+
+    def clinical_status(self, ctx: Context, item: Item) -> None:
+        """gkg:clinicalStatus from Condition.clinicalStatus; a code outside FHIR's
+        condition-clinical codes is written as given (the shapes refuse it)."""
+        concept = ctx.resource.get("clinicalStatus")
+        if concept is None:
+            return
+        code = status_code(concept)
+        if code in CLINICAL_STATUS:
+            item.set("clinicalStatus", CODE[CLINICAL_STATUS[code]])
+            return
+        item.set("clinicalStatus", Literal(code or describe_concept(concept)))
+        ctx.note(f"clinicalStatus {describe_concept(concept)} is not a FHIR condition clinical "
+                 f"status; {AS_GIVEN}", "clinicalStatus")
 
     def condition_date(self, ctx: Context, item: Item) -> None:
         onset = choice(ctx.resource, "onset")
@@ -991,7 +1057,7 @@ class Importer:
         elif "recordedDate" in ctx.resource:
             ctx.date(item, "effectiveDate", ctx.resource["recordedDate"], "recordedDate")
 
-    def import_primary(self, ctx: Context, verification: str | None, clinical: str | None) -> None:
+    def import_primary(self, ctx: Context, verification: str | None) -> None:
         if verification == "refuted":
             ctx.ignore("verificationStatus refuted: not a breast cancer")
             return
@@ -1000,10 +1066,9 @@ class Importer:
                        "is not read as breast cancer")
             return
         item = self.new_item(ctx, ctx.entry.iri, [GKG.PrimaryBreastCancer])
+        self.clinical_status(ctx, item)
         self.condition_date(ctx, item)
         ctx.imported(item)
-        if clinical in INACTIVE_CLINICAL:
-            ctx.note(f"clinicalStatus {clinical}: kept as the breast cancer diagnosis")
         self.primaries.append((ctx.entry, item.iri))
         claims = self.stage_claims.setdefault(item.iri, [])
         ctx.read.add("stage")
@@ -1020,7 +1085,9 @@ class Importer:
             if value is not None:
                 claims.append((value, f"{ctx.entry.reference} {element}"))
 
-    def stage_value(self, ctx: Context, concept: Any, element: str) -> URIRef | None:
+    def stage_value(self, ctx: Context, concept: Any, element: str) -> Node | None:
+        """The stage group a stage concept gives; one the code map cannot read is its
+        description, a literal that the stage shape refuses."""
         rows = self.map_concept(concept, ("stage-value",))
         try:
             terms = self.terms(rows)
@@ -1028,39 +1095,67 @@ class Importer:
             ctx.ignore(f"stage codings disagree: {conflict}", element)
             return None
         if not terms:
-            ctx.ignore(f"stage {describe_concept(concept)} is neither clearly stage I to III "
-                       "nor stage IV (code map): no stage group written", element)
-            return None
+            ctx.note(f"stage {describe_concept(concept)} is neither clearly stage I to III nor "
+                     f"stage IV (code map); {AS_GIVEN}", element)
+            return Literal(describe_concept(concept))
         return terms[0]
 
-    def import_metastasis(self, ctx: Context, site: URIRef, verification: str | None,
-                          clinical: str | None) -> None:
+    def related_primary(self, ctx: Context) -> str:
+        """Why a metastasis belongs to a cancer other than a breast cancer (its mCODE related
+        primary), or ""."""
         for extension in as_list(ctx.resource.get("extension")):
             url = as_dict(extension).get("url", "")
             if isinstance(url, str) and url.endswith(RELATED_PRIMARY_SUFFIX):
                 ctx.read_extensions.add(url)
                 related = self.resolve(as_dict(extension).get("valueReference"), ctx.entry)
                 if isinstance(related, Entry) and related.type == "Condition":
-                    related_kind = self.condition_kinds.get(related.order, "")
-                    if related_kind == "other":
-                        ctx.ignore(f"a metastasis of {related.reference}, which is not a breast "
-                                   "cancer in the code map")
-                        return
+                    kind = self.condition_kinds.get(related.order, "")
+                    if kind == "primary-cancer-other-site":
+                        return (f"a metastasis of {related.reference}, a primary cancer of "
+                                "another site (not a breast cancer)")
+                    if kind == "other":
+                        return (f"a metastasis of {related.reference}, which is not a breast "
+                                "cancer in the code map")
+        return ""
+
+    def import_metastasis(self, ctx: Context, site: URIRef, verification: str | None) -> None:
+        other_cancer = self.related_primary(ctx)
+        if other_cancer:
+            ctx.ignore(other_cancer)
+            return
         if verification in UNCERTAIN_VERIFICATION:
             ctx.ignore(f"verificationStatus {verification}: not read as present (only confirmed "
                        "metastases are), nor as absent")
             return
-        if verification != "refuted" and clinical in INACTIVE_CLINICAL:
-            ctx.ignore(f"clinicalStatus {clinical}: the record does not say the site is "
-                       "involved now, so it is read neither as present nor as absent")
-            return
+        # In remission, inactive or resolved it stays present: the site was metastatic
+        # (docs/fhir-import.md, "Clinical status").
         item = self.new_item(ctx, ctx.entry.iri, [GKG.MetastasisCondition])
         item.set("site", site)
         item.set("present", Literal(verification != "refuted"))
+        self.clinical_status(ctx, item)
         self.condition_date(ctx, item)
         if verification != "refuted":
             self.metastasis_sites[ctx.entry.order] = site
         ctx.imported(item)
+        if verification is None:
+            ctx.note("no verificationStatus: read as asserted (present)")
+
+    def import_other_primary(self, ctx: Context, verification: str | None) -> None:
+        if verification in UNCERTAIN_VERIFICATION:
+            ctx.ignore(f"verificationStatus {verification}: not read as present (only confirmed "
+                       "diagnoses are), nor as absent")
+            return
+        item = self.new_item(ctx, ctx.entry.iri, [GKG.PrimaryCancerOtherSite])
+        item.set("present", Literal(verification != "refuted"))
+        self.clinical_status(ctx, item)
+        self.condition_date(ctx, item)
+        ctx.imported(item)
+        # Its stage is not a breast cancer's: an observation it names is not read as one.
+        for stage in as_list(ctx.resource.get("stage")):
+            for assessment in as_list(as_dict(stage).get("assessment")):
+                target = self.resolve(assessment, ctx.entry)
+                if isinstance(target, Entry):
+                    self.other_stage_assessments[target.order] = ctx.entry.reference
         if verification is None:
             ctx.note("no verificationStatus: read as asserted (present)")
 
@@ -1073,6 +1168,7 @@ class Importer:
                        "is not recorded")
             return
         item = self.new_item(ctx, ctx.entry.iri, [cls])
+        self.clinical_status(ctx, item)
         self.condition_date(ctx, item)
         ctx.imported(item)
 
@@ -1143,26 +1239,24 @@ class Importer:
         if value is not None:
             ctx.read.add(value[0])
         key, data = value if value is not None else ("", None)
-        item_value: list[tuple[str, Node, str | None]] | None = None
         if kind == "code":
             item_value = self.coded_value(ctx, name, value_role, key, data)
         elif kind == "boolean":
-            if key != "valueBoolean" or not isinstance(data, bool):
-                ctx.ignore(f"{name} needs valueBoolean; found {key or 'no value'}")
-            else:
-                item_value = [("valueBoolean", Literal(data), None)]
+            item_value = ([("valueBoolean", Literal(data), None)]
+                          if key == "valueBoolean" and isinstance(data, bool) else
+                          self.value_as_given(ctx, "valueBoolean", key, data,
+                                              f"{name} needs valueBoolean"))
         elif kind == "integer":
-            if key != "valueInteger" or not is_integer(data) or data < 0:
-                ctx.ignore(f"{name} needs a valueInteger of 0 or more; found {key or 'no value'}")
-            else:
-                item_value = [("valueInteger", integer_literal(data), None)]
+            item_value = ([("valueInteger", integer_literal(data), None)]
+                          if key == "valueInteger" and is_integer(data) and data >= 0 else
+                          self.value_as_given(ctx, "valueInteger", key, data,
+                                              f"{name} needs a valueInteger of 0 or more"))
         elif kind == "weight":
             item_value = self.weight_value(ctx, key, data)
         elif kind == "pain":
             item_value = self.pain_value(ctx, key, data)
         else:
             ctx.ignore(f"{name} is not an observation class the importer can fill")
-        if item_value is None:
             return
         item = self.new_item(ctx, ctx.entry.iri, [cls])
         for prop, literal, shown in item_value:
@@ -1170,98 +1264,113 @@ class Importer:
         self.observation_date(ctx, item)
         ctx.imported(item)
 
+    @staticmethod
+    def value_as_given(ctx: Context, prop: str, key: str, data: Any,
+                       why: str) -> list[tuple[str, Node, str | None]]:
+        """A value the importer cannot read, kept for the patient shapes to refuse: as given,
+        or none when the observation has none (the shapes then find the value missing)."""
+        if not key:
+            ctx.note(f"{why}; the observation has no value: written without one, for the "
+                     "patient shapes to judge (they refuse it)")
+            return []
+        shown = repr(data) if isinstance(data, str) else str(as_given(data))
+        ctx.note(f"{why}; found {key} {shown}; {AS_GIVEN}", key)
+        return [(prop, as_given(data), None)]
+
     def coded_value(self, ctx: Context, name: str, role: str, key: str,
-                    data: Any) -> list[tuple[str, Node, str | None]] | None:
+                    data: Any) -> list[tuple[str, Node, str | None]]:
         source = ""
-        if key == "":
-            interpretation = ctx.resource.get("interpretation")
-            if role == "receptor-value" and interpretation:
-                # Only when value[x] is absent: the interpretation then carries the result.
-                ctx.read.add("interpretation")
-                concepts = as_list(interpretation)
-                source = " (from Observation.interpretation)"
-            else:
-                ctx.ignore(f"{name} needs valueCodeableConcept; the observation has no value")
-                return None
+        if key == "" and role == "receptor-value" and ctx.resource.get("interpretation"):
+            # Only when value[x] is absent: the interpretation then carries the result.
+            ctx.read.add("interpretation")
+            concepts = as_list(ctx.resource["interpretation"])
+            source = " (from Observation.interpretation)"
         elif key != "valueCodeableConcept":
-            ctx.ignore(f"{name} needs valueCodeableConcept; found {key}", key)
-            return None
+            return self.value_as_given(ctx, "valueCode", key, data,
+                                       f"{name} needs valueCodeableConcept")
         else:
             concepts = [data]
         rows = [row for concept in concepts for row in self.map_concept(concept, (role,))]
         try:
             terms = self.terms(rows)
         except Conflict as conflict:
-            ctx.ignore(f"value codings disagree: {conflict}", key or "interpretation")
-            return None
+            # Every value is written: the shapes refuse a finding with two values.
+            ctx.note(f"value codings disagree: {conflict}; {AS_GIVEN}", key or "interpretation")
+            return [("valueCode", row.term, None) for row in rows if row.term is not None]
         if not terms:
             shown = "; ".join(describe_concept(c) for c in concepts)
-            ctx.ignore(f"value {shown} is not a {role} of the code map", key or "interpretation")
-            return None
+            ctx.note(f"value {shown} is not a {role} of the code map; {AS_GIVEN}",
+                     key or "interpretation")
+            return [("valueCode", Literal(shown), None)]
         return [("valueCode", terms[0], curie(terms[0]) + source)]
 
     def weight_value(self, ctx: Context, key: str,
-                     data: Any) -> list[tuple[str, Node, str | None]] | None:
+                     data: Any) -> list[tuple[str, Node, str | None]]:
         if key != "valueQuantity":
-            ctx.ignore(f"body weight needs valueQuantity; found {key or 'no value'}")
-            return None
+            return self.value_as_given(ctx, "valueDecimal", key, data,
+                                       "body weight needs valueQuantity")
         quantity = as_dict(data)
-        unit = self.quantity_unit(ctx, quantity, "valueQuantity", ("body-mass",), "body weight")
-        assert unit is not None  # strict: an unconvertible weight unit raised
+        found: list[tuple[str, Node, str | None]] = []
         amount = quantity.get("value")
-        if not is_number(amount) or amount <= 0:
-            ctx.ignore(f"body weight {amount!r} is not a positive number", "valueQuantity")
-            return None
-        # The original value and UCUM unit: converting to kg is the fact layer's job.
-        return [("valueDecimal", decimal_literal(amount), None), ("unitCode", Literal(unit), None)]
+        if amount is None:
+            ctx.note("body weight quantity has no value: written without one, for the patient "
+                     "shapes to judge (they refuse it)", "valueQuantity")
+        else:
+            # The original value and unit: converting to kg is the fact layer's job.
+            found.append(("valueDecimal", decimal_literal(amount) if is_number(amount)
+                          else as_given(amount), None))
+            if not is_number(amount) or amount <= 0:
+                ctx.note(f"body weight {amount!r} is not a positive number; {AS_GIVEN}",
+                         "valueQuantity")
+        unit = self.quantity_unit(ctx, quantity, "valueQuantity", ("body-mass",), "body weight")
+        if unit is not None:
+            found.append(("unitCode", Literal(unit), None))
+        return found
 
     def pain_value(self, ctx: Context, key: str,
-                   data: Any) -> list[tuple[str, Node, str | None]] | None:
+                   data: Any) -> list[tuple[str, Node, str | None]]:
         score: Any = None
         if key == "valueInteger":
             score = data
         elif key == "valueQuantity":
             score = as_dict(data).get("value")
         if not is_integer(score) or not 0 <= score <= 10:
-            ctx.ignore(f"pain severity needs a whole-number score from 0 to 10; found "
-                       f"{key or 'no value'} {score if score is not None else ''}".rstrip())
-            return None
+            return self.value_as_given(ctx, "valueCode", key, data if score is None else score,
+                                       "pain severity needs a whole-number score from 0 to 10")
         score = int(score)
         band = ("none" if score == 0 else "mild" if score <= 3
                 else "moderate" if score <= 6 else "severe")
         return [("valueCode", CODE[f"pain-{band}"], f"code:pain-{band} (score {score})")]
 
     def quantity_unit(self, ctx: Context, quantity: dict[str, Any], element: str,
-                      dimensions: Sequence[str], what: str, strict: bool = True) -> str | None:
-        """The UCUM code of a Quantity the importer keeps. No UCUM unit is an InputError (mg
-        and mg/kg are never guessed). A UCUM unit outside the project's units table is an
-        InputError when ``strict`` (body weight), else reported and None (a dose in mg/m2
-        keeps its medicine, without an amount)."""
+                      dimensions: Sequence[str], what: str) -> str | None:
+        """The unit of a Quantity as given: its UCUM code (or its unit text when no code is
+        given), or ``code (system S)`` for another system; None when there is none. A unit
+        the project cannot convert is written all the same and noted: the patient shapes
+        refuse it (mg and mg/kg are never guessed). A unit of another kind that the shapes
+        would accept (a medicine dose in Gy) is bad input."""
         allowed = self.ontology.ucum_codes(*dimensions)
         system = quantity.get("system")
-        code = quantity.get("code")
-        unit_text = quantity.get("unit")
-        if system is not None and system != UCUM:
-            raise ctx.error(f"{what} unit is not UCUM (system {system}); give a UCUM code: "
-                            f"{', '.join(allowed)}", element)
-        if isinstance(code, str) and code.strip():
-            ucum = code.strip()
-        elif isinstance(unit_text, str) and unit_text.strip() in allowed:
-            ucum = unit_text.strip()
-            ctx.note(f"unit read from Quantity.unit {ucum!r} (no UCUM code given)", element)
-        else:
-            shown = f" (unit text {unit_text!r})" if unit_text else ""
-            raise ctx.error(f"{what} {quantity.get('value')} has no UCUM unit{shown}; give "
-                            f"Quantity.system {UCUM} and a code: {', '.join(allowed)}", element)
-        if ucum not in allowed:
-            message = (f"{what} unit {ucum!r} cannot be converted to a unit the project "
-                       f"checks ({', '.join(allowed)})")
-            if strict:
-                raise ctx.error(message, element)
-            ctx.ignore(f"{message}: the amount {quantity.get('value')} {ucum} is not recorded",
-                       element)
+        code = quantity.get("code") if isinstance(quantity.get("code"), str) else None
+        unit_text = quantity.get("unit") if isinstance(quantity.get("unit"), str) else None
+        given = (code or unit_text or "").strip()
+        if not given:
+            ctx.note(f"{what} {quantity.get('value')} has no unit: written without one, for "
+                     "the patient shapes to judge (they refuse it)", element)
             return None
-        return ucum
+        if system is not None and system != UCUM:
+            ctx.note(f"{what} unit {given!r} is not UCUM (system {system}); {AS_GIVEN}", element)
+            return f"{given} (system {system})"
+        if not code:
+            ctx.note(f"unit read from Quantity.unit {given!r} (no UCUM code given)", element)
+        if given in allowed:
+            return given
+        if given in self.ontology.unit_dimensions and what != "body weight":
+            raise ctx.error(f"{what} unit {given!r} is not a unit of a {what} "
+                            f"({', '.join(allowed)})", element)
+        ctx.note(f"{what} unit {given!r} cannot be converted to a unit the project checks "
+                 f"({', '.join(allowed)}); {AS_GIVEN}", element)
+        return given
 
     def import_variant(self, ctx: Context) -> None:
         res = ctx.resource
@@ -1296,28 +1405,38 @@ class Importer:
                 ctx.ignore("genomic source class " + (", ".join(origins) or "not given")
                            + ": not known to be germline, so not a germline result")
             return
-        concept = res.get("valueCodeableConcept")
-        rows = self.map_concept(concept, ("variant-value",))
-        try:
-            values = self.terms(rows)
-        except Conflict as conflict:
-            ctx.ignore(f"value codings disagree: {conflict}", "valueCodeableConcept")
-            return
-        if not values:
-            ctx.ignore(f"value {describe_concept(concept)} is neither present (LA9633-4) "
-                       "nor absent (LA9634-2)", "valueCodeableConcept")
-            return
-        value = values[0]
+        values = self.variant_values(ctx, res.get("valueCodeableConcept"))
         not_pathogenic = [NOT_PATHOGENIC[c] for c in significance if c in NOT_PATHOGENIC]
-        if value == CODE["variant-present"] and not_pathogenic and not any(
+        if values == [CODE["variant-present"]] and not_pathogenic and not any(
                 c in PATHOGENIC for c in significance):
             ctx.ignore(f"a variant of {', '.join(not_pathogenic)} is present: not a pathogenic "
                        "variant, and not an absent one")
             return
         item = self.new_item(ctx, ctx.entry.iri, gene_classes)
-        item.set("valueCode", value)
+        for value in values:
+            item.set("valueCode", value)
         self.observation_date(ctx, item)
         ctx.imported(item)
+
+    def variant_values(self, ctx: Context, concept: Any) -> list[Node]:
+        """present or absent; a value that is neither, or codings that disagree, are
+        written as given for the shapes to refuse."""
+        element = "valueCodeableConcept"
+        rows = self.map_concept(concept, ("variant-value",))
+        try:
+            values: list[Node] = list(self.terms(rows))
+        except Conflict as conflict:
+            ctx.note(f"value codings disagree: {conflict}; {AS_GIVEN}", element)
+            return [row.term for row in rows if row.term is not None]
+        if values:
+            return values
+        if concept is None:
+            ctx.note("no value: written without one, for the patient shapes to judge (they "
+                     "refuse it)", element)
+            return []
+        ctx.note(f"value {describe_concept(concept)} is neither present (LA9633-4) nor absent "
+                 f"(LA9634-2); {AS_GIVEN}", element)
+        return [Literal(describe_concept(concept))]
 
     def import_stage_observation(self, ctx: Context) -> None:
         res = ctx.resource
@@ -1328,25 +1447,36 @@ class Importer:
         value = self.stage_value(ctx, res["valueCodeableConcept"], "valueCodeableConcept")
         if value is None:
             return
-        target: URIRef | None = None
-        for focus in as_list(res.get("focus")):
-            found = self.resolve(focus, ctx.entry)
-            if isinstance(found, Entry):
-                target = next((iri for e, iri in self.primaries if e is found), target)
-        target = target or self.stage_assessments.get(ctx.entry.order)
+        shown = shown_term(value)
+        target, why = self.stage_target(ctx)
         if target is None:
-            if not self.primaries:
-                ctx.ignore(f"stage {curie(value)}: no primary breast cancer in the record to "
-                           "attach it to")
-                return
-            if len(self.primaries) > 1:
-                ctx.ignore(f"stage {curie(value)}: several primary breast cancers, and the "
-                           "observation does not say which one (focus)")
-                return
-            target = self.primaries[0][1]
+            ctx.ignore(f"stage {shown}: {why}")
+            return
         self.stage_claims.setdefault(target, []).append((value, ctx.entry.reference))
-        ctx.imported_into(f"stage group {curie(value)} of the primary breast cancer {target}",
-                          target)
+        ctx.imported_into(f"stage group {shown} of the primary breast cancer {target}", target)
+
+    def stage_target(self, ctx: Context) -> tuple[URIRef | None, str]:
+        """The primary breast cancer a stage observation is about (its focus, the primary
+        whose stage.assessment names it, or the patient's only one), or why there is none."""
+        focus = [found for found in (self.resolve(f, ctx.entry)
+                                     for f in as_list(ctx.resource.get("focus")))
+                 if isinstance(found, Entry)]
+        mine = [(entry, iri) for entry, iri in self.primaries if self.same_patient(ctx, entry)]
+        if focus:
+            target = next((iri for entry, iri in mine if entry in focus), None)
+            return target, ("" if target else "its focus is not a primary breast cancer of "
+                            "the patient")
+        if ctx.entry.order in self.stage_assessments:
+            return self.stage_assessments[ctx.entry.order], ""
+        if ctx.entry.order in self.other_stage_assessments:
+            return None, (f"the stage of {self.other_stage_assessments[ctx.entry.order]}, a "
+                          "primary cancer of another site")
+        if not mine:
+            return None, "no primary breast cancer in the record to attach it to"
+        if len(mine) > 1:
+            return None, ("several primary breast cancers, and the observation does not say "
+                          "which one (focus)")
+        return mine[0][1], ""
 
     def finish_stages(self) -> None:
         for entry, primary in self.primaries:
@@ -1354,16 +1484,19 @@ class Importer:
             values = sorted({value for value, _ in claims})
             if not values:
                 continue
-            sources = "; ".join(f"{curie(v)} from {s}" for v, s in claims)
-            if len(values) == 1:
-                self.graph.add((primary, GKG.stageGroup, values[0]))
-                self.add_report(entry, ReportEntry(
-                    entry.reference, entry.type, IMPORTED, f"stageGroup {curie(values[0])} "
-                    f"({sources})", "stage", str(primary)))
+            sources = "; ".join(f"{shown_term(v)} from {s}" for v, s in claims)
+            if len(values) == 1 or any(isinstance(v, Literal) for v in values):
+                # One stage, or one the code map cannot read: every claim is written, and
+                # the stage shape refuses what it cannot accept.
+                for value in values:
+                    self.graph.add((primary, GKG.stageGroup, value))
+                detail = f"stageGroup {', '.join(map(shown_term, values))} ({sources})"
+                self.add_report(entry, ReportEntry(entry.reference, entry.type, IMPORTED, detail,
+                                                   "stage", str(primary), entry.source))
             else:
                 self.add_report(entry, ReportEntry(
                     entry.reference, entry.type, IGNORED, f"stage groups disagree ({sources}): "
-                    "no stage group written", "stage", str(primary)))
+                    "no stage group written", "stage", str(primary), entry.source))
 
     # -- medicines --------------------------------------------------------------------
 
@@ -1443,7 +1576,7 @@ class Importer:
         if status is None:
             return
         status_value, status_note = status
-        start, end = self.medication_dates(ctx)
+        dates = self.medication_dates(ctx)
         line = self.line_of_therapy(ctx)
         dosages = self.dosages(ctx)
         base = ctx.entry.iri
@@ -1451,15 +1584,7 @@ class Importer:
             iri = base if len(classes) == 1 else URIRef(f"{base}#{curie(cls).split(':', 1)[1]}")
             item = self.new_item(ctx, iri, [cls])
             item.set("status", status_value)
-            for prop, (value, element) in (("startDate", start), ("endDate", end)):
-                if value is not None:
-                    ctx.date(item, prop, value, element)
-            if line is not None:
-                if self.ontology.is_a(cls, GKG.SystemicCancerTherapy):
-                    item.set("lineOfTherapy", integer_literal(line))
-                else:
-                    ctx.ignore(f"line of therapy {line} on {curie(cls)}, which is not a "
-                               "systemic cancer therapy", "extension line-of-therapy")
+            self.medication_details(ctx, item, cls, dates, line)
             if len(classes) == 1:
                 for number, (dosage, element) in enumerate(dosages, start=1):
                     self.dose(ctx, item, dosage, element, number, len(dosages))
@@ -1472,6 +1597,21 @@ class Importer:
             ctx.note(status_note)
         for text in sorted(set(notes)):
             ctx.note(f"code map: {text}")
+
+    def medication_details(self, ctx: Context, item: Item, cls: URIRef,
+                           dates: tuple[tuple[Any, str], tuple[Any, str]],
+                           line: Literal | None) -> None:
+        """Dates and line of therapy of one medicine item."""
+        for prop, (value, element) in zip(("startDate", "endDate"), dates, strict=True):
+            if value is not None:
+                ctx.date(item, prop, value, element)
+        if line is None:
+            return
+        if self.ontology.is_a(cls, GKG.SystemicCancerTherapy):
+            item.set("lineOfTherapy", line)
+        else:
+            ctx.ignore(f"line of therapy {line} on {curie(cls)}, which is not a systemic cancer "
+                       "therapy", "extension line-of-therapy")
 
     def medication_dates(self, ctx: Context) -> tuple[tuple[Any, str], tuple[Any, str]]:
         res = ctx.resource
@@ -1506,18 +1646,24 @@ class Importer:
         ctx.ignore(f"{key} is not read as a date", key)
         return none, none
 
-    def line_of_therapy(self, ctx: Context) -> int | None:
+    def line_of_therapy(self, ctx: Context) -> Literal | None:
+        """The project's line-of-therapy extension: 1, 2, ...; another value is kept as
+        given for the patient shapes to refuse."""
         for extension in as_list(ctx.resource.get("extension")):
             extension = as_dict(extension)
             if extension.get("url") != LINE_OF_THERAPY_URL:
                 continue
             ctx.read_extensions.add(LINE_OF_THERAPY_URL)
             value = extension.get("valuePositiveInt")
-            if not is_integer(value) or value < 1:
-                ctx.ignore("the line-of-therapy extension needs valuePositiveInt (1, 2, ...)",
+            if is_integer(value) and value >= 1:
+                return integer_literal(value)
+            if value is None:
+                ctx.ignore("the line-of-therapy extension has no valuePositiveInt",
                            "extension line-of-therapy")
                 return None
-            return int(value)
+            ctx.note("the line-of-therapy extension needs valuePositiveInt (1, 2, ...); "
+                     f"found {value!r}; {AS_GIVEN}", "extension line-of-therapy")
+            return as_given(value)
         return None
 
     def dosages(self, ctx: Context) -> list[tuple[dict[str, Any], str]]:
@@ -1592,56 +1738,70 @@ class Importer:
                for s in siblings if s is not dosage):
             dose.set("dosePhase", CODE["maintenance-dose"])
 
-    def dose_amount(self, ctx: Context, dose: Item, quantity: dict[str, Any], element: str) -> None:
+    def dose_amount(self, ctx: Context, dose: Item, quantity: dict[str, Any], element: str,
+                    dimensions: Sequence[str] = ("mass", "mass-per-body-mass"),
+                    what: str = "dose") -> None:
+        """gkg:doseAmount and gkg:doseUnit as given: a dose that is not a positive number,
+        or has no unit or one the project cannot convert, is written all the same (the
+        patient shapes refuse it)."""
         value = quantity.get("value")
         if value is None:
-            ctx.ignore("the dose quantity has no value: no amount written", element)
+            ctx.ignore(f"the {what} quantity has no value: no amount written", element)
             return
+        unit = self.quantity_unit(ctx, quantity, element, dimensions, what)
+        dose.set("doseAmount", decimal_literal(value) if is_number(value) else as_given(value))
         if not is_number(value) or value <= 0:
-            raise ctx.error(f"dose {value!r} is not a positive number", element)
-        unit = self.quantity_unit(ctx, quantity, element, ("mass", "mass-per-body-mass"), "dose",
-                                  strict=False)
-        if unit is None:
-            return
-        dose.set("doseAmount", decimal_literal(value))
-        dose.set("doseUnit", Literal(unit))
-        if unit == "mg/kg":
-            dose.set("perBodyWeight", Literal(True), report=False)
+            ctx.note(f"{what} {value!r} is not a positive number; {AS_GIVEN}", element)
+        if unit is not None:
+            dose.set("doseUnit", Literal(unit))
+            if unit == "mg/kg":
+                dose.set("perBodyWeight", Literal(True), report=False)
 
     def dose_timing(self, ctx: Context, dose: Item, timing: dict[str, Any],
                     element: str) -> list[str]:
         repeat = as_dict(timing.get("repeat"))
         unread = [f"timing.{k}" for k in timing if k not in ("repeat", "event")]
-        for key, prop in (("frequency", "frequency"), ("count", "count")):
+        for key, whole in (("frequency", True), ("count", True), ("period", False),
+                           ("periodMax", False)):
             if key in repeat:
-                if not is_integer(repeat[key]) or repeat[key] < 1:
-                    raise ctx.error(f"timing.repeat.{key} {repeat[key]!r} is not a whole number "
-                                    "of 1 or more", element)
-                dose.set(prop, integer_literal(repeat[key]))
-        for key, prop in (("period", "period"), ("periodMax", "periodMax")):
-            if key in repeat:
-                if not is_number(repeat[key]) or repeat[key] <= 0:
-                    raise ctx.error(f"timing.repeat.{key} {repeat[key]!r} is not a positive "
-                                    "number", element)
-                dose.set(prop, decimal_literal(repeat[key]))
+                self.timing_number(ctx, dose, key, repeat[key], whole, f"{element}.repeat.{key}")
         if "period" in repeat or "periodMax" in repeat:
-            unit = repeat.get("periodUnit")
-            if unit not in self.ontology.ucum_codes("time"):
-                raise ctx.error(f"timing.repeat.periodUnit {unit!r} cannot be converted "
-                                f"({', '.join(self.ontology.ucum_codes('time'))})", element)
-            dose.set("periodUnit", Literal(unit))
+            self.timing_unit(ctx, dose, "periodUnit", repeat.get("periodUnit"),
+                             f"{element}.repeat.periodUnit")
         if "duration" in repeat:
-            unit = repeat.get("durationUnit")
-            if not is_number(repeat["duration"]) or unit not in self.ontology.ucum_codes("time"):
-                raise ctx.error("timing.repeat.duration needs a positive number and a "
-                                f"durationUnit ({', '.join(self.ontology.ucum_codes('time'))})",
-                                element)
-            dose.set("infusionDuration", decimal_literal(repeat["duration"]))
-            dose.set("infusionDurationUnit", Literal(unit))
+            self.timing_number(ctx, dose, "infusionDuration", repeat["duration"], False,
+                               f"{element}.repeat.duration")
+            self.timing_unit(ctx, dose, "infusionDurationUnit", repeat.get("durationUnit"),
+                             f"{element}.repeat.durationUnit")
         known = {"frequency", "count", "period", "periodMax", "periodUnit", "duration",
                  "durationUnit", "boundsPeriod"}
         unread += [f"timing.repeat.{k}" for k in repeat if k not in known]
         return unread
+
+    @staticmethod
+    def timing_number(ctx: Context, dose: Item, prop: str, value: Any, whole: bool,
+                      element: str) -> None:
+        """A count (1 or more) or an amount of time (above 0), as given when it is not."""
+        if whole and is_integer(value) and value >= 1:
+            dose.set(prop, integer_literal(value))
+        elif not whole and is_number(value) and value > 0:
+            dose.set(prop, decimal_literal(value))
+        else:
+            dose.set(prop, as_given(value))
+            wanted = "a whole number of 1 or more" if whole else "a positive number"
+            ctx.note(f"{value!r} is not {wanted}; {AS_GIVEN}", element)
+
+    def timing_unit(self, ctx: Context, dose: Item, prop: str, unit: Any, element: str) -> None:
+        """A UCUM time unit, as given when it is not one (none: written without one)."""
+        units = self.ontology.ucum_codes("time")
+        if unit is None:
+            ctx.note(f"no unit: written without one, for the patient shapes to judge (they "
+                     f"refuse it; give one of {', '.join(units)})", element)
+            return
+        dose.set(prop, as_given(unit))
+        if unit not in units:
+            ctx.note(f"{unit!r} is not a UCUM time unit ({', '.join(units)}); {AS_GIVEN}",
+                     element)
 
     def report_medications(self) -> None:
         for entry in self.entries:
@@ -1649,9 +1809,11 @@ class Importer:
                 continue
             users = self.referenced_medications.get(entry.order)
             line = (ReportEntry(entry.reference, entry.type, NOTE,
-                                "read through " + ", ".join(users)) if users else
+                                "read through " + ", ".join(users), source=entry.source)
+                    if users else
                     ReportEntry(entry.reference, entry.type, IGNORED,
-                                "no medication resource of the patient references it"))
+                                "no medication resource of the patient references it",
+                                source=entry.source))
             self.add_report(entry, line)
 
     # -- Procedure and ServiceRequest -------------------------------------------------
@@ -1779,18 +1941,12 @@ class Importer:
                         [GKG.DoseSpecification])
             total = parts.get("totalDoseDelivered", {}).get("valueQuantity")
             if isinstance(total, dict) and total.get("value") is not None:
-                value = total["value"]
-                if not is_number(value) or value <= 0:
-                    raise ctx.error(f"radiotherapy dose {value!r} is not a positive number",
-                                    element)
-                unit = self.quantity_unit(ctx, total, element, ("absorbed-dose",),
-                                          "radiotherapy dose", strict=False)
-                if unit is not None:
-                    dose.set("doseAmount", decimal_literal(value))
-                    dose.set("doseUnit", Literal(unit))
-            fractions = parts.get("fractionsDelivered", {}).get("valueUnsignedInt")
-            if is_integer(fractions) and fractions > 0:
-                dose.set("fractions", integer_literal(fractions))
+                self.dose_amount(ctx, dose, total, element, ("absorbed-dose",),
+                                 "radiotherapy dose")
+            fractions = parts.get("fractionsDelivered", {})
+            if "valueUnsignedInt" in fractions:
+                self.timing_number(ctx, dose, "fractions", fractions["valueUnsignedInt"], True,
+                                   f"{element}.fractionsDelivered")
             if not dose.parts:
                 self.graph.remove((dose.iri, None, None))
                 ctx.ignore("no total dose or fractions in the dose delivered to a volume", element)
@@ -1821,7 +1977,9 @@ def import_fhir_json(data: object, source: str = "<FHIR JSON>") -> FhirImport:
 
 
 def import_fhir_files(paths: Sequence[Path | str]) -> FhirImport:
-    """Import files that together hold one patient's record (references resolve across them)."""
+    """Import files together: identifiers and absolute references join the files that say
+    they are one patient (guidelinekg.fhir_identity); each file's other patients stay its
+    own."""
     if not paths:
         raise InputError("import-fhir", "no FHIR file given")
     return Importer([(str(path), read_json_file(path)) for path in paths]).run()
@@ -1833,18 +1991,29 @@ def import_fhir_file(path: Path | str) -> FhirImport:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Import FHIR R4 / mCODE JSON into the patient graph, read exactly as validate and "
+        "recommend read the same files (folders give their .json files), with an import "
+        "report of what became of each resource.")
     parser.add_argument("bundles", nargs="+", type=Path, metavar="BUNDLE.json",
-                        help="FHIR R4 JSON files (Bundles or single resources) of one patient")
+                        help="FHIR R4 JSON files (Bundles or single resources), or folders")
     parser.add_argument("-o", "--output", type=Path, metavar="patient.ttl",
                         help="write the patient graph (Turtle) here; default: standard output")
 
 
 def run(args: argparse.Namespace) -> int:
-    result = import_fhir_files(args.bundles)
-    turtle = result.turtle()
+    # The loader validate and recommend use: the same files give the same graph.
+    from guidelinekg.patients import load_patient_input
+
+    source = load_patient_input(args.bundles, fhir_only=True, quiet=True)
+    assert source.fhir is not None
+    turtle = bind_project_prefixes(source.graph).serialize(format="turtle")
+    report = source.fhir.report_text()
+    if len(set(source.files)) > 1:
+        report += "".join(f"{line}\n" for line in source.provenance_lines())
     if args.output is None:
         sys.stdout.write(turtle)
-        sys.stderr.write(result.report_text())
+        sys.stderr.write(report)
         return 0
     try:
         args.output.write_text(turtle, encoding="utf-8")
@@ -1852,5 +2021,5 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(args.output,
                          f"cannot write the patient graph ({error.strerror})") from None
     sys.stdout.write(f"wrote {args.output}\n")
-    sys.stdout.write(result.report_text())
+    sys.stdout.write(report)
     return 0

@@ -1,30 +1,46 @@
 """Loading patient inputs: RDF files (or folders of them) and FHIR JSON, into one graph.
 
-Every file is parsed through :func:`guidelinekg.loading.parse_rdf_bytes` (pyoxigraph: line
-and column on syntax errors, remote JSON-LD contexts refused, nothing fetched). A JSON file
-whose top-level object has ``resourceType`` is FHIR and goes through
-``guidelinekg.fhir_import``. Several patients may share the merged graph: record items name
-their patient, and blank nodes of different files never merge: pyoxigraph keeps a file's
-blank-node labels (``_:dose``), so each file's blank nodes are renamed apart when files are
-merged.
+One loading function for every command (``validate``, ``recommend``, ``import-fhir``), so
+the same inputs give the same record whatever the entry point. Every RDF file is parsed
+through :func:`guidelinekg.loading.parse_rdf_bytes` (pyoxigraph: line and column on syntax
+errors, remote JSON-LD contexts refused, nothing fetched). A JSON file whose top-level
+object has ``resourceType`` is FHIR; all FHIR files of the input go through
+``guidelinekg.fhir_import`` together, so that identifiers and absolute references join
+files that say they are one patient (``guidelinekg.fhir_identity``). Several patients may
+share the merged graph: record items name their patient, and blank nodes of different
+files never merge: pyoxigraph keeps a file's blank-node labels (``_:dose``), so each file's
+blank nodes are renamed apart when files are merged.
+
+RDF IRIs are global: a record item of one file may name a patient another file declares.
+That is not refused, but reported (``b.ttl adds 2 record items to patient <p> of a.ttl``),
+and the input says, per patient, the files it came from.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rdflib import BNode, Graph
+from rdflib import BNode, Graph, Namespace, URIRef
+from rdflib.namespace import RDF
 
 from guidelinekg.loading import (
+    PREFIXES,
     RDF_FORMATS,
     InputError,
     parse_rdf_bytes,
     rdf_format_for,
     read_bytes_checked,
 )
+
+if TYPE_CHECKING:  # the FHIR importer is loaded only for FHIR input
+    from guidelinekg.fhir_import import FhirImport
+
+GKG = Namespace(PREFIXES["gkg"])
 
 JSON_SUFFIXES = (".json", ".jsonld")
 # A patient record nests blank nodes two levels deep at most (a treatment's dose); a
@@ -35,17 +51,32 @@ MAX_BLANK_NODE_DEPTH = 50
 
 @dataclass
 class PatientInput:
-    """The merged patient graph and what each input file gave."""
+    """The merged patient graph, what each input file gave, and which files made each
+    patient."""
 
     graph: Graph
     files: list[Path] = field(default_factory=list)
     # FHIR files: path -> the importer's one-line summary (record items, ignored resources)
     fhir_summaries: dict[Path, str] = field(default_factory=dict)
+    # the import of all FHIR files together (its report says what became of each resource)
+    fhir: FhirImport | None = None
+    # patient IRI -> the files it came from (declared in, or given record items by)
+    patient_files: dict[URIRef, list[Path]] = field(default_factory=dict)
+    # record items of one file naming a patient another file declares, in words
+    cross_file: list[str] = field(default_factory=list)
+
+    def provenance_lines(self) -> list[str]:
+        """Per patient, its files; then each file that adds items to another's patient."""
+        lines = [f"patient <{patient}>: from {', '.join(map(str, files))}"
+                 for patient, files in self.patient_files.items()]
+        return lines + self.cross_file
 
 
-def input_files(paths: Iterable[Path | str]) -> list[Path]:
+def input_files(paths: Iterable[Path | str], json_only: bool = False) -> list[Path]:
     """The files to read: each file as given, and the RDF/JSON files of each folder
-    (recursively, sorted, hidden files and folders skipped)."""
+    (recursively, sorted, hidden files and folders skipped; only .json files when
+    ``json_only``, for FHIR)."""
+    suffixes = (".json",) if json_only else tuple(RDF_FORMATS)
     files: list[Path] = []
     for given in paths:
         path = Path(given)
@@ -53,11 +84,12 @@ def input_files(paths: Iterable[Path | str]) -> list[Path]:
             found = [
                 candidate for candidate in sorted(path.rglob("*"))
                 if candidate.is_file()
-                and candidate.suffix.lower() in RDF_FORMATS
+                and candidate.suffix.lower() in suffixes
                 and not any(part.startswith(".") for part in candidate.relative_to(path).parts)
             ]
             if not found:
-                raise InputError(path, "the folder holds no RDF or JSON file")
+                raise InputError(path, "the folder holds no JSON file" if json_only
+                                 else "the folder holds no RDF or JSON file")
             files.extend(found)
         elif path.exists():
             files.append(path)
@@ -113,33 +145,47 @@ def _check_depth(graph: Graph, path: Path) -> None:
                                f"record needs a few; the limit is {MAX_BLANK_NODE_DEPTH})")
 
 
-def _import_fhir(path: Path):
+def _import_fhir(paths: Sequence[Path]) -> FhirImport:
     # Imported here: the FHIR importer is only needed for FHIR input.
     try:
-        from guidelinekg.fhir_import import import_fhir_file
+        from guidelinekg.fhir_import import import_fhir_files
     except ImportError:
-        raise InputError(path, "FHIR import not available") from None
-    return import_fhir_file(path)
+        raise InputError(paths[0], "FHIR import not available") from None
+    return import_fhir_files(paths)
+
+
+def _is_fhir(path: Path, data: bytes) -> bool:
+    if path.suffix.lower() not in JSON_SUFFIXES:
+        return False
+    document = _json_document(data, path)
+    return isinstance(document, dict) and "resourceType" in document
+
+
+def _read_bytes(path: Path) -> bytes:
+    if rdf_format_for(path) is None:
+        raise InputError(path, "unknown file type; expected .ttl, .nt, .rdf/.owl/.xml, "
+                               ".jsonld or .json (RDF or FHIR JSON)")
+    return read_bytes_checked(path)
+
+
+def _parse_rdf(path: Path, data: bytes) -> Graph:
+    rdf_format = rdf_format_for(path)
+    assert rdf_format is not None
+    graph = parse_rdf_bytes(data, path, rdf_format)
+    _check_depth(graph, path)
+    return graph
 
 
 def read_patient_file(path: Path | str) -> tuple[Graph, str | None]:
-    """One input file as a graph, and the FHIR importer's summary for a FHIR file."""
+    """One input file on its own as a graph, and the FHIR importer's summary for a FHIR
+    file (several files that belong together: :func:`load_patient_input`)."""
     path = Path(path)
-    rdf_format = rdf_format_for(path)
-    if rdf_format is None:
-        raise InputError(path, "unknown file type; expected .ttl, .nt, .rdf/.owl/.xml, "
-                               ".jsonld or .json (RDF or FHIR JSON)")
-    data = read_bytes_checked(path)
-    if path.suffix.lower() in JSON_SUFFIXES:
-        document = _json_document(data, path)
-        if isinstance(document, dict) and "resourceType" in document:
-            imported = _import_fhir(path)
-            summary = imported.report_text().splitlines()[0]
-            _check_depth(imported.graph, path)
-            return imported.graph, summary
-    graph = parse_rdf_bytes(data, path, rdf_format)
-    _check_depth(graph, path)
-    return graph, None
+    data = _read_bytes(path)
+    if _is_fhir(path, data):
+        imported = _import_fhir([path])
+        _check_depth(imported.graph, path)
+        return imported.graph, imported.summary()
+    return _parse_rdf(path, data), None
 
 
 def _add_renaming_blank_nodes(target: Graph, source: Graph) -> None:
@@ -158,25 +204,89 @@ def _add_renaming_blank_nodes(target: Graph, source: Graph) -> None:
         target.add((fresh(subject), predicate, fresh(obj)))
 
 
-def load_patient_input(paths: Sequence[Path | str]) -> PatientInput:
-    """All inputs merged into one graph, with the list of files read."""
-    files = input_files(paths)
+def load_patient_input(paths: Sequence[Path | str], *, fhir_only: bool = False,
+                       quiet: bool = False) -> PatientInput:
+    """All inputs merged into one graph: the FHIR files imported together, the RDF files
+    each parsed and merged. ``fhir_only`` (import-fhir): every file must be FHIR JSON, and
+    folders give their .json files. With several input files, the files of each patient
+    (and the record items one file adds to another's patient) are written to standard
+    error unless ``quiet``."""
+    files = input_files(paths, json_only=fhir_only)
     if not files:
         raise InputError("validate", "no input file given")
-    merged: Graph | None = None
-    result = PatientInput(graph=Graph(), files=files)
+    fhir_paths: list[Path] = []
+    rdf: list[tuple[Path, Graph]] = []
     for path in files:
-        graph, summary = read_patient_file(path)
-        if summary is not None:
-            result.fhir_summaries[path] = summary
-        if merged is None:
-            merged = graph  # one input: no copy (rdflib adds cost seconds at cohort size)
+        data = b"" if fhir_only else _read_bytes(path)
+        if fhir_only or _is_fhir(path, data):
+            fhir_paths.append(path)
         else:
-            _add_renaming_blank_nodes(merged, graph)
-    result.graph = merged if merged is not None else Graph()
+            rdf.append((path, _parse_rdf(path, data)))
+    result = PatientInput(graph=Graph(), files=files)
+    graphs = [graph for _, graph in rdf]
+    if fhir_paths:
+        result.fhir = _import_fhir(fhir_paths)
+        _check_depth(result.fhir.graph, fhir_paths[0])
+        summaries = result.fhir.summaries()
+        for path in dict.fromkeys(fhir_paths):
+            result.fhir_summaries[path] = summaries[str(path)]
+        graphs.append(result.fhir.graph)  # last: the import's own graph is not added to
+    _record_provenance(result, rdf)
+    # One input: no copy (rdflib adds cost seconds at cohort size).
+    result.graph = graphs[0]
+    for graph in graphs[1:]:
+        _add_renaming_blank_nodes(result.graph, graph)
+    if not quiet and len(set(files)) > 1:
+        for line in result.provenance_lines():
+            print(line, file=sys.stderr)
     return result
+
+
+def _contributions(result: PatientInput, rdf: Sequence[tuple[Path, Graph]]
+                   ) -> tuple[dict[URIRef, list[Path]], dict[Path, dict[URIRef, int]]]:
+    """Which files declare each patient, and how many record items each file gives each
+    patient."""
+    declared: dict[URIRef, list[Path]] = {}
+    adds: dict[Path, dict[URIRef, int]] = {}
+    if result.fhir is not None:
+        for patient in result.fhir.patients:
+            declared[patient] = [Path(s) for s in result.fhir.patient_sources.get(patient, [])]
+        for source, patient in result.fhir.item_origins.values():
+            counts = adds.setdefault(Path(source), {})
+            counts[patient] = counts.get(patient, 0) + 1
+    for path, graph in rdf:
+        for patient in graph.subjects(RDF.type, GKG.Patient):
+            if isinstance(patient, URIRef):
+                declared.setdefault(patient, []).append(path)
+        counts = adds.setdefault(path, {})
+        for item in set(graph.subjects(GKG.subject, None)):
+            for patient in graph.objects(item, GKG.subject):
+                if isinstance(patient, URIRef):
+                    counts[patient] = counts.get(patient, 0) + 1
+    return declared, adds
+
+
+def _record_provenance(result: PatientInput, rdf: Sequence[tuple[Path, Graph]]) -> None:
+    """Per patient, the files it came from; and the files that add record items to a
+    patient another file declares."""
+    declared, adds = _contributions(result, rdf)
+    for patient, owners in declared.items():
+        result.patient_files[patient] = list(dict.fromkeys(owners))
+    for path, counts in adds.items():
+        for patient, number in counts.items():
+            owners = list(dict.fromkeys(declared.get(patient, [])))
+            if path in owners:
+                continue
+            files = result.patient_files.setdefault(patient, [])
+            if path not in files:
+                files.append(path)
+            items = f"{number} record item{'s' if number != 1 else ''}"
+            result.cross_file.append(
+                f"{path} adds {items} to patient <{patient}> of {', '.join(map(str, owners))}"
+                if owners else
+                f"{path}: {items} name patient <{patient}>, which no input file declares")
 
 
 def load_patient_graph(paths: Sequence[Path | str]) -> Graph:
     """The patient graph of all inputs (files, folders of files, FHIR JSON), merged."""
-    return load_patient_input(paths).graph
+    return load_patient_input(paths, quiet=True).graph

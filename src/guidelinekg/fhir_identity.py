@@ -1,0 +1,339 @@
+"""Who each FHIR resource is about, and how resources are named across input files.
+
+The rules (docs/fhir-import.md, "Identity") in one place:
+
+- A patient is named by its first ``Patient.identifier`` with both a system and a value:
+  ``urn:guidelinekg:patient:<system>:<value>``, each part percent-encoded. Two Patient
+  resources with the same identifier are one patient, in one file or in several; if their
+  birth dates or sexes differ the input is refused (they cannot be one person).
+- Without an identifier, a patient (and every record item) is named by its absolute
+  ``Bundle.entry.fullUrl`` (``urn:uuid:...``, ``http://server/fhir/Patient/1``), else by the
+  file and the local id: ``urn:guidelinekg:fhir:<file>:<resourceType>/<id>``. ``<file>`` is
+  the file's name, or the path as given when two input files share a name. So Patient/tnbc
+  of two bundles without identifiers are two patients.
+- A reference resolves within its file (relative ``Patient/x``, or the same ``Type/id`` at
+  the end of an absolute URL), or to a resource anywhere in the input by an absolute
+  reference equal to its fullUrl; a relative reference resolves in another file only
+  through the absolute base of the referencing resource's own fullUrl. A reference that
+  carries ``identifier`` (a logical reference) names the patient with that identifier.
+- A resource is about the patient its ``subject`` (or ``patient``) resolves to. A file that
+  holds no Patient resource names its patients by the subjects of its resources (a patient
+  without a birth date). A resource without a subject is the only patient's of its file;
+  with several patients in the file, the input is refused.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from rdflib import URIRef
+
+from guidelinekg.loading import InputError
+
+ABSOLUTE_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s]+$")
+TYPE_ID_TAIL = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
+PATIENT_PREFIX = "urn:guidelinekg:patient:"
+LOCAL_PREFIX = "urn:guidelinekg:fhir:"
+SUBJECT_ELEMENTS = ("subject", "patient")
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return value
+    return [] if value is None else [value]
+
+
+def text_value(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def file_labels(sources: Iterable[str]) -> dict[str, str]:
+    """Each source's label in local IRIs: its file name, or the path as given when two
+    different files of the input share that name (the same file given twice is one)."""
+    distinct: dict[str, Path] = {}
+    for source in sources:
+        distinct.setdefault(source, Path(source).resolve())
+    files_by_name: dict[str, set[Path]] = {}
+    for source, resolved in distinct.items():
+        files_by_name.setdefault(Path(source).name or source, set()).add(resolved)
+    labels = {}
+    for source in distinct:
+        name = Path(source).name or source
+        labels[source] = name if len(files_by_name[name]) == 1 else source
+    return labels
+
+
+def local_iri(label: str, resource_type: str, local_id: str) -> URIRef:
+    return URIRef(f"{LOCAL_PREFIX}{quote(label, safe='')}:{resource_type}/"
+                  f"{quote(local_id, safe='-.')}")
+
+
+def identifier_iri(system: str, value: str) -> URIRef:
+    return URIRef(f"{PATIENT_PREFIX}{quote(system, safe='')}:{quote(value, safe='')}")
+
+
+def first_identifier(identifiers: Any) -> tuple[str, str] | None:
+    """The first Identifier with both a system and a value (in the order given)."""
+    for identifier in as_list(identifiers):
+        system = text_value(as_dict(identifier).get("system"))
+        value = text_value(as_dict(identifier).get("value"))
+        if system and value:
+            return system, value
+    return None
+
+
+def reference_base(full_url: str | None) -> str | None:
+    """The server base of an absolute RESTful URL (``http://x/fhir/`` of
+    ``http://x/fhir/Condition/1``): relative references of that resource resolve there."""
+    if not full_url or not full_url.startswith(("http://", "https://")):
+        return None
+    match = TYPE_ID_TAIL.search(full_url)
+    return full_url[:match.start(1)] if match else None
+
+
+@dataclass
+class Entry:
+    """A resource of the input, with where it came from."""
+
+    resource: dict[str, Any]
+    source: str
+    position: str  # "entry 3" in a Bundle, "" for a resource on its own
+    full_url: str | None
+    order: int
+    label: str = ""  # the file's label in local IRIs
+    contained: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def type(self) -> str:
+        return self.resource["resourceType"]
+
+    @property
+    def id(self) -> str | None:
+        return text_value(self.resource.get("id"))
+
+    @property
+    def local_reference(self) -> str | None:
+        return f"{self.type}/{self.id}" if self.id else None
+
+    @property
+    def absolute_url(self) -> str | None:
+        return self.full_url if self.full_url and ABSOLUTE_URI.match(self.full_url) else None
+
+    @property
+    def reference(self) -> str:
+        """The gkg:sourceResource value: fullUrl, else resourceType/id."""
+        if self.full_url:
+            return self.full_url
+        if self.id:
+            return f"{self.type}/{self.id}"
+        return f"{self.type} ({self.position or 'the file'})"
+
+    @property
+    def named(self) -> bool:
+        return bool(self.id or self.absolute_url)
+
+    @property
+    def iri(self) -> URIRef:
+        """The item's IRI: its absolute fullUrl, else file and local id."""
+        if self.absolute_url:
+            return URIRef(self.absolute_url)
+        if not self.id:
+            raise InputError(self.source, f"{self.reference}: the resource has neither an id "
+                             "nor an absolute fullUrl, so its record item cannot be named")
+        return local_iri(self.label, self.type, self.id)
+
+    def names(self) -> list[str | tuple[str, str]]:
+        """Its names: the absolute fullUrl (global), and Type/id or a relative fullUrl in
+        its file."""
+        keys: list[str | tuple[str, str]] = []
+        if self.absolute_url:
+            keys.append(self.absolute_url)
+        elif self.full_url:
+            keys.append((self.label, self.full_url))
+        if self.local_reference:
+            keys.append((self.label, self.local_reference))
+        return keys
+
+
+class Names:
+    """The resources of the input by name, and reference resolution between them."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[str | tuple[str, str], Entry] = {}
+
+    def named(self, entry: Entry) -> tuple[str, Entry] | None:
+        """A resource already read under one of the entry's names, and that name."""
+        for key in entry.names():
+            if key in self.by_key:
+                return (key if isinstance(key, str) else key[1]), self.by_key[key]
+        return None
+
+    def add(self, entry: Entry) -> None:
+        for key in entry.names():
+            self.by_key.setdefault(key, entry)
+
+    def resolve(self, ref: str, within: Entry) -> Entry | None:
+        if ABSOLUTE_URI.match(ref):
+            found = self.by_key.get(ref)
+            match = TYPE_ID_TAIL.search(ref)
+            if found is None and match and not ref.startswith("urn:"):
+                # The same server's URL of a resource of this file named only by its id.
+                found = self.by_key.get((within.label, f"{match.group(1)}/{match.group(2)}"))
+            return found
+        match = TYPE_ID_TAIL.search(ref)
+        key = f"{match.group(1)}/{match.group(2)}" if match else ref
+        found = self.by_key.get((within.label, key))
+        base = reference_base(within.absolute_url)
+        if found is None and base:
+            found = self.by_key.get(base + key)
+        return found
+
+
+@dataclass
+class Attribution:
+    """Which patient each resource of the input is about."""
+
+    patients: dict[URIRef, list[Entry]] = field(default_factory=dict)  # IRI -> Patient entries
+    of_entry: dict[int, URIRef] = field(default_factory=dict)  # entry order -> patient IRI
+    ignored: dict[int, str] = field(default_factory=dict)  # entry order -> why it is no one's
+    notes: dict[int, str] = field(default_factory=dict)  # entry order -> how it was attributed
+    # Patients named only by references: IRI -> (the reference, the file that names it)
+    named_only: dict[URIRef, tuple[str, str]] = field(default_factory=dict)
+
+    def sources(self, patient: URIRef) -> list[str]:
+        """The files that hold the patient's Patient resource, or name it."""
+        found = [entry.source for entry in self.patients.get(patient, [])]
+        if patient in self.named_only:
+            found.append(self.named_only[patient][1])
+        return list(dict.fromkeys(found))
+
+
+def patient_iri(entry: Entry) -> URIRef:
+    identifier = first_identifier(entry.resource.get("identifier"))
+    return identifier_iri(*identifier) if identifier else entry.iri
+
+
+def _check_one_person(iri: URIRef, entries: Sequence[Entry]) -> None:
+    """Patient resources named alike must not describe two people."""
+    for element, what in (("birthDate", "birth dates"), ("gender", "sexes")):
+        given = [(entry, entry.resource[element]) for entry in entries
+                 if entry.resource.get(element) is not None]
+        for entry, value in given[1:]:
+            first, first_value = given[0]
+            if value != first_value:
+                identifier = first_identifier(entry.resource.get("identifier"))
+                why = (f"the same identifier {identifier[0]} {identifier[1]}" if identifier
+                       else f"the same name {iri}")
+                sources = ", ".join(dict.fromkeys([first.source, entry.source]))
+                raise InputError(sources, f"{first.reference} ({first.source}) and "
+                                 f"{entry.reference} ({entry.source}) have {why} but their "
+                                 f"{what} differ ({first_value}, {value}): they cannot be one "
+                                 "patient; correct the identifier or the record")
+
+
+class _Attributor:
+    """Builds the Attribution of a set of entries (see the module's rules)."""
+
+    def __init__(self, names: Names) -> None:
+        self.names = names
+        self.result = Attribution()
+        self.in_file: dict[str, list[URIRef]] = {}  # file -> its Patient resources' IRIs
+
+    def add_patients(self, entries: Iterable[Entry]) -> None:
+        for entry in entries:
+            iri = patient_iri(entry)
+            self.result.patients.setdefault(iri, []).append(entry)
+            self.result.of_entry[entry.order] = iri
+            found = self.in_file.setdefault(entry.source, [])
+            if iri not in found:
+                found.append(iri)
+        for iri, entries_of_one in self.result.patients.items():
+            _check_one_person(iri, entries_of_one)
+
+    def attribute(self, entry: Entry) -> bool:
+        """Attribute one clinical resource; False when it names no subject at all."""
+        reference = next((as_dict(entry.resource[name]) for name in SUBJECT_ELEMENTS
+                          if name in entry.resource), None)
+        if reference is None:
+            return False
+        outcome = self.subject(entry, reference)
+        if isinstance(outcome, URIRef):
+            self.result.of_entry[entry.order] = outcome
+        else:
+            self.result.ignored[entry.order] = outcome
+        return True
+
+    def subject(self, entry: Entry, reference: dict[str, Any]) -> URIRef | str:
+        """The patient a subject reference names, or why it names none of the input."""
+        ref = text_value(reference.get("reference"))
+        target = self.names.resolve(ref, entry) if ref else None
+        if target is not None:
+            if target.type != "Patient":
+                return f"its subject {ref} is a {target.type}, not a patient"
+            return self.result.of_entry[target.order]
+        identifier = first_identifier(reference.get("identifier"))
+        if identifier:
+            return self.named_only(identifier_iri(*identifier), ref or
+                                   f"identifier {identifier[0]} {identifier[1]}", entry)
+        if ref is None:
+            return "its subject has neither a reference nor an identifier: it names no patient"
+        if self.in_file.get(entry.source):
+            shown = ", ".join(map(str, self.in_file[entry.source]))
+            return (f"its subject {ref} is not a patient of this input (its file holds "
+                    f"{shown})")
+        match = TYPE_ID_TAIL.search(ref)
+        if match and match.group(1) != "Patient":
+            return f"its subject {ref} is not a patient"
+        if ABSOLUTE_URI.match(ref):
+            return self.named_only(URIRef(ref), ref, entry)
+        if match is None:
+            return f"its subject {ref} is not a reference the importer can resolve"
+        return self.named_only(local_iri(entry.label, "Patient", match.group(2)), ref, entry)
+
+    def named_only(self, iri: URIRef, ref: str, entry: Entry) -> URIRef:
+        if iri not in self.result.patients:
+            self.result.patients[iri] = []
+            self.result.named_only[iri] = (ref, entry.source)
+        return iri
+
+    def attribute_subjectless(self, entries: Sequence[Entry]) -> None:
+        by_file: dict[str, list[Entry]] = {}
+        for entry in entries:
+            by_file.setdefault(entry.source, []).append(entry)
+        for source, found in by_file.items():
+            patients = self.in_file.get(source, [])
+            if len(patients) > 1:
+                names = ", ".join(entry.reference for entry in found)
+                what = "1 resource names" if len(found) == 1 else f"{len(found)} resources name"
+                raise InputError(source, f"{what} no subject ({names}) "
+                                 f"and the file holds {len(patients)} patients "
+                                 f"({', '.join(map(str, patients))}): the importer cannot "
+                                 "tell whose they are; give each its subject")
+            for entry in found:
+                if patients:
+                    self.result.of_entry[entry.order] = patients[0]
+                    self.result.notes[entry.order] = (
+                        f"no subject: attributed to the only patient of its file, {patients[0]}")
+                else:
+                    self.result.ignored[entry.order] = (
+                        "it names no subject, and its file holds no Patient resource: it is "
+                        "not known to be about a patient")
+
+
+def attribute(entries: Sequence[Entry], names: Names, clinical: Collection[str]) -> Attribution:
+    """Name the patients of the input and say which patient each clinical resource is about."""
+    attributor = _Attributor(names)
+    attributor.add_patients(e for e in entries if e.type == "Patient")
+    subjectless = [entry for entry in entries
+                   if entry.type in clinical and not attributor.attribute(entry)]
+    attributor.attribute_subjectless(subjectless)
+    return attributor.result
