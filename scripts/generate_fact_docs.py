@@ -71,16 +71,26 @@ def value_type(graph: Graph, fact: Node) -> str:
         return "(not stated)"
     unit = graph.value(fact, gkg("factUnit"))
     if (value_type, RDF.type, SKOS.ConceptScheme) in graph:
-        values = sorted(notation(graph, concept)
-                        for concept in graph.subjects(SKOS.inScheme, value_type))
+        concepts = list(graph.subjects(SKOS.inScheme, value_type))
+        values = sorted(notation(graph, c) for c in concepts if not indeterminate(graph, c))
+        unsettled = sorted(notation(graph, c) for c in concepts if indeterminate(graph, c))
         label = graph.value(value_type, SKOS.prefLabel)
-        return f"{label or curie(value_type)}: " + ", ".join(f"`{v}`" for v in values)
+        text = f"{label or curie(value_type)}: " + ", ".join(f"`{v}`" for v in values)
+        if unsettled:
+            text += ("; indeterminate, read as unknown: "
+                     + ", ".join(f"`{v}`" for v in unsettled))
+        return text
     text = f"`{curie(value_type)}`"
     if unit is not None:
         ucum = graph.value(unit, gkg("ucumCode"))
         label = graph.value(unit, RDFS.label)
         text += f", unit `{ucum or curie(unit)}`" + (f" ({label})" if label else "")
     return text
+
+
+def indeterminate(graph: Graph, concept: Node) -> bool:
+    """Whether the value set marks the concept as an indeterminate result (not a value)."""
+    return graph.value(concept, gkg("indeterminate")) == Literal(True)
 
 
 def how_read(graph: Graph, fact: Node) -> str:
@@ -102,6 +112,9 @@ def how_read(graph: Graph, fact: Node) -> str:
         parts.append(f"computed by {query}; a `{curie(recorded_as)}` observation is read first")
     else:
         parts.append(f"computed by {query}")
+    settled_by = graph.value(fact, gkg("settledBy"))
+    if settled_by is not None:
+        parts.append(f"an indeterminate result is settled by {settled_by}")
     fhir = graph.value(fact, gkg("fhirSource"))
     if fhir is not None:
         parts.append(f"FHIR: {fhir}")
@@ -141,7 +154,14 @@ def render(graph: Graph | None = None) -> str:
     for rule in rules:
         lines.append(f"- `{curie(rule)}` ({graph.value(rule, SKOS.prefLabel)}): "
                      f"{cell(str(graph.value(rule, SKOS.definition)))}")
-    lines += ["", "How a fact is read:", ""]
+    lines += [
+        "",
+        f"Indeterminate results (`gkg:indeterminate`): "
+        f"{cell(str(graph.value(gkg('indeterminate'), SKOS.definition)))}",
+        "",
+        "How a fact is read:",
+        "",
+    ]
     for kind in FACT_KINDS:
         lines.append(f"- `{curie(kind)}`: {cell(str(graph.value(kind, SKOS.definition)))}")
     lines += [

@@ -38,7 +38,9 @@ def test_fact_doc_has_one_row_per_fact_with_its_silence_rule(generator):
     by_fact = {row.split("`")[1]: row for row in rows}
     assert set(by_fact) == {"fact:" + str(f)[len(PREFIXES["fact"]):] for f in facts}
     assert "| unknown (criteria on it are undetermined) |" in by_fact["fact:her2-status"]
-    assert "Receptor status: `equivocal`, `negative`, `positive`" in by_fact["fact:her2-status"]
+    assert ("Receptor status: `negative`, `positive`; indeterminate, read as unknown: "
+            "`equivocal`, `indeterminate`, `pending`") in by_fact["fact:her2-status"]
+    assert "settled by HER2 by in situ hybridisation (ISH)" in by_fact["fact:her2-status"]
     assert "the latest `gkg:HER2Status` observation" in by_fact["fact:her2-status"]
     presence = by_fact["fact:bone-modifying-agent-given-or-planned"]
     assert "| absent: the fact is `false` |" in presence

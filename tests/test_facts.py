@@ -9,6 +9,9 @@ differently).
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import date
 from decimal import Decimal
 from functools import cache
@@ -285,6 +288,157 @@ def test_observations_that_do_not_give_a_value_say_why(engine_name: str) -> None
     assert (pain.value, pain.undetermined_because) == (
         None, "the latest bone pain severity observation (2026-05-01) has a value that is not "
               "of the fact's value type")
+
+
+# --------------------------------------------------------------------------------------
+# Indeterminate results: HER2 equivocal (IHC 2+), pending (tests/data/facts/indeterminate.ttl)
+# --------------------------------------------------------------------------------------
+
+ISH = "HER2 by in situ hybridisation (ISH) would settle it"
+
+
+@engines
+def test_an_indeterminate_result_is_not_a_value(engine_name: str) -> None:
+    """IHC 2+ alone: no value (so no criterion is false on it), and the reason names ISH."""
+    view = view_of(engine_name, "her2-equivocal-only", "her2-status")
+    assert (view.value, view.undetermined_because) == (
+        None, f"the latest HER2 status (2026-01-10) is equivocal: {ISH}")
+    assert view.sources == {ex("heo-ihc")}
+    pending = view_of(engine_name, "results-pending", "her2-status")
+    assert (pending.value, pending.undetermined_because) == (
+        None, f"the latest HER2 status (2026-11-20) is pending: {ISH}")
+
+
+@engines
+def test_a_definitive_result_of_the_same_date_settles_an_indeterminate_one(
+        engine_name: str) -> None:
+    """IHC 2+ and a reflex ISH of the same specimen date: the ISH result, no disagreement."""
+    assert value_of(engine_name, "her2-equivocal-ish-amplified", "her2-status") == \
+        code("positive")
+    assert sources_of(engine_name, "her2-equivocal-ish-amplified", "her2-status") == {"hea-ish"}
+    assert value_of(engine_name, "her2-equivocal-ish-not-amplified", "her2-status") == \
+        code("negative")
+    # Both undated: as of one date.
+    assert value_of(engine_name, "results-pending", "er-status") == code("positive")
+    assert sources_of(engine_name, "results-pending", "er-status") == {"rp-er-positive"}
+
+
+@engines
+def test_the_newest_result_decides_between_definitive_and_indeterminate(engine_name: str) -> None:
+    # An equivocal result, then a positive one: positive.
+    assert value_of(engine_name, "her2-equivocal-then-positive", "her2-status") == \
+        code("positive")
+    # A positive result, then a new equivocal one: a new, unsettled test.
+    newer = view_of(engine_name, "her2-positive-then-equivocal", "her2-status")
+    assert (newer.value, newer.undetermined_because, newer.sources) == (
+        None, f"the latest HER2 status (2026-03-01) is equivocal: {ISH}", {ex("hpte-new")})
+    # A dated indeterminate ER result supersedes an undated negative one.
+    er = view_of(engine_name, "er-dated-indeterminate", "er-status")
+    assert (er.value, er.undetermined_because) == (
+        None, "the latest estrogen receptor status (2026-05-05) is indeterminate: a repeat ER "
+              "test by immunohistochemistry would settle it")
+
+
+@engines
+def test_definitive_results_that_disagree_still_give_no_value(engine_name: str) -> None:
+    disputed = view_of(engine_name, "her2-ish-disagree", "her2-status")
+    assert (disputed.value, disputed.undetermined_because) == (
+        None, "the latest HER2 status observations (2026-04-01) disagree or lack a value")
+    # The settled IHC 2+ is not among the disagreeing results.
+    assert disputed.sources == {ex("hid-ish-a"), ex("hid-ish-b")}
+    # A result without a value settles nothing.
+    empty = view_of(engine_name, "er-dated-indeterminate", "her2-status")
+    assert (empty.value, empty.sources) == (None, {ex("edi-her2-ihc"), ex("edi-her2-empty")})
+    assert empty.undetermined_because == \
+        "the latest HER2 status observations (2026-05-05) disagree or lack a value"
+
+
+@engines
+def test_two_indeterminate_results_of_one_date_give_both_reasons(engine_name: str) -> None:
+    pr = view_of(engine_name, "results-pending", "pr-status")
+    settle = "a repeat PR test by immunohistochemistry would settle it"
+    assert (pr.value, pr.undetermined_because) == (
+        None, f"the latest progesterone receptor status (2026-11-20) is equivocal: {settle}; "
+              f"the latest progesterone receptor status (2026-11-20) is pending: {settle}")
+
+
+# The HER2 work-up records (tests/data/patients/her2-work-up/): stage IV breast cancer with
+# a bone metastasis; IHC 2+ alone, or with a reflex ISH of the same date.
+WORK_UP = Path(__file__).resolve().parent / "data" / "patients" / "her2-work-up"
+WORK_UP_IRI = "http://example.org/her2-work-up/"
+
+
+@engines
+def test_her2_work_up_records_give_the_her2_status(engine_name: str) -> None:
+    graph = guideline_graph()
+    for path in sorted(WORK_UP.glob("*.ttl")):
+        for triple in parse_rdf_file(path):
+            graph.add(triple)
+    views = read_fact_values(derive_facts(make_engine(engine_name, graph), AS_OF))
+    her2 = {str(v.patient)[len(WORK_UP_IRI):].removesuffix("/patient"):
+            (v.value, v.undetermined_because)
+            for v in views if v.fact == URIRef(FACTS + "her2-status")}
+    unsettled = (None, f"the latest HER2 status (2026-01-10) is equivocal: {ISH}")
+    assert her2 == {
+        "her2-equivocal": unsettled,
+        "her2-equivocal-er-pr-negative": unsettled,
+        "her2-equivocal-ish-amplified": (code("positive"), None),
+        "her2-equivocal-ish-not-amplified": (code("negative"), None),
+    }
+
+
+def recommend_json(path: Path) -> dict:
+    """`guidelinekg recommend --format json` on one record, as a subprocess."""
+    done = subprocess.run(
+        [sys.executable, "-m", "guidelinekg.cli", "recommend", str(path), "--as-of",
+         "2026-12-01", "--format", "json"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+HER2_KEYS = ("SYS-1", "HRP-1", "HRP-2", "HRP-3", "HER2-1", "HER2-3", "TN-1")
+
+
+def her2_statuses(document: dict) -> dict[str, tuple[str, list[str], list[str]]]:
+    """Status, missing facts among the receptor statuses, and the reasons given for HER2, of
+    the statements that depend on HER2 (other statuses and facts are left to other tests)."""
+    found = {}
+    for result in document["recommendations"]:
+        if result["key"] in HER2_KEYS:
+            missing = [f for f in result["missing"] if f.endswith("-status")]
+            reasons = [d["reason"] for d in result["missing_details"]
+                       if d["fact"] == "her2-status"]
+            found[result["key"]] = (result["status"], missing, reasons)
+    return found
+
+
+def test_her2_equivocal_leaves_her2_dependent_statements_undetermined() -> None:
+    """ER positive, PR negative, IHC 2+ with no ISH: HER2 is not recorded as a value, so
+    SYS-1 (HER2 recorded) and every statement that reads HER2 is undetermined, naming
+    her2-status and ISH. TN-1 does not apply: ER positive is a false member of its all-of."""
+    reason = f"the latest HER2 status (2026-01-10) is equivocal: {ISH}"
+    undetermined = ("undetermined", ["her2-status"], [reason])
+    statuses = her2_statuses(recommend_json(WORK_UP / "her2-equivocal.ttl"))
+    assert {key: statuses[key] for key in ("SYS-1", "HRP-2", "HRP-3", "HER2-1", "HER2-3")} == \
+        dict.fromkeys(("SYS-1", "HRP-2", "HRP-3", "HER2-1", "HER2-3"), undetermined)
+    assert statuses["HRP-1"][0] == "undetermined"
+    assert statuses["HRP-1"][1:] == (["her2-status"], [reason])
+    assert statuses["TN-1"] == ("does-not-apply", [], [])
+    # With ER and PR negative too, triple-negative disease is undetermined on HER2 alone.
+    negative = her2_statuses(recommend_json(WORK_UP / "her2-equivocal-er-pr-negative.ttl"))
+    assert negative["TN-1"] == undetermined
+    assert negative["HER2-1"] == undetermined
+
+
+def test_her2_equivocal_settled_by_ish_on_the_same_date() -> None:
+    amplified = her2_statuses(recommend_json(WORK_UP / "her2-equivocal-ish-amplified.ttl"))
+    assert amplified["HER2-1"] == ("applies", [], [])
+    assert amplified["SYS-1"] == ("applies", [], [])
+    assert amplified["HRP-2"][0] == "does-not-apply"
+    not_amplified = her2_statuses(
+        recommend_json(WORK_UP / "her2-equivocal-ish-not-amplified.ttl"))
+    assert not_amplified["HER2-1"] == ("does-not-apply", [], [])
+    assert not_amplified["HRP-2"] == ("applies", [], [])
 
 
 @engines

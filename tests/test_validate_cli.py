@@ -89,6 +89,66 @@ def test_a_folder_is_read_recursively(capsys) -> None:
     assert "Summary: 3 patients, 0 with violations;" in out
 
 
+WORK_UP = Path(__file__).resolve().parent / "data" / "patients" / "her2-work-up"
+
+
+def test_the_vignettes_and_the_demo_cohort_conform(capsys) -> None:
+    code, out, _ = run(capsys, EXAMPLES / "demo-cohort", Path(__file__).parent / "vignettes")
+    assert code == 0, out
+    assert ", 0 with violations;" in out
+    assert "Not read by this guideline" not in out
+
+
+def typo_record(tmp_path: Path) -> Path:
+    """The HER2 work-up record (IHC 2+ and ISH amplified) with the ISH result's property
+    misspelt: as written, HER2 would be read as equivocal."""
+    source = (WORK_UP / "her2-equivocal-ish-amplified.ttl").read_text(encoding="utf-8")
+    path = tmp_path / "her2-value-typo.ttl"
+    path.write_text(source.replace(
+        "ex:her2-ish a gkg:HER2Status ;\n    gkg:subject ex:patient ; gkg:valueCode ",
+        "ex:her2-ish a gkg:HER2Status ;\n    gkg:subject ex:patient ; gkg:valueCodee "),
+        encoding="utf-8")
+    assert "gkg:valueCodee" in path.read_text(encoding="utf-8")
+    return path
+
+
+def test_a_misspelt_property_is_refused_by_validate_and_recommend(capsys, tmp_path) -> None:
+    path = typo_record(tmp_path)
+    code, out, _ = run(capsys, path)
+    assert code == 1
+    assert ("  VIOLATION <http://example.org/her2-work-up/her2-equivocal-ish-amplified/her2-ish> "
+            "gkg:valueCodee\n"
+            "      Unknown property gkg:valueCodee: a typo, or a fact this guideline does not "
+            "read.\n") in out
+    document = json.loads(run(capsys, path, "--format", "json")[1])
+    assert document["conforms"] is False
+    (typo,) = [r for r in document["results"]
+               if r["shape"] == "https://w3id.org/guidelinekg/shapes/patient#UnknownTerm"]
+    assert (typo["severity"], typo["path"], typo["value"]) == (
+        "Violation", "gkg:valueCodee", PREFIXES["code"] + "positive")
+    assert typo["patient"] == "http://example.org/her2-work-up/her2-equivocal-ish-amplified/patient"
+    refused = subprocess.run(
+        [sys.executable, "-m", "guidelinekg.cli", "recommend", str(path), "--as-of", "2026-12-01",
+         "--format", "json"], capture_output=True, text=True, timeout=600)
+    assert refused.returncode == 1
+    assert refused.stdout == ""
+    assert "nothing is derived" in refused.stderr
+    assert "Unknown property gkg:valueCodee" in refused.stderr
+
+
+def test_unread_terms_are_a_warning_that_does_not_fail(capsys, tmp_path) -> None:
+    path = tmp_path / "allergy.ttl"
+    path.write_text((WORK_UP / "her2-equivocal-ish-amplified.ttl").read_text(encoding="utf-8")
+                    + "\nex:patient <http://example.org/vocabulary/allergy> gkg:Denosumab ;\n"
+                      '    <http://www.w3.org/2000/01/rdf-schema#label> "Patient A" .\n',
+                    encoding="utf-8")
+    code, out, _ = run(capsys, path)
+    assert code == 0
+    assert ("  WARNING   the patient\n      Not read by this guideline: "
+            "<http://example.org/vocabulary/allergy>, rdfs:label (2 triples).") in out
+    assert out.count("Not read by this guideline") == 1
+
+
 def test_json_output_is_the_documented_document(capsys) -> None:
     code, out, _ = run(capsys, NEGATIVE_DOSE, "--format", "json")
     assert code == 1

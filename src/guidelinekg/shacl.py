@@ -8,10 +8,11 @@ literals as xsd:string and reports false violations (shared/notes/engines.md).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import pyshacl
-from rdflib import Graph, URIRef
+from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import RDF, SH
 from rdflib.plugins.sparql import prepareQuery
 from rdflib.plugins.sparql.sparql import Query
@@ -146,9 +147,48 @@ def validate_graph(data: Graph, shapes: Graph, ontology: Graph | None = None, *,
                 constraint=report_graph.value(result, SH.sourceConstraintComponent),
             )
         )
-    results.sort(key=lambda r: (SEVERITY_ORDER.get(r.severity, 9), str(r.focus),
-                                str(r.path), str(r.source_shape), r.message))
+    results.sort(key=_result_key)
     return ShaclReport(conforms=bool(conforms), results=results, graph=report_graph)
+
+
+def _result_key(result: ShaclResult) -> tuple[int, str, str, str, str]:
+    return (SEVERITY_ORDER.get(result.severity, 9), str(result.focus), str(result.path),
+            str(result.source_shape), result.message)
+
+
+def add_results(report: ShaclReport, results: Iterable[ShaclResult]) -> None:
+    """Add results found outside the SHACL engine (a check written in Python for speed) to
+    a report: to its results, in the engine's order, and to its W3C graph as
+    sh:ValidationResult nodes of its sh:ValidationReport (sh:conforms false when one is a
+    violation), so that every output shows them as it shows the engine's."""
+    results = list(results)
+    if not results:
+        return
+    graph = report.graph
+    report_node = next(iter(graph.subjects(RDF.type, SH.ValidationReport)), None)
+    if report_node is None:
+        report_node = BNode()
+        graph.add((report_node, RDF.type, SH.ValidationReport))
+        graph.add((report_node, SH.conforms, Literal(report.conforms)))
+    for result in results:
+        node = BNode()
+        graph.add((report_node, SH.result, node))
+        graph.add((node, RDF.type, SH.ValidationResult))
+        graph.add((node, SH.focusNode, result.focus))
+        if result.path is not None:
+            graph.add((node, SH.resultPath, result.path))
+        if result.value is not None:
+            graph.add((node, SH.value, result.value))
+        graph.add((node, SH.sourceShape, result.source_shape))
+        graph.add((node, SH.resultSeverity, SH[result.severity]))
+        graph.add((node, SH.resultMessage, Literal(result.message, lang="en")))
+        if result.constraint is not None:
+            graph.add((node, SH.sourceConstraintComponent, result.constraint))
+    report.results.extend(results)
+    report.results.sort(key=_result_key)
+    if any(result.severity == "Violation" for result in results):
+        report.conforms = False
+        graph.set((report_node, SH.conforms, Literal(False)))
 
 
 def shape_name(shape: Node, shapes: Graph) -> str:
