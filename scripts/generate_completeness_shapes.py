@@ -144,6 +144,21 @@ DERIVED_INPUTS: dict[str, DerivedInputs] = {
               "refuted, or a bone-only assessment that is true)",
         evidence=(Evidence(None, (("gkg:site", "code:site-bone"),)), BONE_ONLY_TRUE),
     ),
+    "primary-breast-cancer": DerivedInputs(
+        name="primary cancer recorded",
+        needs="The primary cancer (a breast cancer diagnosis, or a primary cancer of another "
+              "site)",
+        evidence=(Evidence("gkg:PrimaryBreastCancer"), Evidence("gkg:PrimaryCancerOtherSite")),
+    ),
+    "stage-iv": DerivedInputs(
+        name="stage recorded",
+        needs="The stage (a stage group of the breast cancer, a confirmed distant metastasis, "
+              "or a bone-only assessment that is true)",
+        evidence=(Evidence("gkg:PrimaryBreastCancer", (("gkg:stageGroup", "code:stage-iv"),)),
+                  Evidence("gkg:PrimaryBreastCancer", (("gkg:stageGroup", "code:stage-i-iii"),)),
+                  Evidence("gkg:MetastasisCondition", (("gkg:present", "true"),)),
+                  BONE_ONLY_TRUE),
+    ),
     "bone-only-metastasis": DerivedInputs(
         name="bone-only disease recorded",
         needs="Bone-only metastatic disease (a bone-only assessment, or a confirmed "
@@ -224,8 +239,21 @@ def fact_needs(graph: Graph) -> list[FactNeed]:
                                 recommendation, criterion))
     recommendations.sort()
     by_fact: dict[URIRef, list[tuple[str, URIRef]]] = {}
+    # A guideline's population gates every statement: a fact it tests leaves them all
+    # undecidable, which the message says once.
+    for guideline in sorted(graph.subjects(RDF.type, URIRef(GKG + "Guideline"))):
+        population = graph.value(guideline, URIRef(GKG + "population"))
+        if population is None:
+            continue
+        label = graph.value(population, RDFS.label) or "its population"
+        for fact in _criterion_facts(graph, population, set()):
+            by_fact.setdefault(fact, []).append(
+                (f"every statement (the guideline's population: {label})", guideline))
     for _, key, recommendation, criterion in recommendations:
         for fact in _criterion_facts(graph, criterion, set()):
+            if any(node != recommendation and (node, RDF.type, URIRef(GKG + "Guideline"))
+                   in graph for _, node in by_fact.get(fact, [])):
+                continue  # already named: every statement
             by_fact.setdefault(fact, []).append((key, recommendation))
     needs = []
     for fact, used_by in by_fact.items():
@@ -300,7 +328,7 @@ def _inputs(need: FactNeed) -> DerivedInputs:
 
 def _shape(need: FactNeed, graph: Graph) -> str:
     inputs = _inputs(need)
-    recommendations = " , ".join(f"bcbm:{str(r).rsplit('/', 1)[-1]}" for r in need.recommendations)
+    recommendations = " , ".join(f"<{r}>" for r in need.recommendations)
     kind = "sh:PropertyShape" if inputs.core is not None else "sh:NodeShape"
     lines = [
         f"pcs:{need.notation} a {kind} ;",
@@ -368,7 +396,6 @@ HEADER = f"""\
 @prefix gkg: <{GKG}> .
 @prefix fact: <{PREFIXES["fact"]}> .
 @prefix code: <{CODE}> .
-@prefix bcbm: <{PREFIXES["bcbm"]}> .
 @prefix sh: <http://www.w3.org/ns/shacl#> .
 @prefix rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#> .
 @prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .

@@ -28,10 +28,15 @@ from guidelinekg.loading import PREFIXES, guideline_graph, parse_rdf_file
 from guidelinekg.resources import examples_dir, shapes_dir
 from guidelinekg.validation import (
     PatientValidation,
+    annotated_report_graph,
     core_ontology,
+    json_report,
     path_text,
     patient_shapes,
     patients_of,
+    record_vocabulary,
+    record_vocabulary_results,
+    text_report,
     undeclared_shape_paths,
     validate_patients,
 )
@@ -130,7 +135,7 @@ def test_severities_are_as_the_files_say() -> None:
     shapes = patient_shapes()
     for shape in shapes.subjects(SH.message, None):
         severity = shapes.value(shape, SH.severity, default=SH.Violation)
-        if str(shape).startswith(str(PCS)):
+        if str(shape).startswith(str(PCS)) or shape == PSH.UnreadTerms:
             assert severity == SH.Warning, shape
         else:
             assert severity in (SH.Violation, SH.Info), shape
@@ -189,7 +194,7 @@ def test_incomplete_examples_are_valid_with_warnings() -> None:
         ("Warning", PCS["her2-status"])]
     assert her2.results[0].result.message == (
         "HER2 status is missing: SUM-1, SYS-1, HRP-1, HRP-2, HRP-3, HER2-1, HER2-2, HER2-3, "
-        "TN-1, TN-2, ORTH-3 cannot be decided.")
+        "TN-1, TN-2, ORTH-3, AVOID-2 cannot be decided.")
     bone = validate_patients(parse_rdf_file(EXAMPLES / "incomplete-bone-findings-unrecorded.ttl"))
     assert not bone.has_violations
     assert {str(r.fact).rsplit("/", 1)[-1] for r in bone.results if r.fact} >= {
@@ -228,6 +233,140 @@ def test_demo_cohort_is_valid() -> None:
     validation = validate_patients(graph)
     assert len(validation.patients) == 3
     assert not validation.has_violations
+
+
+# ---------------------------------------------------------------------------------------
+# The record vocabulary: every term of a record is read, or it is reported
+# ---------------------------------------------------------------------------------------
+
+VOCABULARY = "http://example.org/fixtures/vocabulary/"
+VOCABULARY_SHAPES = {PSH.UnknownTerm, PSH.PropertyNotReadHere, PSH.GuidelineTermInRecord,
+                     PSH.UnreadTerms}
+
+
+@pytest.fixture(scope="module")
+def vocabulary_validation() -> tuple[PatientValidation, Graph]:
+    data, _, _ = split_fixture(FIXTURES / "shapes-record-vocabulary.ttl")
+    return validate_patients(data), data
+
+
+def _vocabulary_result(validation: PatientValidation, focus: str, shape: URIRef):
+    (found,) = [r for r in validation.results
+                if r.result.focus == URIRef(VOCABULARY + focus) and r.result.source_shape == shape]
+    return found
+
+
+def test_a_misspelt_property_is_a_violation_naming_it(vocabulary_validation) -> None:
+    validation, _ = vocabulary_validation
+    result = _vocabulary_result(validation, "her2-typo", PSH.UnknownTerm)
+    assert result.patient == URIRef(VOCABULARY + "p")
+    assert result.result.severity == "Violation"
+    assert result.result.message == (
+        "Unknown property gkg:valueCodee: a typo, or a fact this guideline does not read.")
+    assert result.result.value == CODE.positive
+    assert result.shape_name == "term of the guideline's namespaces that the ontology declares"
+    concept = _vocabulary_result(validation, "er-typo", PSH.UnknownTerm)
+    assert concept.result.message.startswith("Unknown concept code:positve: a typo")
+
+
+def test_a_property_is_not_read_on_an_item_outside_its_domain(vocabulary_validation) -> None:
+    """gkg:present (a refuted status) is read on conditions: on a HER2 result it would change
+    nothing, so the record is refused rather than read as if HER2 were negative."""
+    validation, _ = vocabulary_validation
+    result = _vocabulary_result(validation, "her2-refuted", PSH.PropertyNotReadHere)
+    assert result.result.severity == "Violation"
+    assert result.result.message.startswith(
+        "gkg:present is not read on a HER2 status: it is read on a condition (gkg:Condition).")
+    assert result.result.value == Literal(False)
+
+
+def test_unread_terms_are_listed_in_one_warning_per_patient(vocabulary_validation) -> None:
+    validation, _ = vocabulary_validation
+    unread = [r for r in validation.results if r.result.source_shape == PSH.UnreadTerms]
+    by_patient = {r.patient: r.result.message for r in unread}
+    assert by_patient == {
+        URIRef(VOCABULARY + "p"):
+            f"Not read by this guideline: <{VOCABULARY}allergy>, <{VOCABULARY}note>, "
+            f"<{VOCABULARY}prescriber>, prov:wasAttributedTo, rdfs:comment, rdfs:label "
+            "(6 triples). No criterion reads them and no result shows them: if they matter, "
+            "record them with the guideline's vocabulary.",
+        None:
+            f"Not read by this guideline (on items that name no patient): <{VOCABULARY}note> "
+            "(1 triple). No criterion reads them and no result shows them: if they matter, "
+            "record them with the guideline's vocabulary.",
+    }
+    assert {r.result.severity for r in unread} == {"Warning"}
+
+
+def test_the_record_cannot_change_the_guidelines_vocabulary(vocabulary_validation) -> None:
+    validation, _ = vocabulary_validation
+    changed = {(r.result.focus, r.result.path) for r in validation.results
+               if r.result.source_shape == PSH.GuidelineTermInRecord}
+    assert changed == {(CODE.equivocal, GKG.indeterminate),
+                       (URIRef(VOCABULARY + "my-drug"), URIRef(PREFIXES["rdfs"] + "subClassOf"))}
+
+
+def test_vocabulary_results_are_in_every_output(vocabulary_validation) -> None:
+    validation, data = vocabulary_validation
+    assert validation.has_violations and not validation.report.conforms
+    report = annotated_report_graph(validation, data)
+    (node,) = report.subjects(RDF.type, SH.ValidationReport)
+    assert report.value(node, SH.conforms) == Literal(False)
+    (typo,) = [r for r in report.objects(node, SH.result)
+               if report.value(r, SH.sourceShape) == PSH.UnknownTerm
+               and report.value(r, SH.resultPath) == GKG.valueCodee]
+    assert (typo, RDF.type, SH.ValidationResult) in report
+    assert report.value(typo, SH.focusNode) == URIRef(VOCABULARY + "her2-typo")
+    assert report.value(typo, SH.resultSeverity) == SH.Violation
+    assert report.value(typo, SH.sourceConstraintComponent) == \
+        PSH.RecordVocabularyConstraintComponent
+    assert "gkg:valueCodee" in str(report.value(typo, SH.resultMessage))
+    assert report.value(typo, GKG.patient) == URIRef(VOCABULARY + "p")
+    text = text_report(validation, data=data)
+    assert (f"  VIOLATION <{VOCABULARY}her2-typo> gkg:valueCodee\n"
+            "      Unknown property gkg:valueCodee: a typo, or a fact this guideline does not "
+            "read.\n") in text
+    assert "  WARNING   the patient\n      Not read by this guideline: " in text
+    assert '"shape": "https://w3id.org/guidelinekg/shapes/patient#UnreadTerms"' in \
+        json_report(validation)
+
+
+def test_the_records_vocabulary_check_reads_what_the_queries_read() -> None:
+    vocabulary = record_vocabulary()
+    assert {GKG.valueCode, GKG.subject, GKG.effectiveDate, GKG.present, GKG.site,
+            GKG.hasDose, GKG.doseAmount, GKG.sourceResource} <= vocabulary.read
+    assert GKG.curationNote not in vocabulary.read
+    assert GKG.Condition in vocabulary.superclasses[GKG.MetastasisCondition]
+
+
+VALID_RECORDS = sorted([
+    *(path for path in EXAMPLES.rglob("*.ttl") if not path.name.startswith("invalid-")),
+    *(ROOT / "tests" / "vignettes").glob("*.ttl"),
+    *(FIXTURES / "her2-work-up").glob("*.ttl"),
+])
+
+
+@pytest.mark.parametrize("path", VALID_RECORDS, ids=lambda path: path.name)
+def test_examples_and_vignettes_use_only_terms_the_guideline_reads(path: Path) -> None:
+    assert record_vocabulary_results(parse_rdf_file(path)) == []
+
+
+def test_a_value_the_ontology_does_not_have_is_named_as_unknown() -> None:
+    """The invalid example's "3+" (an IHC score) is outside the value set and unknown."""
+    data = parse_rdf_file(EXAMPLES / "invalid-blank-node-item.ttl")
+    assert [(r.source_shape, r.value, r.message.split(":")[0])
+            for r in record_vocabulary_results(data)] == [
+        (PSH.UnknownTerm, CODE["ihc-3-plus"], "Unknown concept code")]
+
+
+def test_a_blank_node_inside_an_item_belongs_to_its_patient() -> None:
+    data = Graph().parse(format="turtle", data="""
+        @prefix gkg: <https://w3id.org/guidelinekg/ontology#> .
+        <urn:p> a gkg:Patient .
+        <urn:item> gkg:subject <urn:p> ; <urn:note> [ <urn:author> [ <urn:name> "x" ] ] .""")
+    note = data.value(URIRef("urn:item"), URIRef("urn:note"))
+    author = data.value(note, URIRef("urn:author"))
+    assert patients_of(author, data) == [URIRef("urn:p")]
 
 
 # ---------------------------------------------------------------------------------------
@@ -343,6 +482,11 @@ SELECT DISTINCT ?fact ?key ?order WHERE {
 }"""
 
 
+POPULATION_FACTS = """
+PREFIX gkg: <https://w3id.org/guidelinekg/ontology#>
+SELECT DISTINCT ?fact WHERE { ?guideline gkg:population/gkg:hasMember*/gkg:onFact ?fact }"""
+
+
 def test_each_warning_names_its_fact_and_exactly_the_undecidable_keys() -> None:
     guideline = guideline_graph()
     expected: dict[URIRef, list[tuple[int, str]]] = {}
@@ -351,11 +495,18 @@ def test_each_warning_names_its_fact_and_exactly_the_undecidable_keys() -> None:
     shapes = parse_rdf_file(shapes_dir() / "patient-completeness.ttl")
     warned = {shapes.value(shape, DCTERMS.subject): shape
               for shape in shapes.subjects(SH.severity, SH.Warning)}
+    population_facts = {row.fact for row in guideline.query(POPULATION_FACTS)}
+    assert {str(f).rsplit("/", 1)[-1] for f in population_facts} == {
+        "primary-breast-cancer", "stage-iv", "bone-metastasis"}
+    for fact in population_facts:
+        # The population gates every statement: its facts are named once, for all of them.
+        expected[fact] = [(0, "every statement (the guideline's population: stage 4 breast "
+                              "cancer with bone metastasis)")]
     assert set(warned) == set(expected)
     for fact, shape in warned.items():
         keys = [key for _, key in sorted(expected[fact])]
         needed_by = sorted(str(r).rsplit("/", 1)[-1] for r in shapes.objects(shape, PCS.neededBy))
-        assert needed_by == sorted(keys), fact
+        assert needed_by == (["guideline"] if fact in population_facts else sorted(keys)), fact
         message = str(shapes.value(shape, SH.message))
         assert message.endswith(f" is missing: {', '.join(keys)} cannot be decided."), message
     assert str(shapes.value(warned[URIRef(PREFIXES["fact"] + "germline-brca1")], SH.message)) == \

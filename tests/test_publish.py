@@ -314,7 +314,7 @@ def test_patient_data_page_from_facts_and_shapes(site: Site) -> None:
     row = content[content.index('<tr id="her2-status">'):]
     row = row[:row.index("</tr>")]
     used = re.findall(r'href="guideline/bcbm/([^"]+)\.html"', row)
-    assert used == ["HER2-1", "HER2-2", "HER2-3", "HRP-1", "HRP-2", "HRP-3", "ORTH-3",
+    assert used == ["AVOID-2", "HER2-1", "HER2-2", "HER2-3", "HRP-1", "HRP-2", "HRP-3", "ORTH-3",
                     "SUM-1", "SYS-1", "TN-1", "TN-2"]
     assert "Receptor status" in row and "silence means unknown" in row
     weight = content[content.index('<tr id="body-weight">'):]

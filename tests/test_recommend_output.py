@@ -9,9 +9,11 @@ import pytest
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import PROV, RDF, XSD
 
-from guidelinekg.derivation import Derivation, derive, to_json, to_rdf, to_text
+from guidelinekg.derivation import derive
 from guidelinekg.loading import PREFIXES, parse_rdf_file
+from guidelinekg.recommend_output import to_json, to_rdf, to_text
 from guidelinekg.resources import examples_dir
+from guidelinekg.results import Derivation
 
 GKG = PREFIXES["gkg"]
 EXAMPLE = examples_dir() / "patients" / "hr-positive-her2-negative-bone-only.ttl"
@@ -26,6 +28,9 @@ def derivation() -> Derivation:
 
 def test_json_contract(derivation: Derivation) -> None:
     document = json.loads(to_json(derivation))
+    assert next(iter(document)) == "population"
+    assert document["population"]["status"] == "in"
+    assert document["population"]["missing"] == []
     assert document["patient"] == PATIENT
     assert document["guideline"] == PREFIXES["bcbm"] + "guideline"
     assert document["as_of"] == "2026-12-01"
@@ -47,16 +52,18 @@ def test_json_contract(derivation: Derivation) -> None:
     assert by_key["ORTH-1"]["missing"] == ["significant-weight-bearing-lesion"]
     assert document["contraindicated"] == []
     # Moderate bone pain and 3 lesions: radiotherapy applies, and none is in the record.
-    assert [g["key"] for g in document["care_gaps"]] == ["RT-2", "RT-4"]
+    # RT-4 applies (3 lesions) but asks nothing of this patient: no care gap (curation note).
+    assert [g["key"] for g in document["care_gaps"]] == ["RT-2"]
     assert [(d["key"], d["status"]) for d in document["dose_checks"]] == [("BMA-2", "matches")]
     assert document["dose_checks"][0]["record_item"].endswith("/denosumab")
 
 
-def test_text_puts_applicable_first_and_names_what_is_missing(derivation: Derivation) -> None:
+def test_text_puts_population_and_actions_first(derivation: Derivation) -> None:
     text = to_text(derivation)
     order = [text.index(heading) for heading in (
-        "Applicable recommendations", "Contraindicated actions", "Care gaps", "Dose checks",
-        "Undetermined", "Does not apply")]
+        "Population (stage 4 breast cancer with bone metastasis): in the guideline's population",
+        "Contraindicated actions", "Care gaps", "Dose checks",
+        "Undetermined", "Applicable recommendations", "Does not apply")]
     assert order == sorted(order)
     assert "BMA-1 [should] All patients with bone metastases require bone-modifying agents" in text
     assert "missing: significant lesion in a weight-bearing long bone or vertebra" in text
@@ -64,8 +71,11 @@ def test_text_puts_applicable_first_and_names_what_is_missing(derivation: Deriva
 
 def test_rdf_results_carry_their_provenance(derivation: Derivation) -> None:
     graph = Graph().parse(data=to_rdf(derivation).serialize(format="turtle"), format="turtle")
-    result = URIRef(f"urn:guidelinekg:result:{PATIENT.replace(':', '%3A').replace('/', '%2F')}"
-                    ":BMA-1")
+    def encoded(iri: str) -> str:
+        return iri.replace(":", "%3A").replace("/", "%2F")
+
+    result = URIRef(f"urn:guidelinekg:result:{encoded(PATIENT)}:"
+                    f"{encoded(PREFIXES['bcbm'] + 'BMA-1')}")
     assert (result, RDF.type, URIRef(GKG + "RecommendationResult")) in graph
     assert (result, URIRef(GKG + "resultStatus"), URIRef(PREFIXES["code"] + "applies")) in graph
     assert (result, URIRef(GKG + "recommendation"), URIRef(PREFIXES["bcbm"] + "BMA-1")) in graph

@@ -12,7 +12,10 @@ Expected file format:
   as_of, patient       the evaluation date and the patient's IRI;
   statuses             all 37 statement keys -> applies / does-not-apply / undetermined;
   missing              undetermined key -> the facts that could change it (exact, sorted);
-  contraindicated      [{key, record_item}] (exact set);
+  population           {status: in / out / undetermined, missing: [facts]}: the population
+                       verdict (the guideline's gkg:population);
+  contraindicated      [{key, record_item, and status when possibly-contraindicated}]
+                       (exact set);
   care_gaps            [key] (exact set);
   dose_checks          [{key, record_item, status, and optionally expected_contains,
                        found_contains, because_contains: substrings}] (exact multiset);
@@ -42,18 +45,22 @@ EXPECTED_DIR = VIGNETTE_DIR / "expected"
 VIGNETTES = sorted(path.stem for path in VIGNETTE_DIR.glob("*.ttl"))
 STATUSES = ("applies", "does-not-apply", "undetermined")
 
-# The statuses each statement can take, read from its criteria and the silence rules of
-# the facts they test:
+# The statuses each statement can take within the guideline's population, read from its own
+# criteria and the silence rules of the facts they test (outside the population every
+# statement does not apply; with membership unknown none applies):
 # - GOAL-1..4: an all-of with no member (every patient): only applies.
-# - SUM-1 and SYS-1: "HR and HER2 status known" is built from "is recorded" criteria, which
-#   are unknown (never false) without a value, so it is true or unknown: never does-not-apply.
+# - SYS-1: "HR and HER2 status known" is built from "is recorded" criteria, which are unknown
+#   (never false) without a value, so it is true or unknown: never does-not-apply.
+# - SUM-1, BMA-1, BMA-2, BMA-4: bone metastasis is part of the population (and a member of
+#   their criteria), so within it they apply.
+# - AVOID-1: bone metastasis (population) and no bone-modifying agent (silence means absent).
 # - BMA-5, RT-3, AVOID-5: only silence-absent facts (orders, procedures, documentation)
 #   without an "unknown when a date is missing" clause: never undetermined.
 # - every other statement: all three.
 ALL_THREE = set(STATUSES)
 STATUSES_IT_CAN_TAKE: dict[str, set[str]] = {
-    "SUM-1": {"applies", "undetermined"},
-    "BMA-1": ALL_THREE, "BMA-2": ALL_THREE, "BMA-3": ALL_THREE, "BMA-4": ALL_THREE,
+    "SUM-1": {"applies"},
+    "BMA-1": {"applies"}, "BMA-2": {"applies"}, "BMA-3": ALL_THREE, "BMA-4": {"applies"},
     "BMA-5": {"applies", "does-not-apply"}, "BMA-6": ALL_THREE,
     "SYS-1": {"applies", "undetermined"},
     "HRP-1": ALL_THREE, "HRP-2": ALL_THREE, "HRP-3": ALL_THREE,
@@ -65,7 +72,8 @@ STATUSES_IT_CAN_TAKE: dict[str, set[str]] = {
     "OLIGO-1": ALL_THREE, "OLIGO-2": ALL_THREE, "OLIGO-3": ALL_THREE,
     "OLIGO-4": ALL_THREE,
     "GOAL-1": {"applies"}, "GOAL-2": {"applies"}, "GOAL-3": {"applies"}, "GOAL-4": {"applies"},
-    "AVOID-1": ALL_THREE, "AVOID-2": ALL_THREE, "AVOID-3": ALL_THREE, "AVOID-4": ALL_THREE,
+    "AVOID-1": {"applies", "does-not-apply"}, "AVOID-2": ALL_THREE, "AVOID-3": ALL_THREE,
+    "AVOID-4": ALL_THREE,
     "AVOID-5": {"applies", "does-not-apply"}, "AVOID-6": ALL_THREE,
 }
 # Statements that flag a record (should-not, precondition): each must be seen triggered
@@ -73,8 +81,10 @@ STATUSES_IT_CAN_TAKE: dict[str, set[str]] = {
 FLAG_KEYS = ("AVOID-1", "AVOID-2", "AVOID-3", "AVOID-4", "AVOID-5", "AVOID-6", "OLIGO-2")
 # Care gaps the suite must show: every gkg:careGapChecked statement except HER2-2, whose
 # criteria need a given HER2-targeted therapy, which is itself the action that fills the gap.
+# RT-4 and ORTH-2 are not care gaps (their curation notes: no order for this patient).
 CARE_GAPS_SHOWN = ("BMA-1", "BMA-4", "BMA-5", "SYS-1", "HRP-1", "HER2-1", "TN-1", "RT-2",
-                   "RT-3", "RT-4", "ORTH-1", "ORTH-2", "GOAL-2")
+                   "RT-3", "ORTH-1", "GOAL-2")
+NEVER_CARE_GAPS = ("RT-4", "ORTH-2")
 
 
 # --------------------------------------------------------------------------------------
@@ -115,7 +125,10 @@ def summary(result) -> dict:
         "statuses": {o.key: o.status for o in result.recommendations},
         "missing": {o.key: sorted(o.missing) for o in result.recommendations
                     if o.status == "undetermined"},
-        "contraindicated": sorted((c.key, c.record_item) for c in result.contraindicated),
+        "contraindicated": sorted((c.key, c.record_item, c.status)
+                                  for c in result.contraindicated),
+        "population": {"status": result.population.status,
+                       "missing": sorted(result.population.missing)},
         "care_gaps": sorted(g.key for g in result.care_gaps),
         "dose_checks": sorted((d.key, d.record_item, d.status, d.expected, d.found)
                               for d in result.dose_checks),
@@ -162,7 +175,11 @@ def compare(name: str, expected: dict, got: dict, dose_checks) -> list[str]:
         want, have = expected["missing"].get(key), got["missing"].get(key)
         if want != have and expected["statuses"].get(key) == got["statuses"].get(key):
             problems.append(f"{key} missing: expected {want}, got {have}")
-    want_flags = sorted((c["key"], c["record_item"]) for c in expected["contraindicated"])
+    if expected["population"] != got["population"]:
+        problems.append(f"population: expected {expected['population']}, "
+                        f"got {got['population']}")
+    want_flags = sorted((c["key"], c["record_item"], c.get("status", "contraindicated"))
+                        for c in expected["contraindicated"])
     if want_flags != got["contraindicated"]:
         problems.append(f"contraindicated: expected {want_flags}, got {got['contraindicated']}")
     if sorted(expected["care_gaps"]) != got["care_gaps"]:
@@ -210,8 +227,20 @@ def test_expectation_is_consistent(name: str) -> None:
     assert set(expected["missing"]) == {k for k, s in statuses.items() if s == "undetermined"}
     assert all(expected["missing"].values()), "an undetermined statement names what is missing"
     assert all(statuses[key] == "applies" for key in expected["care_gaps"])
-    flagged = {c["key"] for c in expected["contraindicated"]}
+    flagged = {c["key"] for c in expected["contraindicated"] if "status" not in c}
     assert flagged == {k for k in FLAG_KEYS if statuses[k] == "applies"}
+    possibly = [c for c in expected["contraindicated"] if "status" in c]
+    assert all(c["status"] == "possibly-contraindicated" for c in possibly)
+    assert all(statuses[c["key"]] == "undetermined" for c in possibly)
+    population = expected["population"]
+    assert population["status"] in {"in", "out", "undetermined"}
+    assert bool(population["missing"]) == (population["status"] == "undetermined")
+    if population["status"] == "out":
+        assert set(statuses.values()) == {"does-not-apply"}
+        assert expected["care_gaps"] == expected["contraindicated"] == []
+        assert expected["dose_checks"] == []
+    if population["status"] == "undetermined":
+        assert "applies" not in statuses.values()
     items = {str(s) for s in record_of(name).subjects()}
     for entry in expected["contraindicated"] + expected["dose_checks"]:
         assert entry["record_item"] in items, entry
@@ -222,11 +251,15 @@ def test_suite_covers_every_status_every_flag_and_the_care_gaps() -> None:
     assert set(STATUSES_IT_CAN_TAKE) == guideline_keys()
     reached: dict[str, set[str]] = defaultdict(set)
     triggered, untriggered, gaps, dose_statuses = set(), set(), set(), set()
+    populations = set()
     for name in VIGNETTES:
         expected = expected_of(name)
+        populations.add(expected["population"]["status"])
+        if expected["population"]["status"] != "in":
+            continue  # checked by test_expectation_is_consistent
         for key, status in expected["statuses"].items():
             reached[key].add(status)
-        triggered |= {c["key"] for c in expected["contraindicated"]}
+        triggered |= {c["key"] for c in expected["contraindicated"] if "status" not in c}
         untriggered |= {k for k in FLAG_KEYS if expected["statuses"][k] != "applies"}
         gaps |= set(expected["care_gaps"])
         dose_statuses |= {(d["key"], d["status"]) for d in expected["dose_checks"]}
@@ -236,9 +269,11 @@ def test_suite_covers_every_status_every_flag_and_the_care_gaps() -> None:
     impossible = {key: sorted(reached[key] - can) for key, can in STATUSES_IT_CAN_TAKE.items()
                   if reached[key] - can}
     assert impossible == {}
+    assert populations == {"in", "out", "undetermined"}
     assert triggered == set(FLAG_KEYS)
     assert untriggered == set(FLAG_KEYS)
     assert set(CARE_GAPS_SHOWN) <= gaps
+    assert not set(NEVER_CARE_GAPS) & gaps
     assert {("BMA-2", "matches"), ("BMA-2", "deviates"), ("SUM-1", "matches"),
             ("BMA-3", "matches"), ("BMA-3", "deviates"), ("BMA-3", "cannot-check"),
             ("HER2-3", "matches"), ("HER2-3", "cannot-check"), ("RT-1", "matches"),
@@ -340,8 +375,10 @@ def test_cli_recommend_json_contract() -> None:
         capture_output=True, text=True, timeout=120, check=False)
     assert completed.returncode == 0, completed.stderr
     document = json.loads(completed.stdout)
-    assert set(document) == {"patient", "guideline", "as_of", "recommendations",
+    assert next(iter(document)) == "population", "the population verdict comes first"
+    assert set(document) == {"population", "patient", "guideline", "as_of", "recommendations",
                              "contraindicated", "care_gaps", "dose_checks"}
+    assert document["population"]["status"] == expected["population"]["status"]
     assert document["patient"] == expected["patient"]
     assert document["as_of"] == expected["as_of"]
     assert document["guideline"]

@@ -1,0 +1,251 @@
+"""The derivation's results rendered: JSON (the documented contract), text for a clinician,
+and RDF with its provenance (PROV-O).
+
+Every rendering states the population verdict first: a patient outside the guideline's
+population is told so before anything else. Contraindicated and possibly contraindicated
+actions come next, then care gaps and dose checks: what concerns something the patient is
+actually getting is never left at the bottom.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from urllib.parse import quote
+
+from rdflib import RDF, XSD, Graph, Literal, URIRef
+from rdflib.namespace import PROV
+from rdflib.term import Node
+
+from guidelinekg import __version__
+from guidelinekg.loading import PREFIXES, bind_project_prefixes
+from guidelinekg.results import Derivation, PatientResult, PopulationVerdict
+from guidelinekg.sparql import load_query
+
+CODE = PREFIXES["code"]
+GKG = PREFIXES["gkg"]
+FACT = PREFIXES["fact"]
+
+# Result statuses as the code: concepts of the ResultStatusScheme.
+STATUS_CODES = {"applies": "applies", "does-not-apply": "does-not-apply",
+                "undetermined": "undetermined", "matches": "dose-matches",
+                "deviates": "dose-deviates", "cannot-check": "dose-cannot-check",
+                "contraindicated": "contraindicated",
+                "possibly-contraindicated": "possibly-contraindicated",
+                "in": "in-population", "out": "out-of-population",
+                "population-undetermined": "population-undetermined"}
+
+POPULATION_WORDS = {"in": "in the guideline's population",
+                    "out": "OUTSIDE the guideline's population: no statement applies",
+                    "undetermined": "membership of the guideline's population is UNDETERMINED"}
+
+
+def to_json(derivation: Derivation) -> str:
+    documents = [p.to_json() for p in derivation.patients]
+    payload = documents[0] if len(documents) == 1 else documents
+    return json.dumps(payload, indent=2, ensure_ascii=False)
+
+
+# --------------------------------------------------------------------------------------
+# Text
+# --------------------------------------------------------------------------------------
+
+
+def _population_lines(population: PopulationVerdict) -> list[str]:
+    lines = [f"  Population ({population.population}): {POPULATION_WORDS[population.status]}"]
+    lines.extend(f"    because {line}" for line in population.because)
+    for detail in population.missing_details:
+        reason = f" ({detail['reason']})" if detail["reason"] else ""
+        lines.append(f"    missing: {detail['label']} [{detail['fact']}]{reason}")
+    return lines
+
+
+def _flag_lines(result: PatientResult) -> list[str]:
+    confirmed = [c for c in result.contraindicated if c.status == "contraindicated"]
+    possible = [c for c in result.contraindicated if c.status != "contraindicated"]
+    lines = [f"  Contraindicated actions ({len(confirmed)}), possibly contraindicated "
+             f"({len(possible)})"]
+    for item in result.contraindicated:
+        word = "CONTRAINDICATED" if item.status == "contraindicated" else "POSSIBLY CONTRAINDICATED"
+        lines.append(f"    {word} {item.key} [{item.modality}] {item.text}")
+        lines.append(f"      conflicting record item: {item.record_item}")
+        for detail in item.to_confirm_details:
+            reason = f" ({detail['reason']})" if detail["reason"] else ""
+            lines.append(f"      to confirm: {detail['label']} [{detail['fact']}]{reason}")
+        lines.append(f"      sources: {', '.join(item.sources)}")
+        lines.extend(f"      because {line}" for line in item.because)
+    return lines
+
+
+def _gap_and_dose_lines(result: PatientResult) -> list[str]:
+    lines = [f"  Care gaps ({len(result.care_gaps)})"]
+    for gap in result.care_gaps:
+        lines.append(f"    {gap.key} {gap.text}")
+        lines.extend(f"      because {line}" for line in gap.because)
+    lines.append("")
+    lines.append(f"  Dose checks ({len(result.dose_checks)})")
+    for check in result.dose_checks:
+        lines.append(f"    {check.key} {check.status}: {check.record_item}")
+        lines.append(f"      found:    {check.found}")
+        lines.append(f"      expected: {check.expected}")
+        lines.extend(f"      because {line}" for line in check.because)
+    return lines
+
+
+def _statement_lines(result: PatientResult) -> list[str]:
+    flagged = {c.key for c in result.contraindicated}
+    by_status = defaultdict(list)
+    for outcome in result.recommendations:
+        is_flag = outcome.modality == "should-not" or "precondition" in outcome.kinds
+        # A pitfall in the record is listed with the contraindications above, not twice.
+        if is_flag and outcome.key in flagged and outcome.status != "does-not-apply":
+            continue
+        by_status[outcome.status].append(outcome)
+    lines = [f"  Undetermined ({len(by_status['undetermined'])})"]
+    for outcome in by_status["undetermined"]:
+        lines.append(f"    {outcome.key} [{outcome.modality}] {outcome.text}")
+        for detail in outcome.missing_details:
+            reason = f" ({detail['reason']})" if detail["reason"] else ""
+            lines.append(f"      missing: {detail['label']} [{detail['fact']}]{reason}")
+    lines.append("")
+    lines.append(f"  Applicable recommendations ({len(by_status['applies'])})")
+    for outcome in by_status["applies"]:
+        lines.append(f"    {outcome.key} [{outcome.modality}] {outcome.text}")
+        lines.append(f"      sources: {', '.join(outcome.sources)}")
+        lines.extend(f"      because {line}" for line in outcome.because)
+    lines.append("")
+    keys = ", ".join(o.key for o in by_status["does-not-apply"])
+    lines.append(f"  Does not apply ({len(by_status['does-not-apply'])}): {keys}")
+    return lines
+
+
+def to_text(derivation: Derivation) -> str:
+    lines: list[str] = []
+    for result in derivation.patients:
+        lines.append(f"Patient {result.patient}")
+        lines.extend(_population_lines(result.population))
+        lines.append(f"  guideline {result.guideline}, evaluated as of {result.as_of}")
+        if result.derived_from_invalid_record:
+            lines.append("  DERIVED FROM A RECORD THAT VIOLATES THE SHAPES: for research only")
+        for block in (_flag_lines(result), _gap_and_dose_lines(result),
+                      _statement_lines(result)):
+            lines.append("")
+            lines.extend(block)
+        lines.append("")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------
+# RDF
+# --------------------------------------------------------------------------------------
+
+
+def _result_iri(kind: str, patient: str, *parts: str) -> URIRef:
+    encoded = ":".join(quote(part, safe="") for part in (patient, *parts))
+    return URIRef(f"urn:guidelinekg:{kind}:{encoded}")
+
+
+def _gkg(name: str) -> URIRef:
+    return URIRef(GKG + name)
+
+
+class _ResultGraph:
+    """The RDF result graph of one run, built result by result."""
+
+
+    def __init__(self, derivation: Derivation) -> None:
+        self.graph = bind_project_prefixes(Graph())
+        started = derivation.started
+        self.run = URIRef(f"urn:guidelinekg:run:{started.strftime('%Y%m%dT%H%M%S%fZ')}")
+        add = self.graph.add
+        add((self.run, RDF.type, _gkg("DerivationRun")))
+        add((self.run, RDF.type, PROV.Activity))
+        add((self.run, PROV.startedAtTime, Literal(started.isoformat(), datatype=XSD.dateTime)))
+        add((self.run, _gkg("asOf"), Literal(derivation.as_of.isoformat(), datatype=XSD.date)))
+        add((self.run, PROV.wasAssociatedWith,
+             URIRef(f"https://w3id.org/guidelinekg/software/{__version__}")))
+        provenance = derivation.engine.construct(load_query("derive/provenance").text)
+        owl_version = URIRef("http://www.w3.org/2002/07/owl#versionIRI")
+        self.fact_values: dict[tuple[str, str], list[Node]] = defaultdict(list)
+        fact_of: dict[Node, str] = {}
+        patient_of: dict[Node, str] = {}
+        for subject, predicate, obj in provenance:
+            if predicate == owl_version:
+                add((self.run, PROV.used, obj))
+                continue
+            add((subject, predicate, obj))
+            if predicate == _gkg("fact"):
+                fact_of[subject] = str(obj)
+            elif predicate == _gkg("patient"):
+                patient_of[subject] = str(obj)
+        for node, fact in fact_of.items():
+            self.fact_values[(patient_of.get(node, ""), fact)].append(node)
+
+    def result(self, node: URIRef, kind: str, patient: str, status: str, query: str) -> None:
+        add = self.graph.add
+        add((node, RDF.type, _gkg(kind)))
+        add((node, _gkg("patient"), URIRef(patient)))
+        add((node, _gkg("resultStatus"), URIRef(CODE + STATUS_CODES[status])))
+        add((node, PROV.wasGeneratedBy, self.run))
+        add((node, _gkg("generatedByQuery"), Literal(query)))
+
+    def derived_from_facts(self, node: URIRef, patient: str, facts: list[str]) -> None:
+        for fact in facts:
+            for value in self.fact_values.get((patient, FACT + fact), []):
+                self.graph.add((node, PROV.wasDerivedFrom, value))
+
+    def facts(self, node: URIRef, predicate: str, facts: list[str]) -> None:
+        for fact in facts:
+            self.graph.add((node, _gkg(predicate), URIRef(FACT + fact)))
+
+    def explanations(self, node: URIRef, lines: list[str]) -> None:
+        for line in lines:
+            self.graph.add((node, _gkg("explanation"), Literal(line)))
+
+    def add_patient(self, result: PatientResult) -> None:
+        add, patient = self.graph.add, result.patient
+        population = result.population
+        node = _result_iri("population", patient, population.guideline)
+        status = "population-undetermined" if population.status == "undetermined" \
+            else population.status
+        self.result(node, "PopulationResult", patient, status, "derive/population-status")
+        if population.guideline:
+            add((node, _gkg("guideline"), URIRef(population.guideline)))
+        self.facts(node, "missingFact", population.missing)
+        self.explanations(node, population.because)
+        for outcome in result.recommendations:
+            node = _result_iri("result", patient, outcome.recommendation)
+            self.result(node, "RecommendationResult", patient, outcome.status,
+                        "derive/recommendation-status")
+            add((node, _gkg("recommendation"), URIRef(outcome.recommendation)))
+            self.facts(node, "missingFact", outcome.missing)
+            self.explanations(node, outcome.because)
+            self.derived_from_facts(node, patient, outcome.basis_facts)
+        for item in result.contraindicated:
+            node = _result_iri("contraindication", patient, item.recommendation, item.record_item)
+            self.result(node, "ContraindicationResult", patient, item.status,
+                        "derive/contraindicated-actions")
+            add((node, _gkg("recommendation"), URIRef(item.recommendation)))
+            add((node, _gkg("recordItem"), URIRef(item.record_item)))
+            add((node, PROV.wasDerivedFrom, URIRef(item.record_item)))
+            self.facts(node, "toConfirm", item.to_confirm)
+        for gap in result.care_gaps:
+            node = _result_iri("care-gap", patient, gap.recommendation)
+            self.result(node, "CareGapResult", patient, "applies", "derive/care-gaps")
+            add((node, _gkg("recommendation"), URIRef(gap.recommendation)))
+        for check in result.dose_checks:
+            node = _result_iri("dose-check", patient, check.key, check.record_item)
+            self.result(node, "DoseCheckResult", patient, check.status,
+                        "derive/dose-comparisons")
+            add((node, _gkg("recordItem"), URIRef(check.record_item)))
+            add((node, _gkg("expected"), Literal(check.expected)))
+            add((node, _gkg("found"), Literal(check.found)))
+            add((node, PROV.wasDerivedFrom, URIRef(check.record_item)))
+
+
+def to_rdf(derivation: Derivation) -> Graph:
+    """The results as RDF with their provenance (PROV-O)."""
+    result_graph = _ResultGraph(derivation)
+    for result in derivation.patients:
+        result_graph.add_patient(result)
+    return result_graph.graph
