@@ -14,6 +14,7 @@ from rdflib import Graph, Literal, URIRef
 
 from guidelinekg.checks import (
     CheckReport,
+    curation_notes,
     format_text,
     run_checks,
     undeclared_shape_terms,
@@ -342,3 +343,18 @@ def test_cli_check_refuses_a_missing_spec_file(tmp_path: Path) -> None:
     result = _run_cli("--statements", str(tmp_path / "nowhere.tsv"), "--format", "json")
     assert result.returncode == 2
     assert "nowhere.tsv" in result.stderr
+
+
+def test_check_lists_the_curation_notes_with_their_count() -> None:
+    notes = curation_notes(guideline_graph())
+    subjects = [note.subject for note in notes]
+    # Statements first, by key; then the other nodes that carry a note.
+    assert {"AVOID-2", "RT-4", "ORTH-2"} <= set(subjects)
+    assert "bcbm:guideline" in subjects and "bcbm:REF-3" in subjects
+    assert subjects.index("RT-4") < subjects.index("bcbm:guideline")
+    avoid_2 = next(n.note for n in notes if n.subject == "AVOID-2")
+    assert "HR-positive, HER2-negative" in avoid_2 and "HER2-1" in avoid_2
+    report = CheckReport(triples=1, recommendations=1, curation_notes=notes)
+    text = format_text(report)
+    assert f"Curation notes ({len(notes)}): readings chosen where the source allows" in text
+    assert "  RT-4: Not checked as a care gap." in text

@@ -112,6 +112,25 @@ class QcResult:
 
 
 @dataclass
+class CurationNote:
+    """A reading the curators chose where the source allows more than one (gkg:curationNote)."""
+
+    subject: str  # the statement key, or the CURIE of the node that carries the note
+    note: str
+
+
+def curation_notes(graph: Graph) -> list[CurationNote]:
+    """Every curation note of the guideline graph, statements first in key order."""
+    notes = []
+    for subject, note in graph.subject_objects(URIRef(PREFIXES["gkg"] + "curationNote")):
+        key = graph.value(subject, SKOS.notation)
+        is_statement = (subject, RDF.type, URIRef(PREFIXES["gkg"] + "Recommendation")) in graph
+        notes.append((0 if is_statement else 1, str(key) if is_statement else curie(subject),
+                      str(note)))
+    return [CurationNote(subject, note) for _, subject, note in sorted(notes)]
+
+
+@dataclass
 class CheckReport:
     triples: int
     recommendations: int
@@ -123,6 +142,7 @@ class CheckReport:
     shape_term_problems: list[ShapeTermProblem] = field(default_factory=list)
     qc: list[QcResult] = field(default_factory=list)
     coverage: CoverageReport | None = None
+    curation_notes: list[CurationNote] = field(default_factory=list)
 
     @property
     def reasoning_errors(self) -> int:
@@ -190,6 +210,7 @@ class CheckReport:
             },
             "qc": [{"name": q.name, "passed": q.passed, "rows": q.rows} for q in self.qc],
             "coverage": coverage,
+            "curation_notes": [vars(n) for n in self.curation_notes],
         }
 
 
@@ -462,6 +483,7 @@ def run_checks(
     report.shape_term_problems = undeclared_shape_terms(files, graph)
     report.qc = run_qc(graph)
     report.coverage = check_coverage(graph, statements, references)
+    report.curation_notes = curation_notes(graph)
     return report
 
 
@@ -560,6 +582,11 @@ def format_text(report: CheckReport) -> str:
                      f"references reproduced{unresolved}")
         lines.extend(f"        {p.describe()}" for p in coverage.reference_problems)
         lines.append("")
+
+    lines.append(f"Curation notes ({len(report.curation_notes)}): readings chosen where the "
+                 "source allows more than one")
+    lines.extend(f"  {note.subject}: {note.note}" for note in report.curation_notes)
+    lines.append("")
 
     verdict = "OK" if report.ok else "FAILED"
     lines.append(f"Result: {verdict}: {_count(report.errors, 'error')}, "
