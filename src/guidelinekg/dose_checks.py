@@ -8,7 +8,7 @@ decides matches / deviates / cannot-check from those numbers, with the reasons.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from rdflib import URIRef
@@ -57,12 +57,20 @@ def _within(found: Decimal, low: Decimal, high: Decimal, tolerance: Decimal) -> 
     return low * (1 - tolerance) <= found <= high * (1 + tolerance)
 
 
-def _judge_step(row: dict, vocabulary: Vocabulary) -> _StepVerdict:
-    """Compare one dose of one record item with one regimen step."""
-    key = str(row["key"])
-    expected = f"{row['regimenLabel']} (step {row['stepOrder']}: {row['stepText']})"
-    if row.get("dose") is None:
-        return _StepVerdict("cannot-check", key, expected, ["the order has no dosage"])
+@dataclass
+class _Comparison:
+    """What one dose was compared with, part by part: differences, parts the regimen states
+    that the order does not record, parts that matched, and notes."""
+
+    differences: list[str] = field(default_factory=list)
+    unchecked: list[str] = field(default_factory=list)
+    matched: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _amount(row: dict, comparison: _Comparison) -> _StepVerdict | None:
+    """Compare the amount (per kg through the body weight); a verdict when it cannot be."""
+    key, expected = str(row["key"]), _expected(row)
     amount, unit = number(row.get("amount")), row.get("unit")
     if amount is None or unit is None:
         missing_part = "amount" if amount is None else "unit"
@@ -72,86 +80,139 @@ def _judge_step(row: dict, vocabulary: Vocabulary) -> _StepVerdict:
                             [f"unit {unit} is not a dose unit known to the guideline"])
     found_amount = number(row["amountInReference"])
     step_amount, step_unit = number(row["stepAmount"]), str(row["stepUnit"])
-    per_kg = step_unit == "mg/kg"
     dimension = str(row.get("unitDimension"))
-    reasons: list[str] = []
-    notes: list[str] = []
     found_text = f"{plain(amount)} {unit}"
-    weight = number(row.get("weightKg"))
-    if per_kg:
+    if step_unit == "mg/kg":
+        weight = number(row.get("weightKg"))
         if weight is None:
             return _StepVerdict("cannot-check", key, expected, [
                 "the regimen is per kg of body weight and no body weight in kg is recorded"])
         if dimension == CODE + "mass-per-body-mass":
-            found_per_kg = found_amount
+            found = found_amount
         elif dimension == CODE + "mass":
-            found_per_kg = found_amount / weight
+            found = found_amount / weight
             found_text = (f"{plain(amount)} {unit} for {plain(weight)} kg = "
-                          f"{found_per_kg.quantize(Decimal('0.01'))} mg/kg")
-            notes.append(found_text)
+                          f"{found.quantize(Decimal('0.01'))} mg/kg")
+            comparison.notes.append(found_text)
         else:
             return _StepVerdict("deviates", key, expected,
                                 [f"unit {unit} is not a mass or mass per body weight"])
-        amount_ok = _within(found_per_kg, step_amount, step_amount, AMOUNT_TOLERANCE)
     else:
         expected_dimension = {"mg": "mass", "Gy": "absorbed-dose"}.get(step_unit)
         if dimension != CODE + str(expected_dimension):
             return _StepVerdict("deviates", key, expected, [
                 f"unit {unit} is of another dimension than the regimen's {step_unit}"])
-        amount_ok = _within(found_amount, step_amount, step_amount, AMOUNT_TOLERANCE)
-    if not amount_ok:
-        reasons.append(f"amount {found_text} differs from {plain(step_amount)} {step_unit}")
+        found = found_amount
+    if _within(found, step_amount, step_amount, AMOUNT_TOLERANCE):
+        comparison.matched.append("dose")
+    else:
+        comparison.differences.append(
+            f"amount {found_text} differs from {plain(step_amount)} {step_unit}")
+    return None
+
+
+def _route(row: dict, vocabulary: Vocabulary, comparison: _Comparison) -> None:
     step_route, route = row.get("stepRoute"), row.get("route")
-    route_unknown = False
-    if step_route is not None:
-        if route is None:
-            route_unknown = True
-        elif route != step_route:
-            reasons.append(f"route {vocabulary.value(route)} differs from "
-                           f"{vocabulary.value(step_route)}")
-    schedule_unknown = False
-    step_count = number(row.get("stepCount"))
-    count = number(row.get("count"))
+    if step_route is None:
+        return
+    if route is None:
+        comparison.unchecked.append("route")
+    elif route != step_route:
+        comparison.differences.append(f"route {vocabulary.value(route)} differs from "
+                                      f"{vocabulary.value(step_route)}")
+    else:
+        comparison.matched.append("route")
+
+
+def _schedule(row: dict, comparison: _Comparison) -> None:
+    step_count, count = number(row.get("stepCount")), number(row.get("count"))
     if row.get("stepPeriodDays") is not None:
         period_days = number(row.get("periodDays"))
         if count == 1:
-            reasons.append("a single dose where the regimen repeats")
+            comparison.differences.append("a single dose where the regimen repeats")
         elif period_days is None:
-            schedule_unknown = True
+            comparison.unchecked.append("interval")
         else:
             frequency = number(row.get("frequency")) or Decimal(1)
             interval = period_days / frequency
-            if not _within(interval, number(row["stepPeriodDays"]),
-                           number(row["stepPeriodMaxDays"]), PERIOD_TOLERANCE):
-                reasons.append(f"interval {plain(interval.quantize(Decimal('0.1')))} days "
-                               f"differs from {plain(number(row['stepPeriodDays']))}"
-                               f"-{plain(number(row['stepPeriodMaxDays']))} days")
-    elif (step_count == 1 and row.get("stepFractions") is None
-          and row.get("periodDays") is not None and count != 1):
-        # A loading (single) dose: a repeating order is not the loading dose.
-        reasons.append("a repeating order where the regimen gives a single loading dose")
+            low, high = number(row["stepPeriodDays"]), number(row["stepPeriodMaxDays"])
+            if _within(interval, low, high, PERIOD_TOLERANCE):
+                comparison.matched.append("interval")
+            else:
+                comparison.differences.append(
+                    f"interval {plain(interval.quantize(Decimal('0.1')))} days differs from "
+                    f"{plain(low)}-{plain(high)} days")
+    elif step_count == 1 and row.get("stepFractions") is None:
+        if row.get("periodDays") is not None and count != 1:
+            # A loading (single) dose: a repeating order is not the loading dose.
+            comparison.differences.append(
+                "a repeating order where the regimen gives a single loading dose")
+        else:
+            comparison.matched.append("a single dose")
+
+
+def _fractions_and_infusion(row: dict, comparison: _Comparison) -> None:
     step_fractions = number(row.get("stepFractions"))
     if step_fractions is not None:
         fractions = number(row.get("fractions"))
         if fractions is None:
-            schedule_unknown = True
+            comparison.unchecked.append("number of fractions")
         elif fractions != step_fractions:
-            reasons.append(f"{plain(fractions)} fractions where the regimen gives "
-                           f"{plain(step_fractions)}")
-    if reasons:
-        return _StepVerdict("deviates", key, expected, reasons)
+            comparison.differences.append(f"{plain(fractions)} fractions where the regimen "
+                                          f"gives {plain(step_fractions)}")
+        else:
+            comparison.matched.append("fractions")
+    step_infusion = number(row.get("stepInfusionMinutes"))
+    if step_infusion is not None:
+        infusion = number(row.get("infusionMinutes"))
+        stated = plain(step_infusion.quantize(Decimal(1)))
+        if infusion is None:
+            comparison.unchecked.append("infusion duration")
+        elif not _within(infusion, step_infusion, step_infusion, PERIOD_TOLERANCE):
+            comparison.differences.append(
+                f"infused over {plain(infusion.quantize(Decimal(1)))} min where the regimen "
+                f"gives {stated} min")
+        else:
+            comparison.matched.append("infusion duration")
+
+
+def _expected(row: dict) -> str:
+    return f"{row['regimenLabel']} (step {row['stepOrder']}: {row['stepText']})"
+
+
+def _judge_step(row: dict, vocabulary: Vocabulary) -> _StepVerdict:
+    """Compare one dose of one record item with one regimen step, part by part: every part
+    the step states is either compared or named as not recorded."""
+    key, expected = str(row["key"]), _expected(row)
+    if row.get("dose") is None:
+        return _StepVerdict("cannot-check", key, expected, ["the order has no dosage"])
+    comparison = _Comparison()
+    refused = _amount(row, comparison)
+    if refused is not None:
+        return refused
+    _route(row, vocabulary, comparison)
+    _schedule(row, comparison)
+    _fractions_and_infusion(row, comparison)
+    if comparison.differences:
+        return _StepVerdict("deviates", key, expected, comparison.differences)
     condition = number(row.get("conditionTruth"))
     if row.get("conditionTruth") is not None and condition != 1:
         status = "deviates" if condition == 0 else "cannot-check"
         return _StepVerdict(status, key, expected, [
             "the regimen's condition " + ("does not hold" if condition == 0 else
                                           "cannot be decided") + f" ({key})"])
-    if route_unknown or schedule_unknown:
-        missing = [name for name, flag in (("route", route_unknown),
-                                           ("schedule", schedule_unknown)) if flag]
-        return _StepVerdict("cannot-check", key, expected,
-                            ["the dose has no " + " and no ".join(missing)])
-    return _StepVerdict("matches", key, expected, notes)
+    if comparison.unchecked:
+        # Never "matches" while a part the regimen states went unchecked.
+        return _StepVerdict("cannot-check", key, expected, [
+            f"matches in {_listed(comparison.matched)}; "
+            f"{_listed(comparison.unchecked)} not recorded"])
+    return _StepVerdict("matches", key, expected, comparison.notes)
+
+
+def _listed(parts: list[str]) -> str:
+    if len(parts) <= 1:
+        return "".join(parts) or "nothing"
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def dose_checks(engine: SparqlEngine, vocabulary: Vocabulary, patient: URIRef | None

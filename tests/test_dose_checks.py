@@ -1,0 +1,139 @@
+"""Dose checks compare every part a regimen step states, for every regimen of the guideline.
+
+For each step, an order that states every part as the step does matches it; the same order
+without one of the parts (route, interval, fractions, infusion duration) never "matches":
+the verdict names the part as not recorded. Records are built from the guideline graph, so
+a new regimen is covered without a new test.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from rdflib import Graph, Literal, URIRef
+from rdflib.namespace import RDF, RDFS, XSD
+
+from guidelinekg.derivation import derive
+from guidelinekg.loading import PREFIXES, guideline_graph
+
+GKG, CODE = PREFIXES["gkg"], PREFIXES["code"]
+EX = "http://example.org/dose-check/"
+AS_OF = date(2026, 12, 1)
+# The dose parts an order may lack, with the words a verdict uses for them.
+PARTS = {"route": ("route",), "period": ("interval",), "fractions": ("number of fractions",),
+         "infusionDuration": ("infusion duration",)}
+
+
+def _g(name: str) -> URIRef:
+    return URIRef(GKG + name)
+
+
+def _steps() -> list[tuple[URIRef, URIRef, URIRef]]:
+    graph = guideline_graph()
+    found = []
+    for regimen in graph.subjects(RDF.type, _g("DoseRegimen")):
+        for step in graph.objects(regimen, _g("hasStep")):
+            found.append((regimen, step, graph.value(regimen, _g("regimenFor"))))
+    return sorted(found)
+
+
+STEPS = _steps()
+
+
+def _record(step: URIRef, drug_class: URIRef, without: str | None) -> Graph:
+    """A patient in the population with one order of drug_class dosed as the step says."""
+    guideline = guideline_graph()
+    record = Graph()
+    patient, item, dose = URIRef(EX + "patient"), URIRef(EX + "order"), URIRef(EX + "dose")
+    add = record.add
+    add((patient, RDF.type, _g("Patient")))
+    add((patient, _g("birthDate"), Literal("1960-01-01", datatype=XSD.date)))
+    for name, kind, extra in (("primary", "PrimaryBreastCancer", (_g("stageGroup"),
+                                                                  URIRef(CODE + "stage-iv"))),
+                              ("bone", "MetastasisCondition", (_g("site"),
+                                                               URIRef(CODE + "site-bone")))):
+        node = URIRef(EX + name)
+        add((node, RDF.type, _g(kind)))
+        add((node, _g("subject"), patient))
+        add((node, extra[0], extra[1]))
+        add((node, _g("effectiveDate"), Literal("2026-06-01", datatype=XSD.date)))
+    add((URIRef(EX + "bone"), _g("present"), Literal(True)))
+    weight = URIRef(EX + "weight")
+    add((weight, RDF.type, _g("BodyWeight")))
+    add((weight, _g("subject"), patient))
+    add((weight, _g("valueDecimal"), Literal(Decimal("70.0"))))
+    add((weight, _g("unitCode"), Literal("kg")))
+    add((weight, _g("effectiveDate"), Literal("2026-11-01", datatype=XSD.date)))
+    add((item, RDF.type, drug_class))
+    add((item, _g("subject"), patient))
+    add((item, _g("status"), URIRef(CODE + "ongoing")))
+    add((item, _g("startDate"), Literal("2026-11-15", datatype=XSD.date)))
+    add((item, _g("hasDose"), dose))
+    add((dose, RDF.type, _g("DoseSpecification")))
+    copied = {"doseAmount", "doseUnit", "route", "frequency", "period", "periodUnit", "count",
+              "fractions", "infusionDuration", "infusionDurationUnit"}
+    dropped = {without, f"{without}Unit"} if without else set()
+    if without == "period":
+        dropped |= {"frequency"}
+    for name in sorted(copied - dropped):
+        value = guideline.value(step, _g(name))
+        if value is not None:
+            add((dose, _g(name), value))
+    return record
+
+
+def _check(record: Graph):
+    (result,) = derive(record, AS_OF).patients
+    (check,) = [c for c in result.dose_checks if c.record_item == EX + "order"]
+    return check
+
+
+def test_every_regimen_step_is_covered() -> None:
+    assert len(STEPS) >= 8
+
+
+@pytest.mark.parametrize(("regimen", "step", "drug"), STEPS,
+                         ids=[str(s).rsplit("/", 1)[-1] for _, s, _ in STEPS])
+def test_a_stated_part_missing_is_never_a_match(regimen: URIRef, step: URIRef,
+                                                drug: URIRef) -> None:
+    guideline = guideline_graph()
+    conditional = guideline.value(regimen, _g("regimenCondition")) is not None
+    whole = _check(_record(step, drug, None))
+    if not conditional:
+        assert whole.status == "matches", (whole.expected, whole.because)
+    stated = [part for part in PARTS if guideline.value(step, _g(part)) is not None]
+    assert stated, f"{step} states no dose part besides the amount"
+    for part in stated:
+        check = _check(_record(step, drug, part))
+        assert check.status != "matches", (part, check.because)
+        if check.status == "cannot-check" and not conditional:
+            words = PARTS[part][0]
+            assert any(f"{words} not recorded" in line for line in check.because), \
+                (part, check.because)
+
+
+def test_an_infusion_over_30_minutes_does_not_match_90() -> None:
+    step = URIRef(PREFIXES["bcbm"] + "regimen-trastuzumab-weekly-step-1")
+    record = _record(step, _g("Trastuzumab"), None)
+    dose = URIRef(EX + "dose")
+    record.set((dose, _g("infusionDuration"), Literal(Decimal("30"))))
+    check = _check(record)
+    assert check.status == "deviates"
+    assert any("infused over 30 min where the regimen gives 90 min" in line
+               for line in check.because), check.because
+
+
+def test_the_verdict_names_what_matched_and_what_was_not_recorded() -> None:
+    step = URIRef(PREFIXES["bcbm"] + "regimen-trastuzumab-weekly-step-1")
+    check = _check(_record(step, _g("Trastuzumab"), "infusionDuration"))
+    assert check.status == "cannot-check"
+    assert any(line.endswith("matches in dose, route and a single dose; infusion duration "
+                             "not recorded") for line in check.because), check.because
+
+
+def test_labels_exist_for_every_regimen() -> None:
+    guideline = guideline_graph()
+    for regimen, _step, _drug in STEPS:
+        assert guideline.value(regimen, RDFS.label) is not None
