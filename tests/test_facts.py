@@ -738,7 +738,20 @@ def test_local_therapy_items(engine_name: str) -> None:
         ("local-therapy-planned-or-done", "lt-primary-surgery", TRUE),
         ("local-therapy-planned-or-done", "lt-surgery-local-control", TRUE),
         ("local-therapy-planned-or-done", "lt-radiotherapy-local-control", TRUE),
+        # No systemic therapy at all: each surgery comes before any (AVOID-5).
+        ("local-control-surgery-before-systemic-therapy", "lt-primary-surgery", TRUE),
+        ("local-control-surgery-before-systemic-therapy", "lt-surgery-local-control", TRUE),
     }
+
+
+@engines
+def test_local_control_surgery_before_systemic_therapy(engine_name: str) -> None:
+    fact = "local-control-surgery-before-systemic-therapy"
+    assert value_of(engine_name, "timing-systemic-after", fact, "tsa-surgery") == TRUE
+    assert value_of(engine_name, "timing-systemic-first", fact, "tsf-surgery") == FALSE
+    undated = view_of(engine_name, "timing-undated", fact, "tu-surgery")
+    assert (undated.value, undated.undetermined_because) == (
+        None, "the surgery or a systemic therapy has no start date: which came first is unknown")
 
 
 @engines

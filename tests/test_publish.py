@@ -450,3 +450,16 @@ def test_writers_round_trip_tricky_graphs(extension: str, tmp_path: Path) -> Non
     assert isomorphic(back, source)
     # Parsing again and relabelling gives the same bytes: labels follow content only.
     assert write_rdf(extension, stable_triples(back), Prefixes(all_prefixes())) == data
+
+
+def test_each_chosen_reading_is_shown_on_its_statement_page(site: Site) -> None:
+    # Issue 10: every reading the seed leaves open carries its curation note, published.
+    for key, words in (("AVOID-2", "Read as HR-positive, HER2-negative disease."),
+                       ("AVOID-5", "is read by dates"),
+                       ("AVOID-6", "is read as: local therapy is flagged unless"),
+                       ("RT-4", "Not checked as a care gap."),
+                       ("ORTH-2", "Not checked as a care gap."),
+                       ("ORTH-3", "read as all of them together")):
+        text = text_of(page(site, f"guideline/bcbm/{key}.html"))
+        notes = [line for line in text.split("Curation note: ")[1:]]
+        assert any(words in note for note in notes), (key, notes)

@@ -54,8 +54,8 @@ STATUSES = ("applies", "does-not-apply", "undetermined")
 # - SUM-1, BMA-1, BMA-2, BMA-4: bone metastasis is part of the population (and a member of
 #   their criteria), so within it they apply.
 # - AVOID-1: bone metastasis (population) and no bone-modifying agent (silence means absent).
-# - BMA-5, RT-3, AVOID-5: only silence-absent facts (orders, procedures, documentation)
-#   without an "unknown when a date is missing" clause: never undetermined.
+# - BMA-5, RT-3: only silence-absent facts (orders, procedures, documentation) without an
+#   "unknown when a date is missing" clause: never undetermined.
 # - every other statement: all three.
 ALL_THREE = set(STATUSES)
 STATUSES_IT_CAN_TAKE: dict[str, set[str]] = {
@@ -74,7 +74,7 @@ STATUSES_IT_CAN_TAKE: dict[str, set[str]] = {
     "GOAL-1": {"applies"}, "GOAL-2": {"applies"}, "GOAL-3": {"applies"}, "GOAL-4": {"applies"},
     "AVOID-1": {"applies", "does-not-apply"}, "AVOID-2": ALL_THREE, "AVOID-3": ALL_THREE,
     "AVOID-4": ALL_THREE,
-    "AVOID-5": {"applies", "does-not-apply"}, "AVOID-6": ALL_THREE,
+    "AVOID-5": ALL_THREE, "AVOID-6": ALL_THREE,
 }
 # Statements that flag a record (should-not, precondition): each must be seen triggered
 # (naming its record item) and untriggered.
