@@ -572,8 +572,14 @@ def test_zoledronic_acid_doses_are_counted(engine_name: str) -> None:
     # 3 completed administrations by the evaluation date beat the order's count of 2.
     assert value_of(engine_name, "za-doses-counted", "zoledronic-acid-doses-given") == Literal(3)
     assert value_of(engine_name, "za-order-stopped", "zoledronic-acid-doses-given") == Literal(4)
+    # Two administrations six months apart: not monthly doses (BMA-3).
     assert value_of(engine_name, "bma-administrations", "zoledronic-acid-doses-given") == \
-        Literal(2)
+        Literal(0)
+    assert value_of(engine_name, "za-12-weekly", "zoledronic-acid-doses-given") == Literal(0)
+    unknown = view_of(engine_name, "za-no-interval", "zoledronic-acid-doses-given")
+    assert (unknown.value, unknown.undetermined_because) == (
+        None, "a zoledronic acid order gives no dose interval: whether its doses were monthly "
+              "is unknown")
     assert value_of(engine_name, "denosumab-ongoing", "zoledronic-acid-doses-given") == Literal(0)
     assert value_of(engine_name, "bma-undated", "zoledronic-acid-doses-given") == Literal(0)
     assert "zoledronic-acid-doses-given" not in facts_of(engine_name, "presence-mixed")
