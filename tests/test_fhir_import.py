@@ -1207,3 +1207,17 @@ def test_imported_graphs_conform_to_the_patient_shapes_but_for_values_they_refus
     want = {(references(name)[rid] + ("#dose-1" if shape.startswith("Dose") else ""), shape)
             for name, rid, shape in EXPECTED_VIOLATIONS}
     assert violations == want
+
+
+def test_a_pain_score_is_bone_pain_only_when_its_site_is_bone() -> None:
+    # RT-2 asks for radiotherapy for bone pain (issue 10): a pain score with no bone site is
+    # not read as bone pain, and says so; one whose body site is a bone is.
+    result = imported("pain-score-without-bone-site.json")
+    ref = references("pain-score-without-bone-site.json")
+    pains = set(result.graph.subjects(RDF.type, GKG.BonePainAssessment))
+    assert pains == {item_iri(ref["pain-in-bone"], file_of(result))}
+    assert report_lines(result, ref["pain-unsited"], "ignored") == [
+        "a pain score is read as bone pain only when its bodySite says bone (a bone, a "
+        "vertebra, the spine, the pelvis ...): bone pain stays unknown"]
+    check_item(result, ref["pain-in-bone"], GKG.BonePainAssessment,
+               valueCode=CODE["pain-moderate"], effectiveDate=date("2026-11-21"))

@@ -635,6 +635,28 @@ class Item:
         return ", ".join([head, *self.parts])
 
 
+# Words of a body site that place a pain in bone (Observation.bodySite text or display).
+BONE_SITE_WORDS = ("bone", "osseous", "skelet", "vertebr", "spine", "spinal", "femur",
+                   "femoral", "pelvi", "rib", "humer", "sacr", "hip", "tibia", "skull")
+
+
+def pain_is_from_bone(ctx: Context) -> bool:
+    """RT-2 asks for radiotherapy for bone pain: a pain score is read as bone pain only when
+    its body site says bone. Otherwise it is ignored with the reason, and bone pain stays
+    unknown (the completeness warning names it)."""
+    ctx.read.add("bodySite")
+    sites = as_list(ctx.resource.get("bodySite"))
+    words = " ".join(
+        [str(as_dict(site).get("text", "")) for site in sites]
+        + [str(as_dict(coding).get("display", "")) for site in sites
+           for coding in as_list(as_dict(site).get("coding"))]).lower()
+    if any(word in words for word in BONE_SITE_WORDS):
+        return True
+    ctx.ignore("a pain score is read as bone pain only when its bodySite says bone (a bone, "
+               "a vertebra, the spine, the pelvis ...): bone pain stays unknown", "bodySite")
+    return False
+
+
 class Context:
     """The import of one resource: what was read, and its report lines."""
 
@@ -1254,6 +1276,8 @@ class Importer:
         elif kind == "weight":
             item_value = self.weight_value(ctx, key, data)
         elif kind == "pain":
+            if not pain_is_from_bone(ctx):
+                return
             item_value = self.pain_value(ctx, key, data)
         else:
             ctx.ignore(f"{name} is not an observation class the importer can fill")
