@@ -459,7 +459,8 @@ def test_each_chosen_reading_is_shown_on_its_statement_page(site: Site) -> None:
                        ("AVOID-6", "is read as: local therapy is flagged unless"),
                        ("RT-4", "Not checked as a care gap."),
                        ("ORTH-2", "Not checked as a care gap."),
-                       ("ORTH-3", "read as all of them together")):
+                       ("ORTH-3", "read as all of them together"),
+                       ("RT-2", "Read as radiotherapy for bone lesions")):
         text = text_of(page(site, f"guideline/bcbm/{key}.html"))
         notes = [line for line in text.split("Curation note: ")[1:]]
         assert any(words in note for note in notes), (key, notes)
