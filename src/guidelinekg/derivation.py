@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from guidelinekg.validation import PatientValidation
 
 MAX_FIXPOINT_STEPS = 50
-TRUE, UNKNOWN, FALSE = Decimal(1), Decimal("0.5"), Decimal(0)
+TRUE, FALSE = Decimal(1), Decimal(0)
 
 
 class DerivationError(Exception):
@@ -218,29 +218,30 @@ def _missing_facts(rows: Iterable[dict]) -> dict[tuple[str, str], list[dict[str,
 
 def _populations(engine: SparqlEngine, basis: Basis,
                  missing: dict[tuple[str, str], list[dict[str, str]]],
-                 patient: URIRef | None) -> dict[str, PopulationVerdict]:
-    """patient -> the population verdict (of the guideline; the first one with several)."""
+                 patient: URIRef | None, patients: list[str], guideline: str
+                 ) -> dict[str, PopulationVerdict]:
+    """patient -> the population verdict (of the guideline; the first one with several), for
+    every patient: "in" for all when the guideline declares no population."""
     verdicts: dict[str, PopulationVerdict] = {}
     for row in _select(engine, "derive/population-status", patient):
-        patient_iri, guideline = str(row["patient"]), str(row["guideline"])
+        patient_iri, verdict_guideline = str(row["patient"]), str(row["guideline"])
         if patient_iri in verdicts:
             continue
         status = str(row["status"])
-        pair = (patient_iri, guideline)
+        pair = (patient_iri, verdict_guideline)
         because = {"in": basis.lines(pair, TRUE), "out": basis.lines(pair, FALSE),
                    "undetermined": basis.lines(pair, TRUE)}[status]
         details = missing.get(pair, []) if status == "undetermined" else []
         verdicts[patient_iri] = PopulationVerdict(
             status=status, population=str(row.get("populationLabel") or row["population"]),
             because=because, missing=[d["fact"] for d in details], missing_details=details,
-            guideline=guideline,
+            guideline=verdict_guideline,
         )
+    for patient_iri in patients:
+        verdicts.setdefault(patient_iri, PopulationVerdict(
+            status="in", population="every patient", guideline=guideline,
+            because=["the guideline declares no population"]))
     return verdicts
-
-
-def _no_population(guideline: str) -> PopulationVerdict:
-    return PopulationVerdict(status="in", population="every patient", guideline=guideline,
-                             because=["the guideline declares no population"])
 
 
 def _outcome(row: dict, info: StatementInfo, population: PopulationVerdict, basis: Basis,
@@ -294,22 +295,23 @@ def derive(patient_graph: Graph, as_of: date, engine_name: EngineName = "oxigrap
     basis = Basis(_select(engine, "derive/criteria-basis", patient), vocabulary)
     missing = _missing_facts(_select(engine, "derive/missing-facts", patient))
     guideline = next(iter(statements.values())).guideline if statements else ""
-    populations = _populations(engine, basis, missing, patient)
+    patients = sorted({str(p) for p in _patients(engine, patient)})
+    populations = _populations(engine, basis, missing, patient, patients, guideline)
 
     outcomes: dict[str, list[RecommendationOutcome]] = defaultdict(list)
     for row in _select(engine, "derive/recommendation-status", patient):
         patient_iri = str(row["patient"])
-        population = populations.get(patient_iri) or _no_population(guideline)
         outcomes[patient_iri].append(_outcome(
-            row, statements[str(row["recommendation"])], population, basis, missing))
+            row, statements[str(row["recommendation"])], populations[patient_iri], basis,
+            missing))
 
     contraindicated = _contraindications(engine, statements, basis, missing, patient)
     care_gaps = _care_gaps(engine, statements, basis, patient)
     checks = dose_checks(engine, vocabulary, patient)
 
     results = []
-    for patient_iri in sorted({str(p) for p in _patients(engine, patient)}):
-        population = populations.get(patient_iri) or _no_population(guideline)
+    for patient_iri in patients:
+        population = populations[patient_iri]
         results.append(PatientResult(
             patient=patient_iri, guideline=guideline, as_of=as_of.isoformat(),
             population=population,
