@@ -3,7 +3,7 @@ graph itself). Only this module knows which engine runs: pySHACL today. A faster
 take its place by returning the same :class:`ShaclReport`.
 
 pySHACL is given plain rdflib graphs only: with a pyoxigraph-backed store it reads plain
-literals as xsd:string and reports false violations (shared/notes/engines.md).
+literals as xsd:string and reports false violations (docs/engines.md).
 """
 
 from __future__ import annotations
