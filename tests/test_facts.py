@@ -587,13 +587,22 @@ def test_zoledronic_acid_doses_are_counted(engine_name: str) -> None:
 
 @engines
 def test_bone_modifying_agent_months(engine_name: str) -> None:
-    # 2025-11-15 to 2026-02-20 (the stopped course's end): 3 months across the year.
-    assert value_of(engine_name, "za-order-stopped", "bone-modifying-agent-duration") == Literal(3)
+    # 2025-11-15 to 2026-03-22 (the stopped course's last dose, covering its month): 4 months
+    # across the year.
+    assert value_of(engine_name, "za-order-stopped", "bone-modifying-agent-duration") == Literal(4)
     # Ongoing since 2024-12-20: 23 whole months on 2026-12-01.
     assert value_of(engine_name, "denosumab-ongoing", "bone-modifying-agent-duration") == \
         Literal(23)
+    # Doses six months apart: the last one covers six months, past the evaluation date.
     assert value_of(engine_name, "bma-administrations", "bone-modifying-agent-duration") == \
-        Literal(6)
+        Literal(10)
+    # BMA-6: a dose covers its interval. Denosumab every 4 weeks from 2024-12-01, the last dose
+    # two days before the evaluation date: 24 months, not the 23 to the last dose.
+    assert value_of(engine_name, "bma-every-4-weeks", "bone-modifying-agent-duration") == \
+        Literal(24)
+    # One dose that records a 12-week interval covers 12 weeks (2025-09-01 to 2025-11-24).
+    assert value_of(engine_name, "bma-interval-recorded", "bone-modifying-agent-duration") == \
+        Literal(2)
     assert value_of(engine_name, "za-doses-counted", "bone-modifying-agent-duration") == Literal(7)
     undated = view_of(engine_name, "bma-undated", "bone-modifying-agent-duration")
     assert (undated.value, undated.undetermined_because) == (
