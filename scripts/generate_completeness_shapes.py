@@ -144,6 +144,12 @@ DERIVED_INPUTS: dict[str, DerivedInputs] = {
               "refuted, or a bone-only assessment that is true)",
         evidence=(Evidence(None, (("gkg:site", "code:site-bone"),)), BONE_ONLY_TRUE),
     ),
+    "pathological-fracture": DerivedInputs(
+        name="pathological fracture recorded",
+        needs="Pathological fracture (a gkg:PathologicalFracture diagnosis, present or "
+              "refuted)",
+        evidence=(Evidence("gkg:PathologicalFracture"),),
+    ),
     "primary-breast-cancer": DerivedInputs(
         name="primary cancer recorded",
         needs="The primary cancer (a breast cancer diagnosis, or a primary cancer of another "

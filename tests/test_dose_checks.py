@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from rdflib import Graph, Literal, URIRef
@@ -137,3 +138,70 @@ def test_labels_exist_for_every_regimen() -> None:
     guideline = guideline_graph()
     for regimen, _step, _drug in STEPS:
         assert guideline.value(regimen, RDFS.label) is not None
+
+
+# --------------------------------------------------------------------------------------
+# Radiotherapy (RT-1): "single-fraction 8 Gy radiation is as effective as multi-fraction
+# schemes"
+# --------------------------------------------------------------------------------------
+
+
+def _radiotherapy(amount: str, unit: str, fractions: int | None) -> Graph:
+    """A patient with a bone radiotherapy course as a FHIR course records it: a total dose and
+    a number of fractions, no route."""
+    step = URIRef(PREFIXES["bcbm"] + "regimen-bone-radiotherapy-8gy-single-fraction-step-1")
+    record = _record(step, _g("BoneRadiotherapy"), "fractions")
+    dose = URIRef(EX + "dose")
+    for part in ("count", "route"):
+        record.remove((dose, _g(part), None))
+    record.set((dose, _g("doseAmount"), Literal(Decimal(amount))))
+    record.set((dose, _g("doseUnit"), Literal(unit)))
+    if fractions is not None:
+        record.set((dose, _g("fractions"), Literal(fractions)))
+    return record
+
+
+@pytest.mark.parametrize(("amount", "unit", "fractions", "scheme"), [
+    ("8", "Gy", 1, "bone radiotherapy 8 Gy in a single fraction"),
+    ("800", "cGy", 1, "bone radiotherapy 8 Gy in a single fraction"),
+    ("20", "Gy", 5, "an accepted multi-fraction scheme: 20 Gy in 5 fractions"),
+    ("3000", "cGy", 10, "an accepted multi-fraction scheme: 30 Gy in 10 fractions"),
+])
+def test_single_and_multi_fraction_schemes_match_and_are_named(
+        amount: str, unit: str, fractions: int, scheme: str) -> None:
+    check = _check(_radiotherapy(amount, unit, fractions))
+    assert check.status == "matches", check.because
+    assert check.key == "RT-1"
+    assert scheme in check.expected
+    assert check.because[0].startswith(f"matches {check.expected}")
+
+
+def test_a_scheme_the_guideline_does_not_name_deviates_from_each() -> None:
+    check = _check(_radiotherapy("24", "Gy", 6))
+    assert check.status == "deviates"
+    # Every scheme is named with what differs from it.
+    for scheme in ("8 Gy in a single fraction", "20 Gy in 5 fractions", "30 Gy in 10 fractions"):
+        assert any(scheme in line and "differs" in line for line in check.because), scheme
+    assert any("6 fractions where the regimen gives 1" in line for line in check.because)
+
+
+def test_a_course_without_its_fractions_cannot_be_checked() -> None:
+    check = _check(_radiotherapy("8", "Gy", None))
+    assert check.status == "cannot-check"
+    assert any("matches in dose; number of fractions not recorded" in line
+               for line in check.because), check.because
+
+
+def test_a_fhir_radiotherapy_course_in_cgy_is_checked() -> None:
+    # mCODE: Procedure with dose delivered to volume (2000 cGy, 5 fractions), no route.
+    from guidelinekg.fhir_import import import_fhir_file
+
+    data = Path(__file__).resolve().parent / "data" / "fhir"
+    result = import_fhir_file(data / "orders-and-procedures-statuses.json")
+    # The bundle also holds a chemotherapy dosed in mg/m2, which the shapes refuse on purpose.
+    (patient,) = derive(result.graph, AS_OF, allow_invalid=True).patients
+    course = "urn:uuid:8e000008-0009-4000-8000-000000000009"
+    (check,) = [c for c in patient.dose_checks if c.record_item == course]
+    assert (check.key, check.status) == ("RT-1", "matches"), check.because
+    assert "20 Gy in 5 fractions" in check.expected
+    assert check.found == "2000 cGy in 5 fraction(s)"

@@ -614,6 +614,22 @@ def test_bone_modifying_agent_months(engine_name: str) -> None:
 
 
 @engines
+def test_pathological_fracture(engine_name: str) -> None:
+    # RT-1's "uncomplicated": a diagnosis is present unless refuted; silence is unknown.
+    assert value_of(engine_name, "fracture-present", "pathological-fracture") == TRUE
+    assert view_of(engine_name, "fracture-present", "pathological-fracture").record_item == \
+        ex("fp-fracture")
+    assert value_of(engine_name, "fracture-refuted", "pathological-fracture") == FALSE
+    assert sources_of(engine_name, "fracture-refuted", "pathological-fracture") == \
+        {"fr-fracture"}
+    assert value_of(engine_name, "fracture-present-and-refuted", "pathological-fracture") == TRUE
+    assert sources_of(engine_name, "fracture-present-and-refuted", "pathological-fracture") == \
+        {"fpr-present"}
+    assert "pathological-fracture" not in facts_of(engine_name, "fracture-later")
+    assert "pathological-fracture" not in facts_of(engine_name, "denosumab-ongoing")
+
+
+@engines
 def test_progression_on_her2_therapy(engine_name: str) -> None:
     assert value_of(engine_name, "her2-progression", "progression-on-her2-therapy") == TRUE
     assert sources_of(engine_name, "her2-progression", "progression-on-her2-therapy") == \

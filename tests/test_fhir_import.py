@@ -363,7 +363,11 @@ def test_conditions_and_observations_are_read_with_their_statuses():
         "Condition code ICD-10-CM C79.89 (Secondary malignant neoplasm of other specified "
         "sites) is not in the code map"]
     check_item(result, ref["fracture"], GKG.PathologicalFracture, clinicalStatus=ACTIVE,
-               effectiveDate=date("2026-06-03"))
+               present=True, effectiveDate=date("2026-06-03"))
+    # A refuted diagnosis says the fracture is absent (RT-1's "uncomplicated"): kept as such.
+    check_item(result, ref["fracture-refuted"], GKG.PathologicalFracture, clinicalStatus=ACTIVE,
+               present=False, effectiveDate=date("2026-05-20"))
+    assert ignored["fracture-refuted"] == []
     check_item(result, ref["skin-no-verification"], GKG.MetastasisCondition, clinicalStatus=ACTIVE,
                site=CODE["site-skin-soft-tissue"], present=True, effectiveDate=date("2026-06-04"))
     assert report_lines(result, ref["skin-no-verification"], "note") == [

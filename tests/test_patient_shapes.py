@@ -184,8 +184,8 @@ def test_reference_example_is_valid_and_names_what_it_lacks() -> None:
     assert {r.result.severity for r in validation.results} == {"Warning"}
     assert sorted(str(r.fact).rsplit("/", 1)[-1] for r in validation.results) == [
         "disease-status", "germline-brca1", "germline-brca2",
-        "impending-neurological-complication", "response-to-systemic-therapy",
-        "significant-weight-bearing-lesion"]
+        "impending-neurological-complication", "pathological-fracture",
+        "response-to-systemic-therapy", "significant-weight-bearing-lesion"]
 
 
 def test_incomplete_examples_are_valid_with_warnings() -> None:

@@ -460,7 +460,20 @@ def test_each_chosen_reading_is_shown_on_its_statement_page(site: Site) -> None:
                        ("RT-4", "Not checked as a care gap."),
                        ("ORTH-2", "Not checked as a care gap."),
                        ("ORTH-3", "read as all of them together"),
-                       ("RT-2", "Read as radiotherapy for bone lesions")):
+                       ("RT-2", "Read as radiotherapy for bone lesions"),
+                       ("RT-1", "\"Uncomplicated bone metastases\" is read as"),
+                       ("RT-1", "makes the multi-fraction schemes accepted doses"),
+                       ("RT-3", "is read by dates"),
+                       ("BMA-3", "monthly"),
+                       ("BMA-6", "a dose covers its dosing interval"),
+                       ("OLIGO-1", "is read as a precondition on the local ablative therapy")):
         text = text_of(page(site, f"guideline/bcbm/{key}.html"))
         notes = [line for line in text.split("Curation note: ")[1:]]
         assert any(words in note for note in notes), (key, notes)
+
+
+def test_a_precondition_check_is_shown_with_its_statement(site: Site) -> None:
+    # OLIGO-1: "may be offered after multidisciplinary discussion".
+    text = text_of(page(site, "guideline/bcbm/OLIGO-1.html"))
+    assert "Precondition: local ablative therapy after multidisciplinary discussion" in text
+    assert "local ablative therapy with no multidisciplinary discussion before it" in text

@@ -216,7 +216,8 @@ def test_evidence_sources_carry_their_curation_notes(graph):
 
 def test_dose_regimens_are_structured_with_explicit_units(graph):
     rows = rows_of("dose-regimens", graph)
-    assert len(rows) == 9  # denosumab's regimen is stated in BMA-2 and SUM-1
+    # denosumab's regimen is stated in BMA-2 and SUM-1; RT-1 states three radiotherapy schemes
+    assert len(rows) == 11
     by_step = {(row["regimen"].split("/")[-1], str(row["statedIn"]), int(row["step"])): row
                for row in rows}
     zoledronic = by_step[("regimen-zoledronic-acid-4mg-q3-4w", "SUM-1", 1)]
@@ -233,6 +234,9 @@ def test_dose_regimens_are_structured_with_explicit_units(graph):
     radiotherapy = by_step[("regimen-bone-radiotherapy-8gy-single-fraction", "RT-1", 1)]
     assert (str(radiotherapy["amount"]), str(radiotherapy["unit"]),
             int(radiotherapy["fractions"])) == ("8", "Gy", 1)
+    assert "route" not in radiotherapy  # the seed states none for radiotherapy
+    multi = by_step[("regimen-bone-radiotherapy-20gy-5-fractions", "RT-1", 1)]
+    assert (str(multi["amount"]), int(multi["fractions"])) == ("20", 5)
     for row in rows:  # mg/kg is per body weight, and only mg/kg is
         assert (str(row["unit"]) == "mg/kg") == (row["perBodyWeight"] == Literal(True))
 

@@ -41,7 +41,7 @@ def test_warnings_do_not_fail_validation(capsys) -> None:
     code, out, _ = run(capsys, REFERENCE)
     assert code == 0
     assert out.startswith("<http://example.org/patients/hr-pos-bone-only/patient>: "
-                          "0 violations, 6 warnings, 0 notes\n")
+                          "0 violations, 7 warnings, 0 notes\n")
     assert "  WARNING   fact:significant-weight-bearing-lesion\n" \
            "      Significant lesion in a weight-bearing long bone or vertebra is missing: " \
            "ORTH-1 cannot be decided.\n" in out
@@ -76,11 +76,11 @@ def test_results_are_grouped_by_patient(capsys) -> None:
     headings = [line for line in out.splitlines() if line.startswith("<")]
     assert headings == [
         "<http://example.org/patients/invalid-her2-contradiction/patient>: 2 violations, "
-        "13 warnings, 0 notes",
-        "<http://example.org/patients/invalid-negative-dose/patient>: 1 violation, "
         "14 warnings, 0 notes",
+        "<http://example.org/patients/invalid-negative-dose/patient>: 1 violation, "
+        "15 warnings, 0 notes",
     ]
-    assert "Summary: 3 patients, 2 with violations; 3 violations, 27 warnings, 0 notes." in out
+    assert "Summary: 3 patients, 2 with violations; 3 violations, 29 warnings, 0 notes." in out
 
 
 def test_a_folder_is_read_recursively(capsys) -> None:
@@ -155,7 +155,7 @@ def test_json_output_is_the_documented_document(capsys) -> None:
     document = json.loads(out)
     assert document["conforms"] is False
     assert document["summary"] == {"patients": 1, "patients_with_violations": 1,
-                                   "violations": 1, "warnings": 14, "infos": 0}
+                                   "violations": 1, "warnings": 15, "infos": 0}
     (violation,) = [r for r in document["results"] if r["severity"] == "Violation"]
     assert violation["patient"] == "http://example.org/patients/invalid-negative-dose/patient"
     assert violation["focus"] == "http://example.org/patients/invalid-negative-dose/denosumab-dose"
@@ -177,7 +177,7 @@ def test_turtle_output_is_the_w3c_report_with_patients(capsys) -> None:
     (node,) = report.subjects(RDF.type, SH.ValidationReport)
     assert report.value(node, SH.conforms) == Literal(False)
     results = list(report.objects(node, SH.result))
-    assert len(results) == 15
+    assert len(results) == 16
     patient = URIRef("http://example.org/patients/invalid-her2-contradiction/patient")
     assert {report.value(r, URIRef(GKG + "patient")) for r in results} == {patient}
     contradictions = {report.value(r, SH.focusNode) for r in results

@@ -337,12 +337,14 @@ def _contraindications(engine: SparqlEngine, statements: dict[str, StatementInfo
     results: dict[str, list[Contraindication]] = defaultdict(list)
     for row in _select(engine, "derive/contraindicated-actions", patient):
         info = statements[str(row["recommendation"])]
-        pair = (str(row["patient"]), info.iri)
+        # The statement, or its precondition check: the node whose criteria decide the flag.
+        pair = (str(row["patient"]), str(row["flag"]))
         status = str(row["status"])
         to_confirm = missing.get(pair, []) if status == "possibly-contraindicated" else []
         because = basis.lines(pair, TRUE) if status == "contraindicated" else [
             *basis.lines(pair, TRUE),
-            "the action it forbids is in the record (given, ongoing or planned); "
+            "the action it forbids (or sets a precondition on) is in the record (given, "
+            "ongoing or planned); "
             "confirm: " + ", ".join(d["label"] for d in to_confirm)]
         results[str(row["patient"])].append(Contraindication(
             key=info.key, record_item=str(row["recordItem"]), text=info.text,

@@ -1182,14 +1182,14 @@ class Importer:
             ctx.note("no verificationStatus: read as asserted (present)")
 
     def import_other_condition(self, ctx: Context, cls: URIRef, verification: str | None) -> None:
-        if verification == "refuted":
-            ctx.ignore(f"verificationStatus refuted: no {curie(cls)}")
-            return
         if verification in UNCERTAIN_VERIFICATION:
             ctx.ignore(f"verificationStatus {verification}: a diagnosis that is not confirmed "
                        "is not recorded")
             return
+        # A refuted diagnosis is kept as refuted: it says the condition is absent (a
+        # pathological fracture ruled out), which silence would not.
         item = self.new_item(ctx, ctx.entry.iri, [cls])
+        item.set("present", Literal(verification != "refuted"))
         self.clinical_status(ctx, item)
         self.condition_date(ctx, item)
         ctx.imported(item)

@@ -449,6 +449,25 @@ class Modality:
     strength: str | None  # "strong" or "weak"
 
 
+@dataclass(frozen=True)
+class PreconditionCheck:
+    """A precondition a statement sets on an action it recommends (flagged when unmet)."""
+
+    iri: URIRef
+    label: str
+    action: Intervention | None
+    criterion: Criterion | None
+
+
+def read_precondition(graph: Graph, iri: URIRef) -> PreconditionCheck:
+    action = graph.value(iri, GKG.checksAction)
+    criterion = graph.value(iri, GKG.flaggedWhen)
+    return PreconditionCheck(
+        iri=iri, label=label(graph, iri) or str(iri),
+        action=read_intervention(graph, action) if isinstance(action, URIRef) else None,
+        criterion=read_criterion(graph, criterion) if criterion is not None else None)
+
+
 @dataclass
 class Recommendation:
     iri: URIRef
@@ -471,6 +490,7 @@ class Recommendation:
     links: list[StatementLink]
     care_gap_checked: bool
     notes: list[str] = field(default_factory=list)
+    preconditions: list[PreconditionCheck] = field(default_factory=list)
 
     @property
     def criteria_words(self) -> str:
@@ -575,6 +595,8 @@ def read_recommendation(graph: Graph, iri: URIRef) -> Recommendation:
         care_gap_checked=bool(graph.value(iri, GKG.careGapChecked, default=Literal(False))
                               .toPython()),
         notes=sorted(str(note) for note in graph.objects(iri, GKG.curationNote)),
+        preconditions=[read_precondition(graph, c) for c in sorted_terms(
+            graph, graph.objects(iri, GKG.hasPreconditionCheck)) if isinstance(c, URIRef)],
     )
 
 

@@ -556,6 +556,9 @@ def describe(union: Graph, iri: URIRef) -> Graph:
     subjects: list[Node] = [iri]
     if (iri, RDF.type, GKG.Recommendation) in union:
         criteria = list(union.objects(iri, GKG.applicability))
+        for check in sorted(union.objects(iri, GKG.hasPreconditionCheck), key=str):
+            subjects.append(check)
+            criteria.extend(union.objects(check, GKG.flaggedWhen))
         regimens = set(union.objects(iri, GKG.hasDoseRegimen)) | set(
             union.subjects(GKG.statedIn, iri))
         for regimen in sorted(regimens, key=str):
