@@ -515,7 +515,8 @@ def test_cli_errors_as_a_process_print_no_traceback(query_files):
 
 
 def test_remote_access_is_refused_only_for_real_keywords():
-    refuse_remote_access('SELECT ?service ?from WHERE { ?s <http://x.org/FROM> "SERVICE" ; '
+    refuse_remote_access("PREFIX ex: <http://x.org/> "
+                         'SELECT ?service ?from WHERE { ?s <http://x.org/FROM> "SERVICE" ; '
                          "ex:from ?o } # FROM a comment")
     for text in ("SELECT * FROM <http://x.org/g> WHERE { ?s ?p ?o }",
                  "select * from named <g> where { }",

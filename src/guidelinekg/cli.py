@@ -2,16 +2,32 @@
 
 Each subcommand lives in the module of its responsibility, which provides
 ``add_arguments(parser)`` and ``run(args) -> int``; modules are imported only when
-their command runs, so start-up stays fast. Errors a user can cause (a bad file, an
-unknown query, a syntax error) end with a clear message and exit code 2, never a
-traceback.
+their command runs, so start-up stays fast.
+
+Exit codes, the same for every command (``--help`` and the README list them):
+
+- 0: done (for ``validate``: the records conform);
+- 1: a record violates the shapes (``validate``, ``recommend``, ``import-fhir``), or
+  ``check`` found errors;
+- 2: bad input or usage (an unreadable file, an unknown query, a syntax error): one
+  message, never a traceback;
+- 3: an internal error (a bug): one line, and ``--debug`` shows the traceback.
+
+Library log records (rdflib logs a traceback for every ill-typed literal it reads) stay
+off the terminal unless ``--debug`` asks for them: what the user must know is in the
+command's own report. A reader that closes the output early (``| head``) ends the
+command quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import logging
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from guidelinekg import __version__
@@ -32,7 +48,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export-fhir": ("guidelinekg.fhir_export", "export the guideline as CPG-on-FHIR artefacts"),
 }
 
+EXIT_DONE = 0
+EXIT_VIOLATIONS = 1
 EXIT_USAGE_OR_INPUT_ERROR = 2
+EXIT_INTERNAL_ERROR = 3
+EXIT_CODES_HELP = ("exit codes: 0 done (records conform), 1 a record violates the shapes (or "
+                   "check found errors), 2 bad input or usage, 3 internal error (--debug shows "
+                   "the traceback)")
 
 
 def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
@@ -40,11 +62,17 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="guidelinekg",
         description="A clinical practice guideline as a computable, publishable knowledge graph.",
+        epilog=EXIT_CODES_HELP,
     )
     parser.add_argument("--version", action="version", version=f"guidelinekg {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show library log records and, on an internal error, the traceback")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
-        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        sub = subparsers.add_parser(name, help=help_text, description=help_text,
+                                    epilog=EXIT_CODES_HELP)
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help="show library log records and, on an internal error, the traceback")
         sub.set_defaults(_module=module_name)
         if name == selected:
             _module(module_name).add_arguments(sub)
@@ -63,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     selected = next((arg for arg in argv if not arg.startswith("-")), None)
     parser = build_parser(selected)
     args = parser.parse_args(argv)
+    debug = bool(getattr(args, "debug", False))
+    _quiet_libraries(debug)
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USAGE_OR_INPUT_ERROR
@@ -73,6 +103,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE_OR_INPUT_ERROR
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_DONE
+    except Exception as error:  # the last line of defence: a bug, said once
+        if debug:
+            traceback.print_exc()
+        print(f"guidelinekg {args.command}: internal error: {type(error).__name__}: "
+              f"{_first_line(error)} (this is a bug; run again with --debug for the "
+              "traceback)", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
+
+
+def _quiet_libraries(debug: bool) -> None:
+    """Library log records reach the terminal only with --debug."""
+    if debug:
+        logging.basicConfig(level=logging.WARNING)
+        return
+    for name in ("rdflib", "pyshacl", "owlready2", "urllib3", "py.warnings"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.CRITICAL + 1)
+        logger.propagate = False
+
+
+def _silence_stdout() -> None:
+    # The reader has gone: further writes, and Python's flush at exit, must not fail again.
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:300] if text else "(no message)"
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import pyshacl
+import rdflib
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import RDF, SH
 from rdflib.plugins.sparql import prepareQuery
@@ -78,17 +79,22 @@ def _prepared(query_object):
 
 
 def _run_pyshacl(target: Graph, shapes: Graph):
-    return pyshacl.validate(
-        target,
-        shacl_graph=shapes,
-        ont_graph=None,
-        inplace=True,
-        inference="none",
-        advanced=True,
-        allow_warnings=True,
-        abort_on_first=False,
-        meta_shacl=False,
-    )
+    try:
+        return pyshacl.validate(
+            target,
+            shacl_graph=shapes,
+            ont_graph=None,
+            inplace=True,
+            inference="none",
+            advanced=True,
+            allow_warnings=True,
+            abort_on_first=False,
+            meta_shacl=False,
+        )
+    finally:
+        # pySHACL turns rdflib's literal normalisation back on when it returns; the project
+        # keeps literals as written (guidelinekg/__init__.py), so it is turned off again.
+        rdflib.NORMALIZE_LITERALS = False
 
 
 def _severity_name(term: Node | None) -> str:

@@ -8,6 +8,13 @@ in its header comments, one a line::
 Parameters are bound as RDF terms (rdflib ``initBindings``, pyoxigraph ``substitutions``);
 query text is never built from user input. Both engines answer with rdflib terms, so a
 caller cannot tell them apart (the test suite checks they agree).
+
+No query reaches the network or the file system: both engines can call a SERVICE endpoint
+over HTTP, and rdflib loads FROM graphs from their IRIs. Every query text an engine is given
+is therefore inspected in its parsed form (rdflib's SPARQL algebra) before it runs, and
+refused when it holds a SERVICE pattern or a FROM / FROM NAMED clause, or cannot be parsed
+for the check. The bundled queries are trusted by their exact text (a test checks each of
+them), so the derivation does not parse them twice.
 """
 
 from __future__ import annotations
@@ -23,6 +30,9 @@ from typing import Literal as TypingLiteral
 import pyoxigraph as ox
 from rdflib import Graph, Literal, URIRef, Variable
 from rdflib.plugins.sparql import prepareQuery
+from rdflib.plugins.sparql.algebra import translateQuery
+from rdflib.plugins.sparql.parser import parseQuery
+from rdflib.plugins.sparql.parserutils import CompValue
 from rdflib.term import Node
 
 from guidelinekg.loading import PREFIXES, from_oxigraph, to_oxigraph
@@ -143,6 +153,7 @@ def expand_iri(value: str) -> URIRef:
 
 def check_syntax(text: str, where: str = "query") -> None:
     """Raise QueryError with the parser's message when the text is not SPARQL 1.1."""
+    refuse_remote_access(text, where)
     try:
         # Evaluating against an empty store is the cheapest full syntax check.
         ox.Store().query(text)
@@ -152,34 +163,69 @@ def check_syntax(text: str, where: str = "query") -> None:
 
 QueryForm = TypingLiteral["SELECT", "CONSTRUCT", "ASK"]
 
-# SERVICE and FROM / FROM NAMED make an engine read over the network (rdflib loads FROM
-# IRIs; both engines call SERVICE endpoints). Matched as keywords only: strings, IRIs and
-# comments are blanked first, and ?service, ex:from or from: are not keywords.
-_REMOTE_KEYWORD = re.compile(r"(?<![?$:\w-])(SERVICE|FROM)(?![\w:-])", re.IGNORECASE)
-_NOT_KEYWORDS = re.compile(
-    r'"""[\s\S]*?"""' r"|'''[\s\S]*?'''"
-    r'|"(?:[^"\\\n]|\\.)*"' r"|'(?:[^'\\\n]|\\.)*'"
-    r'|<[^<>"{}|^`\\\s]*>|#[^\n]*'
-)
+def remote_access(algebra: object) -> str | None:
+    """What in a translated query would read outside the local graph: "SERVICE",
+    "FROM" (a dataset clause) or None. Walks every node of the algebra, sub-queries too."""
+    stack = [algebra]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, CompValue):
+            if node.name == "ServiceGraphPattern":
+                return "SERVICE"
+            # dict.get: CompValue.get answers a missing key with the key itself.
+            if dict.get(node, "datasetClause"):
+                return "FROM"
+            stack.extend(node.values())
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list | tuple):
+            stack.extend(node)
+    return None
+
+
+@lru_cache(maxsize=512)
+def _parsed_remote_access(text: str) -> tuple[str | None, str | None]:
+    """(what reaches outside, or None; the parser's message when the text does not parse)."""
+    try:
+        query = translateQuery(parseQuery(text))
+    except Exception as error:  # pyparsing and the translator raise many types
+        return None, " ".join(str(error).split())[:300] or type(error).__name__
+    return remote_access(query.algebra), None
+
+
+@cache
+def _bundled_texts() -> frozenset[str]:
+    return frozenset(path.read_text(encoding="utf-8") for path in queries_dir().rglob("*.rq"))
 
 
 def refuse_remote_access(text: str, where: str = "query") -> None:
-    """Raise QueryError for a query that would read over the network (SERVICE, FROM).
+    """Raise QueryError for a query that would read over the network or the file system
+    (SERVICE, FROM, FROM NAMED), judged on its parsed form, before anything evaluates it.
 
-    Call it before anything evaluates the text, :func:`check_syntax` included.
+    A text the checker cannot parse is refused too: what cannot be inspected cannot be run.
     """
-    match = _REMOTE_KEYWORD.search(_NOT_KEYWORDS.sub(" ", text))
-    if match:
-        raise QueryError(f"{where}: {match[1].upper()} is not allowed: queries run offline on "
-                         "the local graph and nothing is fetched over the network")
+    if text in _bundled_texts():
+        return
+    found, unparsed = _parsed_remote_access(text)
+    if unparsed is not None:
+        raise QueryError(f"{where}: SPARQL syntax error (the query is parsed before it runs, "
+                         f"to check that it stays offline): {unparsed}")
+    if found is not None:
+        raise _offline_refusal(where, found)
+
+
+def _offline_refusal(where: str, found: str) -> QueryError:
+    return QueryError(f"{where}: {found} is not allowed: queries run offline on the graphs "
+                      "loaded here and nothing is fetched over the network or read from files")
 
 
 def query_form(text: str, where: str = "query") -> QueryForm:
     """What the query answers: SELECT rows, CONSTRUCT (or DESCRIBE) triples, or ASK.
 
-    Like :func:`check_syntax` it evaluates the text on an empty store: call
-    :func:`refuse_remote_access` first.
+    Like :func:`check_syntax` it evaluates the text on an empty store, after
+    :func:`refuse_remote_access`.
     """
+    refuse_remote_access(text, where)
     try:
         answer = ox.Store().query(text)
     except SyntaxError as error:
@@ -239,6 +285,7 @@ class OxigraphEngine(SparqlEngine):
         )
 
     def _run(self, text: str, bindings: Mapping[str, Node] | None):
+        refuse_remote_access(text)
         substitutions = {ox.Variable(k): to_oxigraph(v) for k, v in (bindings or {}).items()}
         try:
             return self.store.query(text, substitutions=substitutions or None)
@@ -321,6 +368,10 @@ class RdflibEngine(SparqlEngine):
             query = _prepared_rdflib_query(text)
         except Exception as error:  # rdflib raises pyparsing's ParseException and others
             raise QueryError(f"SPARQL syntax error: {error}") from None
+        # The prepared query is already the algebra the check needs.
+        found = remote_access(query.algebra)
+        if found is not None:
+            raise _offline_refusal("query", found)
         init = {Variable(k): v for k, v in (bindings or {}).items()}
         return self.graph.query(query, initBindings=init)
 

@@ -33,6 +33,7 @@ from rdflib.collection import Collection
 from rdflib.namespace import DCTERMS, OWL, RDF, RDFS, SH, SKOS, XSD
 from rdflib.term import Node
 
+from guidelinekg.literal_checks import ill_typed_results, ill_typed_triples
 from guidelinekg.loading import (
     BASE,
     PREFIXES,
@@ -194,8 +195,15 @@ def validate_patients(graph: Graph, *, inplace: bool = False) -> PatientValidati
     patients = sorted(set(graph.subjects(RDF.type, PATIENT_CLASS)), key=str)
     # Before the shapes: with ``inplace`` the ontology is added to the graph.
     vocabulary_results = record_vocabulary_results(graph)
-    report = validate_graph(graph, shapes, core_ontology(), inplace=inplace)
-    add_results(report, vocabulary_results)
+    ill_typed = ill_typed_triples(graph, core_ontology(), shapes)
+    checked = graph
+    if ill_typed:
+        # No engine compares an ill-typed value: the shapes run without those triples.
+        checked = graph if inplace else merge_graphs([graph])
+        for triple, _reason in ill_typed:
+            checked.remove(triple)
+    report = validate_graph(checked, shapes, core_ontology(), inplace=inplace)
+    add_results(report, vocabulary_results + ill_typed_results(ill_typed))
     results = []
     for result in report.results:
         name = shape_name(result.source_shape, shapes)

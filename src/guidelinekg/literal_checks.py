@@ -1,0 +1,132 @@
+"""Ill-typed values in a patient record, found before any engine compares them.
+
+A date written "-0"^^xsd:date, a decimal "NaN"^^xsd:decimal or a blank node where a date
+belongs made pySHACL's comparisons (sh:lessThanOrEquals between a start and an end date)
+raise inside the validator, and rdflib logs a traceback for every lexical form it cannot
+convert. The record is checked here first: every literal whose lexical form is not one of
+its datatype's (XML Schema lexical spaces, and a real calendar date), and every value of a
+datatype property of the ontology that is not a literal at all, is a violation naming the
+value and its datatype. Those triples are kept out of the shapes' run, so that no engine
+compares them; the record is refused all the same (a violation blocks the derivation).
+
+Literals of a well-formed but unexpected datatype ("5"^^xsd:string as a dose) are the
+shapes' to judge (sh:datatype), with their own messages.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import date
+
+from rdflib import Graph, Literal, URIRef
+from rdflib.namespace import OWL, RDF, RDFS, SH, XSD
+from rdflib.term import Node
+
+from guidelinekg.shacl import ShaclResult
+
+PSH = "https://w3id.org/guidelinekg/shapes/patient#"
+ILL_TYPED_VALUE = URIRef(PSH + "IllTypedValue")
+ILL_TYPED_COMPONENT = URIRef(PSH + "IllTypedValueConstraintComponent")
+
+_TIMEZONE = r"(Z|[+-]\d{2}:\d{2})?"
+_DATE = r"-?\d{4,}-\d{2}-\d{2}"
+# The lexical spaces of XML Schema 1.1 (https://www.w3.org/TR/xmlschema11-2/) for the
+# datatypes a record uses; NaN and INF are doubles and floats, never decimals.
+LEXICAL_FORMS: dict[URIRef, re.Pattern[str]] = {
+    XSD.date: re.compile(_DATE + _TIMEZONE),
+    XSD.dateTime: re.compile(_DATE + r"T\d{2}:\d{2}:\d{2}(\.\d+)?" + _TIMEZONE),
+    XSD.gYear: re.compile(r"-?\d{4,}" + _TIMEZONE),
+    XSD.decimal: re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)"),
+    XSD.integer: re.compile(r"[+-]?\d+"),
+    XSD.nonNegativeInteger: re.compile(r"\+?\d+|-0+"),
+    XSD.positiveInteger: re.compile(r"\+?0*[1-9]\d*"),
+    XSD.boolean: re.compile(r"true|false|1|0"),
+    XSD.double: re.compile(r"[+-]?((\d+(\.\d*)?|\.\d+)([Ee][+-]?\d+)?|INF)|NaN"),
+    XSD.float: re.compile(r"[+-]?((\d+(\.\d*)?|\.\d+)([Ee][+-]?\d+)?|INF)|NaN"),
+}
+_DATE_PART = re.compile(r"(-?\d{4,})-(\d{2})-(\d{2})")
+# Longer lexical forms of numbers and dates are refused before any conversion is tried.
+MAX_LEXICAL_LENGTH = 64
+
+
+def _is_calendar_date(lexical: str) -> bool:
+    match = _DATE_PART.match(lexical)
+    if match is None:
+        return False
+    year, month, day = (int(part) for part in match.groups())
+    if not 1 <= year <= 9999:
+        # Years outside the proleptic Gregorian range Python knows are not records' years.
+        return False
+    try:
+        date(year, month, day)
+    except ValueError:
+        return False
+    return True
+
+
+def lexical_problem(literal: Literal) -> str | None:
+    """Why the literal's lexical form is not one of its datatype's, or None."""
+    datatype = literal.datatype
+    pattern = LEXICAL_FORMS.get(datatype) if datatype is not None else None
+    if pattern is None:
+        return None
+    lexical = str(literal)
+    if len(lexical) > MAX_LEXICAL_LENGTH:
+        return f"{len(lexical)} characters, too long for a {_short(datatype)}"
+    if pattern.fullmatch(lexical) is None:
+        return f"not a lexical form of {_short(datatype)}"
+    if datatype in (XSD.date, XSD.dateTime) and not _is_calendar_date(lexical):
+        return "not a date of the calendar"
+    return None
+
+
+def _short(datatype: Node) -> str:
+    return "xsd:" + str(datatype).removeprefix(str(XSD)) if str(datatype).startswith(
+        str(XSD)) else str(datatype)
+
+
+def datatype_ranges(ontology: Graph, shapes: Graph) -> dict[Node, Node]:
+    """The properties whose values the shapes and queries compare (dates, numbers and
+    booleans), with their datatype: from the ontology's ranges, and from the shapes'
+    sh:datatype (xsd:date is outside OWL 2's datatype map, so dates are typed there only).
+    A string property's odd value is the shapes' to judge."""
+    found = {prop: rng for prop in ontology.subjects(RDF.type, OWL.DatatypeProperty)
+             for rng in ontology.objects(prop, RDFS.range) if rng in LEXICAL_FORMS}
+    for shape, datatype in shapes.subject_objects(SH.datatype):
+        path = shapes.value(shape, SH.path)
+        if datatype in LEXICAL_FORMS and isinstance(path, URIRef):
+            found.setdefault(path, datatype)
+    return found
+
+
+def _shown(value: Node) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def ill_typed_triples(graph: Graph, ontology: Graph, shapes: Graph
+                      ) -> list[tuple[tuple[Node, Node, Node], str]]:
+    """The triples whose value no engine may compare, each with the reason in words."""
+    ranges = datatype_ranges(ontology, shapes)
+    found = []
+    for subject, predicate, value in graph:
+        if isinstance(value, Literal):
+            problem = lexical_problem(value)
+            if problem is not None:
+                found.append(((subject, predicate, value),
+                              f'"{_shown(value)}"^^{_short(value.datatype)}: {problem}'))
+        elif predicate in ranges:
+            kind = "a blank node" if not isinstance(value, URIRef) else f"the IRI <{value}>"
+            found.append(((subject, predicate, value),
+                          f"{kind} where a value of {_short(ranges[predicate])} belongs"))
+    return found
+
+
+def ill_typed_results(found: Iterable[tuple[tuple[Node, Node, Node], str]]
+                      ) -> list[ShaclResult]:
+    return [ShaclResult(
+        focus=subject, path=predicate, value=value, source_shape=ILL_TYPED_VALUE,
+        severity="Violation", constraint=ILL_TYPED_COMPONENT,
+        message=f"Ill-typed value {reason}: correct the value; nothing is compared with it.")
+        for (subject, predicate, value), reason in found]

@@ -1,0 +1,141 @@
+"""No query of the project reaches the network (issue 11): SERVICE and FROM are refused from
+the parsed query, on both engines, through the Python API and `guidelinekg query --file`.
+
+A real listener on 127.0.0.1 counts the connections it is offered: every refused query must
+leave it at zero. (The server's /sparql is tested the same way in test_serve.py.)
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from guidelinekg.sparql import (
+    QueryError,
+    bundled_queries,
+    make_engine,
+    query_form,
+    refuse_remote_access,
+    remote_access,
+)
+
+
+class Listener:
+    """A TCP listener on 127.0.0.1 that counts the connections it accepts."""
+
+    def __init__(self) -> None:
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(16)
+        self.socket.settimeout(0.2)
+        self.port = self.socket.getsockname()[1]
+        self.connections = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            connection.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.socket.close()
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    found = Listener()
+    yield found
+    found.close()
+
+
+def hostile_queries(port: int) -> list[str]:
+    here = f"http://127.0.0.1:{port}"
+    return [
+        f"SELECT * WHERE {{ SERVICE <{here}/x> {{ ?s ?p ?o }} }}",
+        f"SELECT * WHERE {{ SERVICE SILENT <{here}/x> {{ ?s ?p ?o }} }}",
+        # The bypass of the old text scan: a non-breaking space and an apostrophe in an IRI.
+        f"SELECT * WHERE {{ ?s ?p 'a' . SERVICE SILENT <{here}/a\u00a0'b> {{ ?s ?p ?o }} }}",
+        f"SELECT * WHERE {{ {{ SELECT ?s WHERE {{ SERVICE <{here}/sub> {{ ?s ?p ?o }} }} }} }}",
+        f"SELECT * WHERE {{ OPTIONAL {{ ?a ?b ?c }} "
+        f"MINUS {{ SERVICE <{here}/m> {{ ?a ?b ?c }} }} }}",
+        f"ASK {{ SERVICE <{here}/ask> {{ ?s ?p ?o }} }}",
+        f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ SERVICE <{here}/c> {{ ?s ?p ?o }} }}",
+        f"SELECT * FROM <{here}/graph> WHERE {{ ?s ?p ?o }}",
+        f"SELECT * FROM NAMED <{here}/named> WHERE {{ GRAPH ?g {{ ?s ?p ?o }} }}",
+        "SELECT * FROM <file:///etc/passwd> WHERE { ?s ?p ?o }",
+    ]
+
+
+@pytest.mark.parametrize("engine_name", ["oxigraph", "rdflib"])
+def test_the_python_api_refuses_service_and_from_without_a_connection(
+        engine_name: str, listener: Listener) -> None:
+    engine = make_engine(engine_name)
+    for text in hostile_queries(listener.port):
+        run = engine.ask if text.startswith("ASK") else (
+            engine.construct if text.startswith("CONSTRUCT") else engine.select)
+        with pytest.raises(QueryError, match=r"(SERVICE|FROM) is not allowed"):
+            run(text)
+        with pytest.raises(QueryError, match=r"(SERVICE|FROM) is not allowed"):
+            query_form(text)
+    assert listener.connections == 0
+
+
+def test_query_file_refuses_service_without_a_connection(listener: Listener,
+                                                         tmp_path: Path) -> None:
+    # SERVICE, the bypass form of the old text scan, and FROM (one process each).
+    hostile = hostile_queries(listener.port)
+    for number, text in enumerate([hostile[0], hostile[2], hostile[7]]):
+        path = tmp_path / f"hostile-{number}.rq"
+        path.write_text(text, encoding="utf-8")
+        done = subprocess.run([sys.executable, "-m", "guidelinekg.cli", "query", "--file",
+                               str(path)], capture_output=True, text=True, timeout=120,
+                              check=False)
+        assert done.returncode == 2, (text, done.stdout, done.stderr)
+        assert "is not allowed" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+    assert listener.connections == 0
+
+
+def test_an_unparseable_query_is_refused_before_any_engine_runs_it() -> None:
+    with pytest.raises(QueryError, match="SPARQL syntax error"):
+        refuse_remote_access("SELECT * WHERE { SERVICE <http://127.0.0.1:1/x> { ?s ?p ?o }")
+
+
+def test_every_bundled_query_stays_offline() -> None:
+    # Bundled queries are trusted by their text at run time; this is where that is earned.
+    from rdflib.plugins.sparql.algebra import translateQuery
+    from rdflib.plugins.sparql.parser import parseQuery
+
+    queries = bundled_queries()
+    assert len(queries) > 30
+    for query in queries:
+        assert remote_access(translateQuery(parseQuery(query.text)).algebra) is None, query.name
+
+
+def test_the_listener_would_see_an_unguarded_service_call(listener: Listener) -> None:
+    # The engine itself does call out: this is what the guard stands between.
+    import pyoxigraph
+
+    text = (f"SELECT * WHERE {{ SERVICE SILENT <http://127.0.0.1:{listener.port}/x> "
+            "{ ?s ?p ?o } }")
+    list(pyoxigraph.Store().query(text))
+    deadline = threading.Event()
+    for _ in range(20):
+        if listener.connections:
+            break
+        deadline.wait(0.1)
+    assert listener.connections >= 1
