@@ -112,3 +112,14 @@ def test_an_ill_typed_date_is_a_violation_not_a_crash(command: list[str],
     assert 'Ill-typed value "-0"^^xsd:date: not a lexical form of xsd:date' in report
     assert "Traceback" not in done.stderr + done.stdout
     assert "Failed to convert Literal" not in done.stderr
+
+
+@pytest.mark.parametrize("argv", [["publish", "--out", "README.md/site"],
+                                  ["export-fhir", "--out", "README.md"]])
+def test_an_output_folder_that_is_a_file_is_exit_2(argv: list[str]) -> None:
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-m", "guidelinekg.cli", *argv], cwd=root,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 2, done.stderr
+    assert "README.md is a file, not a folder" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -115,6 +115,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL_ERROR
 
 
+def output_directory(path: os.PathLike[str] | str) -> None:
+    """Make the output folder of a command, or raise InputError saying why it cannot be:
+    a file in the way (``--out README.md``), no permission."""
+    from pathlib import Path
+
+    from guidelinekg.loading import InputError
+
+    folder = Path(path)
+    blocking = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise InputError(folder, f"cannot write the output here: {blocking} is a file, not a "
+                                 "folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(folder, f"cannot create the output folder: {error.strerror}") from None
+
+
 def _quiet_libraries(debug: bool) -> None:
     """Library log records reach the terminal only with --debug."""
     if debug:

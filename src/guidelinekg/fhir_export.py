@@ -39,6 +39,7 @@ from rdflib import Graph, URIRef
 from rdflib.namespace import DCTERMS, OWL
 
 from guidelinekg import __version__
+from guidelinekg.cli import output_directory
 from guidelinekg.guideline_content import (
     GKG,
     DoseRegimen,
@@ -420,8 +421,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    output_directory(args.out)
     bundle = build_bundle()
-    args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / BUNDLE_FILE
     path.write_text(json.dumps(bundle, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     read_back = read_bundle(path)

@@ -34,6 +34,7 @@ from rdflib.namespace import DCTERMS, OWL, RDF, RDFS, SH, SKOS, XSD
 from rdflib.term import Node
 
 from guidelinekg import __version__
+from guidelinekg.cli import output_directory
 from guidelinekg.guideline_content import (
     GKG,
     Guideline,
@@ -1308,6 +1309,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    output_directory(args.out)
     site = build_site(args.out, site_url=args.site_url)
     for note in site.notes:
         print(f"note: {note}", file=sys.stderr)
