@@ -1,20 +1,40 @@
 """Reading RDF files safely, and the bundled guideline graph.
 
-All RDF parsing of user files goes through :func:`parse_rdf_file`. It parses with
-pyoxigraph, which reports the line and column of a syntax error, copes with very deep
-nesting, and never fetches anything over the network (a JSON-LD file that points to a
-remote ``@context`` is refused, not fetched). The triples are handed on as an rdflib
-graph, with ``xsd:string`` literals turned back into plain literals so that SHACL
-``sh:in`` lists and SPARQL joins see the same terms as in the source file.
+All RDF parsing of user files goes through :func:`parse_rdf_file` (or
+:func:`parse_rdf_bytes` for data already in memory). It parses with pyoxigraph, which
+reports the line and column of a syntax error, copes with very deep Turtle nesting, and
+never fetches anything over the network (a JSON-LD file that points to a remote
+``@context`` is refused, not fetched). The triples are handed on as an rdflib graph, with
+``xsd:string`` literals turned back into plain literals so that SHACL ``sh:in`` lists and
+SPARQL joins see the same terms as in the source file.
+
+A hostile file must cost time and memory in proportion to its size, and fail with an
+:class:`InputError` that names the file, never a traceback or a dead process. So, before
+pyoxigraph sees the bytes:
+
+- RDF/XML is scanned with the stdlib expat parser (C, streaming): a DOCTYPE is refused at
+  once, so no entity is ever declared, expanded or fetched; element depth, attributes per
+  element, namespaces in scope and single-token size are capped while scanning, because
+  pyoxigraph's RDF/XML parser slows down quadratically in each of them.
+- JSON-LD is read with :mod:`json` and walked without recursion: nesting depth is capped,
+  and remote contexts are refused with a clear message.
+
+While converting, the number of triples and the tags in ``rdf:HTML`` literals (which
+rdflib parses, quadratically in their depth) are capped; errors the parsers raise
+(``SyntaxError``, pyoxigraph's ``MemoryError`` on a token over 16 MiB, ``ValueError``,
+``RecursionError``...) become InputErrors.
 """
 
 from __future__ import annotations
 
 import json
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import BinaryIO, NoReturn
+from xml.parsers import expat
 
 import pyoxigraph as ox
 from rdflib import BNode, Graph, Literal, URIRef
@@ -23,9 +43,33 @@ from rdflib.term import Node
 
 from guidelinekg.resources import ontology_dir
 
-# Files larger than this are refused before parsing: a patient record is never this big,
+# Files larger than this are refused before reading: a patient record is never this big,
 # and a runaway file must not exhaust memory.
 MAX_FILE_BYTES = 512 * 1024 * 1024
+# One literal, IRI or name longer than this is refused. It is pyoxigraph's own buffer limit
+# for Turtle, N-Triples and JSON-LD; RDF/XML gets the same limit from the expat scan.
+MAX_TOKEN_BYTES = 16 * 1024 * 1024
+# Elements (RDF/XML) or objects and arrays (JSON-LD) nested deeper than this are refused
+# while scanning. A record needs a handful of levels; pyoxigraph's RDF/XML parser takes
+# time quadratic in the depth (84 s for 100,000 levels).
+MAX_NESTING_DEPTH = 256
+# Per RDF/XML element, and in scope at once: both make pyoxigraph quadratic too.
+MAX_XML_ATTRIBUTES = 256
+MAX_XML_NAMESPACES = 256
+# Turtle can state a triple in two bytes ("( ( ( ..."), and an rdflib triple costs about
+# a kilobyte, so the byte limit alone does not bound memory. Five million is what the
+# largest accepted file holds in ordinary N-Triples; the bundled guideline has ~3,500.
+MAX_TRIPLES = 5_000_000
+# rdflib parses every rdf:HTML literal with html5rdf, in time quadratic in its nesting
+# (256 nested <b> tags: 0.3 s), so the tags of all of a file's rdf:HTML literals together
+# are capped: at most about a second of that work per file.
+MAX_HTML_TAGS = 512
+
+# CPython hands expat at most 1 MiB per call anyway; feeding that much at a time lets the
+# scan see a token that never ends (expat re-reads a pending token on every call).
+_XML_CHUNK_BYTES = 1024 * 1024
+_READ_STEP_BYTES = 1024 * 1024
+_RDF_HTML = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#HTML")
 
 RDF_FORMATS: dict[str, ox.RdfFormat] = {
     ".ttl": ox.RdfFormat.TURTLE,
@@ -95,70 +139,245 @@ def to_oxigraph(term: Node) -> ox.NamedNode | ox.BlankNode | ox.Literal:
     raise TypeError(f"unsupported RDF term {term!r}")
 
 
-def _remote_contexts(value: object) -> Iterator[str]:
-    """Every ``@context`` in a JSON-LD document that is a reference, not inline."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key == "@context":
-                contexts = item if isinstance(item, list) else [item]
-                yield from (c for c in contexts if isinstance(c, str))
-            yield from _remote_contexts(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _remote_contexts(item)
+def _too_deep(what: str) -> str:
+    return (f"{what} nested more than {MAX_NESTING_DEPTH} levels deep (the limit; a record "
+            "needs a few levels)")
+
+
+def _too_long(size: str) -> str:
+    return (f"a single literal, IRI or name is longer than the limit of "
+            f"{MAX_TOKEN_BYTES // (1024 * 1024)} MiB ({size})")
+
+
+class _XmlLimits:
+    """expat handlers that refuse, as soon as they are seen, the XML constructs that make
+    RDF/XML parsing explode: a DOCTYPE (entities), and too much depth, width or length."""
+
+    def __init__(self, parser: expat.XMLParserType, path: Path | str) -> None:
+        self.parser = parser
+        self.path = path
+        self.declared: list[int] = []  # namespace declarations of each open element
+        self.in_scope = 0
+        self.text = 0  # characters in the current run of text
+        parser.StartDoctypeDeclHandler = self.doctype
+        # Unreachable while every DOCTYPE is refused (entities live in one); kept so that
+        # entities stay refused if the DOCTYPE rule is ever relaxed.
+        parser.EntityDeclHandler = self.doctype
+        parser.StartElementHandler = self.start
+        parser.EndElementHandler = self.end
+        parser.CharacterDataHandler = self.characters
+
+    def refuse(self, message: str) -> NoReturn:
+        raise InputError(self.path, message, self.parser.CurrentLineNumber,
+                         self.parser.CurrentColumnNumber + 1)
+
+    def doctype(self, *_: object) -> NoReturn:
+        self.refuse("XML DOCTYPE and entity declarations are not accepted (entities can "
+                    "expand without bound, and an external DTD or entity would have to be "
+                    "fetched); remove the DOCTYPE")
+
+    def start(self, _name: str, attributes: list[str]) -> None:
+        self.text = 0
+        if len(self.declared) >= MAX_NESTING_DEPTH:
+            self.refuse(_too_deep("XML elements"))
+        if len(attributes) > 2 * MAX_XML_ATTRIBUTES:
+            self.refuse(f"an XML element has {len(attributes) // 2} attributes (the limit is "
+                        f"{MAX_XML_ATTRIBUTES})")
+        if attributes and max(map(len, attributes)) > MAX_TOKEN_BYTES:
+            self.refuse(_too_long("an XML attribute value"))
+        declared = sum(1 for key in attributes[::2] if key.startswith("xmlns"))
+        self.in_scope += declared
+        if self.in_scope > MAX_XML_NAMESPACES:
+            self.refuse(f"more than {MAX_XML_NAMESPACES} XML namespace declarations are in "
+                        "scope at once (the limit)")
+        self.declared.append(declared)
+
+    def end(self, _name: str) -> None:
+        self.text = 0
+        self.in_scope -= self.declared.pop()
+
+    def characters(self, text: str) -> None:
+        self.text += len(text)
+        if self.text > MAX_TOKEN_BYTES:
+            self.refuse(_too_long("XML text"))
+
+
+def check_xml_limits(data: bytes, path: Path | str) -> None:
+    """Scan XML with expat, in time linear in its size, and raise an InputError (file, line,
+    column) at the first DOCTYPE, malformed markup, or construct over the module's limits.
+    Nothing is expanded or fetched: the scan stops at a DOCTYPE before its first
+    declaration, and expat itself never opens a file or URL."""
+    parser = expat.ParserCreate()  # namespaces unprocessed: xmlns="..." counts as declared
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.ordered_attributes = True
+    parser.buffer_text = True
+    limits = _XmlLimits(parser, path)
+    view = memoryview(data)
+    try:
+        for start in range(0, len(view), _XML_CHUNK_BYTES):
+            fed = start + len(chunk := view[start:start + _XML_CHUNK_BYTES])
+            parser.Parse(chunk, False)
+            # CurrentByteIndex is where the token expat is still waiting to complete began.
+            if fed - parser.CurrentByteIndex > MAX_TOKEN_BYTES:
+                limits.refuse(_too_long("an XML tag, comment or other markup"))
+        parser.Parse(b"", True)
+    except expat.ExpatError as error:
+        raise InputError(path, f"not well-formed XML: {expat.ErrorString(error.code)}",
+                         error.lineno, error.offset + 1) from None
+
+
+def _context_references(context: object) -> Iterator[str]:
+    """The remote documents a JSON-LD ``@context`` value refers to (directly or by
+    ``@import``); inline definitions nested in it are walked by the caller."""
+    for item in context if isinstance(context, list) else [context]:
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict) and isinstance(item.get("@import"), str):
+            yield item["@import"]
+
+
+def _remote_contexts(document: object, path: Path | str) -> list[str]:
+    """Every remote context a JSON document refers to; an InputError if it is nested deeper
+    than the limit. Iterative: a deep document must not exhaust the stack here."""
+    remote: list[str] = []
+    stack: list[tuple[object, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: list[object] = list(value.values())
+            if "@context" in value:
+                remote.extend(_context_references(value["@context"]))
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > MAX_NESTING_DEPTH:
+            raise InputError(path, _too_deep("JSON objects and arrays"))
+        stack.extend((child, depth + 1) for child in children)
+    return remote
+
+
+def check_json_ld(data: bytes, path: Path | str) -> None:
+    """Refuse JSON-LD that is not JSON, is nested too deeply, or needs a remote context
+    (pyoxigraph would refuse that too, with a less helpful message)."""
+    try:
+        # Numbers stay text: only the structure matters here, and int() refuses over
+        # 4,300 digits although the JSON is valid (pyoxigraph reads such numbers).
+        document = json.loads(data, parse_int=str, parse_float=str, parse_constant=str)
+    except RecursionError:
+        raise InputError(path, _too_deep("JSON objects and arrays")) from None
+    except UnicodeDecodeError as error:
+        raise InputError(path, f"not UTF-8 text, so not JSON ({error.reason})") from None
+    except json.JSONDecodeError as error:
+        raise InputError(path, f"not valid JSON ({error.msg})", error.lineno,
+                         error.colno) from None
+    except ValueError as error:
+        raise InputError(path, f"not valid JSON ({error})") from None
+    remote = sorted(set(_remote_contexts(document, path)))
+    if remote:
+        raise InputError(
+            path,
+            "JSON-LD points to a remote @context (" + ", ".join(remote) + "); "
+            "guidelinekg fetches nothing over the network: inline the context",
+        )
 
 
 def rdf_format_for(path: Path) -> ox.RdfFormat | None:
     return RDF_FORMATS.get(path.suffix.lower())
 
 
+def _read_at_most(stream: BinaryIO, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    while limit > 0 and (chunk := stream.read(min(limit, _READ_STEP_BYTES))):
+        chunks.append(chunk)
+        limit -= len(chunk)
+    return b"".join(chunks)
+
+
 def read_bytes_checked(path: Path) -> bytes:
     """The file's bytes, or an InputError for a missing, unreadable, empty or huge file."""
     try:
-        size = path.stat().st_size
+        status = path.stat()
     except OSError as error:
         raise InputError(path, f"cannot read the file ({error.strerror})") from None
-    if path.is_dir():
+    if stat.S_ISDIR(status.st_mode):
         raise InputError(path, "is a folder, not a file")
-    if size > MAX_FILE_BYTES:
-        raise InputError(path, f"file is too large ({size} bytes; limit {MAX_FILE_BYTES})")
+    # A device such as /dev/zero reports size 0 and never ends.
+    if not (stat.S_ISREG(status.st_mode) or stat.S_ISFIFO(status.st_mode)):
+        raise InputError(path, "is not a regular file")
+    if status.st_size > MAX_FILE_BYTES:
+        raise InputError(path, f"file is too large ({status.st_size} bytes; "
+                               f"limit {MAX_FILE_BYTES})")
     try:
-        data = path.read_bytes()
+        with path.open("rb") as stream:
+            # Exactly the size stat gave (read(n) allocates n bytes up front)...
+            data = stream.read(status.st_size + 1)
+            if len(data) > status.st_size:
+                # ...but a pipe, or a file that grew since, is read on in steps, and only
+                # up to the limit.
+                data += _read_at_most(stream, MAX_FILE_BYTES + 1 - len(data))
     except OSError as error:
         raise InputError(path, f"cannot read the file ({error.strerror})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise InputError(path, f"file is too large (over the limit of {MAX_FILE_BYTES} bytes)")
     if not data.strip():
         raise InputError(path, "the file is empty")
     return data
 
 
-def parse_rdf_bytes(data: bytes, path: Path, rdf_format: ox.RdfFormat) -> Graph:
-    """Parse RDF bytes into an rdflib graph, with errors that name the file and line."""
-    if rdf_format == ox.RdfFormat.JSON_LD:
-        try:
-            document = json.loads(data)
-        except (ValueError, RecursionError) as error:
-            raise InputError(path, f"not valid JSON ({error})") from None
-        remote = sorted(set(_remote_contexts(document)))
-        if remote:
-            raise InputError(
-                path,
-                "JSON-LD points to a remote @context (" + ", ".join(remote) + "); "
-                "guidelinekg fetches nothing over the network: inline the context",
-            )
+def _parse_error(error: Exception, path: Path, rdf_format: ox.RdfFormat) -> InputError:
+    """The InputError for an exception raised while pyoxigraph (or rdflib) parsed a file."""
+    name = rdf_format.name
+    if isinstance(error, SyntaxError):
+        message = str(error.msg if hasattr(error, "msg") else error)
+        return InputError(path, f"not valid {name}: {message}", getattr(error, "lineno", None),
+                          getattr(error, "offset", None))
+    if isinstance(error, MemoryError):
+        # pyoxigraph raises MemoryError("Reached the buffer maximal size of 16777216") for
+        # an over-long token: that is a fault of the file, not of the machine.
+        if "buffer maximal size" in str(error):
+            return InputError(path, f"not valid {name}: " + _too_long("more than the parser "
+                                                                      "can buffer"))
+        return InputError(path, f"ran out of memory while reading this {name} file")
+    if isinstance(error, RecursionError):
+        return InputError(path, f"not valid {name}: nested too deeply to read")
+    return InputError(path, f"not valid {name}: {error}")
+
+
+def _read_triples(data: bytes, path: Path, rdf_format: ox.RdfFormat) -> Graph:
     graph = Graph()
     add = graph.add
-    try:
-        for quad in ox.parse(data, format=rdf_format, base_iri=path.resolve().as_uri()):
-            add((from_oxigraph(quad.subject), from_oxigraph(quad.predicate),
-                 from_oxigraph(quad.object)))
-    except SyntaxError as error:
-        line = getattr(error, "lineno", None)
-        column = getattr(error, "offset", None)
-        message = str(error.msg if hasattr(error, "msg") else error)
-        raise InputError(path, f"not valid {rdf_format.name}: {message}", line, column) from None
-    except (ValueError, OSError) as error:
-        raise InputError(path, f"not valid {rdf_format.name}: {error}") from None
+    html_tags = 0
+    quads = ox.parse(data, format=rdf_format, base_iri=path.resolve().as_uri())
+    for count, quad in enumerate(quads, start=1):
+        if count > MAX_TRIPLES:
+            raise InputError(path, f"more than {MAX_TRIPLES} triples (the limit)")
+        obj = quad.object
+        if isinstance(obj, ox.Literal) and obj.datatype == _RDF_HTML:
+            html_tags += obj.value.count("<")
+            if html_tags > MAX_HTML_TAGS:
+                raise InputError(path, f"rdf:HTML literals with more than {MAX_HTML_TAGS} tags "
+                                       "in all (the limit; parsing them slows down with "
+                                       "their nesting)")
+        add((from_oxigraph(quad.subject), from_oxigraph(quad.predicate), from_oxigraph(obj)))
     return graph
+
+
+def parse_rdf_bytes(data: bytes, path: Path, rdf_format: ox.RdfFormat) -> Graph:
+    """Parse RDF bytes into an rdflib graph, with errors that name the file and line."""
+    if len(data) > MAX_FILE_BYTES:
+        raise InputError(path, f"too large ({len(data)} bytes; limit {MAX_FILE_BYTES})")
+    if rdf_format == ox.RdfFormat.RDF_XML:
+        check_xml_limits(data, path)
+    elif rdf_format == ox.RdfFormat.JSON_LD:
+        check_json_ld(data, path)
+    try:
+        return _read_triples(data, path, rdf_format)
+    except (SyntaxError, ValueError, OSError, MemoryError, RecursionError) as error:
+        failure = _parse_error(error, path, rdf_format)
+    # Raised outside the except block, so that the half-built graph, which the original
+    # exception's traceback holds, is freed now rather than when the InputError is.
+    raise failure
 
 
 def parse_rdf_file(path: Path | str, rdf_format: ox.RdfFormat | None = None) -> Graph:
