@@ -11,12 +11,16 @@ import csv
 import html
 import io
 import json
+import os
 import re
+import socket
 import subprocess
+import threading
 import time
 import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from rdflib import Graph, Literal, URIRef
@@ -29,7 +33,13 @@ from guidelinekg.guideline_content import GKG
 from guidelinekg.loading import BASE, parse_rdf_bytes, rdf_format_for
 from guidelinekg.publishing import collect_graphs
 from guidelinekg.sparql import make_engine
-from linked_data_server import ServerProcess, serve_command, shared_server, stop_shared_server
+from linked_data_server import (
+    ServerProcess,
+    free_port,
+    serve_command,
+    shared_server,
+    stop_shared_server,
+)
 
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 RDF_TYPES = {
@@ -359,7 +369,10 @@ def test_a_malformed_query_is_400_with_the_parser_message(server: ServerProcess)
     client.setQuery("SELECT ?x WHERE { ?x ?y }")
     with pytest.raises(QueryBadFormed) as bad:
         client.query()
-    assert re.search(r"SPARQL syntax error: error at 1:\d+", str(bad.value))
+    # The position as the parser gives it: the remote-access check parses first (rdflib,
+    # "line:1, col:N"); a query it accepts is parsed again by the store ("error at 1:N").
+    assert re.search(r"SPARQL syntax error.*(?:line:1, col:\d+|error at 1:\d+)",
+                     str(bad.value))
 
 
 def test_a_query_over_the_time_limit_is_stopped(server: ServerProcess) -> None:
@@ -416,3 +429,271 @@ def test_void_names_the_endpoint(server: ServerProcess) -> None:
     document = json.loads(body)
     dataset = next(node for node in document["@graph"] if node["@id"].endswith("#dataset"))
     assert dataset["void:sparqlEndpoint"] == [{"@id": BASE + "sparql"}]
+
+
+# ---------------------------------------------------------------------------------------
+# An endpoint open to anyone: remote access, CORS, malformed requests, resource limits
+# ---------------------------------------------------------------------------------------
+
+ALLOWED_ORIGIN = "https://allowed.example"
+GUARDED_TIMEOUT = 8
+GUARDED_MEMORY_MB = 256
+ASK_PATH = "/sparql?" + urlencode({"query": "ASK { ?s ?p ?o }"})
+# 5,435 triples cubed: never ends, so it runs until the time limit, using no memory (COUNT).
+HEAVY = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
+# ORDER BY keeps all 29.5 million rows of the cross join: gigabytes, in about a second.
+MEMORY_HOG = "SELECT ?a ?d WHERE { ?a ?b ?c . ?d ?e ?f } ORDER BY ?c ?f LIMIT 1"
+SPARQL_QUERY = {"Content-Type": "application/sparql-query"}
+
+
+@pytest.fixture(scope="module")
+def guarded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A second server with the options under test: three workers (two for long queries),
+    a small memory cap and one allowed origin."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("guarded") / "serve.log"
+    command = [*serve_command(port, GUARDED_TIMEOUT), "--workers", "3", "--long-queries", "2",
+               "--query-memory-mb", str(GUARDED_MEMORY_MB), "--cors-origin", ALLOWED_ORIGIN]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    running = ServerProcess(port, log_path, process)
+    deadline = time.monotonic() + 120
+    while True:
+        assert process.poll() is None, running.log()
+        assert time.monotonic() < deadline, running.log()
+        try:
+            if running.request("GET", "/")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.3)
+    yield running
+    assert running.stop() == 0, running.log()[-2000:]
+    assert "Traceback" not in running.log()
+
+
+class CountingListener:
+    """A plain TCP listener on 127.0.0.1 that counts the connections it accepts."""
+
+    def __init__(self) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.socket.settimeout(0.1)
+        self.port = self.socket.getsockname()[1]
+        self.accepted = 0
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                connection, _ = self.socket.accept()
+            except TimeoutError:
+                continue
+            self.accepted += 1
+            connection.close()
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.thread.join(5)
+        self.socket.close()
+
+
+@pytest.fixture
+def listener() -> Iterator[CountingListener]:
+    running = CountingListener()
+    yield running
+    running.close()
+
+
+def _three_ways(server: ServerProcess, query: str) -> list[tuple[int, dict[str, str], bytes]]:
+    """The query sent by GET, by POST as a form and by POST as application/sparql-query."""
+    form = urlencode({"query": query})
+    return [server.request("GET", "/sparql?" + form),
+            server.request("POST", "/sparql",
+                           {"Content-Type": "application/x-www-form-urlencoded"}, form.encode()),
+            server.request("POST", "/sparql", SPARQL_QUERY, query.encode())]
+
+
+@pytest.mark.parametrize("silent", ["", "SILENT "])
+def test_service_is_refused_before_anything_connects(
+        server: ServerProcess, listener: CountingListener, silent: str) -> None:
+    query = (f"SELECT * WHERE {{ SERVICE {silent}<http://127.0.0.1:{listener.port}/sparql> "
+             "{ ?s ?p ?o } }")
+    for status, _, body in _three_ways(server, query):
+        assert status == 400 and b"SERVICE" in body and b"not allowed" in body, body
+    # The refusal came back, so a SERVICE call (made while the query ran) would have happened.
+    time.sleep(0.3)
+    assert listener.accepted == 0
+    # The listener does count: a connection of our own is seen.
+    socket.create_connection(("127.0.0.1", listener.port), timeout=5).close()
+    deadline = time.monotonic() + 5
+    while listener.accepted == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert listener.accepted == 1
+
+
+@pytest.mark.parametrize("clause", ["FROM", "FROM NAMED"])
+def test_from_is_refused_with_a_message(server: ServerProcess, listener: CountingListener,
+                                        clause: str) -> None:
+    query = f"SELECT * {clause} <http://127.0.0.1:{listener.port}/graph> WHERE {{ ?s ?p ?o }}"
+    for status, _, body in _three_ways(server, query):
+        assert status == 400 and b"FROM is not allowed" in body, body
+    assert listener.accepted == 0
+
+
+def test_no_cross_origin_access_by_default(server: ServerProcess) -> None:
+    for method, path in (("GET", ASK_PATH), ("OPTIONS", "/sparql"),
+                         ("GET", "/guideline/bcbm/BMA-1")):
+        status, headers, _ = server.request(method, path, {"Origin": "https://evil.example"})
+        assert status in (200, 204, 303)
+        assert "access-control-allow-origin" not in headers, (method, path)
+
+
+def test_cors_origin_allows_the_named_origin_only(guarded_server: ServerProcess) -> None:
+    status, headers, _ = guarded_server.request("GET", ASK_PATH, {"Origin": ALLOWED_ORIGIN})
+    assert status == 200
+    assert headers["access-control-allow-origin"] == ALLOWED_ORIGIN
+    assert "origin" in headers["vary"].lower() and "accept" in headers["vary"].lower()
+    status, headers, _ = guarded_server.request(
+        "OPTIONS", "/sparql", {"Origin": ALLOWED_ORIGIN, "Access-Control-Request-Method": "POST"})
+    assert status == 204 and headers["access-control-allow-origin"] == ALLOWED_ORIGIN
+    assert "POST" in headers["access-control-allow-methods"]
+    for other in ("https://evil.example", ALLOWED_ORIGIN + ".evil.example", "null"):
+        status, headers, _ = guarded_server.request("GET", ASK_PATH, {"Origin": other})
+        assert status == 200 and "access-control-allow-origin" not in headers, other
+        assert "origin" in headers["vary"].lower()  # a cache must not reuse it for another
+
+
+def _raw_exchange(port: int, data: bytes) -> int:
+    """Send the bytes as they are; the status of the answer, which must be complete."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(data)
+        connection.shutdown(socket.SHUT_WR)  # nothing more comes: a short body ends here
+        chunks = []
+        while chunk := connection.recv(65536):
+            chunks.append(chunk)
+    answer = b"".join(chunks)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 "), answer[:300]  # answered, not dropped
+    length = re.search(rb"\r\nContent-Length: (\d+)", head)
+    assert length and int(length[1]) == len(body), answer[:300]
+    return int(head.split()[1])
+
+
+def _get(target: bytes) -> bytes:
+    return b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+
+def _post(length: bytes, body: bytes = b"") -> bytes:
+    return (b"POST /sparql HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Content-Type: application/sparql-query\r\nContent-Length: " + length
+            + b"\r\n\r\n" + body)
+
+
+@pytest.mark.parametrize(("request_bytes", "status"), [
+    (_get(b"/%00"), 400),
+    (_get(b"/guideline/bcbm/BMA-1%00.html"), 400),
+    (_get(b"/guideline/%e9"), 400),  # not UTF-8
+    (_get(b"/guideline/%zz"), 400),  # not a percent-escape
+    (_get(b"/sparql?query=ASK%20%7B%7D%ff"), 400),
+    (_get(b"/sparql?query=ASK%20%7B%7D%z"), 400),
+    (_get(b"/" + b"a" * 300), 404),  # a name too long for the file system
+    (_post(b"-1"), 400),
+    (_post(b"12abc", b"ASK {}"), 400),
+    (_post(b"9" * 30), 413),
+    (_post(b"70000"), 413),  # over the 64 KiB limit: refused before the body is read
+    (_post(b"6", b"ASK \xff\xfe"), 400),  # not UTF-8
+    (_post(b"20", b"ASK {}"), 400),  # shorter than it says
+], ids=["nul", "nul-in-name", "latin-1", "bad-escape", "query-latin-1", "query-bad-escape",
+        "long-name", "negative-length", "non-numeric-length", "huge-length", "over-limit",
+        "body-latin-1", "short-body"])
+def test_a_malformed_request_is_answered_and_the_server_goes_on(
+        server: ServerProcess, request_bytes: bytes, status: int) -> None:
+    assert _raw_exchange(server.port, request_bytes) == status
+    assert server.request("GET", ASK_PATH)[0] == 200
+    assert "Traceback" not in server.log()
+
+
+def test_a_port_out_of_range_is_exit_2_with_one_line() -> None:
+    result = subprocess.run(serve_command(99999), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "--port" in result.stderr and "99999" in result.stderr
+
+
+def _in_thread(server: ServerProcess, query: str,
+               answers: list[tuple[int, dict[str, str], bytes]]) -> threading.Thread:
+    """POST the query from a thread that appends the answer to the list."""
+    def send() -> None:
+        answers.append(server.request("POST", "/sparql", SPARQL_QUERY, query.encode()))
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    return thread
+
+
+def _timed_ask(server: ServerProcess) -> float:
+    started = time.monotonic()
+    status, _, body = server.request("GET", ASK_PATH)
+    assert (status, json.loads(body)["boolean"]) == (200, True)
+    return time.monotonic() - started
+
+
+def test_a_trivial_query_is_answered_while_two_long_queries_run(
+        guarded_server: ServerProcess) -> None:
+    answers: list[tuple[int, dict[str, str], bytes]] = []
+    long_ones = [_in_thread(guarded_server, HEAVY, answers) for _ in range(2)]
+    time.sleep(1.5)  # past the 1 s quick lane: both hold the two long-query slots
+    elapsed = _timed_ask(guarded_server)
+    assert all(thread.is_alive() for thread in long_ones), "the long queries ended too soon"
+    # Queued behind a long query, the ASK would wait for the time limit: 6.5 s more. Given
+    # the free worker it takes milliseconds, even with three busy processes on two cores;
+    # 2 s leaves room for a slow machine and still proves it did not wait.
+    assert elapsed < 2.0, elapsed
+
+    # A third long query, new to the server, finds both slots taken: stopped once past the
+    # quick lane (1 s), not queued.
+    started = time.monotonic()
+    status, headers, body = guarded_server.request(
+        "POST", "/sparql", SPARQL_QUERY, HEAVY.replace("?i", "?j").encode())
+    assert status == 503 and b"2 long queries" in body and headers["retry-after"]
+    assert time.monotonic() - started < 3.0
+
+    # The same long query sent again is known: it waits for a slot (3 s) without holding a
+    # worker, so the quick lane still answers meanwhile.
+    again: list[tuple[int, dict[str, str], bytes]] = []
+    started = time.monotonic()
+    waiting = _in_thread(guarded_server, HEAVY, again)
+    time.sleep(0.5)
+    assert _timed_ask(guarded_server) < 2.0
+    assert waiting.is_alive()
+    waiting.join(30)
+    assert again[0][0] == 503 and b"2 long queries" in again[0][2]
+    assert time.monotonic() - started > 2.5  # it waited for a slot, not in the quick lane
+
+    for thread in long_ones:
+        thread.join(30)
+    assert [status for status, _, _ in answers] == [503, 503]
+    assert all(f"time limit of {GUARDED_TIMEOUT} s".encode() in body for _, _, body in answers)
+
+
+def test_a_query_over_the_memory_cap_is_503_and_the_server_goes_on(
+        guarded_server: ServerProcess) -> None:
+    started = time.monotonic()
+    status, _, body = guarded_server.request("POST", "/sparql", SPARQL_QUERY,
+                                             MEMORY_HOG.encode())
+    assert status == 503, body
+    assert f"more memory than the limit of {GUARDED_MEMORY_MB} MB".encode() in body
+    assert time.monotonic() - started < GUARDED_TIMEOUT  # the cap stopped it, not the clock
+    for _ in range(4):  # every worker, the replaced one included, answers
+        status, _, body = guarded_server.request("GET", ASK_PATH)
+        assert (status, json.loads(body)["boolean"]) == (200, True)
+
+
+def test_a_result_over_the_size_cap_is_503(guarded_server: ServerProcess) -> None:
+    # 29.5 million rows as JSON: refused in the worker once past 64 MB, not sent over.
+    status, _, body = guarded_server.request(
+        "POST", "/sparql", SPARQL_QUERY, b"SELECT * WHERE { ?a ?b ?c . ?d ?e ?f }")
+    assert status == 503 and b"larger than 64 MB" in body
+    assert guarded_server.request("GET", ASK_PATH)[0] == 200

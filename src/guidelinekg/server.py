@@ -10,17 +10,21 @@ At start the static site is built (``guidelinekg publish``) into a temporary fol
 - ``/sparql`` is a read-only SPARQL 1.1 Protocol endpoint (GET ``?query=``, POST form-encoded
   or ``application/sparql-query``); results as JSON, XML, CSV or TSV, graphs as Turtle,
   N-Triples, RDF/XML or JSON-LD, by Accept. Updates are refused (403), a malformed query is
-  a 400 with the parser's message, and a query running longer than ``--query-timeout`` is
-  stopped (503). With Accept text/html, /sparql is the query page.
+  a 400 with the parser's message. With Accept text/html, /sparql is the query page.
 
-Queries run in worker processes, each with its own in-memory pyoxigraph store of the published
-graphs (one named graph per ontology IRI; the default graph is their union). A query cannot be
-interrupted inside the store, so a worker that overruns the time limit is killed and replaced:
-the limit is real, not advisory. pyoxigraph is imported here (besides loading.py/sparql.py)
-because the endpoint needs the store's own SPARQL result serialisers.
+Open to anyone, it guards itself: a query with SERVICE or FROM / FROM NAMED is refused (400)
+before a worker sees it (pyoxigraph would call a SERVICE endpoint: the server would make
+requests for whoever asks); queries run in worker processes under a time limit, a memory cap
+and lanes that keep short queries answered while long ones run (query_workers.py; the options
+--query-timeout, --query-memory-mb, --workers, --long-queries); there is no cross-origin
+access unless ``--cors-origin ORIGIN`` names an origin; a malformed request (a control
+character or bad percent-encoding in the target, text that is not UTF-8, a bad
+Content-Length) is a 400, a body over 64 KiB a 413, never a traceback or a dropped connection.
 
-Access logs go to stderr in the Common Log Format. SIGINT and SIGTERM stop the server cleanly;
-a port already in use is reported and the command exits with 2.
+pyoxigraph is imported (besides loading.py/sparql.py) by query_workers.py, for the store's own
+SPARQL result serialisers. Access logs go to stderr in the Common Log Format. SIGINT and
+SIGTERM stop the server cleanly; a port already in use or out of range is reported and the
+command exits with 2.
 """
 
 from __future__ import annotations
@@ -28,30 +32,49 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
-import multiprocessing
-import queue
+import re
 import signal
 import socketserver
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from multiprocessing.connection import Connection
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote_to_bytes, urlsplit
 
-import pyoxigraph as ox
 from rdflib.plugins.sparql.parser import parseUpdate
 
 from guidelinekg import __version__
 from guidelinekg.publishing import FHIR_JSON, HTML, MEDIA_TYPES, Site, build_site
+from guidelinekg.query_workers import (
+    DEFAULT_MEMORY_MB,
+    DEFAULT_QUERY_TIMEOUT,
+    GRAPH_FORMATS,
+    MIN_MEMORY_MB,
+    POOL_HELP,
+    QUICK_SECONDS,
+    SOLUTION_FORMATS,
+    Outcome,
+    PoolLimits,
+    QueryPool,
+    QueryRequest,
+    WorkerStartError,
+    default_workers,
+    describe_failure,
+)
+from guidelinekg.sparql import QueryError, refuse_remote_access
 
 EXIT_USAGE = 2
-MAX_BODY_BYTES = 1024 * 1024
-DEFAULT_QUERY_TIMEOUT = 10.0
-WORKERS = 2
+# Queries are parsed in this process (refuse_remote_access, the update check), one at a time,
+# at about 2 microseconds a character: a bigger body would hold every other query for long.
+# 64 KiB is also http.server's limit of a request line, so GET and POST take the same queries.
+MAX_BODY_BYTES = 64 * 1024
+MAX_FORM_FIELDS = 64
+RETRY_AFTER_SECONDS = 5
+SPARQL_PATHS = ("/sparql", "/sparql/")
 
 # Documents of an IRI in the server's order of preference (HTML for */*).
 DOCUMENT_PREFERENCE = (HTML, "text/turtle", "application/ld+json", "application/rdf+xml",
@@ -65,19 +88,6 @@ ALIASES: dict[str, tuple[str, ...]] = {
     FHIR_JSON: ("application/json", "application/json+fhir"),
     "application/sparql-results+json": ("application/json",),
     "application/sparql-results+xml": ("application/xml", "text/xml"),
-}
-
-SOLUTION_FORMATS: dict[str, ox.QueryResultsFormat] = {
-    "application/sparql-results+json": ox.QueryResultsFormat.JSON,
-    "application/sparql-results+xml": ox.QueryResultsFormat.XML,
-    "text/csv": ox.QueryResultsFormat.CSV,
-    "text/tab-separated-values": ox.QueryResultsFormat.TSV,
-}
-GRAPH_FORMATS: dict[str, ox.RdfFormat] = {
-    "text/turtle": ox.RdfFormat.TURTLE,
-    "application/n-triples": ox.RdfFormat.N_TRIPLES,
-    "application/rdf+xml": ox.RdfFormat.RDF_XML,
-    "application/ld+json": ox.RdfFormat.JSON_LD,
 }
 TEXT_TYPES = {"text/csv", "text/tab-separated-values", "text/turtle", "application/n-triples"}
 
@@ -151,137 +161,53 @@ def negotiate(header: str | None, available: list[str]) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------
-# Query workers
+# Request decoding
 # ---------------------------------------------------------------------------------------
 
-
-def _worker_main(connection: Connection, dataset: list[tuple[str, str]]) -> None:
-    """A worker process: load the graphs, then answer queries until the pipe closes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops it
-    store = ox.Store()
-    for graph_iri, path in dataset:
-        store.load(path=path, format=ox.RdfFormat.N_TRIPLES, to_graph=ox.NamedNode(graph_iri))
-    connection.send(("ready", len(store)))
-    while True:
-        try:
-            request = connection.recv()
-        except (EOFError, OSError):
-            return
-        connection.send(_answer(store, *request))
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_DIGITS = re.compile(r"[0-9]+")
+_ORIGIN = re.compile(r"https?://(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
 
 
-def _answer(store: ox.Store, text: str, default_graphs: list[str], named_graphs: list[str],
-            accept: str | None) -> tuple:
+class RequestError(Exception):
+    """A request the server cannot take as sent: answered with its status and message."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def decode_path(raw: str) -> str:
+    """The percent-decoded path; strict, since the path names files of the site."""
+    if _BAD_ESCAPE.search(raw):
+        raise RequestError("malformed percent-encoding in the path")
     try:
-        result = store.query(
-            text,
-            use_default_graph_as_union=not default_graphs,
-            default_graph=[ox.NamedNode(iri) for iri in default_graphs] or None,
-            named_graphs=[ox.NamedNode(iri) for iri in named_graphs] or None,
-        )
-        if isinstance(result, ox.QueryTriples):
-            media_type = negotiate(accept, list(GRAPH_FORMATS))
-            if media_type is None:
-                return ("not-acceptable", list(GRAPH_FORMATS))
-            return ("ok", media_type, result.serialize(format=GRAPH_FORMATS[media_type]))
-        media_type = negotiate(accept, list(SOLUTION_FORMATS))
-        if media_type is None:
-            return ("not-acceptable", list(SOLUTION_FORMATS))
-        return ("ok", media_type, result.serialize(format=SOLUTION_FORMATS[media_type]))
-    except SyntaxError as error:
-        return ("syntax", str(error))
-    except (OSError, ValueError, TypeError, RuntimeError) as error:
-        return ("error", str(error))
+        path = unquote_to_bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        raise RequestError("the path is not UTF-8 once percent-decoded") from None
+    if _CONTROL.search(path):
+        raise RequestError("the path contains a control character (such as %00)")
+    return path
 
 
-class QueryWorker:
-    def __init__(self, context: multiprocessing.context.BaseContext,
-                 dataset: list[tuple[str, str]]) -> None:
-        self.connection, child = context.Pipe()
-        self.process = context.Process(target=_worker_main, args=(child, dataset), daemon=True)
-        self.process.start()
-        child.close()
-
-    def wait_ready(self, timeout: float) -> bool:
-        if self.connection.poll(timeout):
-            try:
-                return self.connection.recv()[0] == "ready"
-            except (EOFError, OSError):
-                return False
-        return False
-
-    def ask(self, request: tuple, timeout: float) -> tuple | None:
-        """The worker's answer, or None when it did not answer in time (or died)."""
-        try:
-            self.connection.send(request)
-            if self.connection.poll(timeout):
-                return self.connection.recv()
-        except (EOFError, OSError, BrokenPipeError):
-            pass
-        return None
-
-    def stop(self) -> None:
-        if self.process.is_alive():
-            self.process.kill()
-        self.process.join(5)
-        self.connection.close()
+def parse_form(text: str, where: str) -> dict[str, list[str]]:
+    """Parameters of a query string or form; bad escapes and non-UTF-8 text are refused
+    (parse_qs would keep them as they are or replace them, and run another query)."""
+    if _BAD_ESCAPE.search(text):
+        raise RequestError(f"malformed percent-encoding in the {where}")
+    try:
+        return parse_qs(text, keep_blank_values=True, errors="strict",
+                        max_num_fields=MAX_FORM_FIELDS)
+    except UnicodeDecodeError:
+        raise RequestError(f"the {where} is not UTF-8 once percent-decoded") from None
+    except ValueError:
+        raise RequestError(f"the {where} has more than {MAX_FORM_FIELDS} fields") from None
 
 
-class QueryPool:
-    """Worker processes; one that overruns its time limit is killed and replaced."""
-
-    def __init__(self, dataset: list[tuple[str, str]], size: int = WORKERS) -> None:
-        self.dataset = dataset
-        self.context = multiprocessing.get_context("spawn")
-        self.idle: queue.Queue[QueryWorker] = queue.Queue()
-        self.all: set[QueryWorker] = set()
-        self.lock = threading.Lock()
-        self.closed = False
-        workers = [self._start() for _ in range(size)]
-        for worker in workers:
-            if not worker.wait_ready(120):
-                self.close()
-                raise RuntimeError("a SPARQL worker process did not start")
-            self.idle.put(worker)
-
-    def _start(self) -> QueryWorker:
-        worker = QueryWorker(self.context, self.dataset)
-        with self.lock:
-            self.all.add(worker)
-        return worker
-
-    def _replace(self, worker: QueryWorker) -> None:
-        with self.lock:
-            self.all.discard(worker)
-        worker.stop()
-        if self.closed:
-            return
-        fresh = self._start()
-        if fresh.wait_ready(120) and not self.closed:
-            self.idle.put(fresh)
-        else:
-            fresh.stop()
-
-    def run(self, request: tuple, timeout: float) -> tuple:
-        started = time.monotonic()
-        try:
-            worker = self.idle.get(timeout=timeout)
-        except queue.Empty:
-            return ("busy", timeout)
-        answer = worker.ask(request, max(timeout - (time.monotonic() - started), 0.01))
-        if answer is None:
-            threading.Thread(target=self._replace, args=(worker,), daemon=True).start()
-            return ("timeout", timeout)
-        self.idle.put(worker)
-        return answer
-
-    def close(self) -> None:
-        self.closed = True
-        with self.lock:
-            workers = list(self.all)
-            self.all.clear()
-        for worker in workers:
-            worker.stop()
+def _printable(text: str) -> str:
+    """Text for a log line: control characters escaped, so a request cannot forge lines."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match[0]):02x}", text).replace('"', '\\"')
 
 
 # ---------------------------------------------------------------------------------------
@@ -301,9 +227,13 @@ def common_log_time(now: float | None = None) -> str:
 
 class GuidelineServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 drops or resets connections as soon as a few
+    # clients connect at once.
+    request_queue_size = 128
     site: Site
     pool: QueryPool
-    query_timeout: float
+    limits: PoolLimits
+    cors_origins: frozenset[str] = frozenset()
 
     def server_bind(self) -> None:
         # No reverse DNS lookup of the host (HTTPServer.server_bind does one): works offline.
@@ -318,6 +248,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = f"guidelinekg/{__version__}"
     protocol_version = "HTTP/1.1"
     timeout = 60  # an idle keep-alive connection is closed
+    _requested_close = False
 
     # -- responses ----------------------------------------------------------------------
 
@@ -332,67 +263,144 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send(self, code: int, body: bytes, content_type: str | None,
               headers: dict[str, str] | None = None) -> None:
+        headers = {**(headers or {}), **self._cors_headers(headers or {})}
+        if self.close_connection:
+            headers["Connection"] = "close"
         self.send_response(code)
         if content_type:
             self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
+        for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                self.wfile.write(body)
+            self.wfile.write(body)
         self._log(code, len(body))
 
     def _text(self, code: int, message: str, headers: dict[str, str] | None = None) -> None:
         self._send(code, (message.rstrip("\n") + "\n").encode("utf-8"),
                    "text/plain; charset=utf-8", headers)
 
+    def _cors_headers(self, headers: dict[str, str]) -> dict[str, str]:
+        """CORS for the origins named with --cors-origin only (none by default)."""
+        if not self.server.cors_origins:
+            return {}
+        vary = headers.get("Vary")
+        added = {"Vary": f"{vary}, Origin" if vary else "Origin"}
+        request_headers = getattr(self, "headers", None)  # absent when the request line is bad
+        origin = request_headers.get("Origin") if request_headers else None
+        if origin and origin.lower() in self.server.cors_origins:
+            added["Access-Control-Allow-Origin"] = origin
+        return added
+
     def send_error(self, code: int, message: str | None = None,
                    explain: str | None = None) -> None:
+        # http.server's own refusals (bad request line, headers too long, unknown method).
         self.close_connection = True
-        self._text(code, message or self.responses.get(code, ("error",))[0],
-                   {"Connection": "close"})
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self._text(code, message or self.responses.get(code, ("error",))[0])
 
     def _log(self, code: int, size: int) -> None:
-        request = self.requestline.replace('"', '\\"') if self.requestline else "-"
+        request = _printable(self.requestline) if self.requestline else "-"
         sys.stderr.write(f'{self.address_string()} - - [{common_log_time()}] "{request}" '
                          f"{code} {size}\n")
         sys.stderr.flush()
 
     def log_message(self, format: str, *args: object) -> None:
-        sys.stderr.write(f"{self.address_string()} - - [{common_log_time()}] {format % args}\n")
+        sys.stderr.write(f"{self.address_string()} - - [{common_log_time()}] "
+                         f"{_printable(format % args)}\n")
 
     # -- methods ------------------------------------------------------------------------
 
-    def do_HEAD(self) -> None:
-        self.do_GET()
+    def _guarded(self, action: Callable[[], None]) -> None:
+        """Run a method's action; a RequestError is answered with its status, not a traceback."""
+        self._requested_close = self.close_connection
+        # Until its body is read (_read_body), a request that has one will close the
+        # connection: unread bytes would otherwise be taken for the next request.
+        if self.headers.get("Content-Length", "0").strip() != "0" or \
+                "Transfer-Encoding" in self.headers:
+            self.close_connection = True
+        try:
+            action()
+        except RequestError as error:
+            self.close_connection = True
+            self._text(error.status, str(error))
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
     def do_GET(self) -> None:
-        parts = urlsplit(self.path)
-        path = unquote(parts.path)
-        if path in ("/sparql", "/sparql/"):
-            self._sparql_get(parts.query)
+        self._guarded(self._get)
+
+    do_HEAD = do_GET
+
+    def do_POST(self) -> None:
+        self._guarded(self._post)
+
+    def do_OPTIONS(self) -> None:
+        self._guarded(self._options)
+
+    def _refuse_write(self) -> None:
+        self._guarded(self._not_allowed)
+
+    do_PUT = do_DELETE = do_PATCH = _refuse_write
+
+    def _target(self) -> tuple[str, str]:
+        """The decoded path and the raw query string of the request target."""
+        if not self.path.isascii() or _CONTROL.search(self.path):
+            raise RequestError("the request target must be ASCII without control characters "
+                               "(percent-encode the others)")
+        try:
+            parts = urlsplit(self.path)
+        except ValueError:
+            raise RequestError("malformed request target") from None
+        return decode_path(parts.path), parts.query
+
+    def _get(self) -> None:
+        path, query_string = self._target()
+        if path in SPARQL_PATHS:
+            self._sparql_get(query_string)
             return
         self._document(path)
 
-    def do_POST(self) -> None:
-        parts = urlsplit(self.path)
-        if unquote(parts.path) not in ("/sparql", "/sparql/"):
+    def _post(self) -> None:
+        path, query_string = self._target()
+        if path not in SPARQL_PATHS:
             self._text(405, "POST is accepted at /sparql only", {"Allow": "GET, HEAD"})
             return
-        self._sparql_post(parts.query)
+        self._sparql_post(query_string)
 
     def _not_allowed(self) -> None:
         self._text(405, f"{self.command} is not allowed: this server is read-only",
                    {"Allow": "GET, HEAD, POST"})
 
-    do_PUT = do_DELETE = do_PATCH = _not_allowed
+    def _options(self) -> None:
+        headers = {"Allow": "GET, HEAD, POST, OPTIONS"}
+        if self.server.cors_origins:  # a preflight; _send adds the origin when it is allowed
+            headers |= {"Access-Control-Allow-Methods": "GET, HEAD, POST",
+                        "Access-Control-Allow-Headers": "Accept, Content-Type",
+                        "Access-Control-Max-Age": "600"}
+        self._send(204, b"", None, headers)
 
-    def do_OPTIONS(self) -> None:
-        self._send(204, b"", None, {"Allow": "GET, HEAD, POST, OPTIONS",
-                                    "Access-Control-Allow-Origin": "*",
-                                    "Access-Control-Allow-Headers": "Accept, Content-Type"})
+    def _read_body(self) -> bytes:
+        if "Transfer-Encoding" in self.headers:
+            raise RequestError("a chunked body is not supported: send a Content-Length", 411)
+        values = {value.strip() for value in self.headers.get_all("Content-Length") or []}
+        if not values:
+            raise RequestError("a POST to /sparql needs a Content-Length", 411)
+        if len(values) > 1:
+            raise RequestError("the request has conflicting Content-Length headers")
+        value = values.pop()
+        if not _DIGITS.fullmatch(value):
+            raise RequestError(f"Content-Length must be a whole number of bytes, not "
+                               f"{value[:20]!r}")
+        length = int(value)
+        if length > MAX_BODY_BYTES:
+            raise RequestError(f"the request body is larger than {MAX_BODY_BYTES} bytes", 413)
+        body = self.rfile.read(length)
+        if len(body) != length:
+            raise RequestError("the request body is shorter than its Content-Length")
+        self.close_connection = self._requested_close
+        return body
 
     # -- documents and IRIs -------------------------------------------------------------
 
@@ -402,7 +410,10 @@ class Handler(BaseHTTPRequestHandler):
         if any(part.startswith(".") for part in parts):
             return None
         root = self.server.site.root.resolve()
-        candidate = root.joinpath(*parts).resolve() if parts else root
+        try:
+            candidate = root.joinpath(*parts).resolve() if parts else root
+        except (OSError, RuntimeError):  # a symlink loop
+            return None
         if candidate != root and root not in candidate.parents:
             return None
         return candidate
@@ -417,7 +428,7 @@ class Handler(BaseHTTPRequestHandler):
         if target is None:
             self._text(404, f"not found: {path}")
             return
-        if target.is_file():
+        if _is_file(target):
             self._serve_file(target)
             return
         route = self.server.site.route_for(relative)
@@ -428,19 +439,21 @@ class Handler(BaseHTTPRequestHandler):
                 listing = "\n".join(f"  {media_type}" for media_type in available)
                 self._text(406, f"{path} is available as:\n{listing}", {"Vary": "Accept"})
                 return
-            location = "/" + route.documents[chosen]
-            self._send(303, f"See Other: {location}\n".encode(), "text/plain; charset=utf-8",
-                       {"Location": location, "Vary": "Accept"})
+            self._see_other("/" + route.documents[chosen])
             return
-        if target.is_dir() and (target / "index.html").is_file():
+        if _is_file(target / "index.html"):
             self._serve_file(target / "index.html")
             return
         self._text(404, f"not found: {path}")
 
+    def _see_other(self, location: str) -> None:
+        self._send(303, f"See Other: {location}\n".encode(), "text/plain; charset=utf-8",
+                   {"Location": location, "Vary": "Accept"})
+
     # -- SPARQL -------------------------------------------------------------------------
 
     def _sparql_get(self, query_string: str) -> None:
-        parameters = parse_qs(query_string, keep_blank_values=True)
+        parameters = parse_form(query_string, "query string")
         if "update" in parameters:
             self._refuse_update()
             return
@@ -455,38 +468,22 @@ class Handler(BaseHTTPRequestHandler):
             if chosen == HTML:
                 self._serve_file(self.server.site.root / "query.html")
             elif chosen in rdf_types and description is not None:
-                location = "/" + description.documents[chosen]
-                self._send(303, f"See Other: {location}\n".encode(),
-                           "text/plain; charset=utf-8", {"Location": location, "Vary": "Accept"})
+                self._see_other("/" + description.documents[chosen])
             else:
                 self._text(400, "missing the query parameter (GET /sparql?query=...)")
             return
         self._run_query(parameters)
 
     def _sparql_post(self, query_string: str) -> None:
-        length_header = self.headers.get("Content-Length")
-        if length_header is None:
-            self._text(411, "a POST to /sparql needs a Content-Length")
-            return
-        try:
-            length = int(length_header)
-        except ValueError:
-            self._text(400, "Content-Length is not a number")
-            return
-        if length > MAX_BODY_BYTES:
-            self.close_connection = True
-            self._text(413, f"the request body is larger than {MAX_BODY_BYTES} bytes")
-            return
-        body = self.rfile.read(length)
+        body = self._read_body()
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-        parameters = parse_qs(query_string, keep_blank_values=True)
+        parameters = parse_form(query_string, "query string")
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
-            self._text(400, "the request body is not UTF-8")
-            return
+            raise RequestError("the request body is not UTF-8") from None
         if content_type == "application/x-www-form-urlencoded":
-            form = parse_qs(text, keep_blank_values=True)
+            form = parse_form(text, "form")
             if "update" in form:
                 self._refuse_update()
                 return
@@ -514,35 +511,58 @@ class Handler(BaseHTTPRequestHandler):
             self._text(400, "give exactly one query parameter")
             return
         text = queries[0]
-        request = (text, parameters.get("default-graph-uri", []),
-                   parameters.get("named-graph-uri", []), self.headers.get("Accept"))
-        timeout = self.server.query_timeout
-        answer = self.server.pool.run(request, timeout)
-        kind = answer[0]
-        cors = {"Access-Control-Allow-Origin": "*", "Vary": "Accept"}
-        if kind == "ok":
-            _, media_type, body = answer
-            charset = "; charset=utf-8" if media_type in TEXT_TYPES else ""
-            self._send(200, body, media_type + charset, cors)
-        elif kind == "syntax":
+        refusal = remote_access_refusal(text)
+        if refusal is not None:
             if _is_update(text):
                 self._refuse_update()
             else:
-                self._text(400, f"SPARQL syntax error: {answer[1]}", cors)
-        elif kind == "not-acceptable":
-            self._text(406, "the result can be sent as: " + ", ".join(answer[1]), cors)
-        elif kind == "timeout":
-            self._text(503, f"the query was stopped: it ran longer than the time limit of "
-                            f"{timeout:g} s", cors)
-        elif kind == "busy":
-            self._text(503, "every query worker is busy; try again", cors)
+                self._text(400, refusal, {"Vary": "Accept"})
+            return
+        accept = self.headers.get("Accept")
+        request = QueryRequest(text, tuple(parameters.get("default-graph-uri", [])),
+                               tuple(parameters.get("named-graph-uri", [])),
+                               negotiate(accept, list(SOLUTION_FORMATS)),
+                               negotiate(accept, list(GRAPH_FORMATS)))
+        answer = self.server.pool.run(request)
+        if answer.outcome is Outcome.OK:
+            charset = "; charset=utf-8" if answer.media_type in TEXT_TYPES else ""
+            self._send(200, answer.body, answer.media_type + charset, {"Vary": "Accept"})
+        elif answer.outcome is Outcome.SYNTAX and _is_update(text):
+            self._refuse_update()
         else:
-            self._text(400, f"the query failed: {answer[1]}", cors)
+            code, message, retry = describe_failure(answer, self.server.limits)
+            headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if retry else {}
+            self._text(code, message, {"Vary": "Accept", **headers})
+
+
+# rdflib's SPARQL grammar (pyparsing) is not thread-safe: two threads parsing at once get
+# spurious errors from its parse actions. Every parse in this process takes the lock.
+_PARSE_LOCK = threading.Lock()
+
+
+def remote_access_refusal(text: str) -> str | None:
+    """Why the query may not run (SERVICE, FROM), or None."""
+    try:
+        with _PARSE_LOCK:
+            refuse_remote_access(text, "query")
+    except QueryError as error:
+        return str(error)
+    except Exception as error:  # fail closed: a query the check cannot read does not run
+        return f"query: it could not be checked for remote access ({type(error).__name__})"
+    return None
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name the file system refuses (too long): no such file
+        return False
 
 
 def _is_update(text: str) -> bool:
     try:
-        parseUpdate(text)
+        with _PARSE_LOCK:
+            parseUpdate(text)
     except Exception:  # rdflib raises pyparsing's exceptions, and others
         return False
     return True
@@ -554,6 +574,8 @@ def _is_update(text: str) -> bool:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = POOL_HELP
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on "
                         "(default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks "
@@ -561,56 +583,102 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--query-timeout", type=float, default=DEFAULT_QUERY_TIMEOUT,
                         metavar="S", help="time limit of a SPARQL query in seconds "
                         f"(default {DEFAULT_QUERY_TIMEOUT:g})")
+    parser.add_argument("--query-memory-mb", type=int, default=DEFAULT_MEMORY_MB, metavar="MB",
+                        help="memory cap of each query worker process in MiB "
+                        f"(default {DEFAULT_MEMORY_MB}, at least {MIN_MEMORY_MB})")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="query worker processes (default: cores, 2 to 8, plus one: "
+                        f"{default_workers()} here)")
+    parser.add_argument("--long-queries", type=int, default=None, metavar="N",
+                        help="queries that may run longer than "
+                        f"{QUICK_SECONDS:g} s at once (default: workers - 1)")
+    parser.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                        help="let this web origin (https://host[:port]) read answers from a "
+                        "browser; repeatable (default: none)")
 
 
-def run(args: argparse.Namespace) -> int:
+def pool_limits(args: argparse.Namespace) -> PoolLimits | str:
+    """The limits the options ask for, or what is wrong with them."""
+    if not 0 <= args.port <= 65535:
+        return f"--port must be between 0 and 65535, not {args.port}"
     if args.query_timeout <= 0:
-        print("guidelinekg serve: error: --query-timeout must be positive", file=sys.stderr)
-        return EXIT_USAGE
+        return "--query-timeout must be positive"
+    if args.query_memory_mb < MIN_MEMORY_MB:
+        return f"--query-memory-mb must be at least {MIN_MEMORY_MB}"
+    workers = default_workers() if args.workers is None else args.workers
+    if workers < 1:
+        return "--workers must be at least 1"
+    long_queries = max(workers - 1, 1) if args.long_queries is None else args.long_queries
+    if not 1 <= long_queries <= workers:
+        return f"--long-queries must be between 1 and --workers ({workers})"
+    for origin in args.cors_origin:
+        if not _ORIGIN.fullmatch(origin.lower()):
+            return f"--cors-origin must be an origin like https://example.org, not {origin!r}"
+    return PoolLimits(workers, long_queries, args.query_memory_mb, args.query_timeout)
+
+
+def _bind(args: argparse.Namespace) -> GuidelineServer | str:
     try:
         server = GuidelineServer((args.host, args.port), Handler, bind_and_activate=False)
         server.server_bind()
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
-            message = f"port {args.port} on {args.host} is already in use"
-        else:
-            message = f"cannot listen on {args.host}:{args.port} ({error.strerror or error})"
-        print(f"guidelinekg serve: error: {message}", file=sys.stderr)
+            return f"port {args.port} on {args.host} is already in use"
+        return f"cannot listen on {args.host}:{args.port} ({error.strerror or error})"
+    return server
+
+
+def run(args: argparse.Namespace) -> int:
+    limits = pool_limits(args)
+    # Checked, and the port taken, before building anything: a mistake is reported at once.
+    server = _bind(args) if isinstance(limits, PoolLimits) else limits
+    if not isinstance(server, GuidelineServer) or not isinstance(limits, PoolLimits):
+        print(f"guidelinekg serve: error: {server}", file=sys.stderr)
         return EXIT_USAGE
+    server.limits = limits
+    server.cors_origins = frozenset(origin.lower() for origin in args.cors_origin)
     stop = threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:
         stop.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    pool: QueryPool | None = None
-    with tempfile.TemporaryDirectory(prefix="guidelinekg-site-") as folder:
-        try:
-            print("building the site ...", file=sys.stderr, flush=True)
-            site = build_site(Path(folder) / "site")
-            dataset = [(str(g.iri), str(site.root / g.file("latest", "nt"))) for g in site.graphs]
-            dataset.append(("https://w3id.org/guidelinekg/void", str(site.root / "void.nt")))
-            pool = QueryPool(dataset)
-            server.site = site
-            server.pool = pool
-            server.query_timeout = args.query_timeout
-            server.server_activate()
-            host, port = server.server_address[:2]
-            print(f"serving http://{host}:{port}/ (SPARQL endpoint http://{host}:{port}/sparql, "
-                  f"query time limit {args.query_timeout:g} s); stop with Ctrl-C",
-                  file=sys.stderr, flush=True)
-            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
-                                      daemon=True)
-            thread.start()
-            while not stop.wait(0.5):
-                pass
-            server.shutdown()
-            thread.join(10)
-        finally:
-            server.server_close()
-            if pool is not None:
-                pool.close()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+    try:
+        with tempfile.TemporaryDirectory(prefix="guidelinekg-site-") as folder:
+            _serve(server, Path(folder), stop)
+    except WorkerStartError as error:
+        print(f"guidelinekg serve: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        server.server_close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     print("stopped", file=sys.stderr, flush=True)
     return 0
+
+
+def _serve(server: GuidelineServer, folder: Path, stop: threading.Event) -> None:
+    print("building the site ...", file=sys.stderr, flush=True)
+    site = build_site(folder / "site")
+    dataset = [(str(g.iri), str(site.root / g.file("latest", "nt"))) for g in site.graphs]
+    dataset.append(("https://w3id.org/guidelinekg/void", str(site.root / "void.nt")))
+    limits = server.limits
+    pool = QueryPool(dataset, limits)
+    try:
+        server.site = site
+        server.pool = pool
+        server.server_activate()
+        host, port = server.server_address[:2]
+        print(f"serving http://{host}:{port}/ (SPARQL endpoint http://{host}:{port}/sparql: "
+              f"{limits.workers} workers and a spare, {limits.long_queries} for long queries, "
+              f"{limits.query_timeout:g} s and {limits.memory_mb} MB a query); stop with Ctrl-C",
+              file=sys.stderr, flush=True)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
+                                  daemon=True)
+        thread.start()
+        while not stop.wait(0.5):
+            pass
+        server.shutdown()
+        thread.join(10)
+    finally:
+        pool.close()
