@@ -30,6 +30,7 @@ demo: setup
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts
+	$(BIN)/mypy
 
 test: setup lint
 	$(BIN)/pytest -q

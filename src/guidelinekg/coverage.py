@@ -132,7 +132,9 @@ def _by_key(graph: Graph, *classes: URIRef) -> dict[str, list[Node]]:
         for subject in graph.subjects(RDF.type, cls):
             for notation in graph.objects(subject, SKOS.notation):
                 found.setdefault(str(notation), set()).add(subject)
-    return {key: sorted(subjects) for key, subjects in found.items()}
+    # By their text: the order is only seen through a single subject or a message that
+    # sorts the names again.
+    return {key: sorted(subjects, key=str) for key, subjects in found.items()}
 
 
 def check_statements(graph: Graph, rows: list[dict[str, str]]) -> list[CoverageProblem]:

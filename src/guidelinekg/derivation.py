@@ -163,7 +163,8 @@ class _CriterionBasis:
     sources: set[str] = field(default_factory=set)
 
     def line(self, vocabulary: Vocabulary) -> str:
-        holds = {TRUE: "yes", FALSE: "no"}.get(self.truth, "unknown")  # type: ignore[arg-type]
+        holds = ({TRUE: "yes", FALSE: "no"}.get(self.truth, "unknown")
+                 if self.truth is not None else "unknown")
         values = sorted({vocabulary.value(v) for v in self.values.values()})
         shown = ", ".join(values) if values else "not recorded"
         line = f"{self.label}: {holds} ({self.fact} = {shown}"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from rdflib import URIRef
+from rdflib.term import Node
 
 from guidelinekg.loading import PREFIXES
 from guidelinekg.results import DoseCheck, Vocabulary, number, plain
@@ -34,12 +35,29 @@ class _StepVerdict:
     reasons: list[str]
 
 
+def _shown(term: Node) -> str:
+    """A recorded number as plain text; an ill-typed literal (a record derived with
+    ``allow_invalid``) as the record wrote it."""
+    value = number(term)
+    return plain(value) if value is not None else str(term)
+
+
+def _required_number(row: dict, name: str) -> Decimal:
+    """A number the query always binds for a row (a mandatory part of a regimen step, or
+    one it computes with arithmetic); its absence is a bug in the query or the guideline."""
+    value = number(row.get(name))
+    if value is None:
+        raise ValueError(f"derive/dose-comparisons gave no number for ?{name} "
+                         f"(got {row.get(name)!r}) for regimen step {row.get('step')}")
+    return value
+
+
 def _describe_found(row: dict, vocabulary: Vocabulary) -> str:
     if row.get("dose") is None:
         return "no dosage recorded"
     parts = []
     if row.get("amount") is not None:
-        parts.append(f"{plain(number(row['amount']))} {row.get('unit', '(no unit)')}")
+        parts.append(f"{_shown(row['amount'])} {row.get('unit', '(no unit)')}")
     else:
         parts.append("no amount")
     if row.get("route") is not None:
@@ -47,9 +65,9 @@ def _describe_found(row: dict, vocabulary: Vocabulary) -> str:
     if row.get("count") is not None and number(row["count"]) == 1:
         parts.append("once")
     if row.get("period") is not None:
-        parts.append(f"every {plain(number(row['period']))} {row.get('periodUnit', '')}")
+        parts.append(f"every {_shown(row['period'])} {row.get('periodUnit', '')}")
     if row.get("fractions") is not None:
-        parts.append(f"in {plain(number(row['fractions']))} fraction(s)")
+        parts.append(f"in {_shown(row['fractions'])} fraction(s)")
     return " ".join(parts)
 
 
@@ -78,8 +96,8 @@ def _amount(row: dict, comparison: _Comparison) -> _StepVerdict | None:
     if row.get("amountInReference") is None:
         return _StepVerdict("cannot-check", key, expected,
                             [f"unit {unit} is not a dose unit known to the guideline"])
-    found_amount = number(row["amountInReference"])
-    step_amount, step_unit = number(row["stepAmount"]), str(row["stepUnit"])
+    found_amount = _required_number(row, "amountInReference")
+    step_amount, step_unit = _required_number(row, "stepAmount"), str(row["stepUnit"])
     dimension = str(row.get("unitDimension"))
     found_text = f"{plain(amount)} {unit}"
     if step_unit == "mg/kg":
@@ -135,7 +153,8 @@ def _schedule(row: dict, comparison: _Comparison) -> None:
         else:
             frequency = number(row.get("frequency")) or Decimal(1)
             interval = period_days / frequency
-            low, high = number(row["stepPeriodDays"]), number(row["stepPeriodMaxDays"])
+            low = _required_number(row, "stepPeriodDays")
+            high = _required_number(row, "stepPeriodMaxDays")
             if _within(interval, low, high, PERIOD_TOLERANCE):
                 comparison.matched.append("interval")
             else:

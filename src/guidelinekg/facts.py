@@ -84,10 +84,10 @@ def _check_one_value_each(query_name: str, triples: list[Triple]) -> None:
 class FactValueView:
     """One FactValue node, read back: the value is None when it is undetermined."""
 
-    patient: URIRef
+    patient: Node  # an IRI in a valid record
     fact: URIRef
     value: Node | None
-    record_item: URIRef | None
+    record_item: Node | None  # an IRI in a valid record
     sources: frozenset[Node]
     undetermined_because: str | None
 
@@ -114,11 +114,16 @@ def read_fact_values(triples: list[Triple]) -> list[FactValueView]:
         properties = by_node[node]
         value = _single(properties.get(VALUE, set()), node, "gkg:factValue")
         reasons = sorted(str(reason) for reason in properties.get(UNDETERMINED_BECAUSE, set()))
-        items = sorted(properties.get(RECORD_ITEM, set())) or [None]
+        # By their text, as the views are sorted in the end.
+        items: list[Node | None] = sorted(properties.get(RECORD_ITEM, set()), key=str) or [None]
+        patient = _required(properties.get(PATIENT, set()), node, "gkg:patient")
+        fact = _required(properties.get(FACT, set()), node, "gkg:fact")
+        if not isinstance(fact, URIRef):
+            raise QueryError(f"{node} has a gkg:fact that is not an IRI: {fact.n3()}")
         for item in items:
             views.append(FactValueView(
-                patient=_single(properties.get(PATIENT, set()), node, "gkg:patient"),
-                fact=_single(properties.get(FACT, set()), node, "gkg:fact"),
+                patient=patient,
+                fact=fact,
                 value=None if value is None else _canonical(value),
                 record_item=item,
                 sources=frozenset(properties.get(DERIVED_FROM, set())),
@@ -137,6 +142,14 @@ def _single(values: set[Node], node: Node, name: str) -> Node | None:
         raise QueryError(f"{node} has more than one {name}: "
                          f"{', '.join(sorted(v.n3() for v in values))}")
     return next(iter(values), None)
+
+
+def _required(values: set[Node], node: Node, name: str) -> Node:
+    """The one value every FactValue node has: its absence means the query is wrong."""
+    value = _single(values, node, name)
+    if value is None:
+        raise QueryError(f"{node} has no {name}")
+    return value
 
 
 def _canonical(term: Node) -> Node:

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from fhir.resources.R4B.activitydefinition import ActivityDefinition
 from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.domainresource import DomainResource
 from fhir.resources.R4B.plandefinition import PlanDefinition
 from rdflib import Graph, URIRef
 from rdflib.namespace import DCTERMS, OWL
@@ -276,8 +277,8 @@ def plan_definition(recommendation: Recommendation, guideline: Guideline, versio
     targets = _targets(recommendation)
     urls = []
     for intervention, regimen, do_not in targets:
-        resource = activities.get(intervention, regimen, do_not)
-        urls.append((resource["url"], resource["title"]))
+        activity = activities.get(intervention, regimen, do_not)
+        urls.append((activity["url"], activity["title"]))
     if len(urls) == 1:
         action["definitionCanonical"] = urls[0][0]
     elif urls:
@@ -374,7 +375,8 @@ def guideline_plan(guideline: Guideline, version: str, publisher: str | None) ->
     return resource
 
 
-MODELS = {"PlanDefinition": PlanDefinition, "ActivityDefinition": ActivityDefinition}
+MODELS: dict[str, type[DomainResource]] = {
+    "PlanDefinition": PlanDefinition, "ActivityDefinition": ActivityDefinition}
 
 
 def build_bundle(graph: Graph | None = None) -> dict:
@@ -428,8 +430,10 @@ def run(args: argparse.Namespace) -> int:
     read_back = read_bundle(path)
     kinds: dict[str, int] = {}
     for entry in read_back.entry or []:
-        kinds[entry.resource.get_resource_type()] = kinds.get(
-            entry.resource.get_resource_type(), 0) + 1
+        if entry.resource is None:  # build_bundle gives every entry a resource
+            raise ValueError(f"{path}: a Bundle entry without a resource")
+        kind = entry.resource.get_resource_type()
+        kinds[kind] = kinds.get(kind, 0) + 1
     rules = sum(1 for e in bundle["entry"] if e["resource"]["resourceType"] == "PlanDefinition"
                 and e["resource"]["type"]["coding"][0]["code"] == "eca-rule")
     print(f"wrote {path}: Bundle (collection, FHIR R4 {FHIR_VERSION}) with "

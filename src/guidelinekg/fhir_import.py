@@ -31,7 +31,7 @@ from datetime import date
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from rdflib import Graph, Literal, Namespace, URIRef
 from rdflib.namespace import RDF, RDFS, XSD
@@ -404,9 +404,9 @@ class FhirImport:
         for patient in self.patients:
             found = set(self.patient_sources.get(patient, []))
             found |= {s for s in counts if s is not None and patient in counts[s]}
-            for source in found:
-                named.setdefault(source, []).append(patient)
-        summaries = {}
+            for file_source in found:
+                named.setdefault(file_source, []).append(patient)
+        summaries: dict[str | None, str] = {}
         for source in [None, *self.sources]:
             parts = [f"patient {p}: {counts.get(source, {}).get(p, 0)} record items"
                      for p in named.get(source, [])]
@@ -526,7 +526,7 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, Decimal)) and not isinstance(value, bool)
 
 
-def is_integer(value: Any) -> bool:
+def is_integer(value: Any) -> TypeGuard[int | Decimal]:
     if isinstance(value, bool):
         return False
     return isinstance(value, int) or (isinstance(value, Decimal) and value == value.to_integral())
@@ -746,7 +746,8 @@ class Importer:
         self.attribution = Attribution()
         self.item_origins: dict[URIRef, tuple[str, URIRef]] = {}
         self.primaries: list[tuple[Entry, URIRef]] = []
-        self.stage_claims: dict[URIRef, list[tuple[URIRef, str]]] = {}
+        # A stage group per claim: a code-map term, or the description it could not read.
+        self.stage_claims: dict[URIRef, list[tuple[URIRef | Literal, str]]] = {}
         self.stage_assessments: dict[int, URIRef] = {}
         self.other_stage_assessments: dict[int, str] = {}  # observation -> other primary
         self.referenced_medications: dict[int, list[str]] = {}
@@ -1107,7 +1108,8 @@ class Importer:
             if value is not None:
                 claims.append((value, f"{ctx.entry.reference} {element}"))
 
-    def stage_value(self, ctx: Context, concept: Any, element: str) -> Node | None:
+    def stage_value(self, ctx: Context, concept: Any, element: str
+                    ) -> URIRef | Literal | None:
         """The stage group a stage concept gives; one the code map cannot read is its
         description, a literal that the stage shape refuses."""
         rows = self.map_concept(concept, ("stage-value",))

@@ -11,9 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCTERMS, OWL, RDF, RDFS, SH, SKOS, XSD
+from rdflib.paths import MulPath, SequencePath
 from rdflib.term import Node
 
 from guidelinekg.loading import PREFIXES
@@ -57,7 +59,10 @@ def label(graph: Graph, term: Node) -> str:
     return found if found is not None else local_name(term)
 
 
-def sorted_terms(graph: Graph, terms: Iterable[Node]) -> list[Node]:
+_TermT = TypeVar("_TermT", bound=Node)
+
+
+def sorted_terms(graph: Graph, terms: Iterable[_TermT]) -> list[_TermT]:
     """Terms in reading order: by label, then by IRI (stable)."""
     return sorted(set(terms), key=lambda term: (label(graph, term).casefold(), str(term)))
 
@@ -85,8 +90,18 @@ def number_text(value: Node) -> str:
     return str(value)
 
 
-def is_boolean(value: Node) -> bool:
+def is_boolean(value: Node | None) -> bool:
     return isinstance(value, Literal) and value.datatype == XSD.boolean
+
+
+def _flag(graph: Graph, subject: Node, predicate: URIRef) -> bool:
+    """A yes/no property (an xsd:boolean literal); absent is no."""
+    value = graph.value(subject, predicate)
+    if value is None:
+        return False
+    if not isinstance(value, Literal):
+        raise ValueError(f"{subject}: {predicate} is {value}, not a literal (true or false)")
+    return bool(value.toPython())
 
 
 # ---------------------------------------------------------------------------------------
@@ -298,7 +313,8 @@ def _decimal(graph: Graph, subject: Node, predicate: URIRef) -> tuple[str | None
     if value is None:
         return None, None
     try:
-        return number_text(value), float(value)
+        # The lexical form: an rdflib Literal has no __float__.
+        return number_text(value), float(str(value))
     except (TypeError, ValueError):
         return str(value), None
 
@@ -592,8 +608,7 @@ def read_recommendation(graph: Graph, iri: URIRef) -> Recommendation:
         evidence=[read_evidence(graph, e) for e in sorted_terms(
             graph, graph.objects(iri, GKG.hasComparativeEvidence))],
         links=_links(graph, iri),
-        care_gap_checked=bool(graph.value(iri, GKG.careGapChecked, default=Literal(False))
-                              .toPython()),
+        care_gap_checked=_flag(graph, iri, GKG.careGapChecked),
         notes=sorted(str(note) for note in graph.objects(iri, GKG.curationNote)),
         preconditions=[read_precondition(graph, c) for c in sorted_terms(
             graph, graph.objects(iri, GKG.hasPreconditionCheck)) if isinstance(c, URIRef)],
@@ -777,12 +792,12 @@ def patient_facts(graph: Graph) -> list[PatientFact]:
     iris = {s for cls in _FACT_CLASSES for s in graph.subjects(RDF.type, cls)
             if isinstance(s, URIRef)}
     facts = {iri: read_fact(graph, iri) for iri in iris}
-    path = GKG.applicability / (GKG.hasMember * "*") / GKG.onFact  # type: ignore[operator]
+    path = SequencePath(GKG.applicability, MulPath(GKG.hasMember, "*"), GKG.onFact)
     for statement in graph.subjects(RDF.type, GKG.Recommendation):
         key = statement_key(graph, statement)
-        for fact in set(graph.objects(statement, path)):
-            if fact in facts:
-                facts[fact].used_by.append(key)
+        for fact_iri in set(graph.objects(statement, path)):
+            if isinstance(fact_iri, URIRef) and fact_iri in facts:
+                facts[fact_iri].used_by.append(key)
     for fact in facts.values():
         fact.used_by.sort(key=_key_order)
     return sorted(facts.values(), key=lambda fact: fact.key)

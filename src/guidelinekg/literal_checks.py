@@ -67,17 +67,26 @@ def _is_calendar_date(lexical: str) -> bool:
 
 def lexical_problem(literal: Literal) -> str | None:
     """Why the literal's lexical form is not one of its datatype's, or None."""
+    found = _datatype_problem(literal)
+    return found[1] if found is not None else None
+
+
+def _datatype_problem(literal: Literal) -> tuple[URIRef, str] | None:
+    """The literal's datatype and why its lexical form is not one of the datatype's, or
+    None (always None for a literal without a datatype)."""
     datatype = literal.datatype
-    pattern = LEXICAL_FORMS.get(datatype) if datatype is not None else None
+    if datatype is None:
+        return None
+    pattern = LEXICAL_FORMS.get(datatype)
     if pattern is None:
         return None
     lexical = str(literal)
     if len(lexical) > MAX_LEXICAL_LENGTH:
-        return f"{len(lexical)} characters, too long for a {_short(datatype)}"
+        return datatype, f"{len(lexical)} characters, too long for a {_short(datatype)}"
     if pattern.fullmatch(lexical) is None:
-        return f"not a lexical form of {_short(datatype)}"
+        return datatype, f"not a lexical form of {_short(datatype)}"
     if datatype in (XSD.date, XSD.dateTime) and not _is_calendar_date(lexical):
-        return "not a date of the calendar"
+        return datatype, "not a date of the calendar"
     return None
 
 
@@ -109,13 +118,14 @@ def ill_typed_triples(graph: Graph, ontology: Graph, shapes: Graph
                       ) -> list[tuple[tuple[Node, Node, Node], str]]:
     """The triples whose value no engine may compare, each with the reason in words."""
     ranges = datatype_ranges(ontology, shapes)
-    found = []
+    found: list[tuple[tuple[Node, Node, Node], str]] = []
     for subject, predicate, value in graph:
         if isinstance(value, Literal):
-            problem = lexical_problem(value)
-            if problem is not None:
+            datatype_problem = _datatype_problem(value)
+            if datatype_problem is not None:
+                datatype, problem = datatype_problem
                 found.append(((subject, predicate, value),
-                              f'"{_shown(value)}"^^{_short(value.datatype)}: {problem}'))
+                              f'"{_shown(value)}"^^{_short(datatype)}: {problem}'))
         elif predicate in ranges:
             kind = "a blank node" if not isinstance(value, URIRef) else f"the IRI <{value}>"
             found.append(((subject, predicate, value),

@@ -255,14 +255,14 @@ def _contributions(result: PatientInput, rdf: Sequence[tuple[Path, Graph]]
             counts = adds.setdefault(Path(source), {})
             counts[patient] = counts.get(patient, 0) + 1
     for path, graph in rdf:
-        for patient in graph.subjects(RDF.type, GKG.Patient):
-            if isinstance(patient, URIRef):
-                declared.setdefault(patient, []).append(path)
+        for node in graph.subjects(RDF.type, GKG.Patient):
+            if isinstance(node, URIRef):
+                declared.setdefault(node, []).append(path)
         counts = adds.setdefault(path, {})
         for item in set(graph.subjects(GKG.subject, None)):
-            for patient in graph.objects(item, GKG.subject):
-                if isinstance(patient, URIRef):
-                    counts[patient] = counts.get(patient, 0) + 1
+            for subject in graph.objects(item, GKG.subject):
+                if isinstance(subject, URIRef):
+                    counts[subject] = counts.get(subject, 0) + 1
     return declared, adds
 
 

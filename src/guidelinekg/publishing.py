@@ -26,6 +26,7 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 from urllib.parse import quote
 
 import jinja2
@@ -221,6 +222,14 @@ def _relative_path(iri: str) -> str | None:
     if not iri.startswith(BASE):
         return None
     return iri[len(BASE):].split("#", 1)[0].rstrip("/")
+
+
+def _site_path(iri: URIRef) -> str:
+    """The path of a term's page on the site: only a term under BASE has one."""
+    path = _relative_path(str(iri))
+    if path is None:
+        raise ValueError(f"{iri} is not under {BASE}: the site has no page for it")
+    return path
 
 
 def _source_name(path: Path) -> str:
@@ -536,6 +545,10 @@ def _value_view(page: Page, term: Node) -> dict[str, str | None]:
             "iri": str(term)}
 
 
+def _optional_value_view(page: Page, term: Node | None) -> dict[str, str | None] | None:
+    return _value_view(page, term) if term is not None else None
+
+
 def property_rows(page: Page, graph: Graph, subject: Node) -> list[dict]:
     rows = []
     for predicate in sorted(set(graph.predicates(subject)), key=lambda p: page.compact(p)):
@@ -598,7 +611,7 @@ def ontology_view(page: Page, graph: PublishedGraph) -> dict:
     def terms_of(types: Iterable[URIRef]) -> list[URIRef]:
         found = {s for t in types for s in g.subjects(RDF.type, t)
                  if isinstance(s, URIRef) and str(s).startswith(namespace)}
-        return sorted_terms(union, found)  # type: ignore[return-value]
+        return sorted_terms(union, found)
 
     def entity(term: URIRef) -> dict:
         return {
@@ -632,7 +645,7 @@ def ontology_view(page: Page, graph: PublishedGraph) -> dict:
                                        if isinstance(s, URIRef))):
         concepts = sorted_terms(union, g.subjects(SKOS.inScheme, scheme))
         schemes.append({
-            **entity(scheme),  # type: ignore[arg-type]
+            **entity(scheme),
             "concepts": [{"value": _value_view(page, c),
                           "notation": text(union, c, SKOS.notation),
                           "definition": text(union, c, SKOS.definition),
@@ -649,10 +662,8 @@ def ontology_view(page: Page, graph: PublishedGraph) -> dict:
         s for s in g.subjects() if isinstance(s, URIRef) and str(s).startswith(namespace)
         and str(s) not in covered))]
     units = [{"value": _value_view(page, u), "ucum": text(union, u, GKG.ucumCode),
-              "dimension": _value_view(page, union.value(u, GKG.dimension))
-              if union.value(u, GKG.dimension) is not None else None,
-              "reference": _value_view(page, union.value(u, GKG.referenceUnit))
-              if union.value(u, GKG.referenceUnit) is not None else None,
+              "dimension": _optional_value_view(page, union.value(u, GKG.dimension)),
+              "reference": _optional_value_view(page, union.value(u, GKG.referenceUnit)),
               "factor": text(union, u, GKG.conversionFactor)}
              for u in sorted_terms(union, g.subjects(RDF.type, GKG.Unit))]
     reused = sorted_terms(union, (s for s in g.subjects() if isinstance(s, URIRef)
@@ -710,14 +721,14 @@ def _constraint_texts(page: Page, graph: Graph, shape: Node) -> list[str]:
             if predicate == SH["in"]:
                 items = [page.label(item) for item in graph.items(value)]
                 texts.append("one of: " + ", ".join(items))
-            elif predicate in (SH["or"], SH["and"], SH.xone):
+            elif isinstance(predicate, URIRef) and predicate in (SH["or"], SH["and"], SH.xone):
                 words = {SH["or"]: "any of", SH["and"]: "all of", SH.xone: "exactly one of"}
                 parts = [_shape_words(page, graph, item) for item in graph.items(value)]
                 texts.append(f"{words[predicate]}: " + " | ".join(parts))
             elif predicate == SH["not"]:
                 texts.append(f"not [{_shape_words(page, graph, value)}]")
 
-            elif predicate in _CONSTRAINT_WORDS:
+            elif isinstance(predicate, URIRef) and predicate in _CONSTRAINT_WORDS:
                 shown = str(value) if isinstance(value, Literal) else (
                     page.compact(value) if predicate in (SH.datatype, SH.nodeKind)
                     else page.label(value))
@@ -796,7 +807,7 @@ def shapes_view(page: Page, shapes: Graph) -> list[dict]:
                                       else page.compact(kind) if kind is not None
                                       else "a custom target", "href": None,
                                       "note": None, "iri": None}})
-        properties = []
+        properties: list[dict[str, Any]] = []  # template views, one per property shape
         for prop in sorted(shapes.objects(shape, SH.property), key=_term_key):
             path = shapes.value(prop, SH.path)
             anchor = shape_anchor(prop) if isinstance(prop, URIRef) else None
@@ -814,7 +825,7 @@ def shapes_view(page: Page, shapes: Graph) -> list[dict]:
                 "severity": _severity(shapes, prop, _severity(shapes, shape)),
                 "messages": sorted(str(m) for m in shapes.objects(prop, SH.message)),
             })
-        sparql = []
+        sparql: list[dict[str, Any]] = []
         for constraint in sorted(shapes.objects(shape, SH.sparql), key=_term_key):
             sparql.append({
                 "messages": sorted(str(m) for m in shapes.objects(constraint, SH.message)),
@@ -1129,7 +1140,7 @@ def build_site(out: Path | str, site_url: str | None = None,
             graph.doc_page = f"{graph.folder}.html"
         else:
             inside = [g for g in guideline_list if (g.iri, RDF.type, GKG.Guideline) in graph.graph]
-            graph.doc_page = (_relative_path(str(inside[0].iri)) + ".html") if len(inside) == 1 \
+            graph.doc_page = (_site_path(inside[0].iri) + ".html") if len(inside) == 1 \
                 else f"{graph.version_folder}/index.html"
         add_rdf([f"{graph.folder}/{v}/{graph.stem}" for v in (graph.version, "latest")],
                 graph.graph, graph.triples)
@@ -1197,7 +1208,8 @@ def build_site(out: Path | str, site_url: str | None = None,
             recommendation = read_recommendation(union, iri)
             render("recommendation.html", f"{path}.html", f"{recommendation.key}: recommendation",
                    document, alternates, recommendation=recommendation,
-                   guideline=guideline_by_iri.get(recommendation.guideline),
+                   guideline=(guideline_by_iri.get(recommendation.guideline)
+                              if recommendation.guideline is not None else None),
                    iri=str(iri))
         elif iri in guideline_by_iri:
             render("guideline.html", f"{path}.html", guideline_by_iri[iri].title, document,
@@ -1277,14 +1289,14 @@ def build_site(out: Path | str, site_url: str | None = None,
         if static.is_file() and not static.name.startswith("."):
             files["static/" + static.relative_to(STATIC_DIR).as_posix()] = static.read_bytes()
 
-    versions = {g.folder: sorted(set(kept.get(g.folder, [])) | {g.version, "latest"})
-                for g in graphs}
+    manifest_versions = {g.folder: sorted(set(kept.get(g.folder, [])) | {g.version, "latest"})
+                         for g in graphs}
     kept_files = sorted(
         p.relative_to(out).as_posix() for folder, vs in kept.items() for v in vs
         for p in (out / folder / v).rglob("*") if p.is_file()) if write else []
     manifest = {"generator": f"guidelinekg {__version__}",
                 "files": sorted(set(files) | set(kept_files) | {MANIFEST_NAME}),
-                "versions": versions}
+                "versions": manifest_versions}
     files[MANIFEST_NAME] = (json.dumps(manifest, indent=1) + "\n").encode("utf-8")
     if write:
         for name in sorted(files):

@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import hashlib
+import io
 import multiprocessing
 import os
 import queue
@@ -187,21 +188,22 @@ class _ResultTooLarge(Exception):
     pass
 
 
-class _CappedOutput:
+class _CappedOutput(io.BytesIO):
     """A binary output for ``serialize`` that stops the serialisation past a size."""
 
     def __init__(self, limit: int) -> None:
+        super().__init__()
         self.limit = limit
-        self.buffer = bytearray()
 
-    def write(self, data: bytes) -> int:
-        if len(self.buffer) + len(data) > self.limit:
+    def write(self, data: bytes) -> int:  # type: ignore[override]  # pyoxigraph writes bytes
+        size = memoryview(data).nbytes
+        if self.tell() + size > self.limit:
             raise _ResultTooLarge
-        self.buffer += data
-        return len(data)
+        return super().write(data)
 
-    def flush(self) -> None:
-        pass
+    @property
+    def buffer(self) -> bytes:
+        return self.getvalue()
 
 
 def _cap_memory(memory_bytes: int) -> None:
@@ -401,9 +403,10 @@ class QueryPool:
                 print("a SPARQL worker process did not restart", file=sys.stderr, flush=True)
             return
         with self.lock:
-            if self.spare is None:
-                self.spare, fresh = fresh, None
-        if fresh is not None:
+            kept_as_spare = self.spare is None
+            if kept_as_spare:
+                self.spare = fresh
+        if not kept_as_spare:
             self.idle.put(fresh)
 
     def run(self, request: QueryRequest) -> Answer:

@@ -37,6 +37,7 @@ from rdflib.term import Node
 
 from guidelinekg.loading import PREFIXES, InputError, bind_project_prefixes, guideline_graph
 from guidelinekg.sparql import (
+    EngineName,
     QueryError,
     QueryFile,
     QueryForm,
@@ -196,7 +197,7 @@ def _projected_variables(text: str) -> list[str]:
 
 
 def run_query(query: QueryFile, values: Mapping[str, str] | None = None,
-              engine_name: str = "oxigraph", graph: Graph | None = None) -> QueryResult:
+              engine_name: EngineName = "oxigraph", graph: Graph | None = None) -> QueryResult:
     """Run a query file on the guideline graph (or the graph given) with parameter values."""
     refuse_remote_access(query.text, query.name)
     form = query_form(query.text, query.name)
@@ -210,7 +211,7 @@ def run_query(query: QueryFile, values: Mapping[str, str] | None = None,
         if unprojected:
             raise QueryError(f"{query.name}: parameter {', '.join(unprojected)} must be a "
                              "variable of the SELECT clause to be bound")
-    engine = make_engine(engine_name, graph)  # type: ignore[arg-type]
+    engine = make_engine(engine_name, graph)  # an unknown name raises QueryError
     try:
         if form == "SELECT":
             variables, rows = engine.select_with_variables(query.text, bindings)

@@ -14,6 +14,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TypeGuard
 from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
@@ -126,12 +127,13 @@ def stable_triples(graph: Graph | Iterable[Triple]) -> list[Triple]:
         for triple in triples:
             source.add(triple)
         relabelled = list(to_canonical_graph(source))
-        mapping = {}
+        mapping: dict[Node, Node] = {}
         for triple in relabelled:
             for term in triple:
                 if isinstance(term, BNode):
                     mapping.setdefault(term, BNode("c" + _digest([str(term)])[:32]))
-        return sorted_triples(tuple(mapping.get(t, t) for t in triple) for triple in relabelled)
+        return sorted_triples((mapping.get(s, s), mapping.get(p, p), mapping.get(o, o))
+                              for s, p, o in relabelled)
 
     def relabel(term: Node) -> Node:
         return BNode(labels[term]) if isinstance(term, BNode) else term
@@ -212,7 +214,9 @@ def _nt_term(term: Node) -> str:
         return _iri(str(term))
     if isinstance(term, BNode):
         return f"_:{term}"
-    return _literal(term)  # type: ignore[arg-type]
+    if isinstance(term, Literal):
+        return _literal(term)
+    raise TypeError(f"unsupported RDF term {term!r}")
 
 
 def write_ntriples(triples: Sequence[Triple]) -> bytes:
@@ -255,11 +259,11 @@ class _TurtleWriter:
 
     def _find_lists(self) -> dict[BNode, list[Node]]:
         """Well-formed lists, by head: each node only rdf:first and rdf:rest, once referenced."""
-        def is_cell(node: Node) -> bool:
+        def is_cell(node: Node) -> TypeGuard[BNode]:
             if not isinstance(node, BNode) or self.references.get(node, 0) != 1:
                 return False
             predicates = [p for p, _ in self.by_subject.get(node, [])]
-            return sorted(predicates) == sorted([RDF.first, RDF.rest])
+            return len(predicates) == 2 and set(predicates) == {RDF.first, RDF.rest}
 
         rest_targets = {o for s, pairs in self.by_subject.items() for p, o in pairs
                         if p == RDF.rest and is_cell(s)}
@@ -276,7 +280,7 @@ class _TurtleWriter:
                 items.append(pairs[RDF.first])
                 current = pairs[RDF.rest]
             if current == RDF.nil:
-                lists[node] = items  # type: ignore[index]
+                lists[node] = items
         return lists
 
     def _reachable_inline(self, candidates: set[BNode], in_lists: set[BNode]) -> set[BNode]:
@@ -289,8 +293,8 @@ class _TurtleWriter:
             while pending:
                 node = pending.pop()
                 children = [o for _, o in self.by_subject.get(node, [])]
-                if node in self.lists:
-                    children = list(self.lists[node])  # type: ignore[index]
+                if isinstance(node, BNode) and node in self.lists:
+                    children = list(self.lists[node])
                 for child in children:
                     if isinstance(child, BNode) and child in inline and child not in reached:
                         reached.add(child)
@@ -317,7 +321,7 @@ class _TurtleWriter:
             return self.name(term) if term != RDF.type else self._iri_name(term)
         if isinstance(term, BNode):
             if term in self.lists:
-                items = [self.obj(item, indent + 1) for item in self.lists[term]]  # type: ignore
+                items = [self.obj(item, indent + 1) for item in self.lists[term]]
                 return "( " + " ".join(items) + " )"
             if term in self.inline:
                 body = self.predicates(term, indent + 1)
@@ -340,6 +344,11 @@ class _TurtleWriter:
         datatype = self._iri_name(term.datatype) if term.datatype is not None else None
         return _literal(term, datatype)
 
+    def _predicate_name(self, predicate: Node) -> str:
+        if not isinstance(predicate, URIRef):
+            raise ValueError(f"predicate {predicate!r} is not an IRI: Turtle cannot carry it")
+        return self.name(predicate)
+
     def _iri_name(self, iri: URIRef) -> str:
         found = self.prefixes.split(str(iri), _PN_LOCAL)
         if found is None:
@@ -359,7 +368,7 @@ class _TurtleWriter:
             # A continuation object starts one level deeper, and so does its [ ... ] body.
             rendered = [self.obj(o, indent if i == 0 else indent + 1)
                         for i, o in enumerate(objects)]
-            lines.append(f"{pad}{self.name(predicate)} " + " ,\n{}".format(
+            lines.append(f"{pad}{self._predicate_name(predicate)} " + " ,\n{}".format(
                 pad + "    ").join(rendered))
         return " ;\n".join(lines)
 
@@ -430,13 +439,15 @@ def write_rdfxml(triples: Sequence[Triple], prefixes: Prefixes) -> bytes:
             body.append(f"    <{tag} rdf:resource={quoteattr(str(obj))}/>")
         elif isinstance(obj, BNode):
             body.append(f"    <{tag} rdf:nodeID={quoteattr(str(obj))}/>")
-        else:
+        elif isinstance(obj, Literal):
             attributes = ""
             if obj.language:
                 attributes = f" xml:lang={quoteattr(obj.language)}"
             elif obj.datatype is not None and obj.datatype != XSD.string:
                 attributes = f" rdf:datatype={quoteattr(str(obj.datatype))}"
             body.append(f"    <{tag}{attributes}>{_xml_text(str(obj))}</{tag}>")
+        else:
+            raise TypeError(f"unsupported RDF term {obj!r}")
     if current is not None:
         body.append("  </rdf:Description>")
     declarations = "\n".join(f"   xmlns:{prefix}={quoteattr(namespace)}"
@@ -470,12 +481,14 @@ def jsonld_document(triples: Sequence[Triple], context: Mapping[str, str]) -> di
             value: dict[str, str] = {"@id": prefixes.compact_jsonld(str(obj))}
         elif isinstance(obj, BNode):
             value = {"@id": f"_:{obj}"}
-        else:
+        elif isinstance(obj, Literal):
             value = {"@value": str(obj)}
             if obj.language:
                 value["@language"] = obj.language
             elif obj.datatype is not None and obj.datatype != XSD.string:
                 value["@type"] = prefixes.compact_jsonld(str(obj.datatype))
+        else:
+            raise TypeError(f"unsupported RDF term {obj!r}")
         node.setdefault(key, []).append(value)
     graph = []
     for subject in sorted(nodes, key=term_key):

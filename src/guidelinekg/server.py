@@ -65,7 +65,7 @@ from guidelinekg.query_workers import (
     default_workers,
     describe_failure,
 )
-from guidelinekg.sparql import QueryError, refuse_remote_access
+from guidelinekg.sparql import RDFLIB_PARSE_LOCK, QueryError, refuse_remote_access
 
 EXIT_USAGE = 2
 # Queries are parsed in this process (refuse_remote_access, the update check), one at a time,
@@ -535,16 +535,10 @@ class Handler(BaseHTTPRequestHandler):
             self._text(code, message, {"Vary": "Accept", **headers})
 
 
-# rdflib's SPARQL grammar (pyparsing) is not thread-safe: two threads parsing at once get
-# spurious errors from its parse actions. Every parse in this process takes the lock.
-_PARSE_LOCK = threading.Lock()
-
-
 def remote_access_refusal(text: str) -> str | None:
     """Why the query may not run (SERVICE, FROM), or None."""
     try:
-        with _PARSE_LOCK:
-            refuse_remote_access(text, "query")
+        refuse_remote_access(text, "query")  # it takes rdflib's parse lock itself
     except QueryError as error:
         return str(error)
     except Exception as error:  # fail closed: a query the check cannot read does not run
@@ -561,7 +555,7 @@ def _is_file(path: Path) -> bool:
 
 def _is_update(text: str) -> bool:
     try:
-        with _PARSE_LOCK:
+        with RDFLIB_PARSE_LOCK:  # rdflib's grammar is not thread-safe
             parseUpdate(text)
     except Exception:  # rdflib raises pyparsing's exceptions, and others
         return False
@@ -668,7 +662,7 @@ def _serve(server: GuidelineServer, folder: Path, stop: threading.Event) -> None
         server.site = site
         server.pool = pool
         server.server_activate()
-        host, port = server.server_address[:2]
+        host, port = str(server.server_address[0]), server.server_address[1]
         print(f"serving http://{host}:{port}/ (SPARQL endpoint http://{host}:{port}/sparql: "
               f"{limits.workers} workers and a spare, {limits.long_queries} for long queries, "
               f"{limits.query_timeout:g} s and {limits.memory_mb} MB a query); stop with Ctrl-C",

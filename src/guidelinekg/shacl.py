@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyshacl
 import rdflib
@@ -17,6 +18,7 @@ from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import RDF, SH
 from rdflib.plugins.sparql import prepareQuery
 from rdflib.plugins.sparql.sparql import Query
+from rdflib.query import Result
 from rdflib.term import Node
 
 SEVERITY_ORDER = {"Violation": 0, "Warning": 1, "Info": 2}
@@ -57,7 +59,7 @@ class _PreparedQueryGraph(Graph):
     here the parsed query is kept and only the ``$this`` binding changes.
     """
 
-    def query(self, query_object, *args, **kwargs):  # type: ignore[override]
+    def query(self, query_object: str | Query, *args: Any, **kwargs: Any) -> Result:
         return super().query(_prepared(query_object), *args, **kwargs)
 
 
@@ -67,7 +69,7 @@ _PREPARED: dict[str, Query] = {}
 _PREPARED_LIMIT = 2048
 
 
-def _prepared(query_object):
+def _prepared(query_object: str | Query) -> Query:
     if isinstance(query_object, str):
         prepared = _PREPARED.get(query_object)
         if prepared is None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -33,7 +34,7 @@ from rdflib.plugins.sparql import prepareQuery
 from rdflib.plugins.sparql.algebra import translateQuery
 from rdflib.plugins.sparql.parser import parseQuery
 from rdflib.plugins.sparql.parserutils import CompValue
-from rdflib.term import Node
+from rdflib.term import Identifier, Node
 
 from guidelinekg.loading import PREFIXES, from_oxigraph, to_oxigraph
 from guidelinekg.resources import queries_dir
@@ -41,6 +42,8 @@ from guidelinekg.resources import queries_dir
 EngineName = TypingLiteral["oxigraph", "rdflib"]
 Row = dict[str, Node]
 Triple = tuple[Node, Node, Node]
+# What pyoxigraph takes as the value of a bound variable.
+_OxTerm = ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple
 
 _PARAM_LINE = re.compile(r"^#\s*param:\s*(\w+)\s*\((\w+)\)\s*(.*)$")
 
@@ -183,11 +186,18 @@ def remote_access(algebra: object) -> str | None:
     return None
 
 
+# rdflib's SPARQL grammar (pyparsing) is not thread-safe: two threads parsing at once get
+# spurious errors from its parse actions (the server checks queries in many threads). Every
+# rdflib parse of a query in this process takes this lock.
+RDFLIB_PARSE_LOCK = threading.Lock()
+
+
 @lru_cache(maxsize=512)
 def _parsed_remote_access(text: str) -> tuple[str | None, str | None]:
     """(what reaches outside, or None; the parser's message when the text does not parse)."""
     try:
-        query = translateQuery(parseQuery(text))
+        with RDFLIB_PARSE_LOCK:
+            query = translateQuery(parseQuery(text))
     except Exception as error:  # pyparsing and the translator raise many types
         return None, " ".join(str(error).split())[:300] or type(error).__name__
     return remote_access(query.algebra), None
@@ -280,13 +290,12 @@ class OxigraphEngine(SparqlEngine):
             self.add(graph)
 
     def add(self, triples: Iterable[Triple]) -> None:
-        self.store.extend(
-            ox.Quad(to_oxigraph(s), to_oxigraph(p), to_oxigraph(o)) for s, p, o in triples
-        )
+        self.store.extend(_oxigraph_quad(s, p, o) for s, p, o in triples)
 
     def _run(self, text: str, bindings: Mapping[str, Node] | None):
         refuse_remote_access(text)
-        substitutions = {ox.Variable(k): to_oxigraph(v) for k, v in (bindings or {}).items()}
+        substitutions: dict[ox.Variable, _OxTerm] = {
+            ox.Variable(k): to_oxigraph(v) for k, v in (bindings or {}).items()}
         try:
             return self.store.query(text, substitutions=substitutions or None)
         except SyntaxError as error:
@@ -345,7 +354,19 @@ class OxigraphEngine(SparqlEngine):
 def _prepared_rdflib_query(text: str):
     """rdflib's parsed form of a query text, kept: parsing (pyparsing) takes seconds for a
     long query, and a prepared query is made to be evaluated many times."""
-    return prepareQuery(text)
+    with RDFLIB_PARSE_LOCK:
+        return prepareQuery(text)
+
+
+def _oxigraph_quad(subject: Node, predicate: Node, obj: Node) -> ox.Quad:
+    """A pyoxigraph quad in the default graph; a literal subject or a predicate that is not
+    an IRI (which rdflib's generalised graphs allow) is refused, as pyoxigraph would."""
+    ox_subject, ox_predicate = to_oxigraph(subject), to_oxigraph(predicate)
+    if isinstance(ox_subject, ox.Literal):
+        raise TypeError(f"a literal cannot be the subject of a triple: {subject!r}")
+    if not isinstance(ox_predicate, ox.NamedNode):
+        raise TypeError(f"the predicate of a triple must be an IRI: {predicate!r}")
+    return ox.Quad(ox_subject, ox_predicate, to_oxigraph(obj))
 
 
 class RdflibEngine(SparqlEngine):
@@ -372,7 +393,12 @@ class RdflibEngine(SparqlEngine):
         found = remote_access(query.algebra)
         if found is not None:
             raise _offline_refusal("query", found)
-        init = {Variable(k): v for k, v in (bindings or {}).items()}
+        # rdflib takes variables or their names as keys (a Variable is a str).
+        init: dict[str, Identifier] = {}
+        for name, value in (bindings or {}).items():
+            if not isinstance(value, Identifier):
+                raise TypeError(f"unsupported RDF term {value!r}")  # as to_oxigraph refuses it
+            init[Variable(name)] = value
         return self.graph.query(query, initBindings=init)
 
     def select_with_variables(self, text: str, bindings: Mapping[str, Node] | None = None

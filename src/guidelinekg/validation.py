@@ -204,11 +204,11 @@ def validate_patients(graph: Graph, *, inplace: bool = False) -> PatientValidati
             checked.remove(triple)
     report = validate_graph(checked, shapes, core_ontology(), inplace=inplace)
     add_results(report, vocabulary_results + ill_typed_results(ill_typed))
-    results = []
+    results: list[PatientResult] = []
     for result in report.results:
         name = shape_name(result.source_shape, shapes)
         fact = shapes.value(result.source_shape, DCTERMS.subject)
-        owners = patients_of(result.focus, graph) or [None]
+        owners: list[Node | None] = [*patients_of(result.focus, graph)] or [None]
         results.extend(PatientResult(owner, result, name, fact) for owner in owners)
     return PatientValidation(report=report, patients=patients, results=results)
 
@@ -487,7 +487,7 @@ def _unread_results(unread: dict[Node, Counter[str]], data: Graph) -> list[Shacl
     by_owner: dict[Node | None, Counter[str]] = defaultdict(Counter)
     orphans: list[Node] = []
     for subject, counts in unread.items():
-        owners = patients_of(subject, data)
+        owners: list[Node | None] = [*patients_of(subject, data)]
         if not owners:
             orphans.append(subject)
         for owner in owners or [None]:
@@ -609,7 +609,7 @@ def text_report(validation: PatientValidation, source: PatientInput | None = Non
         for path, summary in source.fhir_summaries.items():
             lines.append(f"FHIR {path}: {summary}")
     grouped = validation.by_patient()
-    order = [p for p in validation.patients if p in grouped]
+    order: list[Node | None] = [p for p in validation.patients if p in grouped]
     order += sorted((p for p in grouped if p not in order and p is not None), key=str)
     if None in grouped:
         order.append(None)
