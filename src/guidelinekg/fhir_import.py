@@ -449,9 +449,23 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# A number whose exponent is beyond this (0.1e1000000) is no clinical value, and writing it
+# out in full, as a literal needs, takes minutes: it is refused as it is read.
+MAX_DECIMAL_EXPONENT = 100
+
+
+def _bounded_decimal(text: str) -> Decimal:
+    value = Decimal(text)
+    if abs(value.adjusted()) > MAX_DECIMAL_EXPONENT:
+        shown = text if len(text) <= 24 else text[:21] + "..."
+        raise ValueError(f"the number {shown} is out of range (more than "
+                         f"{MAX_DECIMAL_EXPONENT} digits before or after the point)")
+    return value
+
+
 def parse_json_text(text: str, source: Path | str) -> Any:
     try:
-        return json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
+        return json.loads(text, parse_float=_bounded_decimal, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as error:
         raise InputError(source, f"not valid JSON ({error})") from None
 

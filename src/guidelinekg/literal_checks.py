@@ -10,7 +10,10 @@ value and its datatype. Those triples are kept out of the shapes' run, so that n
 compares them; the record is refused all the same (a violation blocks the derivation).
 
 Literals of a well-formed but unexpected datatype ("5"^^xsd:string as a dose) are the
-shapes' to judge (sh:datatype), with their own messages.
+shapes' to judge (sh:datatype), with their own messages, except on the properties the shapes
+compare with each other (sh:lessThanOrEquals: a start date and an end date): there a value
+of another datatype (a date typed <xsd:date>, the IRI a JSON-LD file without the xsd prefix
+produces) cannot be compared, and pySHACL raised on it, so it is ill-typed too.
 """
 
 from __future__ import annotations
@@ -92,7 +95,7 @@ def _datatype_problem(literal: Literal) -> tuple[URIRef, str] | None:
 
 def _short(datatype: Node) -> str:
     return "xsd:" + str(datatype).removeprefix(str(XSD)) if str(datatype).startswith(
-        str(XSD)) else str(datatype)
+        str(XSD)) else f"<{datatype}>"
 
 
 def datatype_ranges(ontology: Graph, shapes: Graph) -> dict[Node, Node]:
@@ -114,14 +117,46 @@ def _shown(value: Node) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+_NUMBERS = frozenset({XSD.decimal, XSD.integer, XSD.nonNegativeInteger, XSD.positiveInteger,
+                      XSD.double, XSD.float})
+
+
+def _comparable(datatype: Node | None, expected: Node) -> bool:
+    if expected in _NUMBERS:
+        return datatype in _NUMBERS
+    return datatype == expected
+
+
+def compared_properties(shapes: Graph) -> set[Node]:
+    """The properties whose values the shapes compare with another property's."""
+    found: set[Node] = set()
+    for comparison in (SH.lessThan, SH.lessThanOrEquals):
+        for shape, other in shapes.subject_objects(comparison):
+            found.add(other)
+            found.update(shapes.objects(shape, SH.path))
+    return found
+
+
+def _comparison_problem(value: Literal, predicate: Node, ranges: dict[Node, Node],
+                        compared: set[Node]) -> tuple[URIRef, str] | None:
+    """A literal of another datatype on a property the shapes compare, or None."""
+    expected = ranges.get(predicate)
+    if predicate not in compared or expected is None or _comparable(value.datatype, expected):
+        return None
+    return (value.datatype or XSD.string,
+            f"not comparable with the {_short(expected)} values it is compared with")
+
+
 def ill_typed_triples(graph: Graph, ontology: Graph, shapes: Graph
                       ) -> list[tuple[tuple[Node, Node, Node], str]]:
     """The triples whose value no engine may compare, each with the reason in words."""
     ranges = datatype_ranges(ontology, shapes)
+    compared = compared_properties(shapes)
     found: list[tuple[tuple[Node, Node, Node], str]] = []
     for subject, predicate, value in graph:
         if isinstance(value, Literal):
-            datatype_problem = _datatype_problem(value)
+            datatype_problem = (_datatype_problem(value)
+                                or _comparison_problem(value, predicate, ranges, compared))
             if datatype_problem is not None:
                 datatype, problem = datatype_problem
                 found.append(((subject, predicate, value),

@@ -109,6 +109,8 @@ def _json_document(data: bytes, path: Path) -> object:
     except json.JSONDecodeError as error:
         raise InputError(path, f"not valid JSON ({error.msg}); a {path.suffix} file is read as "
                                "JSON-LD or FHIR JSON", error.lineno, error.colno) from None
+    except ValueError as error:  # an integer of more digits than Python converts
+        raise InputError(path, f"a value of the JSON cannot be read ({error})") from None
 
 
 def blank_node_depth(graph: Graph) -> int:
