@@ -139,3 +139,13 @@ def test_the_listener_would_see_an_unguarded_service_call(listener: Listener) ->
             break
         deadline.wait(0.1)
     assert listener.connections >= 1
+
+
+def test_rdflib_itself_has_no_service_handler(listener: Listener) -> None:
+    # The second line: even a query that reaches rdflib's evaluator without the check.
+    from rdflib import Graph
+
+    text = f"SELECT * WHERE {{ SERVICE <http://127.0.0.1:{listener.port}/x> {{ ?s ?p ?o }} }}"
+    with pytest.raises(QueryError, match="no SERVICE handler"):
+        list(Graph().query(text))
+    assert listener.connections == 0

@@ -30,6 +30,7 @@ from typing import Literal as TypingLiteral
 
 import pyoxigraph as ox
 from rdflib import Graph, Literal, URIRef, Variable
+from rdflib.plugins.sparql import evaluate as _rdflib_evaluate
 from rdflib.plugins.sparql import prepareQuery
 from rdflib.plugins.sparql.algebra import translateQuery
 from rdflib.plugins.sparql.parser import parseQuery
@@ -184,6 +185,16 @@ def remote_access(algebra: object) -> str | None:
         elif isinstance(node, list | tuple):
             stack.extend(node)
     return None
+
+
+def _no_service(ctx: object, part: object) -> object:
+    raise QueryError("SERVICE is not allowed: this engine has no SERVICE handler")
+
+
+# A second line behind refuse_remote_access: rdflib's evaluator is left with no SERVICE
+# handler at all (it would fetch the endpoint with urllib). pyoxigraph's Python API offers no
+# such switch, so for it the check of the parsed query is the only line.
+_rdflib_evaluate.evalServiceQuery = _no_service
 
 
 # rdflib's SPARQL grammar (pyparsing) is not thread-safe: two threads parsing at once get
