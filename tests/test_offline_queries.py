@@ -7,15 +7,14 @@ leave it at zero. (The server's /sparql is tested the same way in test_serve.py.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from counting_listener import CountingListener
 from guidelinekg.sparql import (
     QueryError,
     bundled_queries,
@@ -24,42 +23,6 @@ from guidelinekg.sparql import (
     refuse_remote_access,
     remote_access,
 )
-
-
-class Listener:
-    """A TCP listener on 127.0.0.1 that counts the connections it accepts."""
-
-    def __init__(self) -> None:
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
-        self.socket.listen(16)
-        self.socket.settimeout(0.2)
-        self.port = self.socket.getsockname()[1]
-        self.connections = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                connection, _ = self.socket.accept()
-            except OSError:
-                continue
-            self.connections += 1
-            connection.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self.socket.close()
-
-
-@pytest.fixture
-def listener() -> Iterator[Listener]:
-    found = Listener()
-    yield found
-    found.close()
 
 
 def hostile_queries(port: int) -> list[str]:
@@ -82,7 +45,7 @@ def hostile_queries(port: int) -> list[str]:
 
 @pytest.mark.parametrize("engine_name", ["oxigraph", "rdflib"])
 def test_the_python_api_refuses_service_and_from_without_a_connection(
-        engine_name: str, listener: Listener) -> None:
+        engine_name: str, listener: CountingListener) -> None:
     engine = make_engine(engine_name)
     for text in hostile_queries(listener.port):
         run = engine.ask if text.startswith("ASK") else (
@@ -91,10 +54,10 @@ def test_the_python_api_refuses_service_and_from_without_a_connection(
             run(text)
         with pytest.raises(QueryError, match=r"(SERVICE|FROM) is not allowed"):
             query_form(text)
-    assert listener.connections == 0
+    assert listener.accepted == 0
 
 
-def test_query_file_refuses_service_without_a_connection(listener: Listener,
+def test_query_file_refuses_service_without_a_connection(listener: CountingListener,
                                                          tmp_path: Path) -> None:
     # SERVICE, the bypass form of the old text scan, and FROM (one process each).
     hostile = hostile_queries(listener.port)
@@ -107,7 +70,7 @@ def test_query_file_refuses_service_without_a_connection(listener: Listener,
         assert done.returncode == 2, (text, done.stdout, done.stderr)
         assert "is not allowed" in done.stderr, done.stderr
         assert "Traceback" not in done.stderr
-    assert listener.connections == 0
+    assert listener.accepted == 0
 
 
 def test_an_unparseable_query_is_refused_before_any_engine_runs_it() -> None:
@@ -126,7 +89,7 @@ def test_every_bundled_query_stays_offline() -> None:
         assert remote_access(translateQuery(parseQuery(query.text)).algebra) is None, query.name
 
 
-def test_the_listener_would_see_an_unguarded_service_call(listener: Listener) -> None:
+def test_the_listener_would_see_an_unguarded_service_call(listener: CountingListener) -> None:
     # The engine itself does call out: this is what the guard stands between.
     import pyoxigraph
 
@@ -135,17 +98,17 @@ def test_the_listener_would_see_an_unguarded_service_call(listener: Listener) ->
     list(pyoxigraph.Store().query(text))
     deadline = threading.Event()
     for _ in range(20):
-        if listener.connections:
+        if listener.accepted:
             break
         deadline.wait(0.1)
-    assert listener.connections >= 1
+    assert listener.accepted >= 1
 
 
-def test_rdflib_itself_has_no_service_handler(listener: Listener) -> None:
+def test_rdflib_itself_has_no_service_handler(listener: CountingListener) -> None:
     # The second line: even a query that reaches rdflib's evaluator without the check.
     from rdflib import Graph
 
     text = f"SELECT * WHERE {{ SERVICE <http://127.0.0.1:{listener.port}/x> {{ ?s ?p ?o }} }}"
     with pytest.raises(QueryError, match="no SERVICE handler"):
         list(Graph().query(text))
-    assert listener.connections == 0
+    assert listener.accepted == 0

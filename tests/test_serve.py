@@ -29,6 +29,7 @@ from rdflib.namespace import RDF, SKOS
 from SPARQLWrapper import CSV, JSON, POST, POSTDIRECTLY, TURTLE, XML, SPARQLWrapper
 from SPARQLWrapper.SPARQLExceptions import QueryBadFormed
 
+from counting_listener import CountingListener
 from guidelinekg.guideline_content import GKG
 from guidelinekg.loading import BASE, parse_rdf_bytes, rdf_format_for
 from guidelinekg.publishing import collect_graphs
@@ -470,40 +471,6 @@ def guarded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerP
     yield running
     assert running.stop() == 0, running.log()[-2000:]
     assert "Traceback" not in running.log()
-
-
-class CountingListener:
-    """A plain TCP listener on 127.0.0.1 that counts the connections it accepts."""
-
-    def __init__(self) -> None:
-        self.socket = socket.create_server(("127.0.0.1", 0))
-        self.socket.settimeout(0.1)
-        self.port = self.socket.getsockname()[1]
-        self.accepted = 0
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                connection, _ = self.socket.accept()
-            except TimeoutError:
-                continue
-            self.accepted += 1
-            connection.close()
-
-    def close(self) -> None:
-        self.stopped.set()
-        self.thread.join(5)
-        self.socket.close()
-
-
-@pytest.fixture
-def listener() -> Iterator[CountingListener]:
-    running = CountingListener()
-    yield running
-    running.close()
 
 
 def _three_ways(server: ServerProcess, query: str) -> list[tuple[int, dict[str, str], bytes]]:
