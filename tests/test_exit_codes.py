@@ -94,6 +94,8 @@ ILL_TYPED = """\
 <http://example.org/p> a gkg:Patient ; gkg:birthDate "1960-01-01"^^xsd:date .
 <http://example.org/d> a gkg:Denosumab ; gkg:subject <http://example.org/p> ;
     gkg:status code:completed ; gkg:startDate "-0"^^xsd:date ; gkg:endDate _:when .
+<http://example.org/c> a gkg:VisceralCrisisAssessment ; gkg:subject <http://example.org/p> ;
+    gkg:valueBoolean "yes"^^xsd:boolean ; gkg:effectiveDate "2026-09-01"^^xsd:date .
 """
 
 
@@ -112,6 +114,7 @@ def test_an_ill_typed_date_is_a_violation_not_a_crash(command: list[str],
     assert 'Ill-typed value "-0"^^xsd:date: not a lexical form of xsd:date' in report
     assert "Traceback" not in done.stderr + done.stdout
     assert "Failed to convert Literal" not in done.stderr
+    assert "UserWarning" not in done.stderr
 
 
 @pytest.mark.parametrize("argv", [["publish", "--out", "README.md/site"],

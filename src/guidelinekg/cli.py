@@ -28,6 +28,7 @@ import logging
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 
 from guidelinekg import __version__
@@ -142,6 +143,9 @@ def _quiet_libraries(debug: bool) -> None:
         logger = logging.getLogger(name)
         logger.setLevel(logging.CRITICAL + 1)
         logger.propagate = False
+    # rdflib also warns ("Parsing weird boolean") where it logs: the literal checks say it.
+    for module in ("rdflib", "pyshacl", "owlready2"):
+        warnings.filterwarnings("ignore", module=module)
 
 
 def _silence_stdout() -> None:
