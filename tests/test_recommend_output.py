@@ -91,3 +91,24 @@ def test_rdf_results_carry_their_provenance(derivation: Derivation) -> None:
     assert URIRef("http://example.org/patients/hr-pos-bone-only/bone-metastasis") in sources
     assert (result, URIRef(GKG + "generatedByQuery"),
             Literal("derive/recommendation-status")) in graph
+
+
+def test_dose_checks_name_their_statement_by_iri(derivation: Derivation) -> None:
+    # A dose check links the statement itself, not an IRI made from its key: keys are the
+    # guideline's, and another guideline may use the same ones.
+    from guidelinekg.loading import guideline_graph
+
+    guideline = guideline_graph()
+    recommendation_class = URIRef(PREFIXES["gkg"] + "Recommendation")
+    (result,) = derivation.patients
+    assert result.dose_checks
+    graph = to_rdf(derivation)
+    for check in result.dose_checks:
+        statement = URIRef(check.recommendation)
+        assert (statement, RDF.type, recommendation_class) in guideline
+        assert str(guideline.value(statement, URIRef(PREFIXES["skos"] + "notation"))) == check.key
+        nodes = [n for n in graph.subjects(URIRef(PREFIXES["gkg"] + "recordItem"),
+                                           URIRef(check.record_item))
+                 if (n, RDF.type, URIRef(PREFIXES["gkg"] + "DoseCheckResult")) in graph]
+        assert [graph.value(n, URIRef(PREFIXES["gkg"] + "recommendation")) for n in nodes] == [
+            statement]

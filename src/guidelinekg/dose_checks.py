@@ -248,6 +248,10 @@ def dose_checks(engine: SparqlEngine, vocabulary: Vocabulary, patient: URIRef | 
         verdicts = [_judge_step(row, vocabulary) for row in rows]
         best = min(rank[v.status] for v in verdicts)
         chosen = [v for v in verdicts if rank[v.status] == best]
+        # The check is named by a statement whose verdict was chosen: a summary statement
+        # (one that repeats others) is the last choice.
+        named_by = min((row for row, v in zip(rows, verdicts, strict=True)
+                        if rank[v.status] == best), key=_statement_order)
         found = _describe_found(rows[0], vocabulary)
         if best == 0:
             verdict = chosen[0]
@@ -256,16 +260,15 @@ def dose_checks(engine: SparqlEngine, vocabulary: Vocabulary, patient: URIRef | 
         else:
             expected = "; or ".join(sorted({v.expected for v in verdicts}))
             because = sorted({f"{v.expected}: {r}" for v in chosen for r in v.reasons})
-        keys = sorted({v.key for v in chosen}, key=_key_order)
         results[patient_iri].append(DoseCheck(
-            key=keys[0], record_item=item, status=chosen[0].status if best == 0 else
-            {1: "cannot-check", 2: "deviates"}[best],
+            key=str(named_by["key"]), record_item=item,
+            status=chosen[0].status if best == 0 else {1: "cannot-check", 2: "deviates"}[best],
             expected=expected, found=found, because=because,
+            recommendation=str(named_by["statement"]),
         ))
     return results
 
 
-def _key_order(key: str) -> tuple[int, str]:
-    # A summary statement is the last choice to name a dose check by.
-    return (1 if key.startswith("SUM-") else 0, key)
+def _statement_order(row: dict) -> tuple[bool, str]:
+    return (row.get("summary") is not None and bool(row["summary"].toPython()), str(row["key"]))
 

@@ -234,9 +234,10 @@ class _ResultGraph:
             self.result(node, "CareGapResult", patient, "applies", "derive/care-gaps")
             add((node, _gkg("recommendation"), URIRef(gap.recommendation)))
         for check in result.dose_checks:
-            node = _result_iri("dose-check", patient, check.key, check.record_item)
+            node = _result_iri("dose-check", patient, check.recommendation, check.record_item)
             self.result(node, "DoseCheckResult", patient, check.status,
                         "derive/dose-comparisons")
+            add((node, _gkg("recommendation"), URIRef(check.recommendation)))
             add((node, _gkg("recordItem"), URIRef(check.record_item)))
             add((node, _gkg("expected"), Literal(check.expected)))
             add((node, _gkg("found"), Literal(check.found)))

@@ -70,6 +70,7 @@ class DoseCheck:
     expected: str
     found: str
     because: list[str]
+    recommendation: str = ""  # the statement's IRI
 
 
 @dataclass
