@@ -409,12 +409,22 @@ def bind_project_prefixes(graph: Graph) -> Graph:
 
 # The project's namespaces. The ontology files declare the same prefixes.
 BASE = "https://w3id.org/guidelinekg/"
+
+
+def _guideline_prefixes() -> dict[str, str]:
+    """Each guideline's prefix, named by its file: ontology/guidelines/NAME.ttl holds the
+    statements of NAME: <https://w3id.org/guidelinekg/guideline/NAME/> (a new guideline
+    brings its prefix with its file, and no code names one)."""
+    folder = ontology_dir() / "guidelines"
+    return {path.stem: f"{BASE}guideline/{path.stem}/" for path in sorted(folder.glob("*.ttl"))}
+
+
 PREFIXES: dict[str, str] = {
     "gkg": BASE + "ontology#",
     "fact": BASE + "fact/",
     "code": BASE + "code/",
     "unit": BASE + "unit/",
-    "bcbm": BASE + "guideline/bcbm/",
+    **_guideline_prefixes(),
     "skos": "http://www.w3.org/2004/02/skos/core#",
     "dcterms": "http://purl.org/dc/terms/",
     "prov": "http://www.w3.org/ns/prov#",
