@@ -32,22 +32,30 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
-import re
 import signal
 import socketserver
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, unquote_to_bytes, urlsplit
+from urllib.parse import urlsplit
 
 from rdflib.plugins.sparql.parser import parseUpdate
 
 from guidelinekg import __version__
+from guidelinekg.http_protocol import (
+    CONTROL_CHARACTERS,
+    DIGITS,
+    ORIGIN,
+    RequestError,
+    common_log_time,
+    decode_path,
+    negotiate,
+    parse_form,
+    printable,
+)
 from guidelinekg.publishing import FHIR_JSON, HTML, MEDIA_TYPES, Site, build_site
 from guidelinekg.query_workers import (
     DEFAULT_MEMORY_MB,
@@ -72,157 +80,13 @@ EXIT_USAGE = 2
 # at about 2 microseconds a character: a bigger body would hold every other query for long.
 # 64 KiB is also http.server's limit of a request line, so GET and POST take the same queries.
 MAX_BODY_BYTES = 64 * 1024
-MAX_FORM_FIELDS = 64
 RETRY_AFTER_SECONDS = 5
 SPARQL_PATHS = ("/sparql", "/sparql/")
 
 # Documents of an IRI in the server's order of preference (HTML for */*).
 DOCUMENT_PREFERENCE = (HTML, "text/turtle", "application/ld+json", "application/rdf+xml",
                        "application/n-triples", FHIR_JSON)
-# Other names clients use for the same media types.
-ALIASES: dict[str, tuple[str, ...]] = {
-    HTML: ("application/xhtml+xml",),
-    "text/turtle": ("application/x-turtle", "application/turtle"),
-    "application/ld+json": ("application/json",),
-    "application/n-triples": ("text/plain",),
-    FHIR_JSON: ("application/json", "application/json+fhir"),
-    "application/sparql-results+json": ("application/json",),
-    "application/sparql-results+xml": ("application/xml", "text/xml"),
-}
 TEXT_TYPES = {"text/csv", "text/tab-separated-values", "text/turtle", "application/n-triples"}
-
-
-# ---------------------------------------------------------------------------------------
-# Content negotiation
-# ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MediaRange:
-    type: str
-    subtype: str
-    q: float
-
-
-def parse_accept(header: str | None) -> list[MediaRange]:
-    """The media ranges of an Accept header; a malformed q counts as 0 (not acceptable)."""
-    ranges = []
-    for part in (header or "").split(","):
-        pieces = [piece.strip() for piece in part.split(";")]
-        if not pieces[0] or "/" not in pieces[0]:
-            continue
-        main, _, sub = pieces[0].lower().partition("/")
-        q = 1.0
-        for parameter in pieces[1:]:
-            name, _, value = parameter.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = float(value.strip())
-                except ValueError:
-                    q = 0.0
-                q = min(max(q, 0.0), 1.0)
-        ranges.append(MediaRange(main, sub, q))
-    return ranges
-
-
-def _quality(ranges: list[MediaRange], media_type: str) -> float:
-    """The q of the most specific range that matches the type (or one of its aliases)."""
-    names = (media_type, *ALIASES.get(media_type, ()))
-    best: tuple[int, float] | None = None
-    for candidate in names:
-        main, _, sub = candidate.partition("/")
-        for accepted in ranges:
-            if accepted.type == main and accepted.subtype == sub:
-                specificity = 3 if candidate == media_type else 2
-            elif accepted.type == main and accepted.subtype == "*":
-                specificity = 1
-            elif accepted.type == "*" and accepted.subtype == "*":
-                specificity = 0
-            else:
-                continue
-            if best is None or specificity > best[0]:
-                best = (specificity, accepted.q)
-    return best[1] if best else 0.0
-
-
-def negotiate(header: str | None, available: list[str]) -> str | None:
-    """The available media type the client prefers (q-values), ties in server order."""
-    if not available:
-        return None
-    if header is None or not header.strip():
-        return available[0]
-    ranges = parse_accept(header)
-    if not ranges:
-        return available[0]
-    scored = [(_quality(ranges, media_type), -index, media_type)
-              for index, media_type in enumerate(available)]
-    q, _, chosen = max(scored)
-    return chosen if q > 0 else None
-
-
-# ---------------------------------------------------------------------------------------
-# Request decoding
-# ---------------------------------------------------------------------------------------
-
-_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_DIGITS = re.compile(r"[0-9]+")
-_ORIGIN = re.compile(r"https?://(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
-
-
-class RequestError(Exception):
-    """A request the server cannot take as sent: answered with its status and message."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def decode_path(raw: str) -> str:
-    """The percent-decoded path; strict, since the path names files of the site."""
-    if _BAD_ESCAPE.search(raw):
-        raise RequestError("malformed percent-encoding in the path")
-    try:
-        path = unquote_to_bytes(raw).decode("utf-8")
-    except UnicodeDecodeError:
-        raise RequestError("the path is not UTF-8 once percent-decoded") from None
-    if _CONTROL.search(path):
-        raise RequestError("the path contains a control character (such as %00)")
-    return path
-
-
-def parse_form(text: str, where: str) -> dict[str, list[str]]:
-    """Parameters of a query string or form; bad escapes and non-UTF-8 text are refused
-    (parse_qs would keep them as they are or replace them, and run another query)."""
-    if _BAD_ESCAPE.search(text):
-        raise RequestError(f"malformed percent-encoding in the {where}")
-    try:
-        return parse_qs(text, keep_blank_values=True, errors="strict",
-                        max_num_fields=MAX_FORM_FIELDS)
-    except UnicodeDecodeError:
-        raise RequestError(f"the {where} is not UTF-8 once percent-decoded") from None
-    except ValueError:
-        raise RequestError(f"the {where} has more than {MAX_FORM_FIELDS} fields") from None
-
-
-def _printable(text: str) -> str:
-    """Text for a log line: control characters escaped, so a request cannot forge lines."""
-    return _CONTROL.sub(lambda match: f"\\x{ord(match[0]):02x}", text).replace('"', '\\"')
-
-
-# ---------------------------------------------------------------------------------------
-# HTTP
-# ---------------------------------------------------------------------------------------
-
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-def common_log_time(now: float | None = None) -> str:
-    """[10/Oct/2000:13:55:36 -0700], independent of the locale."""
-    local = time.localtime(now)
-    offset = time.strftime("%z", local)
-    return (f"{local.tm_mday:02d}/{_MONTHS[local.tm_mon - 1]}/{local.tm_year:04d}:"
-            f"{local.tm_hour:02d}:{local.tm_min:02d}:{local.tm_sec:02d} {offset}")
 
 
 class GuidelineServer(ThreadingHTTPServer):
@@ -301,14 +165,14 @@ class Handler(BaseHTTPRequestHandler):
             self._text(code, message or self.responses.get(code, ("error",))[0])
 
     def _log(self, code: int, size: int) -> None:
-        request = _printable(self.requestline) if self.requestline else "-"
+        request = printable(self.requestline) if self.requestline else "-"
         sys.stderr.write(f'{self.address_string()} - - [{common_log_time()}] "{request}" '
                          f"{code} {size}\n")
         sys.stderr.flush()
 
     def log_message(self, format: str, *args: object) -> None:
         sys.stderr.write(f"{self.address_string()} - - [{common_log_time()}] "
-                         f"{_printable(format % args)}\n")
+                         f"{printable(format % args)}\n")
 
     # -- methods ------------------------------------------------------------------------
 
@@ -346,7 +210,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _target(self) -> tuple[str, str]:
         """The decoded path and the raw query string of the request target."""
-        if not self.path.isascii() or _CONTROL.search(self.path):
+        if not self.path.isascii() or CONTROL_CHARACTERS.search(self.path):
             raise RequestError("the request target must be ASCII without control characters "
                                "(percent-encode the others)")
         try:
@@ -390,7 +254,7 @@ class Handler(BaseHTTPRequestHandler):
         if len(values) > 1:
             raise RequestError("the request has conflicting Content-Length headers")
         value = values.pop()
-        if not _DIGITS.fullmatch(value):
+        if not DIGITS.fullmatch(value):
             raise RequestError(f"Content-Length must be a whole number of bytes, not "
                                f"{value[:20]!r}")
         length = int(value)
@@ -606,7 +470,7 @@ def pool_limits(args: argparse.Namespace) -> PoolLimits | str:
     if not 1 <= long_queries <= workers:
         return f"--long-queries must be between 1 and --workers ({workers})"
     for origin in args.cors_origin:
-        if not _ORIGIN.fullmatch(origin.lower()):
+        if not ORIGIN.fullmatch(origin.lower()):
             return f"--cors-origin must be an origin like https://example.org, not {origin!r}"
     return PoolLimits(workers, long_queries, args.query_memory_mb, args.query_timeout)
 
