@@ -1,0 +1,130 @@
+"""Patient records: the patient shapes and the core ontology they are checked with, how a
+record item names its patient, and a short readable form of a term for reports.
+
+Shared by the validation (``validation.py``) and the record-vocabulary pass
+(``record_vocabulary.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.collection import Collection
+from rdflib.namespace import OWL, RDF, SH, XSD
+from rdflib.term import Node
+
+from guidelinekg.loading import PREFIXES, bind_project_prefixes, merge_graphs, parse_rdf_file
+from guidelinekg.resources import ontology_dir, shapes_dir
+
+GKG = PREFIXES["gkg"]
+PSH = "https://w3id.org/guidelinekg/shapes/patient#"
+PATIENT_CLASS = URIRef(GKG + "Patient")
+SUBJECT = URIRef(GKG + "subject")
+HAS_DOSE = URIRef(GKG + "hasDose")
+SHAPE_FILES = ("patient.ttl", "patient-completeness.ttl")
+PROPERTY_KINDS = (OWL.ObjectProperty, OWL.DatatypeProperty, OWL.AnnotationProperty,
+                  RDF.Property)
+# RDF's own rdf:type is no ontology property, but a path may walk it.
+BUILT_IN_PATH_PROPERTIES = frozenset({RDF.type})
+
+# Literals Turtle writes without quotes (true, 3, 120.0).
+SHORTHAND_DATATYPES = frozenset({XSD.boolean, XSD.integer, XSD.decimal, XSD.double})
+# Blank nodes nested deeper than this are not climbed to find their patient.
+MAX_NESTING = 50
+
+
+# ---------------------------------------------------------------------------------------
+# Shapes and ontology
+# ---------------------------------------------------------------------------------------
+
+
+def shape_files() -> list[Path]:
+    return [shapes_dir() / name for name in SHAPE_FILES]
+
+
+@cache
+def patient_shapes() -> Graph:
+    """The patient shapes (violations, notes and the generated warnings), parsed once."""
+    return bind_project_prefixes(merge_graphs(parse_rdf_file(path) for path in shape_files()))
+
+
+@cache
+def core_ontology() -> Graph:
+    """The core ontology (guidelinekg.ttl, patient-facts.ttl): classes, value sets, units.
+    Guideline content stays out: its dose steps would be validated as if they were a
+    patient's doses."""
+    return merge_graphs(parse_rdf_file(path) for path in sorted(ontology_dir().glob("*.ttl")))
+
+
+def path_properties(shapes: Graph, path: Node) -> set[URIRef]:
+    """Every property IRI in a SHACL property path (sequence, alternative, inverse, ...)."""
+    if isinstance(path, URIRef):
+        return {path}
+    found: set[URIRef] = set()
+    if isinstance(path, BNode):
+        if shapes.value(path, RDF.first) is not None:
+            for member in Collection(shapes, path):
+                found |= path_properties(shapes, member)
+        for predicate in (SH.inversePath, SH.alternativePath, SH.zeroOrMorePath,
+                          SH.oneOrMorePath, SH.zeroOrOnePath):
+            for inner in shapes.objects(path, predicate):
+                found |= path_properties(shapes, inner)
+    return found
+
+
+def undeclared_shape_paths(shapes: Graph, ontology: Graph) -> list[tuple[Node, URIRef]]:
+    """(shape, property) for every property an sh:path uses that the ontology does not
+    declare as a property (rdf:type aside). Empty when all paths are declared."""
+    declared = {subject for kind in PROPERTY_KINDS for subject in ontology.subjects(RDF.type, kind)}
+    missing = set()
+    for shape, path in shapes.subject_objects(SH.path):
+        for prop in path_properties(shapes, path):
+            if prop not in declared and prop not in BUILT_IN_PATH_PROPERTIES:
+                missing.add((shape, prop))
+    return sorted(missing, key=lambda pair: (str(pair[0]), str(pair[1])))
+
+
+def patients_of(node: Node, data: Graph) -> list[Node]:
+    """The patients a focus node is about: itself if it is a patient, else the patients it
+    names, else (a dose specification) the patients of the treatments that have it, else
+    (a blank node: a structure inside an item) the patients of the nodes that hold it."""
+    return _patients_of(node, data, frozenset())
+
+
+def _patients_of(node: Node, data: Graph, seen: frozenset[Node]) -> list[Node]:
+    if (node, RDF.type, PATIENT_CLASS) in data:
+        return [node]
+    subjects = sorted(data.objects(node, SUBJECT), key=str)
+    if subjects:
+        return subjects
+    holders = data.subjects(HAS_DOSE, node)
+    patients = {patient for holder in holders for patient in data.objects(holder, SUBJECT)}
+    if not patients and isinstance(node, BNode) and len(seen) < MAX_NESTING:
+        seen = seen | {node}
+        for holder in set(data.subjects(None, node)) - seen:
+            patients.update(_patients_of(holder, data, seen))
+    return sorted(patients, key=str)
+
+
+def compact(term: Node | None) -> str:
+    """A short readable form: a prefixed name for project and standard IRIs, <IRI> else."""
+    if term is None:
+        return ""
+    if isinstance(term, URIRef):
+        for prefix, namespace in PREFIXES.items():
+            if str(term).startswith(namespace) and len(str(term)) > len(namespace):
+                return f"{prefix}:{str(term)[len(namespace):]}"
+        if term == RDF.type:
+            return "rdf:type"
+        return f"<{term}>"
+    if isinstance(term, Literal):
+        if term.datatype in SHORTHAND_DATATYPES:
+            return str(term)
+        text = json.dumps(str(term), ensure_ascii=False)
+        if term.language:
+            return f"{text}@{term.language}"
+        return f"{text}^^{compact(term.datatype)}" if term.datatype else text
+    return f"_:{term}"
