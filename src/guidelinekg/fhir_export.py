@@ -44,14 +44,13 @@ from guidelinekg.cli import output_directory
 from guidelinekg.guideline_content import (
     GKG,
     DoseRegimen,
-    DoseStep,
     Guideline,
     Intervention,
     Recommendation,
     guidelines,
     local_name,
-    superclasses,
 )
+from guidelinekg.guideline_parts import DoseStep, superclasses
 from guidelinekg.loading import BASE, guideline_graph
 
 FHIR_VERSION = "4.0.1"

@@ -50,9 +50,9 @@ from guidelinekg.guideline_content import (
     read_recommendation,
     sorted_terms,
     statement_key,
-    superclasses,
     text,
 )
+from guidelinekg.guideline_parts import superclasses
 from guidelinekg.loading import BASE, PREFIXES, InputError, parse_rdf_file, read_bytes_checked
 from guidelinekg.rdf_output import (
     Prefixes,
