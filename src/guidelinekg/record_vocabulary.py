@@ -199,85 +199,102 @@ def _domain_problem(vocabulary: RecordVocabulary, prop: Node,
 
 def record_vocabulary_results(data: Graph) -> list[ShaclResult]:
     """The record-vocabulary results of a patient graph (see the section comment)."""
-    vocabulary = record_vocabulary()
-    found: dict[Node, set[Node]] = defaultdict(set)
-    for subject, cls in data.subject_objects(RDF.type):
-        found[subject].add(cls)
-    for prop, cls in vocabulary.ranges.items():
-        for obj in data.objects(None, prop):
-            if not isinstance(obj, Literal):
-                found[obj].add(cls)
-    # One frozenset object per distinct set of classes, so that the memo below compares
-    # keys by identity.
-    shared: dict[frozenset[Node], frozenset[Node]] = {}
-    types = {node: shared.setdefault(frozenset(classes), frozenset(classes))
-             for node, classes in found.items()}
-    untyped: frozenset[Node] = frozenset()
-    kinds: dict[Node, tuple[int, bool]] = {}
-    problems: dict[tuple[Node, frozenset[Node]], tuple[bool, str] | None] = {}
-    results: list[ShaclResult] = []
-    unread: dict[Node, Counter[str]] = defaultdict(Counter)
-    classes_known, terms = vocabulary.classes, vocabulary.terms
-    for subject, prop, obj in data:
+    return _VocabularyPass(data, record_vocabulary()).run()
+
+
+class _VocabularyPass:
+    """One pass over the record's triples, one set lookup each; what a predicate is, and
+    whether a property is read on a set of classes, is decided once and remembered."""
+
+    def __init__(self, data: Graph, vocabulary: RecordVocabulary) -> None:
+        self.data, self.vocabulary = data, vocabulary
+        found: dict[Node, set[Node]] = defaultdict(set)
+        for subject, cls in data.subject_objects(RDF.type):
+            found[subject].add(cls)
+        for prop, cls in vocabulary.ranges.items():
+            for obj in data.objects(None, prop):
+                if not isinstance(obj, Literal):
+                    found[obj].add(cls)
+        # One frozenset object per distinct set of classes, so that the memo of domain
+        # problems compares keys by identity.
+        shared: dict[frozenset[Node], frozenset[Node]] = {}
+        self.types = {node: shared.setdefault(frozenset(classes), frozenset(classes))
+                      for node, classes in found.items()}
+        self.kinds: dict[Node, tuple[int, bool]] = {}
+        self.problems: dict[tuple[Node, frozenset[Node]], tuple[bool, str] | None] = {}
+        self.results: list[ShaclResult] = []
+        self.unread: dict[Node, Counter[str]] = defaultdict(Counter)
+
+    def run(self) -> list[ShaclResult]:
+        for subject, prop, obj in self.data:
+            self._triple(subject, prop, obj)
+        self.results.extend(_unread_results(self.unread, self.data))
+        return self.results
+
+    def _report(self, shape: URIRef, triple: tuple[Node, Node, Node], message: str) -> None:
+        self.results.append(_vocabulary_result(shape, *triple, message))
+
+    def _triple(self, subject: Node, prop: Node, obj: Node) -> None:
+        triple = (subject, prop, obj)
         if _is_project_term(subject):
-            results.append(_vocabulary_result(
-                GUIDELINE_TERM_IN_RECORD, subject, prop, obj,
-                f"The record states something about the guideline's own term "
-                f"{compact(subject)} ({compact(prop)} {compact(obj)}): a patient record "
-                f"cannot change the guideline's vocabulary. Remove the statement."))
-            continue
-        kind = kinds.get(prop)
+            self._report(GUIDELINE_TERM_IN_RECORD, triple,
+                         f"The record states something about the guideline's own term "
+                         f"{compact(subject)} ({compact(prop)} {compact(obj)}): a patient "
+                         f"record cannot change the guideline's vocabulary. Remove the "
+                         f"statement.")
+            return
+        kind = self.kinds.get(prop)
         if kind is None:
-            kind = kinds[prop] = _predicate_kind(vocabulary, prop)
+            kind = self.kinds[prop] = _predicate_kind(self.vocabulary, prop)
         code, read = kind
         if code == _TYPE:
-            if not _is_project_term(obj):
-                unread[subject][f"class {compact(obj)}"] += 1
-            elif obj not in classes_known:
-                results.append(_vocabulary_result(
-                    UNKNOWN_TERM, subject, prop, obj,
-                    f"Unknown class {compact(obj)}: a typo, or a kind of record item this "
-                    f"guideline does not know; the item is read by no criterion."))
-            continue
-        if code == _UNKNOWN:
-            results.append(_vocabulary_result(
-                UNKNOWN_TERM, subject, prop, obj,
-                f"Unknown property {compact(prop)}: a typo, or a fact this guideline does not "
-                f"read."))
-            continue
-        if code == _DECLARED:
-            classes = types.get(subject, untyped)
-            key = (prop, classes)
-            if key in problems:
-                problem = problems[key]
-            else:
-                problem = problems[key] = _domain_problem(vocabulary, prop, classes)
-            if problem is not None:
-                no_known_class, message = problem
-                # A node that names a patient without a known class is refused by
-                # psh:SubjectHolderIsRecordItem already: once is enough.
-                if not (no_known_class and (subject, SUBJECT, None) in data):
-                    results.append(_vocabulary_result(PROPERTY_NOT_READ_HERE, subject, prop,
-                                                      obj, message))
-                continue
-            if not read:
-                unread[subject][compact(prop)] += 1
+            self._type(triple)
+        elif code == _UNKNOWN:
+            self._report(UNKNOWN_TERM, triple,
+                         f"Unknown property {compact(prop)}: a typo, or a fact this guideline "
+                         f"does not read.")
         elif code == _LINK and _is_project_term(obj):
-            results.append(_vocabulary_result(
-                GUIDELINE_TERM_IN_RECORD, subject, prop, obj,
-                f"The record places {compact(subject)} in the guideline's vocabulary "
-                f"({compact(prop)} {compact(obj)}): a patient record cannot extend it. Use "
-                f"the ontology's own classes and values."))
-            continue
-        elif code in (_LINK, _OTHER):
-            unread[subject][compact(prop)] += 1
-        if _is_project_term(obj) and obj not in terms:
-            results.append(_vocabulary_result(
-                UNKNOWN_TERM, subject, prop, obj,
-                f"Unknown concept {compact(obj)}: a typo, or a value this guideline does not "
-                f"know."))
-    results.extend(_unread_results(unread, data))
-    return results
+            self._report(GUIDELINE_TERM_IN_RECORD, triple,
+                         f"The record places {compact(subject)} in the guideline's vocabulary "
+                         f"({compact(prop)} {compact(obj)}): a patient record cannot extend "
+                         f"it. Use the ontology's own classes and values.")
+        elif code != _DECLARED or self._read_here(triple, read):
+            if code in (_LINK, _OTHER):
+                self.unread[subject][compact(prop)] += 1
+            if _is_project_term(obj) and obj not in self.vocabulary.terms:
+                self._report(UNKNOWN_TERM, triple,
+                             f"Unknown concept {compact(obj)}: a typo, or a value this "
+                             f"guideline does not know.")
+
+    def _type(self, triple: tuple[Node, Node, Node]) -> None:
+        subject, _, obj = triple
+        if not _is_project_term(obj):
+            self.unread[subject][f"class {compact(obj)}"] += 1
+        elif obj not in self.vocabulary.classes:
+            self._report(UNKNOWN_TERM, triple,
+                         f"Unknown class {compact(obj)}: a typo, or a kind of record item "
+                         f"this guideline does not know; the item is read by no criterion.")
+
+    def _read_here(self, triple: tuple[Node, Node, Node], read: bool) -> bool:
+        """Whether a declared property may be on this item (else it is reported, or left
+        to the shapes); an unread one is listed."""
+        subject, prop, _ = triple
+        classes = self.types.get(subject, frozenset())
+        key = (prop, classes)
+        if key in self.problems:
+            problem = self.problems[key]
+        else:
+            problem = self.problems[key] = _domain_problem(self.vocabulary, prop, classes)
+        if problem is not None:
+            no_known_class, message = problem
+            # A node that names a patient without a known class is refused by
+            # psh:SubjectHolderIsRecordItem already: once is enough.
+            if not (no_known_class and (subject, SUBJECT, None) in self.data):
+                self._report(PROPERTY_NOT_READ_HERE, triple, message)
+            return False
+        if not read:
+            self.unread[subject][compact(prop)] += 1
+        return True
 
 
 def _unread_results(unread: dict[Node, Counter[str]], data: Graph) -> list[ShaclResult]:
