@@ -389,35 +389,45 @@ def undeclared_shape_terms(shape_files: Sequence[Path], ontology: Graph) -> list
     for path in shape_files:
         shapes = parse_rdf_file(path)
         where = _display_path(path)
-
-        def report(node: Node, role: str, term: str, reason: str, shapes: Graph = shapes,
-                   where: str = where) -> None:
-            problems.append(ShapeTermProblem(where, _shape_owner(shapes, node), role, term,
-                                             reason))
-
-        for shape, shape_path in shapes.subject_objects(SH.path):
-            for prop, malformed in _path_properties(shapes, shape_path):
-                if prop is None:
-                    report(shape, "sh:path", path_label(shape_path, shapes), malformed)
-                elif prop not in properties:
-                    report(shape, "sh:path", curie(prop),
-                           "not a property the ontology declares")
-        for role in (SH.targetSubjectsOf, SH.targetObjectsOf):
-            for shape, prop in shapes.subject_objects(role):
-                if prop not in properties:
-                    report(shape, curie(role), curie(prop), "not a property the ontology declares")
-        for role in (SH["class"], SH.targetClass):
-            for shape, cls in shapes.subject_objects(role):
-                if cls not in classes:
-                    report(shape, curie(role), curie(cls), "not a class the ontology declares")
-        for role in (SH.select, SH.ask):
-            for shape, text in shapes.subject_objects(role):
-                for prefix, local in sorted(set(_PREFIXED_NAME.findall(str(text)))):
-                    if URIRef(PREFIXES[prefix] + local) not in known_terms:
-                        report(shape, "SPARQL", f"{prefix}:{local}",
-                               "a term the ontology does not have")
+        found = [*_path_problems(shapes, properties),
+                 *_target_problems(shapes, properties, classes),
+                 *_sparql_problems(shapes, known_terms)]
+        problems.extend(ShapeTermProblem(where, _shape_owner(shapes, node), role, term, reason)
+                        for node, role, term, reason in found)
     problems.sort(key=lambda p: (p.file, p.shape, p.role, p.term))
     return problems
+
+
+_TermProblem = tuple[Node, str, str, str]  # (shape node, role, term, reason)
+
+
+def _path_problems(shapes: Graph, properties: set[Node]) -> Iterator[_TermProblem]:
+    for shape, shape_path in shapes.subject_objects(SH.path):
+        for prop, malformed in _path_properties(shapes, shape_path):
+            if prop is None:
+                yield shape, "sh:path", path_label(shape_path, shapes), malformed
+            elif prop not in properties:
+                yield shape, "sh:path", curie(prop), "not a property the ontology declares"
+
+
+def _target_problems(shapes: Graph, properties: set[Node], classes: set[Node]
+                     ) -> Iterator[_TermProblem]:
+    for role in (SH.targetSubjectsOf, SH.targetObjectsOf):
+        for shape, prop in shapes.subject_objects(role):
+            if prop not in properties:
+                yield shape, curie(role), curie(prop), "not a property the ontology declares"
+    for role in (SH["class"], SH.targetClass):
+        for shape, cls in shapes.subject_objects(role):
+            if cls not in classes:
+                yield shape, curie(role), curie(cls), "not a class the ontology declares"
+
+
+def _sparql_problems(shapes: Graph, known_terms: set[Node]) -> Iterator[_TermProblem]:
+    for role in (SH.select, SH.ask):
+        for shape, text in shapes.subject_objects(role):
+            for prefix, local in sorted(set(_PREFIXED_NAME.findall(str(text)))):
+                if URIRef(PREFIXES[prefix] + local) not in known_terms:
+                    yield shape, "SPARQL", f"{prefix}:{local}", "a term the ontology does not have"
 
 
 # --------------------------------------------------------------------------------------------

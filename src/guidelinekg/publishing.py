@@ -1102,7 +1102,7 @@ def _prepare_out(out: Path, graphs: list[PublishedGraph]) -> dict[str, list[str]
     return {folder: sorted(versions) for folder, versions in kept.items()}
 
 
-def build_site(out: Path | str, site_url: str | None = None,
+def build_site(out: Path | str, site_url: str | None = None,  # noqa: C901 - issue 12: to become small steps
                shapes_files: list[Path] | None = None,
                codesystem_file: Path | None = None, write: bool = True) -> Site:
     """Build the site into ``out`` (deterministic, offline)."""
