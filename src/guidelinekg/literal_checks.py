@@ -26,9 +26,9 @@ from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import OWL, RDF, RDFS, SH, XSD
 from rdflib.term import Node
 
+from guidelinekg.patient_records import PSH, compact
 from guidelinekg.shacl import ShaclResult
 
-PSH = "https://w3id.org/guidelinekg/shapes/patient#"
 ILL_TYPED_VALUE = URIRef(PSH + "IllTypedValue")
 ILL_TYPED_COMPONENT = URIRef(PSH + "IllTypedValueConstraintComponent")
 
@@ -68,12 +68,6 @@ def _is_calendar_date(lexical: str) -> bool:
     return True
 
 
-def lexical_problem(literal: Literal) -> str | None:
-    """Why the literal's lexical form is not one of its datatype's, or None."""
-    found = _datatype_problem(literal)
-    return found[1] if found is not None else None
-
-
 def _datatype_problem(literal: Literal) -> tuple[URIRef, str] | None:
     """The literal's datatype and why its lexical form is not one of the datatype's, or
     None (always None for a literal without a datatype)."""
@@ -85,17 +79,12 @@ def _datatype_problem(literal: Literal) -> tuple[URIRef, str] | None:
         return None
     lexical = str(literal)
     if len(lexical) > MAX_LEXICAL_LENGTH:
-        return datatype, f"{len(lexical)} characters, too long for a {_short(datatype)}"
+        return datatype, f"{len(lexical)} characters, too long for a {compact(datatype)}"
     if pattern.fullmatch(lexical) is None:
-        return datatype, f"not a lexical form of {_short(datatype)}"
+        return datatype, f"not a lexical form of {compact(datatype)}"
     if datatype in (XSD.date, XSD.dateTime) and not _is_calendar_date(lexical):
         return datatype, "not a date of the calendar"
     return None
-
-
-def _short(datatype: Node) -> str:
-    return "xsd:" + str(datatype).removeprefix(str(XSD)) if str(datatype).startswith(
-        str(XSD)) else f"<{datatype}>"
 
 
 def datatype_ranges(ontology: Graph, shapes: Graph) -> dict[Node, Node]:
@@ -144,7 +133,7 @@ def _comparison_problem(value: Literal, predicate: Node, ranges: dict[Node, Node
     if predicate not in compared or expected is None or _comparable(value.datatype, expected):
         return None
     return (value.datatype or XSD.string,
-            f"not comparable with the {_short(expected)} values it is compared with")
+            f"not comparable with the {compact(expected)} values it is compared with")
 
 
 def ill_typed_triples(graph: Graph, ontology: Graph, shapes: Graph
@@ -160,11 +149,11 @@ def ill_typed_triples(graph: Graph, ontology: Graph, shapes: Graph
             if datatype_problem is not None:
                 datatype, problem = datatype_problem
                 found.append(((subject, predicate, value),
-                              f'"{_shown(value)}"^^{_short(datatype)}: {problem}'))
+                              f'"{_shown(value)}"^^{compact(datatype)}: {problem}'))
         elif predicate in ranges:
             kind = "a blank node" if not isinstance(value, URIRef) else f"the IRI <{value}>"
             found.append(((subject, predicate, value),
-                          f"{kind} where a value of {_short(ranges[predicate])} belongs"))
+                          f"{kind} where a value of {compact(ranges[predicate])} belongs"))
     return found
 
 
