@@ -20,7 +20,8 @@ from rdflib import Graph, URIRef
 
 from guidelinekg.derivation import derive
 from guidelinekg.loading import guideline_graph, parse_rdf_file
-from guidelinekg.resources import examples_dir, shapes_dir
+from guidelinekg.patient_records import shape_files
+from guidelinekg.resources import examples_dir
 from guidelinekg.shacl import validate_graph
 
 TEMPLATE = examples_dir() / "patients" / "hr-positive-her2-negative-bone-only.ttl"
@@ -60,7 +61,7 @@ def main() -> None:
     parser.add_argument("--skip-validation", action="store_true")
     args = parser.parse_args()
     shapes = Graph()
-    for path in sorted(shapes_dir().glob("patient*.ttl")):
+    for path in shape_files():
         shapes += parse_rdf_file(path)
     ontology = guideline_graph()
     for size in args.sizes:

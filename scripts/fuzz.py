@@ -146,10 +146,11 @@ def _base_allowed_roots() -> list[str]:
         with contextlib.suppress(KeyError):
             roots.add(sysconfig.get_paths()[name])
     import guidelinekg
-    from guidelinekg.resources import ontology_dir, queries_dir, shapes_dir
+    from guidelinekg.resources import modules, ontology_dir, queries_dir, shapes_dir
 
     roots.add(str(Path(guidelinekg.__file__).parent))
     roots.update(str(folder()) for folder in (ontology_dir, queries_dir, shapes_dir))
+    roots.update(str(module.folder) for module in modules() if module.kind != "core")
     return sorted({_real(root) for root in roots if root})
 
 

@@ -1,213 +1,90 @@
-"""Generate shapes/patient-completeness.ttl: one sh:Warning shape per patient fact.
+"""Generate each guideline's completeness warnings: <guideline folder>/shapes/completeness.ttl.
 
-For every recommendation of the bundled guidelines, its gkg:applicability criterion is
-walked through gkg:hasMember* to the facts its gkg:FactCriterion atoms test (gkg:onFact).
-Each fact whose silence means unknown (gkg:whenSilent code:silence-unknown) gets a shape on
-gkg:Patient whose message names the fact and the recommendation keys, in guideline order,
-that cannot be decided without it. Facts whose silence means absent need no warning.
+    python scripts/generate_completeness_shapes.py           # rewrite every guideline's file
+    python scripts/generate_completeness_shapes.py --check   # exit 1 when one is out of date
 
-How a fact counts as recorded:
-- an observed fact (gkg:ObservedFact with gkg:recordedAs C): the patient has an item of
-  class C (a core SHACL shape: the types of the patient's items include C);
-- a derived fact: its inputs, stated below in DERIVED_INPUTS (the rules of the fact
-  queries under queries/facts/, without the evaluation date). A derived fact a criterion
-  uses without an entry here stops the script: a new fact needs a decision.
+For each guideline module (guidelines/<id>/, and those of GUIDELINEKG_LIBRARY), read with
+the core and the domains: every recommendation's gkg:applicability criterion, and the
+guideline's gkg:population, is walked through gkg:hasMember* to the facts its
+gkg:FactCriterion atoms test (gkg:onFact). Each fact whose silence means unknown
+(gkg:whenSilent code:silence-unknown) gets one sh:Warning shape on gkg:Patient whose
+message names what is missing and the recommendation keys, in guideline order, that cannot
+be decided without it. Facts whose silence means absent need no warning.
 
-Run from the repository root:  .venv/bin/python scripts/generate_completeness_shapes.py
-tests/test_patient_shapes.py regenerates the file in memory and checks it is in step.
+What counts as recorded is data, on the fact (ontology/patient-facts.ttl declares the
+annotations):
+- gkg:decidableWhen: a SHACL shape of the record evidence the fact's derivation needs.
+  A node shape is one record item of the patient: sh:class (the class or a subclass), and
+  sh:property shapes with sh:hasValue, sh:minCount 1, sh:maxCount 0, or sh:minCount 1 with
+  sh:in or sh:not [ sh:hasValue ]; sh:or lists alternatives; gkg:alongWith another item
+  that must be there too. A property shape (sh:path with sh:minCount 1) is the patient's
+  own property. sh:name and sh:description name the warning and what is missing.
+- gkg:undecidableWhen: a node shape of a record item that leaves the fact undecidable.
+- neither, on an observed fact (gkg:recordedAs C): an item of class C decides it.
+A derived fact a criterion uses with neither annotation stops the script: a new fact needs
+a decision. So does a shape the script cannot read.
+
+Run from the repository root. tests/test_patient_shapes.py regenerates the files in memory
+and checks they are in step.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from rdflib import Graph, Literal, URIRef
-from rdflib.namespace import RDF, RDFS, SKOS
+from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.collection import Collection
+from rdflib.namespace import RDF, RDFS, SH, SKOS, XSD
+from rdflib.term import Node
 
-from guidelinekg.loading import PREFIXES, guideline_graph
-from guidelinekg.resources import shapes_dir
+from guidelinekg.loading import PREFIXES, bind_project_prefixes, merge_graphs, parse_rdf_file
+from guidelinekg.resources import Module, guideline_modules, modules
 
 GKG = PREFIXES["gkg"]
 CODE = PREFIXES["code"]
-SHAPES_BASE = "https://w3id.org/guidelinekg/shapes/patient-completeness"
-OUTPUT = shapes_dir() / "patient-completeness.ttl"
+PSH = "https://w3id.org/guidelinekg/shapes/patient#"
+OUTPUT_NAME = "completeness.ttl"
+# The prefixes the generated SPARQL may use (declared by each file's owl:Ontology).
+SPARQL_PREFIXES = {"gkg": GKG, "code": CODE, "rdf": str(RDF), "rdfs": str(RDFS)}
+SHORTHAND_DATATYPES = (XSD.boolean, XSD.integer, XSD.decimal)
 
 
-@dataclass(frozen=True)
-class Evidence:
-    """A record item that makes a derived fact decidable: of `item_class` (if given), with
-    each (property, value) of `equal` and a value other than `value` for each of `unequal`."""
-
-    item_class: str | None = None
-    equal: tuple[tuple[str, str], ...] = ()
-    unequal: tuple[tuple[str, str], ...] = ()
-
-    def whole_graph_pattern(self, var: str) -> str:
-        """The pattern over the whole graph, constants first (a SPARQL target)."""
-        lines = []
-        if self.item_class:
-            lines.append(f"?{var} a {self.item_class} .")
-        lines += [f"?{var} {prop} {value} ." for prop, value in self.equal]
-        lines += [f"?{var} {prop} ?{var}{i} ." for i, (prop, _) in enumerate(self.unequal)]
-        lines.append(f"?{var} gkg:subject ?this .")
-        lines += [f"FILTER (?{var}{i} != {value})" for i, (_, value) in enumerate(self.unequal)]
-        return "\n".join(lines)
-
-    def anchored_pattern(self, var: str) -> str:
-        """The same pattern walked from $this (a constraint on one patient): constants are
-        compared in a FILTER so that rdflib's join order starts from the patient."""
-        if self.item_class and not self.equal and not self.unequal:
-            return f"$this ^gkg:subject/rdf:type {self.item_class} ."
-        lines = [f"$this ^gkg:subject ?{var} ."]
-        tests = []
-        if self.item_class:
-            lines.append(f"?{var} a ?{var}Class .")
-            tests.append(f"?{var}Class = {self.item_class}")
-        for i, (prop, value) in enumerate(self.equal):
-            lines.append(f"?{var} {prop} ?{var}Is{i} .")
-            tests.append(f"?{var}Is{i} = {value}")
-        for i, (prop, value) in enumerate(self.unequal):
-            lines.append(f"?{var} {prop} ?{var}Not{i} .")
-            tests.append(f"?{var}Not{i} != {value}")
-        lines.append("FILTER (" + " && ".join(tests) + ")")
-        return "\n".join(lines)
+def gkg(local: str) -> URIRef:
+    return URIRef(GKG + local)
 
 
-@dataclass(frozen=True)
-class DerivedInputs:
-    """What makes a derived fact decidable, in words (for the message) and as SPARQL."""
-
-    name: str  # the shape's sh:name
-    needs: str  # the message's "... is missing" part names it
-    evidence: tuple[Evidence, ...] = ()
-    # Instead of evidence: a core constraint (Turtle lines for a property shape).
-    core: str | None = None
-    # Instead of evidence: SPARQL patterns over ?this / $this selecting the patients that
-    # lack the input (a positive condition, no anti-join needed).
-    lacking_whole_graph: str | None = None
-    lacking_anchored: str | None = None
-    # Instead of evidence: the whole queries (target over the graph, constraint on $this).
-    custom_target: str | None = None
-    custom_constraint: str | None = None
+class ShapeError(SystemExit):
+    """A fact's record-evidence shape the script cannot turn into a warning."""
 
 
-BONE_ONLY_TRUE = Evidence("gkg:BoneOnlyMetastasisAssessment", (("gkg:valueBoolean", "true"),))
+# ---------------------------------------------------------------------------------------
+# The knowledge one guideline's warnings are generated from
+# ---------------------------------------------------------------------------------------
 
-# Response to systemic therapy is read from a response assessment, or from the latest
-# disease status after the start of a given systemic therapy (facts/response.rq). Its
-# inputs are there when the record has a response assessment, or a disease status and a
-# given systemic therapy with a start date; whether the status comes after the start, and
-# what it says, is the derivation's reading (undetermined, with the reason, when it tells
-# nothing). The systemic therapy classes are listed ({systemic_classes}, filled in from the
-# ontology): a subclass walk per treatment costs rdflib more than the rest of the query.
-RESPONSE_TARGET = """\
-SELECT ?this WHERE {{
-    {{ ?this a gkg:Patient . BIND (0 AS ?assessed) BIND (0 AS ?status) BIND (0 AS ?treated) }}
-    UNION {{
-        ?x a gkg:ResponseAssessment ; gkg:subject ?this .
-        BIND (1 AS ?assessed) BIND (0 AS ?status) BIND (0 AS ?treated)
-    }}
-    UNION {{
-        ?y a gkg:DiseaseStatusObservation ; gkg:subject ?this .
-        BIND (0 AS ?assessed) BIND (1 AS ?status) BIND (0 AS ?treated)
-    }}
-    UNION {{
-        VALUES ?zClass {{ {systemic_classes_list} }}
-        ?z a ?zClass ; gkg:startDate ?zStart ; gkg:status ?zStatus ; gkg:subject ?this .
-        FILTER (?zStatus != code:planned)
-        BIND (0 AS ?assessed) BIND (0 AS ?status) BIND (1 AS ?treated)
-    }}
-}} GROUP BY ?this HAVING (MAX(?assessed) = 0 && (MAX(?status) = 0 || MAX(?treated) = 0))"""
-RESPONSE_CONSTRAINT = """\
-SELECT $this WHERE {{
-    FILTER NOT EXISTS {{ $this ^gkg:subject/rdf:type gkg:ResponseAssessment }}
-    FILTER (NOT EXISTS {{ $this ^gkg:subject/rdf:type gkg:DiseaseStatusObservation }}
-            || NOT EXISTS {{
-                $this ^gkg:subject ?z .
-                ?z a ?zClass ; gkg:startDate ?zStart ; gkg:status ?zStatus .
-                FILTER (?zStatus != code:planned && ?zClass IN ({systemic_classes}))
-            }})
-}}"""
 
-DERIVED_INPUTS: dict[str, DerivedInputs] = {
-    "age": DerivedInputs(
-        name="birth date recorded (age)",
-        needs="Birth date (for the age)",
-        core="sh:path gkg:birthDate ;\n    sh:minCount 1 ;",
-    ),
-    "bone-metastasis": DerivedInputs(
-        name="bone metastasis recorded",
-        needs="Bone metastasis (a gkg:MetastasisCondition at code:site-bone, confirmed or "
-              "refuted, or a bone-only assessment that is true)",
-        evidence=(Evidence(None, (("gkg:site", "code:site-bone"),)), BONE_ONLY_TRUE),
-    ),
-    "pathological-fracture": DerivedInputs(
-        name="pathological fracture recorded",
-        needs="Pathological fracture (a gkg:PathologicalFracture diagnosis, present or "
-              "refuted)",
-        evidence=(Evidence("gkg:PathologicalFracture"),),
-    ),
-    "primary-breast-cancer": DerivedInputs(
-        name="primary cancer recorded",
-        needs="The primary cancer (a breast cancer diagnosis, or a primary cancer of another "
-              "site)",
-        evidence=(Evidence("gkg:PrimaryBreastCancer"), Evidence("gkg:PrimaryCancerOtherSite")),
-    ),
-    "stage-iv": DerivedInputs(
-        name="stage recorded",
-        needs="The stage (a stage group of the breast cancer, a confirmed distant metastasis, "
-              "or a bone-only assessment that is true)",
-        evidence=(Evidence("gkg:PrimaryBreastCancer", (("gkg:stageGroup", "code:stage-iv"),)),
-                  Evidence("gkg:PrimaryBreastCancer", (("gkg:stageGroup", "code:stage-i-iii"),)),
-                  Evidence("gkg:MetastasisCondition", (("gkg:present", "true"),)),
-                  BONE_ONLY_TRUE),
-    ),
-    "bone-only-metastasis": DerivedInputs(
-        name="bone-only disease recorded",
-        needs="Bone-only metastatic disease (a bone-only assessment, or a confirmed "
-              "metastasis at a site other than bone)",
-        evidence=(
-            Evidence("gkg:BoneOnlyMetastasisAssessment"),
-            Evidence(None, (("gkg:present", "true"),), (("gkg:site", "code:site-bone"),)),
-        ),
-    ),
-    "bone-predominant-disease": DerivedInputs(
-        name="bone-predominant disease recorded",
-        needs="Bone-predominant disease (a bone-predominant assessment, a bone-only "
-              "assessment that is true, or a refuted bone metastasis)",
-        evidence=(
-            Evidence("gkg:BonePredominantDiseaseAssessment"),
-            BONE_ONLY_TRUE,
-            Evidence(None, (("gkg:site", "code:site-bone"), ("gkg:present", "false"))),
-        ),
-    ),
-    "response-to-systemic-therapy": DerivedInputs(
-        name="response to systemic therapy recorded",
-        needs="Response to initial systemic therapy (a response assessment, or a disease "
-              "status and a given systemic therapy with its start date)",
-        custom_target=RESPONSE_TARGET,
-        custom_constraint=RESPONSE_CONSTRAINT,
-    ),
-    "bone-modifying-agent-duration": DerivedInputs(
-        name="start of the bone-modifying agent recorded",
-        needs="The start date of a given or ongoing bone-modifying agent (for the months "
-              "on therapy)",
-        lacking_whole_graph="""\
-?xClass rdfs:subClassOf* gkg:BoneModifyingAgent .
-?x a ?xClass ; gkg:status ?xStatus ; gkg:subject ?this .
-FILTER (?xStatus IN (code:ongoing, code:completed))
-FILTER NOT EXISTS { ?x gkg:startDate ?xStart }""",
-        lacking_anchored="""\
-$this ^gkg:subject ?x .
-?x a ?xClass ; gkg:status ?xStatus .
-FILTER (?xStatus IN (code:ongoing, code:completed))
-FILTER EXISTS { ?xClass rdfs:subClassOf* gkg:BoneModifyingAgent }
-FILTER NOT EXISTS { ?x gkg:startDate ?xStart }""",
-    ),
-}
+def guideline_knowledge(module: Module) -> Graph:
+    """The core and the domains with this guideline's own files (content and vocabulary)."""
+    files = [path for other in modules() if other.kind != "guideline"
+             for path in other.ontology_files()] + module.ontology_files()
+    return bind_project_prefixes(merge_graphs(parse_rdf_file(path) for path in files))
+
+
+def shapes_iri(module: Module) -> str:
+    """The owl:Ontology IRI of a guideline's completeness shapes, under the guideline's IRI."""
+    return PREFIXES[module.name] + "shapes/completeness"
+
+
+def output_path(module: Module) -> Path:
+    return module.folder / "shapes" / OUTPUT_NAME
+
+
+# ---------------------------------------------------------------------------------------
+# Which facts the criteria need, and for which recommendations
+# ---------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -217,16 +94,14 @@ class FactNeed:
     label: str
     recommendations: tuple[URIRef, ...]
     keys: tuple[str, ...]
-    recorded_as: URIRef | None
-    derived: bool
 
 
-def _criterion_facts(graph: Graph, criterion: URIRef, seen: set) -> set[URIRef]:
+def _criterion_facts(graph: Graph, criterion: Node, seen: set) -> set[Node]:
     if criterion in seen:
         return set()
     seen.add(criterion)
-    facts = set(graph.objects(criterion, URIRef(GKG + "onFact")))
-    for member in graph.objects(criterion, URIRef(GKG + "hasMember")):
+    facts = set(graph.objects(criterion, gkg("onFact")))
+    for member in graph.objects(criterion, gkg("hasMember")):
         facts |= _criterion_facts(graph, member, seen)
     return facts
 
@@ -234,48 +109,375 @@ def _criterion_facts(graph: Graph, criterion: URIRef, seen: set) -> set[URIRef]:
 def fact_needs(graph: Graph) -> list[FactNeed]:
     """The silence-unknown facts the guideline's criteria test, with the recommendations
     (in guideline order) whose applicability depends on each."""
-    recommendations = []
-    for recommendation in graph.subjects(RDF.type, URIRef(GKG + "Recommendation")):
+    recommendations: list[tuple[int, str, Node, Node]] = []
+    for recommendation in graph.subjects(RDF.type, gkg("Recommendation")):
         key = graph.value(recommendation, SKOS.notation)
-        order = graph.value(recommendation, URIRef(GKG + "sectionOrder"))
-        criterion = graph.value(recommendation, URIRef(GKG + "applicability"))
+        order = graph.value(recommendation, gkg("sectionOrder"))
+        criterion = graph.value(recommendation, gkg("applicability"))
         if key is None or criterion is None:
             continue
-        recommendations.append((int(order) if order is not None else 0, str(key),
+        recommendations.append((int(str(order)) if order is not None else 0, str(key),
                                 recommendation, criterion))
-    recommendations.sort()
-    by_fact: dict[URIRef, list[tuple[str, URIRef]]] = {}
+    recommendations.sort(key=lambda row: (row[0], row[1], str(row[2])))
+    by_fact: dict[Node, list[tuple[str, Node]]] = {}
     # A guideline's population gates every statement: a fact it tests leaves them all
     # undecidable, which the message says once.
-    for guideline in sorted(graph.subjects(RDF.type, URIRef(GKG + "Guideline"))):
-        population = graph.value(guideline, URIRef(GKG + "population"))
+    guidelines = sorted(graph.subjects(RDF.type, gkg("Guideline")), key=str)
+    for guideline in guidelines:
+        population = graph.value(guideline, gkg("population"))
         if population is None:
             continue
-        label = graph.value(population, RDFS.label) or "its population"
+        label = str(graph.value(population, RDFS.label) or "its population")
         for fact in _criterion_facts(graph, population, set()):
             by_fact.setdefault(fact, []).append(
                 (f"every statement (the guideline's population: {label})", guideline))
-    for _, key, recommendation, criterion in recommendations:
+    for _, notation, recommendation, criterion in recommendations:
         for fact in _criterion_facts(graph, criterion, set()):
-            if any(node != recommendation and (node, RDF.type, URIRef(GKG + "Guideline"))
-                   in graph for _, node in by_fact.get(fact, [])):
+            if any(node in guidelines for _, node in by_fact.get(fact, [])):
                 continue  # already named: every statement
-            by_fact.setdefault(fact, []).append((key, recommendation))
+            by_fact.setdefault(fact, []).append((notation, recommendation))
     needs = []
     for fact, used_by in by_fact.items():
-        if graph.value(fact, URIRef(GKG + "whenSilent")) != URIRef(CODE + "silence-unknown"):
+        if graph.value(fact, gkg("whenSilent")) != URIRef(CODE + "silence-unknown"):
             continue
-        types = set(graph.objects(fact, RDF.type))
+        assert isinstance(fact, URIRef)
         needs.append(FactNeed(
             fact=fact,
             notation=str(graph.value(fact, SKOS.notation)),
             label=str(graph.value(fact, SKOS.prefLabel)),
-            recommendations=tuple(r for _, r in used_by),
+            recommendations=tuple(r for _, r in used_by if isinstance(r, URIRef)),
             keys=tuple(k for k, _ in used_by),
-            recorded_as=graph.value(fact, URIRef(GKG + "recordedAs")),
-            derived=URIRef(GKG + "ObservedFact") not in types,
         ))
     return sorted(needs, key=lambda need: need.notation)
+
+
+# ---------------------------------------------------------------------------------------
+# Reading a fact's record-evidence shape
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ValueTest:
+    """One sh:property of an item shape: what the item's values of `path` must be."""
+
+    kind: str  # "is" (sh:hasValue), "has" (a value), "in" (sh:in), "not" (sh:not sh:hasValue),
+    #            "lacks" (sh:maxCount 0)
+    path: URIRef
+    values: tuple[Node, ...] = ()
+
+
+@dataclass(frozen=True)
+class Item:
+    """A record item of the patient: of one of `classes` (any, when empty), passing `tests`."""
+
+    classes: tuple[URIRef, ...]
+    tests: tuple[ValueTest, ...]
+
+
+@dataclass
+class Evidence:
+    """A fact's record evidence: the warning's texts and what the record must hold."""
+
+    name: str
+    needs: str
+    # Alternatives, each the items that must all be there (gkg:decidableWhen).
+    alternatives: list[list[Item]] = field(default_factory=list)
+    # The patient's own property (a property shape of gkg:decidableWhen).
+    patient_property: URIRef | None = None
+    # An item that leaves the fact undecidable (gkg:undecidableWhen).
+    undecidable: Item | None = None
+
+
+class EvidenceReader:
+    """Turns the SHACL shapes of gkg:decidableWhen / gkg:undecidableWhen into Evidence."""
+
+    ITEM_PREDICATES = frozenset({RDF.type, SH["class"], SH.property, gkg("alongWith"),
+                                 SH.name, SH.description})
+    VALUE_PREDICATES = frozenset({SH.path, SH.hasValue, SH.minCount, SH.maxCount, SH["in"],
+                                  SH["not"], SH.name, SH.description})
+
+    def __init__(self, graph: Graph, need: FactNeed) -> None:
+        self.graph = graph
+        self.need = need
+
+    def fail(self, problem: str) -> ShapeError:
+        return ShapeError(f"fact:{self.need.notation}: {problem} (see the definition of "
+                          "gkg:decidableWhen in ontology/patient-facts.ttl).")
+
+    def evidence(self) -> Evidence:
+        graph, fact = self.graph, self.need.fact
+        decidable = list(graph.objects(fact, gkg("decidableWhen")))
+        undecidable = list(graph.objects(fact, gkg("undecidableWhen")))
+        if len(decidable) + len(undecidable) > 1:
+            raise self.fail("one gkg:decidableWhen or gkg:undecidableWhen shape, not several")
+        if decidable or undecidable:
+            shape = (decidable or undecidable)[0]
+            evidence = Evidence(*self.texts(shape))
+            if undecidable:
+                if any(graph.objects(shape, gkg("alongWith"))):
+                    raise self.fail("a gkg:undecidableWhen shape is one item, without "
+                                    "gkg:alongWith")
+                evidence.undecidable = self.item(shape)
+            elif graph.value(shape, SH.path) is not None:
+                evidence.patient_property = self.patient_property(shape)
+            else:
+                evidence.alternatives = self.alternatives(shape)
+            return evidence
+        recorded_as = graph.value(fact, gkg("recordedAs"))
+        if (fact, RDF.type, gkg("ObservedFact")) not in graph or recorded_as is None:
+            raise SystemExit(
+                f"fact:{self.need.notation} is derived and its silence means unknown, but it "
+                "does not say which record items decide it: give it gkg:decidableWhen (or "
+                "gkg:undecidableWhen), a shape of the record evidence its query reads.")
+        assert isinstance(recorded_as, URIRef)
+        return Evidence(*self.texts(None), alternatives=[[Item((recorded_as,), ())]])
+
+    def texts(self, shape: Node | None) -> tuple[str, str]:
+        """The warning's name and what its message says is missing: the shape's sh:name and
+        sh:description, else made from the fact's label."""
+        label = self.need.label
+        name = self.single(shape, SH.name) if shape is not None else None
+        needs = self.single(shape, SH.description) if shape is not None else None
+        return (str(name) if name is not None else label + " recorded",
+                str(needs) if needs is not None else label[0].upper() + label[1:])
+
+    def patient_property(self, shape: Node) -> URIRef:
+        path = self.graph.value(shape, SH.path)
+        extra = set(self.graph.predicates(shape)) - {SH.path, SH.minCount, SH.name,
+                                                      SH.description}
+        if not isinstance(path, URIRef) or extra or \
+                self.graph.value(shape, SH.minCount) != Literal(1):
+            raise self.fail("a property shape of the patient is sh:path (a property) with "
+                            "sh:minCount 1, and nothing else")
+        return path
+
+    def alternatives(self, shape: Node) -> list[list[Item]]:
+        options = self.graph.value(shape, SH["or"])
+        if options is None:
+            return [self.items(shape)]
+        if set(self.graph.predicates(shape)) - {SH["or"], SH.name, SH.description}:
+            raise self.fail("a shape with sh:or has nothing else but its name and description")
+        return [self.items(option) for option in Collection(self.graph, options)]
+
+    def items(self, shape: Node) -> list[Item]:
+        """The item the shape describes, then those it must come along with."""
+        found = [self.item(shape)]
+        for other in sorted(self.graph.objects(shape, gkg("alongWith")), key=self._key):
+            found += self.items(other)
+        return found
+
+    def item(self, shape: Node) -> Item:
+        graph = self.graph
+        unknown = set(graph.predicates(shape)) - self.ITEM_PREDICATES
+        if unknown:
+            raise self.fail("an item shape has sh:class, sh:property and gkg:alongWith only, "
+                            f"not {', '.join(sorted(curie(p) for p in unknown))}")
+        classes = [c for c in graph.objects(shape, SH["class"]) if isinstance(c, URIRef)]
+        if len(classes) != len(list(graph.objects(shape, SH["class"]))) or len(classes) > 1:
+            raise self.fail("an item shape has at most one sh:class, an IRI")
+        tests = sorted((self.value_test(p) for p in graph.objects(shape, SH.property)),
+                       key=lambda t: (str(t.path), t.kind, [str(v) for v in t.values]))
+        if not classes and not tests:
+            raise self.fail("an item shape says something of the item")
+        return Item(tuple(subclasses(graph, classes[0])) if classes else (), tuple(tests))
+
+    def single(self, shape: Node, predicate: URIRef) -> Node | None:
+        """The one value of predicate on the shape (None without one); several stop it."""
+        values = list(self.graph.objects(shape, predicate))
+        if len(values) > 1:
+            raise self.fail(f"a shape has one {curie(predicate)}, not {len(values)}")
+        return values[0] if values else None
+
+    def value_test(self, shape: Node) -> ValueTest:
+        graph = self.graph
+        path = self.single(shape, SH.path)
+        if not isinstance(path, URIRef):
+            raise self.fail("an sh:property shape has an sh:path that is one property")
+        present = set(graph.predicates(shape)) - {SH.path, SH.name, SH.description}
+        if present - self.VALUE_PREDICATES:
+            raise self.fail(f"the sh:property shape on {curie(path)} uses "
+                            + ", ".join(sorted(curie(p) for p in present - self.VALUE_PREDICATES)))
+        min_one = self.single(shape, SH.minCount) == Literal(1)
+        without_min = present - {SH.minCount} if min_one else present
+        value = self.single(shape, SH.hasValue)
+        listed = self.single(shape, SH["in"])
+        negated = self.single(shape, SH["not"])
+        negated_value = self.single(negated, SH.hasValue) if negated is not None else None
+        if without_min == {SH.hasValue} and value is not None:
+            return ValueTest("is", path, (value,))
+        if present == {SH.minCount} and min_one:
+            return ValueTest("has", path)
+        if present == {SH.maxCount} and self.single(shape, SH.maxCount) == Literal(0):
+            return ValueTest("lacks", path)
+        if present == {SH.minCount, SH["in"]} and min_one and listed is not None:
+            return ValueTest("in", path, tuple(Collection(graph, listed)))
+        if present == {SH.minCount, SH["not"]} and min_one and negated_value is not None and \
+                set(graph.predicates(negated)) == {SH.hasValue}:
+            return ValueTest("not", path, (negated_value,))
+        raise self.fail(f"the sh:property shape on {curie(path)} is not one the script reads: "
+                        "sh:hasValue, sh:minCount 1, sh:maxCount 0, or sh:minCount 1 with sh:in "
+                        "or sh:not [ sh:hasValue ]")
+
+    def _key(self, node: Node) -> str:
+        return str(node) if not isinstance(node, BNode) else \
+            " ".join(sorted(f"{p} {o}" for p, o in self.graph.predicate_objects(node)))
+
+
+def subclasses(graph: Graph, root: URIRef) -> list[URIRef]:
+    """root and its subclasses: root first, the others sorted (one list for a SPARQL IN)."""
+    found = {root}
+    frontier = [root]
+    while frontier:
+        parent = frontier.pop()
+        for child in graph.subjects(RDFS.subClassOf, parent):
+            if isinstance(child, URIRef) and child not in found:
+                found.add(child)
+                frontier.append(child)
+    return [root, *sorted(found - {root}, key=curie)]
+
+
+# ---------------------------------------------------------------------------------------
+# SPARQL for the items
+# ---------------------------------------------------------------------------------------
+
+
+def curie(term: Node) -> str:
+    """The term in SPARQL / Turtle: a prefixed name where the files declare the prefix."""
+    if isinstance(term, Literal):
+        if term.datatype in SHORTHAND_DATATYPES:
+            return str(term)
+        return term.n3()
+    iri = str(term)
+    for prefix, namespace in SPARQL_PREFIXES.items():
+        if iri.startswith(namespace) and iri[len(namespace):].replace("-", "").isalnum():
+            return f"{prefix}:{iri[len(namespace):]}"
+    return f"<{iri}>"
+
+
+def _class_list(classes: Iterable[URIRef], separator: str) -> str:
+    return separator.join(curie(c) for c in sorted(classes, key=curie))
+
+
+def whole_graph_pattern(item: Item, var: str) -> list[str]:
+    """The item over the whole graph, constants first (a SPARQL target)."""
+    lines, filters = [], []
+    if len(item.classes) == 1:
+        lines.append(f"?{var} a {curie(item.classes[0])} .")
+    elif item.classes:
+        lines.insert(0, f"VALUES ?{var}Class {{ {_class_list(item.classes, ' ')} }}")
+        lines.append(f"?{var} a ?{var}Class .")
+    for i, test in enumerate(item.tests):
+        if test.kind == "is":
+            lines.append(f"?{var} {curie(test.path)} {curie(test.values[0])} .")
+        elif test.kind == "lacks":
+            filters.append(f"FILTER NOT EXISTS {{ ?{var} {curie(test.path)} ?{var}No{i} }}")
+        else:
+            lines.append(f"?{var} {curie(test.path)} ?{var}v{i} .")
+            if test.kind in ("in", "not"):
+                filters.append(f"FILTER ({_value_condition(test, f'?{var}v{i}')})")
+    lines.append(f"?{var} gkg:subject ?this .")
+    return lines + filters
+
+
+def anchored_pattern(item: Item, var: str) -> list[str]:
+    """The same item walked from $this (a constraint on one patient): constants are compared
+    in a FILTER so that rdflib's join order starts from the patient."""
+    if len(item.classes) == 1 and not item.tests:
+        return [f"$this ^gkg:subject/rdf:type {curie(item.classes[0])} ."]
+    lines, tests, absent = [f"$this ^gkg:subject ?{var} ."], [], []
+    if len(item.classes) == 1:
+        lines.append(f"?{var} a ?{var}Class .")
+        tests.append(f"?{var}Class = {curie(item.classes[0])}")
+    elif item.classes:
+        lines.append(f"?{var} a ?{var}Class .")
+        tests.append(f"?{var}Class IN ({_class_list(item.classes, ', ')})")
+    for i, test in enumerate(item.tests):
+        if test.kind == "lacks":
+            absent.append(f"FILTER NOT EXISTS {{ ?{var} {curie(test.path)} ?{var}No{i} }}")
+            continue
+        value = f"?{var}{_ANCHORED_NAMES[test.kind]}{i}"
+        lines.append(f"?{var} {curie(test.path)} {value} .")
+        if test.kind != "has":
+            tests.append(_value_condition(test, value))
+    if tests:
+        lines.append("FILTER (" + " && ".join(tests) + ")")
+    return lines + absent
+
+
+_ANCHORED_NAMES = {"is": "Is", "not": "Not", "in": "In", "has": "Has"}
+
+
+def _value_condition(test: ValueTest, value: str) -> str:
+    if test.kind == "is":
+        return f"{value} = {curie(test.values[0])}"
+    if test.kind == "not":
+        return f"{value} != {curie(test.values[0])}"
+    return f"{value} IN ({', '.join(curie(v) for v in test.values)})"
+
+
+def _indent(lines: Iterable[str], indent: str = "    ") -> list[str]:
+    return [indent + line if line else line for line in lines]
+
+
+def _block(opening: str, lines: Iterable[str], closing: str = "}") -> list[str]:
+    return [opening, *_indent(lines), closing]
+
+
+def decidable_queries(evidence: Evidence) -> tuple[str, str]:
+    """(target, constraint): the patients lacking every alternative, over the whole graph by
+    aggregation (rdflib runs it in one pass; FILTER NOT EXISTS or MINUS would revisit the
+    graph per patient), and the same rule for one patient."""
+    alternatives = evidence.alternatives
+    simple = all(len(items) == 1 for items in alternatives)
+    # One flag per item: ?recorded for all of them when each alternative is one item.
+    flags = ["recorded"] if simple else \
+        [f"r{a}_{i}" for a, items in enumerate(alternatives) for i in range(len(items))]
+    branches, having, absent = [], [], []
+    patient = " ".join(f"BIND (0 AS ?{flag})" for flag in flags)
+    branches.append(f"{{ ?this a gkg:Patient . {patient} }}")
+    for a, items in enumerate(alternatives):
+        item_flags, item_absent = [], []
+        for i, item in enumerate(items):
+            var = f"x{a}" if len(items) == 1 else f"x{a}_{i}"
+            flag = "recorded" if simple else f"r{a}_{i}"
+            binds = " ".join(f"BIND ({int(f == flag)} AS ?{f})" for f in flags)
+            branches += _block("UNION {", [*whole_graph_pattern(item, var), binds])
+            item_flags.append(f"MAX(?{flag}) = 0")
+            item_absent.append(["NOT EXISTS {", *_indent(anchored_pattern(item, var)), "}"])
+        if not simple:
+            having.append(item_flags[0] if len(item_flags) == 1
+                          else "(" + " || ".join(item_flags) + ")")
+        if len(item_absent) == 1:
+            absent += ["FILTER " + item_absent[0][0], *item_absent[0][1:]]
+        else:  # FILTER (NOT EXISTS { ... } || NOT EXISTS { ... })
+            joined = item_absent[0] + [line for lines in item_absent[1:]
+                                       for line in ["|| " + lines[0], *lines[1:]]]
+            joined[-1] += ")"
+            absent += ["FILTER (" + joined[0], *_indent(joined[1:], "        ")]
+    condition = "MAX(?recorded) = 0" if simple else " && ".join(having)
+    target = _block("SELECT ?this WHERE {", branches,
+                    f"}} GROUP BY ?this HAVING ({condition})")
+    constraint = _block("SELECT $this WHERE {", absent)
+    return "\n".join(target), "\n".join(constraint)
+
+
+def undecidable_queries(item: Item) -> tuple[str, str]:
+    """(target, constraint): the patients with an item that leaves the fact undecidable."""
+    target = _block("SELECT DISTINCT ?this WHERE {", whole_graph_pattern(item, "x"))
+    constraint = _block("SELECT $this WHERE {", anchored_pattern(item, "x"))
+    return "\n".join(target), "\n".join(constraint)
+
+
+# ---------------------------------------------------------------------------------------
+# The Turtle file
+# ---------------------------------------------------------------------------------------
+
+
+def _turtle_name(term: URIRef) -> str:
+    fact = PREFIXES["fact"]
+    local = str(term)[len(fact):]
+    return f"fact:{local}" if str(term).startswith(fact) and local.replace("-", "").isalnum() \
+        else f"<{term}>"
 
 
 def _turtle_string(text: str) -> str:
@@ -287,153 +489,118 @@ def _sparql_string(text: str, indent: str) -> str:
     return '"""\n' + indent + body + '"""'
 
 
-def _indent(text: str, indent: str) -> str:
-    return "\n".join(indent + line if line else line for line in text.splitlines())
-
-
 def _message(what: str, keys: Iterable[str]) -> str:
     return f"{what} is missing: {', '.join(keys)} cannot be decided."
 
 
-def _subclasses(graph: Graph, root: URIRef) -> list[str]:
-    """Prefixed names of root and its subclasses, sorted (for a SPARQL IN list)."""
-    found = {root}
-    frontier = [root]
-    while frontier:
-        parent = frontier.pop()
-        for child in graph.subjects(RDFS.subClassOf, parent):
-            if child not in found:
-                found.add(child)
-                frontier.append(child)
-    return sorted("gkg:" + str(term).rsplit("#", 1)[-1] for term in found)
-
-
-def _fill(text: str, graph: Graph) -> str:
-    systemic = _subclasses(graph, URIRef(GKG + "SystemicCancerTherapy"))
-    return text.format(systemic_classes=", ".join(systemic),
-                       systemic_classes_list=" ".join(systemic))
-
-
-def _inputs(need: FactNeed) -> DerivedInputs:
-    """What makes the fact decidable: its observation class, or the DERIVED_INPUTS entry."""
-    if not need.derived:
-        return DerivedInputs(
-            name=need.label + " recorded",
-            needs=need.label[0].upper() + need.label[1:],
-            evidence=(Evidence("gkg:" + str(need.recorded_as).rsplit("#", 1)[-1]),),
-        )
-    inputs = DERIVED_INPUTS.get(need.notation)
-    if inputs is None:
-        raise SystemExit(
-            f"fact:{need.notation} is derived and its silence means unknown, but "
-            "scripts/generate_completeness_shapes.py does not say which record items it is "
-            "derived from: add it to DERIVED_INPUTS."
-        )
-    return inputs
-
-
-def _shape(need: FactNeed, graph: Graph) -> str:
-    inputs = _inputs(need)
+def _shape(need: FactNeed, evidence: Evidence, base: str) -> str:
     recommendations = " , ".join(f"<{r}>" for r in need.recommendations)
-    kind = "sh:PropertyShape" if inputs.core is not None else "sh:NodeShape"
+    kind = "sh:PropertyShape" if evidence.patient_property is not None else "sh:NodeShape"
     lines = [
         f"pcs:{need.notation} a {kind} ;",
         "    sh:severity sh:Warning ;",
-        f"    sh:name {_turtle_string(inputs.name)} ;",
-        f"    dcterms:subject fact:{need.notation} ;",
-        f"    pcs:neededBy {recommendations} ;",
+        f"    sh:name {_turtle_string(evidence.name)} ;",
+        f"    dcterms:subject {_turtle_name(need.fact)} ;",
+        f"    psh:neededBy {recommendations} ;",
     ]
-    message = f"    sh:message {_turtle_string(_message(inputs.needs, need.keys))}@en ."
-    if inputs.core is not None:
-        return "\n".join([*lines, "    sh:targetClass gkg:Patient ;", "    " + inputs.core,
-                          message])
-    if inputs.custom_target is not None:
-        target = _fill(inputs.custom_target, graph)
-        constraint = _fill(inputs.custom_constraint or "", graph)
-    elif inputs.lacking_whole_graph is not None:
-        target = "SELECT DISTINCT ?this WHERE {\n" + _indent(inputs.lacking_whole_graph, "    ") \
-            + "\n}"
-        constraint = "SELECT $this WHERE {\n" + _indent(inputs.lacking_anchored or "", "    ") \
-            + "\n}"
+    message = f"    sh:message {_turtle_string(_message(evidence.needs, need.keys))}@en ."
+    if evidence.patient_property is not None:
+        return "\n".join([*lines, "    sh:targetClass gkg:Patient ;",
+                          f"    sh:path {curie(evidence.patient_property)} ;",
+                          "    sh:minCount 1 ;", message])
+    if evidence.undecidable is not None:
+        target, constraint = undecidable_queries(evidence.undecidable)
     else:
-        # Patients without any of the inputs: an anti-join by aggregation, which rdflib runs
-        # in one pass (FILTER NOT EXISTS or MINUS would revisit the graph per patient).
-        branches = ["{ ?this a gkg:Patient . BIND (0 AS ?recorded) }"]
-        for i, evidence in enumerate(inputs.evidence):
-            branches.append("UNION {\n" + _indent(evidence.whole_graph_pattern(f"x{i}"), "    ")
-                            + "\n    BIND (1 AS ?recorded)\n}")
-        target = "SELECT ?this WHERE {\n" + _indent("\n".join(branches), "    ") \
-            + "\n} GROUP BY ?this HAVING (MAX(?recorded) = 0)"
-        absent = [
-            "FILTER NOT EXISTS {\n" + _indent(evidence.anchored_pattern(f"x{i}"), "    ") + "\n}"
-            for i, evidence in enumerate(inputs.evidence)
-        ]
-        constraint = "SELECT $this WHERE {\n" + _indent("\n".join(absent), "    ") + "\n}"
+        target, constraint = decidable_queries(evidence)
     return "\n".join([
         *lines,
         "    sh:target [",
         "        a sh:SPARQLTarget ;",
-        f"        sh:prefixes <{SHAPES_BASE}> ;",
+        f"        sh:prefixes <{base}> ;",
         "        sh:select " + _sparql_string(target, "            "),
         "    ] ;",
         "    sh:sparql [",
         "        a sh:SPARQLConstraint ;",
-        f"        sh:prefixes <{SHAPES_BASE}> ;",
+        f"        sh:prefixes <{base}> ;",
         "        sh:select " + _sparql_string(constraint, "            "),
         "    ] ;",
         message,
     ])
 
 
-HEADER = f"""\
-# GENERATED by scripts/generate_completeness_shapes.py from the guideline's criteria: do not
-# edit by hand; change the guideline or the script and run it again.
+def _header(module: Module, base: str) -> str:
+    declare = " ,\n".join(
+        f'        [ sh:prefix "{prefix}" ; sh:namespace "{namespace}"^^xsd:anyURI ]'
+        for prefix, namespace in SPARQL_PREFIXES.items())
+    return f"""\
+# GENERATED by scripts/generate_completeness_shapes.py from the criteria of the guideline
+# in this folder and the facts' record evidence (gkg:decidableWhen, gkg:undecidableWhen):
+# do not edit by hand; change the guideline or the facts and run the script again.
 #
 # Warnings (sh:Warning): a patient fact that recommendations need is not recorded, and its
 # silence means unknown, so those recommendations cannot be decided. One shape per fact on
-# gkg:Patient; its message names the fact and the recommendation keys (pcs:neededBy) that
-# depend on it. Observed facts count as recorded when the patient has an item of their
-# gkg:recordedAs class; derived facts when one of the inputs the script lists is there.
+# gkg:Patient; its message names what is missing and the recommendation keys
+# (psh:neededBy) that depend on it. Observed facts count as recorded when the patient has
+# an item of their gkg:recordedAs class; derived facts when the record holds the evidence
+# their gkg:decidableWhen shape describes (or lacks the item of their gkg:undecidableWhen).
 # The shapes select the patients lacking the input in one query over the graph (SHACL-AF
 # sh:SPARQLTarget; pySHACL would otherwise walk every patient's items once per shape) and
 # state the rule for each of them (sh:sparql).
 
-@prefix pcs: <{SHAPES_BASE}#> .
+@prefix pcs: <{base}#> .
+@prefix psh: <{PSH}> .
 @prefix gkg: <{GKG}> .
 @prefix fact: <{PREFIXES["fact"]}> .
 @prefix code: <{CODE}> .
-@prefix sh: <http://www.w3.org/ns/shacl#> .
-@prefix rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#> .
-@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
+@prefix sh: <{SH}> .
+@prefix rdf: <{RDF}> .
+@prefix rdfs: <{RDFS}> .
 @prefix owl: <http://www.w3.org/2002/07/owl#> .
-@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .
+@prefix xsd: <{XSD}> .
 @prefix dcterms: <http://purl.org/dc/terms/> .
 
-<{SHAPES_BASE}> a owl:Ontology ;
-    dcterms:title "guidelinekg patient completeness shapes (generated)"@en ;
+<{base}> a owl:Ontology ;
+    dcterms:title {_turtle_string(f"{module.name}: patient completeness shapes (generated)")}@en ;
     sh:declare
-        [ sh:prefix "gkg" ; sh:namespace "{GKG}"^^xsd:anyURI ] ,
-        [ sh:prefix "code" ; sh:namespace "{CODE}"^^xsd:anyURI ] ,
-        [ sh:prefix "rdf" ; sh:namespace "{RDF}"^^xsd:anyURI ] ,
-        [ sh:prefix "rdfs" ; sh:namespace "{RDFS}"^^xsd:anyURI ] .
-
-pcs:neededBy a owl:AnnotationProperty ;
-    rdfs:label "needed by"@en ;
-    rdfs:comment "A recommendation that cannot be decided without the shape's fact."@en .
+{declare} .
 """
 
 
-def completeness_shapes_text(graph: Graph | None = None) -> str:
-    """The Turtle text of shapes/patient-completeness.ttl for the guideline graph."""
-    graph = graph if graph is not None else guideline_graph()
-    shapes = [_shape(need, graph) for need in fact_needs(graph)]
-    return HEADER + "\n" + "\n\n".join(shapes) + "\n"
+def completeness_shapes_text(module: Module, graph: Graph | None = None) -> str:
+    """The Turtle text of the guideline's shapes/completeness.ttl."""
+    graph = graph if graph is not None else guideline_knowledge(module)
+    base = shapes_iri(module)
+    shapes = [_shape(need, EvidenceReader(graph, need).evidence(), base)
+              for need in fact_needs(graph)]
+    return _header(module, base) + "".join("\n" + shape + "\n" for shape in shapes)
+
+
+def generated_files() -> Iterator[tuple[Module, Path, str]]:
+    for module in guideline_modules():
+        yield module, output_path(module), completeness_shapes_text(module)
 
 
 def main(argv: list[str] | None = None) -> int:
-    output = Path(argv[0]) if argv else OUTPUT
-    output.write_text(completeness_shapes_text(), encoding="utf-8")
-    print(f"wrote {output}")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 when a committed file is out of date; write nothing")
+    args = parser.parse_args(argv)
+    stale = []
+    for _, path, text in generated_files():
+        current = path.read_text(encoding="utf-8") if path.is_file() else None
+        if current == text:
+            continue
+        if args.check:
+            stale.append(path)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path}")
+    if stale:
+        for path in stale:
+            print(f"{path}: out of date; run scripts/generate_completeness_shapes.py",
+                  file=sys.stderr)
+        return 1
     return 0
 
 

@@ -17,8 +17,7 @@ from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import RDF, RDFS, SKOS, XSD
 from rdflib.term import Node
 
-from guidelinekg.loading import PREFIXES, merge_graphs, parse_rdf_file
-from guidelinekg.resources import ontology_dir
+from guidelinekg.loading import PREFIXES, merge_graphs, parse_rdf_file, vocabulary_files
 
 GKG = PREFIXES["gkg"]
 CODE = PREFIXES["code"]
@@ -55,9 +54,8 @@ def literal_text(term: Node) -> str:
 
 
 def load_vocabulary() -> Graph:
-    root = ontology_dir()
-    return merge_graphs(parse_rdf_file(root / name)
-                        for name in ("guidelinekg.ttl", "patient-facts.ttl"))
+    """The core's, the domains' and the guidelines' own vocabulary: every fact declared."""
+    return merge_graphs(parse_rdf_file(path) for path in vocabulary_files())
 
 
 def notation(graph: Graph, term: Node) -> str:

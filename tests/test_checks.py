@@ -17,19 +17,16 @@ from guidelinekg.checks import (
     curation_notes,
     format_text,
     run_checks,
-    undeclared_shape_terms,
     validate_guideline,
 )
-from guidelinekg.coverage import (
-    bundled_references_path,
-    bundled_statements_path,
-    check_coverage,
-    read_tsv,
-)
+from guidelinekg.coverage import check_coverage, read_tsv
 from guidelinekg.loading import InputError, guideline_graph
-from guidelinekg.resources import ontology_dir, shapes_dir
+from guidelinekg.resources import all_shape_files, guideline_module, resource_root, shapes_dir
+from guidelinekg.shape_terms import undeclared_shape_terms
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+SEED = guideline_module("bcbm")
+STATEMENTS, REFERENCES = SEED.statements_file, SEED.references_file
 BCBM = "https://w3id.org/guidelinekg/guideline/bcbm/"
 GKG = "https://w3id.org/guidelinekg/ontology#"
 SKOS_NOTATION = URIRef("http://www.w3.org/2004/02/skos/core#notation")
@@ -62,8 +59,8 @@ def _copy(graph: Graph) -> Graph:
 # --------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("bundled", "shared_name"), [
-    (bundled_statements_path(), "statements.tsv"),
-    (bundled_references_path(), "references.tsv"),
+    (STATEMENTS, "statements.tsv"),
+    (REFERENCES, "references.tsv"),
 ])
 def test_bundled_spec_is_a_byte_copy_of_the_shared_one(bundled: Path, shared_name: str) -> None:
     shared = SHARED / "spec" / shared_name
@@ -72,9 +69,10 @@ def test_bundled_spec_is_a_byte_copy_of_the_shared_one(bundled: Path, shared_nam
     assert bundled.read_bytes() == shared.read_bytes()
 
 
-def test_bundled_spec_lives_beside_the_guideline_content() -> None:
-    assert bundled_statements_path() == ontology_dir() / "guidelines" / "bcbm.statements.tsv"
-    assert bundled_references_path() == ontology_dir() / "guidelines" / "bcbm.references.tsv"
+def test_bundled_spec_lives_in_the_guideline_folder() -> None:
+    folder = resource_root() / "guidelines" / "bcbm"
+    assert (SEED.content_file, STATEMENTS, REFERENCES) == (
+        folder / "bcbm.ttl", folder / "statements.tsv", folder / "references.tsv")
 
 
 # --------------------------------------------------------------------------------------------
@@ -82,7 +80,7 @@ def test_bundled_spec_lives_beside_the_guideline_content() -> None:
 # --------------------------------------------------------------------------------------------
 
 def test_real_guideline_covers_the_spec(graph: Graph) -> None:
-    coverage = check_coverage(graph)
+    coverage = check_coverage(graph, STATEMENTS, REFERENCES)
     assert coverage.problems == []
     assert len(coverage.statement_keys) == 37
     assert coverage.statements_covered == 37
@@ -92,7 +90,7 @@ def test_real_guideline_covers_the_spec(graph: Graph) -> None:
 
 
 def _spec_copy(tmp_path: Path, edit) -> Path:
-    rows = bundled_statements_path().read_text(encoding="utf-8").splitlines(keepends=True)
+    rows = STATEMENTS.read_text(encoding="utf-8").splitlines(keepends=True)
     path = tmp_path / "statements.tsv"
     path.write_text("".join(edit(rows)), encoding="utf-8")
     return path
@@ -112,7 +110,8 @@ def _edit_row(key: str, column: int, value: str):
 
 def test_text_that_differs_by_one_character_is_reported(graph: Graph, tmp_path: Path) -> None:
     text = "Prescribe calcium and vitamin D supplements concurrently"  # no final full stop
-    coverage = check_coverage(graph, _spec_copy(tmp_path, _edit_row("BMA-5", 6, text)))
+    spec = _spec_copy(tmp_path, _edit_row("BMA-5", 6, text))
+    coverage = check_coverage(graph, spec, REFERENCES)
     assert [(p.key, p.field, p.expected) for p in coverage.problems] == [("BMA-5", "text", text)]
     assert coverage.statements_covered == 36
 
@@ -126,7 +125,8 @@ def test_text_that_differs_by_one_character_is_reported(graph: Graph, tmp_path: 
 ])
 def test_each_field_of_a_statement_is_compared(graph: Graph, tmp_path: Path, column: int,
                                                value: str, field: str, found: str) -> None:
-    coverage = check_coverage(graph, _spec_copy(tmp_path, _edit_row("BMA-5", column, value)))
+    spec = _spec_copy(tmp_path, _edit_row("BMA-5", column, value))
+    coverage = check_coverage(graph, spec, REFERENCES)
     assert [(p.key, p.field, p.found) for p in coverage.problems] == [("BMA-5", field, found)]
 
 
@@ -138,7 +138,7 @@ def test_missing_extra_and_duplicate_keys_are_reported(graph: Graph, tmp_path: P
     broken = _copy(graph)  # BMA-6 is given the key of BMA-1
     broken.remove((URIRef(BCBM + "BMA-6"), SKOS_NOTATION, None))
     broken.add((URIRef(BCBM + "BMA-6"), SKOS_NOTATION, Literal("BMA-1")))
-    coverage = check_coverage(broken, _spec_copy(tmp_path, edit))
+    coverage = check_coverage(broken, _spec_copy(tmp_path, edit), REFERENCES)
     found = {(p.key, p.field) for p in coverage.statement_problems}
     assert found == {("SUM-9", "missing"), ("GOAL-4", "extra"), ("BMA-1", "duplicate"),
                      ("BMA-6", "missing")}
@@ -147,7 +147,7 @@ def test_missing_extra_and_duplicate_keys_are_reported(graph: Graph, tmp_path: P
 def test_a_removed_citation_is_reported_as_a_sources_difference(graph: Graph) -> None:
     broken = _copy(graph)
     broken.remove((URIRef(BCBM + "HER2-1"), URIRef(GKG + "hasEvidenceSource"), None))
-    coverage = check_coverage(broken)
+    coverage = check_coverage(broken, STATEMENTS, REFERENCES)
     assert [(p.key, p.field, p.expected, p.found) for p in coverage.problems] == [
         ("HER2-1", "sources", "REF-3", "none")]
 
@@ -155,7 +155,7 @@ def test_a_removed_citation_is_reported_as_a_sources_difference(graph: Graph) ->
 def test_an_invented_title_for_the_unresolved_citation_is_reported(graph: Graph) -> None:
     broken = _copy(graph)
     broken.add((URIRef(BCBM + "REF-4"), URIRef(GKG + "sourceTitle"), Literal("A guess")))
-    coverage = check_coverage(broken)
+    coverage = check_coverage(broken, STATEMENTS, REFERENCES)
     assert [(p.key, p.field) for p in coverage.reference_problems] == [
         ("REF-4", "invented details")]
     assert coverage.unresolved == []
@@ -166,7 +166,7 @@ def test_a_changed_reference_title_is_reported(graph: Graph) -> None:
     ref_2 = URIRef(BCBM + "REF-2")
     broken.remove((ref_2, URIRef(GKG + "sourceTitle"), None))
     broken.add((ref_2, URIRef(GKG + "sourceTitle"), Literal("Another title")))
-    coverage = check_coverage(broken)
+    coverage = check_coverage(broken, STATEMENTS, REFERENCES)
     assert [(p.key, p.field, p.found) for p in coverage.reference_problems] == [
         ("REF-2", "title", "Another title")]
 
@@ -183,8 +183,9 @@ def test_a_spec_file_with_a_missing_column_is_refused(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 def test_every_bundled_shapes_file_names_only_declared_terms(graph: Graph) -> None:
-    files = sorted(shapes_dir().glob("*.ttl"))
+    files = all_shape_files()
     assert shapes_dir() / "guideline.ttl" in files
+    assert SEED.folder / "shapes" / "completeness.ttl" in files
     assert undeclared_shape_terms(files, graph) == []
 
 
@@ -265,7 +266,7 @@ def test_run_checks_on_the_real_guideline(report: CheckReport) -> None:
     }
     assert report.shape_term_problems == []
     assert len(report.qc) >= 12 and all(q.passed for q in report.qc)
-    assert report.coverage is not None and report.coverage.ok
+    assert [(c.guideline, c.ok) for c in report.coverage] == [("bcbm", True)]
 
 
 def test_text_summary_of_the_real_guideline(report: CheckReport) -> None:
@@ -285,8 +286,9 @@ def test_json_report_of_the_real_guideline(report: CheckReport) -> None:
     assert data["reasoning"]["consistent"] is True
     assert data["shapes"]["errors"] == []
     assert [w["focus"] for w in data["shapes"]["warnings"]] == ["REF-3", "REF-4"]
-    assert data["coverage"]["statements_covered"] == 37
-    assert data["coverage"]["unresolved"] == ["REF-4"]
+    assert [c["guideline"] for c in data["coverage"]] == ["bcbm"]
+    assert data["coverage"][0]["statements_covered"] == 37
+    assert data["coverage"][0]["unresolved"] == ["REF-4"]
     assert all(q["passed"] for q in data["qc"])
 
 
@@ -319,7 +321,7 @@ def test_cli_check_passes_on_the_bundled_guideline() -> None:
 
 
 def test_cli_check_fails_on_a_copy_without_a_citation(tmp_path: Path) -> None:
-    content = (ontology_dir() / "guidelines" / "bcbm.ttl").read_text(encoding="utf-8")
+    content = SEED.content_file.read_text(encoding="utf-8")
     broken, count = re.subn(
         r"(bcbm:HER2-1 a gkg:Recommendation ;.*?gkg:statementKind gkg:ActionStatement) ;\n"
         r"\s+gkg:hasEvidenceSource bcbm:REF-3 \.",
@@ -327,8 +329,8 @@ def test_cli_check_fails_on_a_copy_without_a_citation(tmp_path: Path) -> None:
     assert count == 1
     path = tmp_path / "bcbm.ttl"
     path.write_text(broken, encoding="utf-8")
-    result = _run_cli("--guideline", str(path),
-                      "--statements", str(bundled_statements_path()))
+    result = _run_cli("--guideline", "bcbm", "--content", str(path),
+                      "--statements", str(STATEMENTS))
     assert result.returncode == 1, result.stdout + result.stderr
     out = result.stdout
     assert re.search(r"error +HER2-1 gkg:hasEvidenceSource: A statement must cite", out)

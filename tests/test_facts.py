@@ -32,8 +32,8 @@ from guidelinekg.facts import (
     read_fact_values,
 )
 from guidelinekg.loading import PREFIXES, guideline_graph, parse_rdf_file
-from guidelinekg.resources import examples_dir, queries_dir
-from guidelinekg.sparql import QueryError, SparqlEngine, load_query, make_engine
+from guidelinekg.resources import examples_dir
+from guidelinekg.sparql import QueryError, SparqlEngine, bundled_queries, load_query, make_engine
 
 ENGINES = ("oxigraph", "rdflib")
 AS_OF = date(2026, 12, 1)
@@ -125,7 +125,7 @@ engines = pytest.mark.parametrize("engine_name", ENGINES)
 def test_every_fact_query_is_named_by_a_fact_and_takes_the_two_parameters() -> None:
     engine = make_engine("oxigraph", guideline_graph())
     names = fact_query_names(engine)
-    on_disk = sorted(f"facts/{path.stem}" for path in (queries_dir() / "facts").glob("*.rq"))
+    on_disk = [query.name for query in bundled_queries("facts")]
     assert names == on_disk
     for name in names:
         parameters = {(p.name, p.kind) for p in load_query(name).parameters}

@@ -14,8 +14,8 @@ import pytest
 from rdflib import BNode, Graph, URIRef
 from rdflib.namespace import RDF, SH
 
-from guidelinekg.loading import guideline_graph, merge_graphs, parse_rdf_file
-from guidelinekg.resources import ontology_dir, shapes_dir
+from guidelinekg.loading import guideline_graph, merge_graphs, parse_rdf_file, vocabulary_files
+from guidelinekg.resources import shapes_dir
 from guidelinekg.shacl import ShaclReport, validate_graph
 
 FIXTURES = Path(__file__).parent / "data" / "guideline-shapes"
@@ -32,7 +32,7 @@ def shapes() -> Graph:
 
 @pytest.fixture(scope="module")
 def core() -> Graph:
-    return merge_graphs(parse_rdf_file(p) for p in sorted(ontology_dir().glob("*.ttl")))
+    return merge_graphs(parse_rdf_file(p) for p in vocabulary_files())
 
 
 @pytest.fixture(scope="module")

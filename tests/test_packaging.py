@@ -36,7 +36,10 @@ def unpacked_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_carries_ontology_shapes_queries_and_examples(unpacked_wheel: Path) -> None:
     resources = unpacked_wheel / "guidelinekg" / "_resources"
     assert (resources / "ontology" / "guidelinekg.ttl").is_file()
-    assert (resources / "ontology" / "guidelines" / "bcbm.ttl").is_file()
+    assert (resources / "guidelines" / "bcbm" / "bcbm.ttl").is_file()
+    assert (resources / "guidelines" / "bcbm" / "statements.tsv").is_file()
+    assert (resources / "domains" / "oncology" / "queries" / "facts").is_dir()
+    assert (resources / "domains" / "oncology" / "fhir" / "code-map.tsv").is_file()
     assert any((resources / "shapes").glob("*.ttl"))
     assert (resources / "queries" / "derive" / "evaluate-fact-criteria.rq").is_file()
     assert any((resources / "examples" / "patients").glob("*.ttl"))
@@ -47,10 +50,12 @@ def test_installed_package_finds_its_resources(unpacked_wheel: Path, tmp_path: P
     script = (
         "import guidelinekg, guidelinekg.resources as r, guidelinekg.loading as l;"
         "print(r.resource_root());"
-        "print(len(l.guideline_graph()) > 1000)"
+        "print(len(l.guideline_graph()) > 1000);"
+        "print(','.join(m.name for m in r.modules()))"
     )
     result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
                             capture_output=True, text=True, check=True)
-    root, enough = result.stdout.split()
+    root, enough, found = result.stdout.split()
     assert Path(root) == unpacked_wheel / "guidelinekg" / "_resources"
     assert enough == "True"
+    assert found == "core,oncology,bcbm"

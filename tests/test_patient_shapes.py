@@ -1,12 +1,15 @@
 """The patient shapes: each shape fails where it should (focus, path, source shape,
-severity) and is silent elsewhere; the shapes agree with the ontology; the generated
-completeness shapes are in step with the guideline; a 1,000-patient cohort is validated as
-one graph with every result attributed to the right patient.
+severity) and is silent elsewhere; the shapes agree with the ontology; the core's shapes
+name only core terms and each shape lives in one file; each guideline's generated
+completeness shapes are in step with its criteria and the facts' record evidence; a
+1,000-patient cohort is validated as one graph with every result attributed to the right
+patient.
 
 Fixtures (tests/data/patients/) hold the data and, below it, the expected report
 (sh:ValidationReport with one sh:result per expected result), pySHACL-style. A report with
 test:checks compares only the results of the shapes it names; otherwise the results of
-patient.ttl (shapes-*.ttl) or of the warnings (completeness-*.ttl) are compared exactly.
+the psh: shapes (shapes-*.ttl: the core's and the domains' patient.ttl) or of the
+warnings (completeness-*.ttl) are compared exactly.
 """
 
 from __future__ import annotations
@@ -21,11 +24,19 @@ from pathlib import Path
 import pytest
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.collection import Collection
-from rdflib.compare import isomorphic
-from rdflib.namespace import DCTERMS, RDF, SH, SKOS
+from rdflib.namespace import DCTERMS, OWL, RDF, SH, SKOS
 
-from guidelinekg.loading import PREFIXES, guideline_graph, parse_rdf_file
-from guidelinekg.resources import examples_dir, shapes_dir
+from guidelinekg.loading import PREFIXES, parse_rdf_file
+from guidelinekg.patient_records import shape_files
+from guidelinekg.resources import (
+    examples_dir,
+    guideline_module,
+    guideline_modules,
+    modules,
+    ontology_dir,
+    resource_root,
+    shapes_dir,
+)
 from guidelinekg.validation import (
     PatientValidation,
     annotated_report_graph,
@@ -47,11 +58,15 @@ EXAMPLES = examples_dir() / "patients"
 GKG = Namespace(PREFIXES["gkg"])
 CODE = Namespace(PREFIXES["code"])
 PSH = Namespace("https://w3id.org/guidelinekg/shapes/patient#")
-PCS = Namespace("https://w3id.org/guidelinekg/shapes/patient-completeness#")
+BCBM = guideline_module("bcbm")
+COMPLETENESS = resource_root() / "guidelines" / "bcbm" / "shapes" / "completeness.ttl"
+PCS = Namespace("https://w3id.org/guidelinekg/guideline/bcbm/shapes/completeness#")
 TEST = Namespace("urn:guidelinekg:test#")
 # Not rdflib's XSD namespace object: pytest's collection probes module attributes, and that
 # namespace warns about every name it does not define.
 XSD_DATE = URIRef(PREFIXES["xsd"] + "date")
+RDFS_COMMENT = URIRef(PREFIXES["rdfs"] + "comment")
+RDFS_LABEL = URIRef(PREFIXES["rdfs"] + "label")
 XSD_DECIMAL = URIRef(PREFIXES["xsd"] + "decimal")
 
 Expected = tuple[object, str, URIRef, str]  # focus, path (SPARQL syntax), shape, severity
@@ -133,9 +148,13 @@ def test_every_reporting_shape_fails_in_some_fixture(fixture_runs) -> None:
 
 def test_severities_are_as_the_files_say() -> None:
     shapes = patient_shapes()
+    warnings = {shape for module in guideline_modules()
+                for shape in parse_rdf_file(module.folder / "shapes" / "completeness.ttl")
+                .subjects(SH.message, None)}
+    assert PCS["her2-status"] in warnings
     for shape in shapes.subjects(SH.message, None):
         severity = shapes.value(shape, SH.severity, default=SH.Violation)
-        if str(shape).startswith(str(PCS)) or shape == PSH.UnreadTerms:
+        if shape in warnings or shape == PSH.UnreadTerms:
             assert severity == SH.Warning, shape
         else:
             assert severity in (SH.Violation, SH.Info), shape
@@ -449,7 +468,67 @@ def test_every_observation_class_has_its_value_checked() -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# Completeness shapes: generated from the guideline, in step with it
+# Where the shapes live: the core's name only core terms, each shape is in one file
+# ---------------------------------------------------------------------------------------
+
+_TERM = re.compile(r"\b(gkg|code):([A-Za-z][\w-]*)")
+
+
+def _core_terms() -> set[URIRef]:
+    core = next(module for module in modules() if module.kind == "core")
+    ontology = Graph()
+    for path in core.ontology_files():
+        ontology += parse_rdf_file(path)
+    return set(ontology.subjects())
+
+
+def test_the_core_shapes_name_only_core_terms() -> None:
+    """Shapes about a domain's classes, properties and value sets live in the domain's
+    folder: a guideline of another field reuses the core's file as it is. Messages may name
+    a domain term as an example; the constraints may not."""
+    shapes = parse_rdf_file(shapes_dir() / "patient.ttl")
+    known = _core_terms()
+    prose = {SH.message, SH.name, SH.description, RDFS_COMMENT, RDFS_LABEL,
+             DCTERMS.title, DCTERMS.description}
+    foreign = set()
+    for _, predicate, obj in shapes:
+        if isinstance(obj, URIRef) and obj.startswith(PREFIXES["gkg"]) | \
+                obj.startswith(PREFIXES["code"]) and obj not in known:
+            foreign.add(obj)
+        if isinstance(obj, Literal) and predicate not in prose:
+            foreign |= {URIRef(PREFIXES[prefix] + local)
+                        for prefix, local in _TERM.findall(str(obj))} - known
+    assert foreign == set()
+
+
+def test_the_domain_shapes_are_in_the_domains_folder() -> None:
+    domain = next(module for module in modules() if module.name == "oncology")
+    (path,) = domain.shape_files()
+    assert path == domain.folder / "shapes" / "patient.ttl"
+    assert path in shape_files()
+    shapes = parse_rdf_file(path)
+    assert {PSH.HER2EquivocalInfo, PSH.ReceptorStatusValue, PSH.StageGroup,
+            PSH.MetastasisSite} <= set(shapes.subjects(SH.message, None))
+    (ontology,) = shapes.subjects(RDF.type, OWL.Ontology)
+    assert ontology == URIRef("https://w3id.org/guidelinekg/domain/oncology/shapes/patient")
+    # Its SPARQL constraints use its own prefix declarations.
+    assert set(shapes.objects(None, SH.prefixes)) == {ontology}
+
+
+def test_each_shape_lives_in_one_file() -> None:
+    files: dict[URIRef, list[str]] = {}
+    for path in shape_files():
+        for shape in parse_rdf_file(path).subjects(SH.message, None):
+            if isinstance(shape, URIRef):
+                files.setdefault(shape, []).append(str(path))
+    assert {shape: found for shape, found in files.items() if len(found) > 1} == {}
+    assert shape_files()[0] == shapes_dir() / "patient.ttl"
+    assert COMPLETENESS in shape_files()
+
+
+# ---------------------------------------------------------------------------------------
+# Completeness shapes: generated per guideline from its criteria and the facts' record
+# evidence (gkg:decidableWhen, gkg:undecidableWhen), in step with them
 # ---------------------------------------------------------------------------------------
 
 
@@ -464,11 +543,44 @@ def _generator():
     return sys.modules[name]
 
 
-def test_completeness_shapes_file_is_in_step_with_the_guideline() -> None:
-    generated = Graph().parse(data=_generator().completeness_shapes_text(), format="turtle")
-    committed = parse_rdf_file(shapes_dir() / "patient-completeness.ttl")
-    assert isomorphic(generated, committed), \
+@pytest.mark.parametrize("module", guideline_modules(), ids=lambda module: module.name)
+def test_completeness_shapes_file_is_in_step_with_the_guideline(module) -> None:
+    committed = module.folder / "shapes" / "completeness.ttl"
+    assert committed.read_text(encoding="utf-8") == \
+        _generator().completeness_shapes_text(module), \
         "run .venv/bin/python scripts/generate_completeness_shapes.py"
+
+
+def test_the_check_mode_fails_on_a_stale_file(tmp_path: Path, monkeypatch) -> None:
+    generator = _generator()
+    monkeypatch.setattr(generator, "output_path",
+                        lambda module: tmp_path / module.name / "completeness.ttl")
+    assert generator.main(["--check"]) == 1  # not written yet
+    assert generator.main([]) == 0
+    assert generator.main(["--check"]) == 0
+    stale = tmp_path / "bcbm" / "completeness.ttl"
+    stale.write_text(stale.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    assert generator.main(["--check"]) == 1
+
+
+def test_the_shapes_are_named_under_their_guideline() -> None:
+    shapes = parse_rdf_file(COMPLETENESS)
+    (ontology,) = shapes.subjects(RDF.type, OWL.Ontology)
+    assert ontology == URIRef(PREFIXES["bcbm"] + "shapes/completeness")
+    warnings = set(shapes.subjects(SH.severity, SH.Warning))
+    assert warnings and all(str(shape).startswith(str(PCS)) for shape in warnings)
+    assert set(shapes.objects(None, SH.prefixes)) == {ontology}
+
+
+def test_the_script_names_no_guideline_fact_or_domain_term() -> None:
+    """What a fact needs is data (the facts' annotations), as is every guideline: the
+    script is held to the rule tests/test_no_guideline_in_code.py holds src/ to."""
+    text = (ROOT / "scripts" / "generate_completeness_shapes.py").read_text(encoding="utf-8")
+    assert "bcbm" not in text.lower()
+    core = _core_terms()
+    named = {URIRef(PREFIXES[prefix] + local) for prefix, local in _TERM.findall(text)}
+    assert named - core == set()
+    assert not re.search(r"\bfact:[a-z]", text.replace("fact:{", "")), "names a fact"
 
 
 NEEDED_BY = """
@@ -488,11 +600,11 @@ SELECT DISTINCT ?fact WHERE { ?guideline gkg:population/gkg:hasMember*/gkg:onFac
 
 
 def test_each_warning_names_its_fact_and_exactly_the_undecidable_keys() -> None:
-    guideline = guideline_graph()
+    guideline = _generator().guideline_knowledge(BCBM)
     expected: dict[URIRef, list[tuple[int, str]]] = {}
     for row in guideline.query(NEEDED_BY):
         expected.setdefault(row.fact, []).append((int(row.order), str(row.key)))
-    shapes = parse_rdf_file(shapes_dir() / "patient-completeness.ttl")
+    shapes = parse_rdf_file(COMPLETENESS)
     warned = {shapes.value(shape, DCTERMS.subject): shape
               for shape in shapes.subjects(SH.severity, SH.Warning)}
     population_facts = {row.fact for row in guideline.query(POPULATION_FACTS)}
@@ -505,7 +617,7 @@ def test_each_warning_names_its_fact_and_exactly_the_undecidable_keys() -> None:
     assert set(warned) == set(expected)
     for fact, shape in warned.items():
         keys = [key for _, key in sorted(expected[fact])]
-        needed_by = sorted(str(r).rsplit("/", 1)[-1] for r in shapes.objects(shape, PCS.neededBy))
+        needed_by = sorted(str(r).rsplit("/", 1)[-1] for r in shapes.objects(shape, PSH.neededBy))
         assert needed_by == (["guideline"] if fact in population_facts else sorted(keys)), fact
         message = str(shapes.value(shape, SH.message))
         assert message.endswith(f" is missing: {', '.join(keys)} cannot be decided."), message
@@ -514,28 +626,100 @@ def test_each_warning_names_its_fact_and_exactly_the_undecidable_keys() -> None:
 
 
 def test_no_warning_for_a_fact_whose_silence_means_absent() -> None:
-    shapes = parse_rdf_file(shapes_dir() / "patient-completeness.ttl")
+    shapes = parse_rdf_file(COMPLETENESS)
     facts = set(shapes.objects(None, DCTERMS.subject))
     silent_absent = set(core_ontology().subjects(GKG.whenSilent, CODE["silence-absent"]))
     assert facts and not facts & silent_absent
     assert URIRef(PREFIXES["fact"] + "patient-engaged-in-local-therapy-decision") not in facts
 
 
+def test_the_warnings_of_derived_facts_come_from_their_annotations() -> None:
+    """Each derived fact a warning is about says what decides it; the warning's name and
+    what it says is missing are the annotation's sh:name and sh:description."""
+    vocabulary = core_ontology()
+    shapes = parse_rdf_file(COMPLETENESS)
+    derived = 0
+    for shape, fact in shapes.subject_objects(DCTERMS.subject):
+        if (fact, RDF.type, GKG.ObservedFact) in vocabulary:
+            assert not any(vocabulary.objects(fact, GKG.decidableWhen)), fact
+            continue
+        (evidence,) = [*vocabulary.objects(fact, GKG.decidableWhen),
+                       *vocabulary.objects(fact, GKG.undecidableWhen)]
+        assert shapes.value(shape, SH.name) == vocabulary.value(evidence, SH.name)
+        assert str(shapes.value(shape, SH.message)).startswith(
+            str(vocabulary.value(evidence, SH.description)) + " is missing: ")
+        derived += 1
+    assert derived >= 9
+    for prop in (GKG.decidableWhen, GKG.undecidableWhen, GKG.alongWith):
+        assert (prop, RDF.type, OWL.AnnotationProperty) in vocabulary
+        assert vocabulary.value(prop, SKOS.definition) is not None
+    core_facts = parse_rdf_file(ontology_dir() / "patient-facts.ttl")
+    assert (GKG.decidableWhen, RDF.type, OWL.AnnotationProperty) in core_facts
+
+
+def _guideline_with(fact_triples: str) -> Graph:
+    """The guideline's knowledge with one more recommendation on fact:new-derived-fact."""
+    guideline = _generator().guideline_knowledge(BCBM)
+    guideline.parse(format="turtle", data=f"""
+        @prefix gkg: <https://w3id.org/guidelinekg/ontology#> .
+        @prefix fact: <https://w3id.org/guidelinekg/fact/> .
+        @prefix code: <https://w3id.org/guidelinekg/code/> .
+        @prefix sh: <http://www.w3.org/ns/shacl#> .
+        @prefix skos: <http://www.w3.org/2004/02/skos/core#> .
+        fact:new-derived-fact a gkg:DerivedFact ; skos:notation "new-derived-fact" ;
+            skos:prefLabel "a new derived fact" ; gkg:whenSilent code:silence-unknown .
+        {fact_triples}
+        <urn:criterion> a gkg:FactCriterion ; gkg:onFact fact:new-derived-fact .
+        <{PREFIXES["bcbm"]}NEW-1> a gkg:Recommendation ; skos:notation "NEW-1" ;
+            gkg:applicability <urn:criterion> .""")
+    return guideline
+
+
 def test_generator_refuses_a_derived_fact_it_does_not_know() -> None:
-    guideline = guideline_graph()
-    fact, criterion = URIRef(PREFIXES["fact"] + "new-derived-fact"), URIRef("urn:criterion")
-    guideline.add((fact, RDF.type, GKG.DerivedFact))
-    guideline.add((fact, SKOS.notation, Literal("new-derived-fact")))
-    guideline.add((fact, SKOS.prefLabel, Literal("a new derived fact")))
-    guideline.add((fact, GKG.whenSilent, CODE["silence-unknown"]))
-    guideline.add((criterion, RDF.type, GKG.FactCriterion))
-    guideline.add((criterion, GKG.onFact, fact))
-    recommendation = URIRef(PREFIXES["bcbm"] + "NEW-1")
-    guideline.add((recommendation, RDF.type, GKG.Recommendation))
-    guideline.add((recommendation, SKOS.notation, Literal("NEW-1")))
-    guideline.add((recommendation, GKG.applicability, criterion))
-    with pytest.raises(SystemExit, match=r"fact:new-derived-fact .* DERIVED_INPUTS"):
-        _generator().completeness_shapes_text(guideline)
+    with pytest.raises(SystemExit, match=r"fact:new-derived-fact .* gkg:decidableWhen"):
+        _generator().completeness_shapes_text(BCBM, _guideline_with(""))
+
+
+def test_generator_refuses_a_shape_it_cannot_read() -> None:
+    guideline = _guideline_with("""fact:new-derived-fact gkg:decidableWhen [
+        sh:class gkg:Observation ; sh:property [ sh:path gkg:valueCode ; sh:minCount 2 ] ] .""")
+    with pytest.raises(SystemExit, match=r"fact:new-derived-fact: the sh:property shape on "
+                                         r"gkg:valueCode is not one the script reads"):
+        _generator().completeness_shapes_text(BCBM, guideline)
+
+
+def test_a_new_fact_gets_its_warning_from_its_annotation() -> None:
+    guideline = _guideline_with("""fact:new-derived-fact gkg:decidableWhen [
+        sh:name "new fact recorded" ; sh:description "The new finding"@en ;
+        sh:or ( [ sh:class gkg:Observation ;
+                  sh:property [ sh:path gkg:valueCode ; sh:minCount 1 ;
+                                sh:not [ sh:hasValue code:pending ] ] ]
+                [ sh:class gkg:Intervention ; gkg:alongWith
+                    [ sh:property [ sh:path gkg:startDate ; sh:maxCount 0 ] ] ] ) ] .""")
+    text = _generator().completeness_shapes_text(BCBM, guideline)
+    shapes = Graph().parse(data=text, format="turtle")
+    shape = PCS["new-derived-fact"]
+    assert shapes.value(shape, SH.name) == Literal("new fact recorded")
+    assert str(shapes.value(shape, SH.message)) == \
+        "The new finding is missing: NEW-1 cannot be decided."
+    target = str(shapes.value(shapes.value(shape, SH.target), SH.select))
+    assert "HAVING (MAX(?r0_0) = 0 && (MAX(?r1_0) = 0 || MAX(?r1_1) = 0))" in target
+    data = Graph().parse(format="turtle", data="""
+        @prefix gkg: <https://w3id.org/guidelinekg/ontology#> .
+        @prefix code: <https://w3id.org/guidelinekg/code/> .
+        <urn:silent> a gkg:Patient .
+        <urn:pending> a gkg:Patient .
+        <urn:p1> a gkg:Observation ; gkg:subject <urn:pending> ; gkg:valueCode code:pending .
+        <urn:known> a gkg:Patient .
+        <urn:k1> a gkg:Observation ; gkg:subject <urn:known> ; gkg:valueCode code:positive .
+        <urn:pair> a gkg:Patient .
+        <urn:t1> a gkg:Surgery ; gkg:subject <urn:pair> .
+        <urn:t2> a gkg:Observation ; gkg:subject <urn:pair> .""")
+    from guidelinekg.shacl import validate_graph
+
+    report = validate_graph(data, shapes, core_ontology())
+    assert {r.focus for r in report.results if r.source_shape == shape} == {
+        URIRef("urn:silent"), URIRef("urn:pending")}
 
 
 # ---------------------------------------------------------------------------------------

@@ -19,57 +19,50 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rdflib import BNode, Graph, Literal, URIRef
-from rdflib.namespace import OWL, RDF, RDFS, SH, SKOS
+from rdflib.namespace import RDF, SKOS
 from rdflib.term import Node
 
 from guidelinekg.coverage import (
     REFERENCE_COLUMNS,
     STATEMENT_COLUMNS,
     CoverageReport,
-    bundled_references_path,
-    bundled_statements_path,
-    check_coverage,
+    check_guideline_coverage,
     read_tsv,
 )
 from guidelinekg.loading import (
     PREFIXES,
+    InputError,
     bind_project_prefixes,
-    guideline_graph,
     merge_graphs,
     parse_rdf_file,
 )
 from guidelinekg.reasoning import ReasonerError, ReasoningResult, check_consistency
-from guidelinekg.resources import ontology_dir, resource_root, shapes_dir
+from guidelinekg.resources import (
+    Module,
+    guideline_module,
+    guideline_modules,
+    modules,
+    shapes_dir,
+)
 from guidelinekg.shacl import shape_name, validate_graph
+from guidelinekg.shape_terms import (
+    ShapeTermProblem,
+    curie,
+    display_path,
+    path_label,
+    undeclared_shape_terms,
+)
 from guidelinekg.sparql import QueryFile, bundled_queries, make_engine
 
 GUIDELINE_SHAPES = "guideline.ttl"
 QC_FOLDER = "qc"
 
-PROPERTY_TYPES = (OWL.ObjectProperty, OWL.DatatypeProperty, OWL.AnnotationProperty, RDF.Property)
-CLASS_TYPES = (OWL.Class, RDFS.Class)
-# Terms OWL 2 itself defines, usable without a declaration in the ontology (rdf:type and
-# the built-in annotation properties). Standard terms of other vocabularies (SKOS, DCTERMS,
-# PROV) must be declared by the ontology like its own.
-BUILT_IN_PROPERTIES = frozenset([
-    RDF.type, RDFS.label, RDFS.comment, RDFS.seeAlso, RDFS.isDefinedBy, RDFS.subClassOf,
-    RDFS.subPropertyOf, OWL.deprecated, OWL.versionInfo, OWL.priorVersion,
-    OWL.backwardCompatibleWith, OWL.incompatibleWith, OWL.sameAs,
-])
-BUILT_IN_CLASSES = frozenset([OWL.Thing, RDFS.Resource, RDFS.Literal])
-PATH_OPERATORS = (SH.inversePath, SH.alternativePath, SH.zeroOrMorePath, SH.oneOrMorePath,
-                  SH.zeroOrOnePath)
-# The project's own namespaces: a prefixed name in a shape's SPARQL must name a term the
-# ontology has.
-PROJECT_PREFIXES = ("gkg", "fact", "code", "unit")
-_PREFIXED_NAME = re.compile(r"(?<![\w:/#-])(" + "|".join(PROJECT_PREFIXES) + r"):([A-Za-z_][\w-]*)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -87,17 +80,6 @@ class ShapeFinding:
     value: str
     message: str
     statements: tuple[str, ...] = ()  # keys of the statements that use the node
-
-
-@dataclass(frozen=True)
-class ShapeTermProblem:
-    """A term a shapes file names that the ontology does not declare."""
-
-    file: str
-    shape: str
-    role: str  # sh:path, sh:class, sh:targetClass, SPARQL, ...
-    term: str
-    reason: str
 
 
 @dataclass
@@ -141,7 +123,7 @@ class CheckReport:
     shape_files_checked: list[str] = field(default_factory=list)
     shape_term_problems: list[ShapeTermProblem] = field(default_factory=list)
     qc: list[QcResult] = field(default_factory=list)
-    coverage: CoverageReport | None = None
+    coverage: list[CoverageReport] = field(default_factory=list)
     curation_notes: list[CurationNote] = field(default_factory=list)
 
     @property
@@ -159,7 +141,7 @@ class CheckReport:
             + sum(1 for f in self.shape_findings if f.severity == "error")
             + len(self.shape_term_problems)
             + sum(len(q.rows) for q in self.qc)
-            + (len(self.coverage.problems) if self.coverage else 0)
+            + sum(len(report.problems) for report in self.coverage)
         )
 
     @property
@@ -179,19 +161,6 @@ class CheckReport:
                 "seconds": round(self.reasoning.seconds, 3),
                 "notes": list(self.reasoning.notes),
             }
-        coverage = None
-        if self.coverage is not None:
-            coverage = {
-                "statements": str(self.coverage.statements_path),
-                "references": str(self.coverage.references_path),
-                "statements_total": len(self.coverage.statement_keys),
-                "statements_covered": self.coverage.statements_covered,
-                "references_total": len(self.coverage.reference_keys),
-                "references_reproduced": self.coverage.references_reproduced,
-                "unresolved": list(self.coverage.unresolved),
-                "problems": [vars(p) | {"description": p.describe()}
-                             for p in self.coverage.problems],
-            }
         return {
             "ok": self.ok,
             "errors": self.errors,
@@ -209,7 +178,7 @@ class CheckReport:
                 "problems": [vars(p) for p in self.shape_term_problems],
             },
             "qc": [{"name": q.name, "passed": q.passed, "rows": q.rows} for q in self.qc],
-            "coverage": coverage,
+            "coverage": [report.to_dict() for report in self.coverage],
             "curation_notes": [vars(n) for n in self.curation_notes],
         }
 
@@ -218,17 +187,6 @@ class CheckReport:
 # Readable names of terms
 # --------------------------------------------------------------------------------------------
 
-_WELL_KNOWN = dict(PREFIXES) | {
-    "rdf": str(RDF), "sh": str(SH), "gsh": "https://w3id.org/guidelinekg/shapes/guideline#",
-}
-
-
-def curie(term: Node) -> str:
-    text = str(term)
-    for prefix, namespace in sorted(_WELL_KNOWN.items(), key=lambda kv: -len(kv[1])):
-        if text.startswith(namespace) and len(text) > len(namespace):
-            return f"{prefix}:{text[len(namespace):]}"
-    return f"<{text}>" if isinstance(term, URIRef) else text
 
 
 def term_label(graph: Graph, term: Node | None) -> str:
@@ -276,28 +234,6 @@ def statements_using(graph: Graph, node: Node) -> tuple[str, ...]:
     return tuple(term_label(graph, s) for s in sorted(found, key=order))
 
 
-def path_label(path: Node | None, graph: Graph) -> str:
-    if path is None:
-        return ""
-    if isinstance(path, URIRef):
-        return curie(path)
-    items = _rdf_list(graph, path)
-    if items is not None:
-        return "/".join(path_label(item, graph) for item in items)
-    inverse = graph.value(path, SH.inversePath)
-    if inverse is not None:
-        return "^" + path_label(inverse, graph)
-    return "[path]"
-
-
-def _rdf_list(graph: Graph, node: Node) -> list[Node] | None:
-    if node == RDF.nil:
-        return []
-    if graph.value(node, RDF.first) is None:
-        return None
-    return list(graph.items(node))
-
-
 # --------------------------------------------------------------------------------------------
 # 2. Guideline shapes
 # --------------------------------------------------------------------------------------------
@@ -327,110 +263,6 @@ def validate_guideline(graph: Graph, shapes_path: Path | None = None) -> list[Sh
 
 
 # --------------------------------------------------------------------------------------------
-# 3. Terms named by the shapes
-# --------------------------------------------------------------------------------------------
-
-def _declared(ontology: Graph, types: Sequence[URIRef]) -> set[Node]:
-    return {s for kind in types for s in ontology.subjects(RDF.type, kind)}
-
-
-def _shape_owner(shapes: Graph, node: Node) -> str:
-    """The readable name of the shape a node belongs to (climbing from a blank node)."""
-    seen = set()
-    while isinstance(node, BNode) and node not in seen:
-        seen.add(node)
-        name = shapes.value(node, SH.name)
-        if name is not None:
-            return str(name)
-        parent = next(shapes.subjects(None, node), None)
-        if parent is None:
-            break
-        node = parent
-    name = shapes.value(node, SH.name)
-    return str(name) if name is not None else curie(node)
-
-
-def _path_properties(shapes: Graph, path: Node) -> Iterator[tuple[Node | None, str]]:
-    """The properties a SHACL path is made of, or (None, reason) for a malformed path."""
-    if isinstance(path, URIRef):
-        yield path, ""
-        return
-    items = _rdf_list(shapes, path)
-    if items is not None:  # a sequence path
-        if not items:
-            yield None, "empty sequence path"
-        for item in items:
-            yield from _path_properties(shapes, item)
-        return
-    for operator in PATH_OPERATORS:
-        inner = shapes.value(path, operator)
-        if inner is None:
-            continue
-        if operator == SH.alternativePath:
-            alternatives = _rdf_list(shapes, inner)
-            if not alternatives:
-                yield None, "sh:alternativePath needs a non-empty list"
-                return
-            for item in alternatives:
-                yield from _path_properties(shapes, item)
-        else:
-            yield from _path_properties(shapes, inner)
-        return
-    yield None, "not a SHACL property path"
-
-
-def undeclared_shape_terms(shape_files: Sequence[Path], ontology: Graph) -> list[ShapeTermProblem]:
-    """Every sh:path property, sh:class / sh:targetClass class and project term in the
-    shapes' SPARQL that the ontology does not declare."""
-    properties = _declared(ontology, PROPERTY_TYPES) | BUILT_IN_PROPERTIES
-    classes = _declared(ontology, CLASS_TYPES) | BUILT_IN_CLASSES
-    known_terms = set(ontology.subjects())
-    problems: list[ShapeTermProblem] = []
-    for path in shape_files:
-        shapes = parse_rdf_file(path)
-        where = _display_path(path)
-        found = [*_path_problems(shapes, properties),
-                 *_target_problems(shapes, properties, classes),
-                 *_sparql_problems(shapes, known_terms)]
-        problems.extend(ShapeTermProblem(where, _shape_owner(shapes, node), role, term, reason)
-                        for node, role, term, reason in found)
-    problems.sort(key=lambda p: (p.file, p.shape, p.role, p.term))
-    return problems
-
-
-_TermProblem = tuple[Node, str, str, str]  # (shape node, role, term, reason)
-
-
-def _path_problems(shapes: Graph, properties: set[Node]) -> Iterator[_TermProblem]:
-    for shape, shape_path in shapes.subject_objects(SH.path):
-        for prop, malformed in _path_properties(shapes, shape_path):
-            if prop is None:
-                yield shape, "sh:path", path_label(shape_path, shapes), malformed
-            elif prop not in properties:
-                yield shape, "sh:path", curie(prop), "not a property the ontology declares"
-
-
-def _target_problems(shapes: Graph, properties: set[Node], classes: set[Node]
-                     ) -> Iterator[_TermProblem]:
-    for role in (SH.targetSubjectsOf, SH.targetObjectsOf):
-        for shape, prop in shapes.subject_objects(role):
-            if prop not in properties:
-                yield shape, curie(role), curie(prop), "not a property the ontology declares"
-    for role in (SH["class"], SH.targetClass):
-        for shape, cls in shapes.subject_objects(role):
-            if cls not in classes:
-                yield shape, curie(role), curie(cls), "not a class the ontology declares"
-
-
-def _sparql_problems(shapes: Graph, known_terms: set[Node]) -> Iterator[_TermProblem]:
-    for role in (SH.select, SH.ask):
-        for shape, text in shapes.subject_objects(role):
-            for prefix, local in sorted(set(_PREFIXED_NAME.findall(str(text)))):
-                if URIRef(PREFIXES[prefix] + local) not in known_terms:
-                    yield shape, "SPARQL", f"{prefix}:{local}", "a term the ontology does not have"
-
-
-# --------------------------------------------------------------------------------------------
 # 4. QC queries
 # --------------------------------------------------------------------------------------------
 
@@ -455,28 +287,51 @@ def run_qc(graph: Graph, queries: Sequence[QueryFile] | None = None) -> list[QcR
 # All checks
 # --------------------------------------------------------------------------------------------
 
-def checked_graph(guideline_files: Sequence[Path] | None = None) -> Graph:
-    """The bundled graph, or the core ontology with the given guideline content instead."""
-    if not guideline_files:
-        return guideline_graph()
-    core = sorted(ontology_dir().glob("*.ttl"))
-    return bind_project_prefixes(
-        merge_graphs(parse_rdf_file(p) for p in [*core, *map(Path, guideline_files)])
-    )
+def selected_guidelines(names: Sequence[str] | None = None) -> list[Module]:
+    """The guidelines named (all found when none is); InputError for an unknown name."""
+    if not names:
+        return list(guideline_modules())
+    try:
+        return [guideline_module(name) for name in dict.fromkeys(names)]
+    except ValueError as error:
+        raise InputError("--guideline", str(error)) from None
+
+
+def checked_graph(guidelines: Sequence[Module] | None = None,
+                  content: Sequence[Path] = ()) -> Graph:
+    """The core, the domains and the chosen guidelines (all by default); ``content``
+    replaces the content of the one guideline chosen."""
+    chosen = {m.name for m in (guidelines if guidelines is not None else guideline_modules())}
+    files: list[Path] = []
+    for module in modules():
+        if module.kind != "guideline":
+            files += module.ontology_files()
+        elif module.name in chosen:
+            files += module.vocabulary_files() if content else module.ontology_files()
+    return bind_project_prefixes(merge_graphs(parse_rdf_file(p) for p in [*files, *content]))
 
 
 def run_checks(
     statements: Path | None = None,
     references: Path | None = None,
-    guideline_files: Sequence[Path] | None = None,
+    content: Sequence[Path] = (),
     shape_files: Sequence[Path] | None = None,
     java: str | None = None,
+    guidelines: Sequence[str] | None = None,
 ) -> CheckReport:
-    """Run every check; nothing is skipped silently (a reasoner that cannot run is an error)."""
+    """Run every check; nothing is skipped silently (a reasoner that cannot run is an error).
+    ``statements``, ``references`` and ``content`` replace the spec or content of the one
+    guideline chosen (``guidelines``; all found by default)."""
+    chosen = selected_guidelines(guidelines)
+    content = [Path(path) for path in content]
+    if (statements or references or content) and len(chosen) != 1:
+        raise InputError("--guideline", "a spec or content file replaces one guideline's: "
+                         "choose it with --guideline ID")
     # Unreadable inputs are refused before the slow checks run.
-    read_tsv(Path(statements) if statements else bundled_statements_path(), STATEMENT_COLUMNS)
-    read_tsv(Path(references) if references else bundled_references_path(), REFERENCE_COLUMNS)
-    graph = checked_graph(guideline_files)
+    for module in chosen:
+        read_tsv(Path(statements or module.statements_file), STATEMENT_COLUMNS)
+        read_tsv(Path(references or module.references_file), REFERENCE_COLUMNS)
+    graph = checked_graph(chosen, content)
     report = CheckReport(
         triples=len(graph),
         recommendations=len(set(graph.subjects(RDF.type, URIRef(PREFIXES["gkg"] +
@@ -486,13 +341,17 @@ def run_checks(
         report.reasoning = check_consistency(graph, java=java)
     except ReasonerError as error:
         report.reasoning_error = str(error)
-    report.shapes_file = _display_path(guideline_shapes_path())
+    report.shapes_file = display_path(guideline_shapes_path())
     report.shape_findings = validate_guideline(graph)
-    files = list(shape_files) if shape_files is not None else sorted(shapes_dir().glob("*.ttl"))
-    report.shape_files_checked = [_display_path(p) for p in files]
+    names = {module.name for module in chosen}
+    files = list(shape_files) if shape_files is not None else [
+        path for module in modules()
+        if module.kind != "guideline" or module.name in names for path in module.shape_files()]
+    report.shape_files_checked = [display_path(p) for p in files]
     report.shape_term_problems = undeclared_shape_terms(files, graph)
     report.qc = run_qc(graph)
-    report.coverage = check_coverage(graph, statements, references)
+    report.coverage = [check_guideline_coverage(module, content, statements, references)
+                       for module in chosen]
     report.curation_notes = curation_notes(graph)
     return report
 
@@ -500,14 +359,6 @@ def run_checks(
 # --------------------------------------------------------------------------------------------
 # Text report
 # --------------------------------------------------------------------------------------------
-
-def _display_path(path: Path) -> str:
-    path = Path(path).resolve()
-    try:
-        return path.relative_to(resource_root().resolve()).as_posix()
-    except ValueError:
-        return str(path)
-
 
 def _mark(passed: bool) -> str:
     return "PASS" if passed else "FAIL"
@@ -575,22 +426,8 @@ def format_text(report: CheckReport) -> str:
             lines.append("        " + "  ".join(f"{k}={v}" for k, v in row.items()))
     lines.append("")
 
-    coverage = report.coverage
-    if coverage is not None:
-        lines.append(f"Coverage ({_display_path(coverage.statements_path)}, "
-                     f"{_display_path(coverage.references_path)})")
-        total = len(coverage.statement_keys)
-        covered = coverage.statements_covered
-        text = "statements covered, text verbatim" if not coverage.statement_problems \
-            else "statements covered"
-        lines.append(f"  {_mark(not coverage.statement_problems)}  {covered}/{total} {text}")
-        lines.extend(f"        {p.describe()}" for p in coverage.statement_problems)
-        unresolved = f" ({', '.join(coverage.unresolved)} unresolved)" if coverage.unresolved \
-            else ""
-        lines.append(f"  {_mark(not coverage.reference_problems)}  "
-                     f"{coverage.references_reproduced}/{len(coverage.reference_keys)} "
-                     f"references reproduced{unresolved}")
-        lines.extend(f"        {p.describe()}" for p in coverage.reference_problems)
+    for coverage in report.coverage:
+        lines.extend(coverage.text_lines(_mark, display_path))
         lines.append("")
 
     lines.append(f"Curation notes ({len(report.curation_notes)}): readings chosen where the "
@@ -609,21 +446,24 @@ def format_text(report: CheckReport) -> str:
 # --------------------------------------------------------------------------------------------
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--guideline", action="append", metavar="ID",
+                        help="check this guideline (repeatable; default: every guideline "
+                             "found)")
     parser.add_argument("--statements", type=Path, metavar="PATH",
-                        help="statements spec (TSV) to check coverage against "
-                             "(default: the bundled copy)")
+                        help="statements spec (TSV) to check the chosen guideline's coverage "
+                             "against (default: statements.tsv in its folder)")
     parser.add_argument("--references", type=Path, metavar="PATH",
-                        help="references spec (TSV) (default: the bundled copy)")
-    parser.add_argument("--guideline", type=Path, action="append", metavar="FILE",
-                        help="check this guideline content instead of the bundled one "
-                             "(repeatable; the core ontology is always the bundled one)")
+                        help="references spec (TSV) (default: references.tsv in its folder)")
+    parser.add_argument("--content", type=Path, action="append", metavar="FILE",
+                        help="check this content instead of the chosen guideline's own "
+                             "(repeatable; the core and domains are always the bundled ones)")
     parser.add_argument("--format", choices=("text", "json"), default="text",
                         help="output format (default: text)")
 
 
 def run(args: argparse.Namespace) -> int:
     report = run_checks(statements=args.statements, references=args.references,
-                        guideline_files=args.guideline)
+                        content=args.content or (), guidelines=args.guideline)
     if args.format == "json":
         json.dump(report.to_dict(), sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")

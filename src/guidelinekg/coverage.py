@@ -1,7 +1,8 @@
 """Coverage of the curation spec: does the graph hold every statement and reference, exactly?
 
-The spec is two tab-separated files (the bundled copies live beside the guideline content,
-``ontology/guidelines/bcbm.statements.tsv`` and ``bcbm.references.tsv``):
+Each guideline has its own spec: two tab-separated files in its folder,
+``guidelines/<id>/statements.tsv`` and ``references.tsv``, compared with that guideline's
+content alone (statement keys are per guideline; two guidelines may both have a key ``S-1``):
 
 - statements: key, seed_line, section, kind (``action+dose``), modality, references
   (``REF-1,REF-2``), statement (the verbatim text) and reading;
@@ -17,7 +18,7 @@ title, publisher, year and type, or be unresolved when the spec lists none.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,8 +26,8 @@ from rdflib import Graph, URIRef
 from rdflib.namespace import DCTERMS, RDF, SKOS
 from rdflib.term import Node
 
-from guidelinekg.loading import PREFIXES, InputError
-from guidelinekg.resources import ontology_dir
+from guidelinekg.loading import PREFIXES, InputError, merge_graphs, parse_rdf_file
+from guidelinekg.resources import Module, modules
 
 GKG = PREFIXES["gkg"]
 RECOMMENDATION = URIRef(GKG + "Recommendation")
@@ -36,14 +37,6 @@ UNRESOLVED_CITATION = URIRef(GKG + "UnresolvedCitation")
 STATEMENT_COLUMNS = ("key", "seed_line", "section", "kind", "modality", "references",
                      "statement")
 REFERENCE_COLUMNS = ("key", "seed_line", "type", "title", "publisher", "year")
-
-
-def bundled_statements_path(guideline: str = "bcbm") -> Path:
-    return ontology_dir() / "guidelines" / f"{guideline}.statements.tsv"
-
-
-def bundled_references_path(guideline: str = "bcbm") -> Path:
-    return ontology_dir() / "guidelines" / f"{guideline}.references.tsv"
 
 
 @dataclass(frozen=True)
@@ -69,6 +62,7 @@ class CoverageProblem:
 class CoverageReport:
     statements_path: Path
     references_path: Path
+    guideline: str = ""
     statement_keys: list[str] = field(default_factory=list)
     reference_keys: list[str] = field(default_factory=list)
     statement_problems: list[CoverageProblem] = field(default_factory=list)
@@ -92,6 +86,37 @@ class CoverageReport:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    def to_dict(self) -> dict:
+        return {
+            "guideline": self.guideline,
+            "statements": str(self.statements_path),
+            "references": str(self.references_path),
+            "statements_total": len(self.statement_keys),
+            "statements_covered": self.statements_covered,
+            "references_total": len(self.reference_keys),
+            "references_reproduced": self.references_reproduced,
+            "unresolved": list(self.unresolved),
+            "problems": [vars(p) | {"description": p.describe()} for p in self.problems],
+        }
+
+    def text_lines(self, mark: Callable[[bool], str], where: Callable[[Path], str]) -> list[str]:
+        """The report in words, with the check's PASS / FAIL marks and paths."""
+        name = f"{self.guideline}: " if self.guideline else ""
+        lines = [f"Coverage ({name}{where(self.statements_path)}, "
+                 f"{where(self.references_path)})"]
+        total = len(self.statement_keys)
+        text = "statements covered, text verbatim" if not self.statement_problems \
+            else "statements covered"
+        lines.append(f"  {mark(not self.statement_problems)}  {self.statements_covered}/{total} "
+                     f"{text}")
+        lines.extend(f"        {p.describe()}" for p in self.statement_problems)
+        unresolved = f" ({', '.join(self.unresolved)} unresolved)" if self.unresolved else ""
+        lines.append(f"  {mark(not self.reference_problems)}  "
+                     f"{self.references_reproduced}/{len(self.reference_keys)} "
+                     f"references reproduced{unresolved}")
+        lines.extend(f"        {p.describe()}" for p in self.reference_problems)
+        return lines
 
 
 def read_tsv(path: Path, required: Iterable[str]) -> list[dict[str, str]]:
@@ -234,19 +259,33 @@ def check_references(graph: Graph, rows: list[dict[str, str]],
     return problems, unresolved
 
 
-def check_coverage(graph: Graph, statements: Path | None = None,
-                   references: Path | None = None) -> CoverageReport:
-    """Compare the graph with the spec (default: the bundled copies)."""
-    statements = Path(statements) if statements else bundled_statements_path()
-    references = Path(references) if references else bundled_references_path()
+def check_coverage(graph: Graph, statements: Path, references: Path,
+                   guideline: str = "") -> CoverageReport:
+    """Compare one guideline's content graph with its spec."""
+    statements, references = Path(statements), Path(references)
     statement_rows = read_tsv(statements, STATEMENT_COLUMNS)
     reference_rows = read_tsv(references, REFERENCE_COLUMNS)
     cited = {part.strip() for row in statement_rows for part in row["references"].split(",")
              if part.strip()}
-    report = CoverageReport(statements, references)
+    report = CoverageReport(statements, references, guideline)
     report.statement_keys = [row["key"] for row in statement_rows]
     report.reference_keys = [row["key"] for row in reference_rows]
     report.statement_problems = check_statements(graph, statement_rows)
     report.reference_problems, report.unresolved = check_references(graph, reference_rows,
                                                                     cited)
     return report
+
+
+def check_guideline_coverage(module: Module, content: Sequence[Path] = (),
+                             statements: Path | None = None,
+                             references: Path | None = None) -> CoverageReport:
+    """One guideline's content (its own file, or the given files instead) against its
+    spec (the copies in its folder, or the given files instead). Only this guideline's
+    statements are in the graph, with the shared vocabulary (modality and kind notations)."""
+    own = [module.content_file] if module.content_file is not None else []
+    shared = [path for other in modules() if other.kind != "guideline"
+              for path in other.ontology_files()]
+    files = [*shared, *module.vocabulary_files(), *(list(content) or own)]
+    graph = merge_graphs(parse_rdf_file(Path(path)) for path in files)
+    return check_coverage(graph, statements or module.statements_file,
+                          references or module.references_file, module.name)

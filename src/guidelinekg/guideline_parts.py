@@ -364,6 +364,6 @@ def read_evidence(graph: Graph, evidence: Node) -> ComparativeEvidence:
         label(graph, comparator) if comparator is not None else None,
         tuple(label(graph, o) for o in sorted_terms(graph, graph.objects(evidence, GKG.outcome))),
         label(graph, conclusion) if conclusion is not None else None,
-        text(graph, evidence, GKG.population),
+        text(graph, evidence, GKG.studyPopulation),
         number_text(ratio) if ratio is not None else None,
     )

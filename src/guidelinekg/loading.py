@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -41,7 +41,7 @@ from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import XSD
 from rdflib.term import Node
 
-from guidelinekg.resources import ontology_dir
+from guidelinekg.resources import guideline_modules, modules
 
 # Files larger than this are refused before reading: a patient record is never this big,
 # and a runaway file must not exhaust memory.
@@ -412,19 +412,19 @@ BASE = "https://w3id.org/guidelinekg/"
 
 
 def _guideline_prefixes() -> dict[str, str]:
-    """Each guideline's prefix, named by its file: ontology/guidelines/NAME.ttl holds the
-    statements of NAME: <https://w3id.org/guidelinekg/guideline/NAME/> (a new guideline
-    brings its prefix with its file, and no code names one)."""
-    folder = ontology_dir() / "guidelines"
-    return {path.stem: f"{BASE}guideline/{path.stem}/" for path in sorted(folder.glob("*.ttl"))}
+    """Each guideline's prefix, named by its folder: guidelines/NAME/ holds the statements
+    of NAME: <https://w3id.org/guidelinekg/guideline/NAME/> (a new guideline brings its
+    prefix with its folder, and no code names one)."""
+    return {module.name: f"{BASE}guideline/{module.name}/" for module in guideline_modules()}
 
 
-PREFIXES: dict[str, str] = {
+_CORE_PREFIXES: dict[str, str] = {
     "gkg": BASE + "ontology#",
     "fact": BASE + "fact/",
     "code": BASE + "code/",
     "unit": BASE + "unit/",
-    **_guideline_prefixes(),
+}
+_STANDARD_PREFIXES: dict[str, str] = {
     "skos": "http://www.w3.org/2004/02/skos/core#",
     "dcterms": "http://purl.org/dc/terms/",
     "prov": "http://www.w3.org/ns/prov#",
@@ -434,20 +434,46 @@ PREFIXES: dict[str, str] = {
 }
 
 
+class _ProjectPrefixes(Mapping[str, str]):
+    """The project's prefixes: the core's, one per guideline found, the standard ones.
+    Read when used, so guidelines added through GUIDELINEKG_LIBRARY get theirs."""
+
+    def _current(self) -> dict[str, str]:
+        return {**_CORE_PREFIXES, **_guideline_prefixes(), **_STANDARD_PREFIXES}
+
+    def __getitem__(self, key: str) -> str:
+        return self._current()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._current())
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+
+PREFIXES: Mapping[str, str] = _ProjectPrefixes()
+
+
 def ontology_files() -> list[Path]:
-    """The core ontology and every guideline's content, in a stable order."""
-    root = ontology_dir()
-    return sorted(root.glob("*.ttl")) + sorted((root / "guidelines").glob("*.ttl"))
+    """Every module's ontology: the core, the domains, each guideline's vocabulary and
+    content, in a stable order."""
+    return [path for module in modules() for path in module.ontology_files()]
+
+
+def vocabulary_files() -> list[Path]:
+    """The ontology without guideline content: what patient records are checked against
+    (a guideline's dose steps would otherwise be validated as if they were a patient's)."""
+    return [path for module in modules() for path in module.vocabulary_files()]
 
 
 @cache
-def _guideline_graph_cached() -> Graph:
-    return merge_graphs(parse_rdf_file(path) for path in ontology_files())
+def _merged_files(paths: tuple[Path, ...]) -> Graph:
+    return merge_graphs(parse_rdf_file(path) for path in paths)
 
 
 def guideline_graph() -> Graph:
-    """The bundled knowledge graph: core ontology plus all guideline content (a copy)."""
+    """The knowledge graph: every module's ontology and all guideline content (a copy)."""
     copy = Graph()
-    for triple in _guideline_graph_cached():
+    for triple in _merged_files(tuple(ontology_files())):
         copy.add(triple)
     return bind_project_prefixes(copy)

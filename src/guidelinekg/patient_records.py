@@ -16,15 +16,21 @@ from rdflib.collection import Collection
 from rdflib.namespace import OWL, RDF, SH, XSD
 from rdflib.term import Node
 
-from guidelinekg.loading import PREFIXES, bind_project_prefixes, merge_graphs, parse_rdf_file
-from guidelinekg.resources import ontology_dir, shapes_dir
+from guidelinekg.loading import (
+    PREFIXES,
+    bind_project_prefixes,
+    merge_graphs,
+    parse_rdf_file,
+    vocabulary_files,
+)
+from guidelinekg.resources import modules, shapes_dir
 
 GKG = PREFIXES["gkg"]
 PSH = "https://w3id.org/guidelinekg/shapes/patient#"
 PATIENT_CLASS = URIRef(GKG + "Patient")
 SUBJECT = URIRef(GKG + "subject")
 HAS_DOSE = URIRef(GKG + "hasDose")
-SHAPE_FILES = ("patient.ttl", "patient-completeness.ttl")
+PATIENT_SHAPES = "patient.ttl"
 PROPERTY_KINDS = (OWL.ObjectProperty, OWL.DatatypeProperty, OWL.AnnotationProperty,
                   RDF.Property)
 # RDF's own rdf:type is no ontology property, but a path may walk it.
@@ -42,21 +48,32 @@ MAX_NESTING = 50
 
 
 def shape_files() -> list[Path]:
-    return [shapes_dir() / name for name in SHAPE_FILES]
+    """The core's patient shapes, then every domain's and guideline's (``shapes/*.ttl``
+    in its folder: the generated completeness warnings among them)."""
+    return [shapes_dir() / PATIENT_SHAPES] + [
+        path for module in modules() if module.kind != "core" for path in module.shape_files()]
 
 
-@cache
 def patient_shapes() -> Graph:
     """The patient shapes (violations, notes and the generated warnings), parsed once."""
-    return bind_project_prefixes(merge_graphs(parse_rdf_file(path) for path in shape_files()))
+    return _patient_shapes(tuple(shape_files()))
 
 
 @cache
+def _patient_shapes(paths: tuple[Path, ...]) -> Graph:
+    return bind_project_prefixes(merge_graphs(parse_rdf_file(path) for path in paths))
+
+
 def core_ontology() -> Graph:
-    """The core ontology (guidelinekg.ttl, patient-facts.ttl): classes, value sets, units.
-    Guideline content stays out: its dose steps would be validated as if they were a
-    patient's doses."""
-    return merge_graphs(parse_rdf_file(path) for path in sorted(ontology_dir().glob("*.ttl")))
+    """The vocabulary records are checked with: the core, the domains and each guideline's
+    own terms (classes, value sets, units, facts). Guideline content stays out: its dose
+    steps would be validated as if they were a patient's doses."""
+    return _vocabulary(tuple(vocabulary_files()))
+
+
+@cache
+def _vocabulary(paths: tuple[Path, ...]) -> Graph:
+    return merge_graphs(parse_rdf_file(path) for path in paths)
 
 
 def path_properties(shapes: Graph, path: Node) -> set[URIRef]:

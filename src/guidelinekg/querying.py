@@ -120,7 +120,7 @@ def parse_parameter_values(pairs: Sequence[str]) -> dict[str, str]:
         name = name.strip()
         if not sep or not name:
             raise QueryError(f"--param {pair!r}: expected name=value, "
-                             "e.g. --param source=bcbm:REF-4")
+                             "e.g. --param source=ID:REF-1, ID a guideline's prefix")
         if name in values:
             raise QueryError(f"--param {name} is given twice")
         values[name] = value  # as given: a string parameter keeps its spaces
@@ -234,7 +234,8 @@ def run_query(query: QueryFile, values: Mapping[str, str] | None = None,
 
 
 def curie(iri: str) -> str:
-    """``bcbm:BMA-1`` for an IRI in a project namespace; the IRI itself otherwise."""
+    """``ID:KEY`` (a guideline prefix and a statement key) for an IRI in a project
+    namespace; the IRI itself otherwise."""
     best = ""
     for prefix, namespace in PREFIXES.items():
         if iri.startswith(namespace) and len(namespace) > len(PREFIXES.get(best, "")):
@@ -379,8 +380,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(with NAME: only those of that folder, e.g. --list guideline)")
     parser.add_argument(
         "--param", action="append", default=[], metavar="NAME=VALUE",
-        help="a parameter value (repeatable): an IRI as a CURIE (bcbm:BMA-1, gkg:Denosumab) "
-             "or in full; a string, integer, decimal, date or boolean as written")
+        help="a parameter value (repeatable): an IRI as a CURIE (gkg:Recommendation; ID:KEY "
+             "for a guideline's statement) or in full; a string, integer, decimal, date or "
+             "boolean as written")
     parser.add_argument("--format", choices=FORMATS, default=None,
                         help="SELECT/ASK output: aligned table (default), CSV, or SPARQL JSON; "
                              "CONSTRUCT prints Turtle")

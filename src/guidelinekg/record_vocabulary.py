@@ -24,8 +24,8 @@ from guidelinekg.patient_records import (
     patient_shapes,
     patients_of,
 )
-from guidelinekg.resources import queries_dir
 from guidelinekg.shacl import ShaclResult
+from guidelinekg.sparql import bundled_queries
 
 # ---------------------------------------------------------------------------------------
 # Record vocabulary: every term of a record is read by the guideline, or it is reported
@@ -95,9 +95,7 @@ def properties_read_from_records() -> set[URIRef]:
     for target in (SH.targetSubjectsOf, SH.targetObjectsOf):
         read |= {prop for prop in shapes.objects(None, target) if isinstance(prop, URIRef)}
     texts = [str(text) for text in shapes.objects(None, SH.select)]
-    for folder in ("facts", "derive"):
-        texts += [path.read_text(encoding="utf-8")
-                  for path in sorted((queries_dir() / folder).glob("*.rq"))]
+    texts += [query.text for folder in ("facts", "derive") for query in bundled_queries(folder)]
     for text in texts:
         read |= {URIRef(GKG + local) for local in _GKG_NAME.findall(text)}
     return read

@@ -3,7 +3,7 @@
 At start the static site is built (``guidelinekg publish``) into a temporary folder. Then:
 
 - every IRI of the graph dereferences: the request path is the IRI's path under
-  https://w3id.org/guidelinekg/ (``GET /guideline/bcbm/BMA-1``); the answer is ``303 See Other``
+  https://w3id.org/guidelinekg/ (``GET /guideline/ID/KEY``); the answer is ``303 See Other``
   to the document for the ``Accept`` header (HTML by default; Turtle, JSON-LD, RDF/XML,
   N-Triples on request, q-values weighed), with ``Vary: Accept``, or ``406`` when nothing
   asked for can be served. The ontology's hash IRIs (gkg:...) dereference through /ontology.

@@ -38,7 +38,7 @@ from rdflib.plugins.sparql.parserutils import CompValue
 from rdflib.term import Identifier, Node
 
 from guidelinekg.loading import PREFIXES, from_oxigraph, to_oxigraph
-from guidelinekg.resources import queries_dir
+from guidelinekg.resources import query_roots
 
 EngineName = TypingLiteral["oxigraph", "rdflib"]
 Row = dict[str, Node]
@@ -47,6 +47,8 @@ Triple = tuple[Node, Node, Node]
 _OxTerm = ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple
 
 _PARAM_LINE = re.compile(r"^#\s*param:\s*(\w+)\s*\((\w+)\)\s*(.*)$")
+# A bundled query's name: folders and a file stem, never a path that climbs out.
+_QUERY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(/[A-Za-z0-9][A-Za-z0-9_-]*)*")
 
 
 class QueryError(Exception):
@@ -93,22 +95,33 @@ def read_query_file(path: Path, name: str | None = None) -> QueryFile:
     return QueryFile(name or path.stem, path, text, parameters)
 
 
-@cache
 def load_query(name: str) -> QueryFile:
-    """A bundled query by its path under ``queries/`` without ``.rq`` (``qc/foo``)."""
-    path = queries_dir() / f"{name}.rq"
-    if not path.is_file():
+    """A bundled query by its path under a module's ``queries/`` without ``.rq``
+    (``qc/foo``, ``facts/metastatic-disease``): the core's, a domain's or a guideline's.
+    One name is one query: two modules shipping the same name is an error."""
+    return _load_query(name, query_roots())
+
+
+@cache
+def _load_query(name: str, roots: tuple[Path, ...]) -> QueryFile:
+    if not _QUERY_NAME.fullmatch(name):
         raise QueryError(f"no bundled query named {name!r}")
-    return read_query_file(path, name)
+    paths = [root / f"{name}.rq" for root in roots if (root / f"{name}.rq").is_file()]
+    if not paths:
+        raise QueryError(f"no bundled query named {name!r}")
+    if len(paths) > 1:
+        raise QueryError(f"two modules ship the query {name!r}: {', '.join(map(str, paths))}")
+    return read_query_file(paths[0], name)
 
 
 def bundled_queries(folder: str = "") -> list[QueryFile]:
-    root = queries_dir()
-    base = root / folder if folder else root
-    return [
-        load_query(path.relative_to(root).with_suffix("").as_posix())
-        for path in sorted(base.rglob("*.rq"))
-    ]
+    """Every module's queries under ``folder`` (``qc``, ``facts``), sorted by name."""
+    names = {
+        path.relative_to(root).with_suffix("").as_posix()
+        for root in query_roots()
+        for path in (root / folder if folder else root).rglob("*.rq")
+    }
+    return [load_query(name) for name in sorted(names)]
 
 
 _XSD = "http://www.w3.org/2001/XMLSchema#"
@@ -143,7 +156,8 @@ def parameter_term(parameter: QueryParameter, value: str) -> Node:
 
 
 def expand_iri(value: str) -> URIRef:
-    """``bcbm:BMA-1`` or a full IRI to an IRI; anything else is an error."""
+    """``ID:KEY`` (a guideline prefix and a statement key), another CURIE or a full IRI
+    to an IRI; anything else is an error."""
     if value.startswith("<") and value.endswith(">"):
         value = value[1:-1]
     prefix, sep, local = value.partition(":")
@@ -214,9 +228,14 @@ def _parsed_remote_access(text: str) -> tuple[str | None, str | None]:
     return remote_access(query.algebra), None
 
 
-@cache
 def _bundled_texts() -> frozenset[str]:
-    return frozenset(path.read_text(encoding="utf-8") for path in queries_dir().rglob("*.rq"))
+    return _texts_under(query_roots())
+
+
+@cache
+def _texts_under(roots: tuple[Path, ...]) -> frozenset[str]:
+    return frozenset(path.read_text(encoding="utf-8")
+                     for root in roots for path in root.rglob("*.rq"))
 
 
 def refuse_remote_access(text: str, where: str = "query") -> None:

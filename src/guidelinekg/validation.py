@@ -1,9 +1,11 @@
 """``guidelinekg validate``: patient records checked against the patient shapes.
 
-Shapes (shapes/): ``patient.ttl`` says when a record is wrong (sh:Violation: it is refused)
-and adds notes (sh:Info); ``patient-completeness.ttl``, generated from the guideline's
-criteria, says which facts the recommendations need are missing (sh:Warning). The core
-ontology goes along so that targets reach subclasses and value sets and units are known.
+Shapes (``patient_records.shape_files()``): the core's ``shapes/patient.ttl`` and each
+domain's ``shapes/`` say when a record is wrong (sh:Violation: it is refused) and add notes
+(sh:Info); each guideline's ``shapes/completeness.ttl``, generated from its criteria, says
+which facts its recommendations need are missing (sh:Warning). The vocabulary (core,
+domains, guidelines' own terms) goes along so that targets reach subclasses and value sets
+and units are known.
 Every result is attributed to its patient: the focus node itself when it is a gkg:Patient,
 else the patient it names (gkg:subject), else (a dose specification) the patient of the
 treatment that has it, else (a blank node) the patient of the node that holds it.
