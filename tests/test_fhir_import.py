@@ -32,7 +32,7 @@ from guidelinekg.fhir_import import (
     import_fhir_json,
 )
 from guidelinekg.loading import PREFIXES, InputError, guideline_graph, merge_graphs, parse_rdf_file
-from guidelinekg.resources import ontology_dir
+from guidelinekg.resources import resource_root
 
 # A plain Namespace: pytest trips over rdflib's closed XSD namespace when collecting.
 XSD = Namespace(PREFIXES["xsd"])
@@ -1128,7 +1128,8 @@ def test_every_ontology_code_annotation_is_in_the_code_map_with_the_same_term(
 
 
 def finding_concepts() -> tuple[dict, set[str], set[str]]:
-    resource = json.loads((ontology_dir() / "fhir" / "CodeSystem-finding.json").read_text())
+    path = resource_root() / "domains" / "oncology" / "fhir" / "CodeSystem-finding.json"
+    resource = json.loads(path.read_text())
     selectable, groups = set(), set()
 
     def walk(concepts: list[dict]) -> None:

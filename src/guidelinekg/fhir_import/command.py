@@ -1,0 +1,44 @@
+"""``guidelinekg import-fhir``: the command line of the FHIR importer."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from guidelinekg.loading import InputError, bind_project_prefixes
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Import FHIR R4 / mCODE JSON into the patient graph, read exactly as validate and "
+        "recommend read the same files (folders give their .json files), with an import "
+        "report of what became of each resource.")
+    parser.add_argument("bundles", nargs="+", type=Path, metavar="BUNDLE.json",
+                        help="FHIR R4 JSON files (Bundles or single resources), or folders")
+    parser.add_argument("-o", "--output", type=Path, metavar="patient.ttl",
+                        help="write the patient graph (Turtle) here; default: standard output")
+
+
+def run(args: argparse.Namespace) -> int:
+    # The loader validate and recommend use: the same files give the same graph.
+    from guidelinekg.patients import load_patient_input
+
+    source = load_patient_input(args.bundles, fhir_only=True, quiet=True)
+    assert source.fhir is not None
+    turtle = bind_project_prefixes(source.graph).serialize(format="turtle")
+    report = source.fhir.report_text()
+    if len(set(source.files)) > 1:
+        report += "".join(f"{line}\n" for line in source.provenance_lines())
+    if args.output is None:
+        sys.stdout.write(turtle)
+        sys.stderr.write(report)
+        return 0
+    try:
+        args.output.write_text(turtle, encoding="utf-8")
+    except OSError as error:
+        raise InputError(args.output,
+                         f"cannot write the patient graph ({error.strerror})") from None
+    sys.stdout.write(f"wrote {args.output}\n")
+    sys.stdout.write(report)
+    return 0

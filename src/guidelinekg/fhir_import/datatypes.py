@@ -1,0 +1,194 @@
+"""Reading FHIR JSON, and small readers of FHIR datatypes (codings, dates, numbers).
+
+JSON is read with plain :mod:`json`; numbers become :class:`~decimal.Decimal` so that a value
+is written as the record gives it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeGuard
+
+from rdflib import Literal, URIRef
+from rdflib.namespace import XSD
+from rdflib.term import Node
+
+from guidelinekg.fhir_identity import as_dict, as_list
+from guidelinekg.fhir_import.codes import SYSTEM_NAMES, canonical_system, curie
+from guidelinekg.loading import InputError, read_bytes_checked
+
+FULL_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:T.*)?$")
+PARTIAL_DATE = re.compile(r"^\d{4}(?:-\d{2})?$")
+
+
+
+def read_json_file(path: Path | str) -> Any:
+    """The JSON document of a file, or an InputError that names the file."""
+    path = Path(path)
+    data = read_bytes_checked(path)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputError(path, f"not UTF-8 text ({error.reason})") from None
+    return parse_json_text(text, path)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+# A number whose exponent is beyond this (0.1e1000000) is no clinical value, and writing it
+# out in full, as a literal needs, takes minutes: it is refused as it is read.
+MAX_DECIMAL_EXPONENT = 100
+
+
+def _bounded_decimal(text: str) -> Decimal:
+    value = Decimal(text)
+    if abs(value.adjusted()) > MAX_DECIMAL_EXPONENT:
+        shown = text if len(text) <= 24 else text[:21] + "..."
+        raise ValueError(f"the number {shown} is out of range (more than "
+                         f"{MAX_DECIMAL_EXPONENT} digits before or after the point)")
+    return value
+
+
+def parse_json_text(text: str, source: Path | str) -> Any:
+    try:
+        return json.loads(text, parse_float=_bounded_decimal, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as error:
+        raise InputError(source, f"not valid JSON ({error})") from None
+
+
+def describe_json(value: Any) -> str:
+    if isinstance(value, list):
+        return "a JSON array"
+    if isinstance(value, dict):
+        return "a JSON object without resourceType"
+    return f"a JSON {type(value).__name__}"
+
+
+# ---------------------------------------------------------------------------------------
+# Small readers of FHIR datatypes
+# ---------------------------------------------------------------------------------------
+
+
+def codings(concept: Any) -> list[dict[str, Any]]:
+    return [c for c in as_list(as_dict(concept).get("coding"))
+            if isinstance(c, dict) and isinstance(c.get("code"), str) and c["code"].strip()]
+
+
+def status_code(concept: Any) -> str | None:
+    """The code of a status CodeableConcept (Condition.clinicalStatus, verificationStatus)."""
+    found = codings(concept)
+    return found[0]["code"].strip().lower() if found else None
+
+
+def code_value(value: Any) -> str | None:
+    """A FHIR code element (status, intent): the string, or None for anything else."""
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def describe_coding(coding: dict[str, Any]) -> str:
+    system = canonical_system(coding.get("system"))
+    name = SYSTEM_NAMES.get(system, system or "no system")
+    text = f"{name} {coding['code']}"
+    display = coding.get("display")
+    return f"{text} ({display})" if isinstance(display, str) and display else text
+
+
+def describe_concept(concept: Any) -> str:
+    found = codings(concept)
+    if found:
+        return ", ".join(describe_coding(c) for c in found)
+    text = as_dict(concept).get("text")
+    return f"text only: {text!r}" if text else "no coding"
+
+
+def has_code(concept: Any) -> bool:
+    concept = as_dict(concept)
+    return bool(codings(concept) or (isinstance(concept.get("text"), str) and concept["text"]))
+
+
+def choice(resource: dict[str, Any], name: str) -> tuple[str, Any] | None:
+    """The element of a choice type name[x] that is present, as (element name, value)."""
+    for key, value in resource.items():
+        if key.startswith(name) and key[len(name):][:1].isupper():
+            return key, value
+    return None
+
+
+def is_calendar_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, Decimal)) and not isinstance(value, bool)
+
+
+def is_integer(value: Any) -> TypeGuard[int | Decimal]:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, Decimal) and value == value.to_integral())
+
+
+def as_given(value: Any) -> Literal:
+    """A FHIR value the importer cannot read, as a literal of what was given (a number stays
+    a number, so a negative weight is refused as negative)."""
+    if isinstance(value, bool):
+        return Literal(value)
+    if isinstance(value, int):
+        return integer_literal(value)
+    if isinstance(value, Decimal):
+        return decimal_literal(value)
+    if isinstance(value, str):
+        return Literal(value)
+    if isinstance(value, dict) and ("coding" in value or "text" in value):
+        return Literal(describe_concept(value))
+    return Literal(json.dumps(value, default=str, ensure_ascii=False))
+
+
+def decimal_literal(value: int | Decimal) -> Literal:
+    """An xsd:decimal in the lexical form Turtle writes and reads back unchanged (4 -> 4.0)."""
+    text = format(Decimal(value), "f")
+    return Literal(text if "." in text else f"{text}.0", datatype=XSD.decimal)
+
+
+def integer_literal(value: int | Decimal) -> Literal:
+    return Literal(int(value), datatype=XSD.integer)
+
+
+def dates_only(dosage: dict[str, Any]) -> bool:
+    """A Dosage that only gives the treatment's start and end (read as the item's dates)."""
+    timing = as_dict(dosage.get("timing"))
+    return (set(dosage) <= {"timing", "sequence"} and set(timing) <= {"repeat"}
+            and set(as_dict(timing.get("repeat"))) <= {"boundsPeriod"})
+
+
+STATUS_REASONS = {
+    "entered-in-error": "status entered-in-error: recorded by mistake",
+    "not-done": "status not-done: it was not done",
+    "not-taken": "status not-taken: it was not taken",
+    "unknown": "status unknown: the record does not say whether it happened",
+}
+
+
+def status_reason(status: Any, expected: str) -> str:
+    if not status:
+        return f"no status: not known to be {expected}"
+    return STATUS_REASONS.get(status, f"status {status}: not {expected}")
+
+
+def extension_name(url: str) -> str:
+    return url.rstrip("/").rsplit("/", 1)[-1] or url
+
+
+def shown_term(term: Node) -> str:
+    """A term for the report: a CURIE, or a literal's text quoted."""
+    return curie(term) if isinstance(term, URIRef) else repr(str(term))

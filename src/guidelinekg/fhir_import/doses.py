@@ -1,0 +1,154 @@
+"""Dose specifications: a FHIR Dosage (or a radiotherapy dose delivered to a volume) as a
+gkg:DoseSpecification, its amount, unit, route and timing as given."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rdflib import Literal, URIRef
+
+from guidelinekg.fhir_identity import as_dict, as_list
+from guidelinekg.fhir_import.base import ImporterBase
+from guidelinekg.fhir_import.codes import CODE, GKG
+from guidelinekg.fhir_import.context import Context, Item
+from guidelinekg.fhir_import.datatypes import (
+    as_given,
+    dates_only,
+    decimal_literal,
+    describe_concept,
+    integer_literal,
+    is_integer,
+    is_number,
+)
+from guidelinekg.fhir_import.maps import ROUTE
+from guidelinekg.fhir_import.report import AS_GIVEN
+
+
+class DoseReading(ImporterBase):
+    def dose(self, ctx: Context, item: Item, dosage: dict[str, Any], element: str,
+             number: int, total: int) -> None:
+        """One gkg:DoseSpecification from a FHIR Dosage (or MedicationAdministration.dosage)."""
+        sep = "-" if "#" in str(item.iri) else "#"
+        dose = Item(self.graph, URIRef(f"{item.iri}{sep}dose-{number}"), [GKG.DoseSpecification])
+        unread: list[str] = []
+        quantity: dict[str, Any] | None = None
+        quantity_element = ""
+        if ctx.entry.type == "MedicationAdministration":
+            if "dose" in dosage:
+                quantity, quantity_element = as_dict(dosage["dose"]), f"{element}.dose"
+            unread += [k for k in ("rateQuantity", "rateRatio", "site", "method") if k in dosage]
+        else:
+            for index, dose_rate in enumerate(as_list(dosage.get("doseAndRate"))):
+                dose_rate = as_dict(dose_rate)
+                path = f"{element}.doseAndRate[{index}]"
+                if "doseQuantity" in dose_rate and quantity is None:
+                    quantity = as_dict(dose_rate["doseQuantity"])
+                    quantity_element = f"{path}.doseQuantity"
+                unread += [f"doseAndRate[{index}].{k}" for k in dose_rate
+                           if k in ("doseRange", "rateQuantity", "rateRatio", "rateRange")
+                           or (k == "doseQuantity" and quantity_element != f"{path}.doseQuantity")]
+            unread += [k for k in dosage if isinstance(k, str) and (
+                k.startswith("asNeeded")
+                or k in ("maxDosePerPeriod", "maxDosePerAdministration", "site", "method"))]
+        if quantity is not None:
+            self.dose_amount(ctx, dose, quantity, quantity_element)
+        route = dosage.get("route")
+        if route is not None:
+            routes = self.map_concept(route, (ROUTE,))
+            if routes and routes[0].term is not None:
+                dose.set("route", routes[0].term)
+            else:
+                ctx.ignore(f"route {describe_concept(route)} is not in the code map",
+                           f"{element}.route")
+        unread += self.dose_timing(ctx, dose, as_dict(dosage.get("timing")), f"{element}.timing")
+        if isinstance(dosage.get("text"), str) and dosage["text"].strip():
+            dose.set("doseText", Literal(dosage["text"].strip()), report=False)
+        if len(dose.parts) == 0 and not isinstance(dosage.get("text"), str):
+            self.graph.remove((dose.iri, None, None))
+            if not dates_only(dosage):
+                ctx.ignore("the dosage says nothing the importer reads (no dose, route or "
+                           "timing)", element)
+            return
+        if ctx.entry.type != "MedicationAdministration":
+            self.dose_phase(dose, dosage, ctx)
+        item.set("hasDose", dose.iri, f"({dose.describe().split(', ', 1)[-1]})"
+                 if dose.parts else "(dose text only)")
+        if unread:
+            ctx.ignore("not read: " + ", ".join(unread), element)
+
+    def dose_phase(self, dose: Item, dosage: dict[str, Any], ctx: Context) -> None:
+        repeat = as_dict(as_dict(dosage.get("timing")).get("repeat"))
+        if repeat.get("count") == 1:
+            dose.set("dosePhase", CODE["loading-dose"])
+            return
+        siblings = as_list(ctx.resource.get("dosageInstruction", ctx.resource.get("dosage")))
+        if any(as_dict(as_dict(as_dict(s).get("timing")).get("repeat")).get("count") == 1
+               for s in siblings if s is not dosage):
+            dose.set("dosePhase", CODE["maintenance-dose"])
+
+    def dose_amount(self, ctx: Context, dose: Item, quantity: dict[str, Any], element: str,
+                    dimensions: Sequence[str] = ("mass", "mass-per-body-mass"),
+                    what: str = "dose") -> None:
+        """gkg:doseAmount and gkg:doseUnit as given: a dose that is not a positive number,
+        or has no unit or one the project cannot convert, is written all the same (the
+        patient shapes refuse it)."""
+        value = quantity.get("value")
+        if value is None:
+            ctx.ignore(f"the {what} quantity has no value: no amount written", element)
+            return
+        unit = self.quantity_unit(ctx, quantity, element, dimensions, what)
+        dose.set("doseAmount", decimal_literal(value) if is_number(value) else as_given(value))
+        if not is_number(value) or value <= 0:
+            ctx.note(f"{what} {value!r} is not a positive number; {AS_GIVEN}", element)
+        if unit is not None:
+            dose.set("doseUnit", Literal(unit))
+            if unit == "mg/kg":
+                dose.set("perBodyWeight", Literal(True), report=False)
+
+    def dose_timing(self, ctx: Context, dose: Item, timing: dict[str, Any],
+                    element: str) -> list[str]:
+        repeat = as_dict(timing.get("repeat"))
+        unread = [f"timing.{k}" for k in timing if k not in ("repeat", "event")]
+        for key, whole in (("frequency", True), ("count", True), ("period", False),
+                           ("periodMax", False)):
+            if key in repeat:
+                self.timing_number(ctx, dose, key, repeat[key], whole, f"{element}.repeat.{key}")
+        if "period" in repeat or "periodMax" in repeat:
+            self.timing_unit(ctx, dose, "periodUnit", repeat.get("periodUnit"),
+                             f"{element}.repeat.periodUnit")
+        if "duration" in repeat:
+            self.timing_number(ctx, dose, "infusionDuration", repeat["duration"], False,
+                               f"{element}.repeat.duration")
+            self.timing_unit(ctx, dose, "infusionDurationUnit", repeat.get("durationUnit"),
+                             f"{element}.repeat.durationUnit")
+        known = {"frequency", "count", "period", "periodMax", "periodUnit", "duration",
+                 "durationUnit", "boundsPeriod"}
+        unread += [f"timing.repeat.{k}" for k in repeat if k not in known]
+        return unread
+
+    @staticmethod
+    def timing_number(ctx: Context, dose: Item, prop: str, value: Any, whole: bool,
+                      element: str) -> None:
+        """A count (1 or more) or an amount of time (above 0), as given when it is not."""
+        if whole and is_integer(value) and value >= 1:
+            dose.set(prop, integer_literal(value))
+        elif not whole and is_number(value) and value > 0:
+            dose.set(prop, decimal_literal(value))
+        else:
+            dose.set(prop, as_given(value))
+            wanted = "a whole number of 1 or more" if whole else "a positive number"
+            ctx.note(f"{value!r} is not {wanted}; {AS_GIVEN}", element)
+
+    def timing_unit(self, ctx: Context, dose: Item, prop: str, unit: Any, element: str) -> None:
+        """A UCUM time unit, as given when it is not one (none: written without one)."""
+        units = self.ontology.ucum_codes("time")
+        if unit is None:
+            ctx.note(f"no unit: written without one, for the patient shapes to judge (they "
+                     f"refuse it; give one of {', '.join(units)})", element)
+            return
+        dose.set(prop, as_given(unit))
+        if unit not in units:
+            ctx.note(f"{unit!r} is not a UCUM time unit ({', '.join(units)}); {AS_GIVEN}",
+                     element)
+

@@ -1,0 +1,234 @@
+"""MedicationRequest, MedicationStatement and MedicationAdministration: the medicine (its
+code, or the code of the Medication it references), its status, dates, doses and the
+extensions extensions.tsv names (a line of therapy)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rdflib import Literal, URIRef
+
+from guidelinekg.fhir_identity import Entry, as_dict, as_list
+from guidelinekg.fhir_import.codes import CODE, curie
+from guidelinekg.fhir_import.context import Conflict, Context, Item
+from guidelinekg.fhir_import.datatypes import (
+    as_given,
+    choice,
+    code_value,
+    extension_name,
+    has_code,
+    integer_literal,
+    is_integer,
+    status_reason,
+)
+from guidelinekg.fhir_import.doses import DoseReading
+from guidelinekg.fhir_import.maps import MEDICATION, ExtensionRule
+from guidelinekg.fhir_import.report import AS_GIVEN, IGNORED, NOTE, ReportEntry
+
+ORDER_INTENTS = frozenset({
+    "order", "original-order", "reflex-order", "filler-order", "instance-order"})
+PLAN_INTENTS = frozenset({"proposal", "plan"})
+Dates = tuple[tuple[Any, str], tuple[Any, str]]
+
+
+class MedicationImport(DoseReading):
+    def medication_concept(self, ctx: Context) -> Any | None:
+        res = ctx.resource
+        found = choice(res, "medication")
+        if found is None:
+            raise ctx.error(f"the {ctx.entry.type} has no medication[x]: the importer cannot "
+                            "tell which medicine it records")
+        key, value = found
+        ctx.read.add(key)
+        if key == "medicationCodeableConcept":
+            if not has_code(value):
+                raise ctx.error(f"the {ctx.entry.type} has no medication code", key)
+            return value
+        target = self.resolve(value, ctx.entry)
+        medication = target.resource if isinstance(target, Entry) else target
+        if not isinstance(medication, dict) or medication.get("resourceType") != "Medication":
+            ctx.ignore(f"medicationReference {as_dict(value).get('reference')} is not a "
+                       "Medication in the input", key)
+            return None
+        if isinstance(target, Entry):
+            self.referenced_medications.setdefault(target.order, []).append(ctx.entry.reference)
+        if not has_code(medication.get("code")):
+            raise ctx.error("the Medication it references has no code", key)
+        return medication["code"]
+
+    def medication_status(self, ctx: Context) -> tuple[URIRef, str] | None:
+        res = ctx.resource
+        status = code_value(res.get("status"))
+        ctx.read |= {"status", "intent", "doNotPerform"}
+        kind = ctx.entry.type
+        if res.get("doNotPerform") is True:
+            ctx.ignore("doNotPerform: an order not to give it")
+            return None
+        note = ""
+        if kind == "MedicationRequest":
+            intent = code_value(res.get("intent"))
+            if intent not in ORDER_INTENTS | PLAN_INTENTS:
+                ctx.ignore(f"intent {intent or 'missing'}: only proposals, plans and orders "
+                           "are read")
+                return None
+            if status == "active":
+                if intent in PLAN_INTENTS and ctx.entry.order not in self.administered_requests:
+                    return CODE.planned, (f"status active with intent {intent} and no dose given: "
+                                          "planned")
+                return CODE.ongoing, ""
+            table = {"draft": "planned", "on-hold": "ongoing", "completed": "completed",
+                     "stopped": "stopped", "cancelled": "stopped"}
+        elif kind == "MedicationStatement":
+            table = {"active": "ongoing", "completed": "completed", "intended": "planned",
+                     "stopped": "stopped", "on-hold": "ongoing"}
+        else:
+            table = {"completed": "completed", "in-progress": "ongoing", "stopped": "stopped",
+                     "on-hold": "ongoing"}
+        if status not in table:
+            ctx.ignore(status_reason(status, "a medicine given, ongoing or planned"))
+            return None
+        if status == "on-hold":
+            note = "status on-hold read as ongoing (treatment in course, paused)"
+        return CODE[table[status]], note
+
+    def import_medication(self, ctx: Context) -> None:
+        concept = self.medication_concept(ctx)
+        if concept is None:
+            return
+        rows = self.map_concept(concept, (MEDICATION,))
+        if not rows:
+            ctx.ignore(self.unknown(concept, "medication"))
+            return
+        try:
+            classes = self.terms(rows)
+        except Conflict as conflict:
+            ctx.ignore(f"medication codings map to different classes: {conflict}")
+            return
+        status = self.medication_status(ctx)
+        if status is None:
+            return
+        status_value, status_note = status
+        dates = self.medication_dates(ctx)
+        extensions = self.extension_values(ctx)
+        dosages = self.dosages(ctx)
+        base = ctx.entry.iri
+        for cls in classes:
+            iri = base if len(classes) == 1 else URIRef(f"{base}#{curie(cls).split(':', 1)[1]}")
+            item = self.new_item(ctx, iri, [cls])
+            item.set("status", status_value)
+            self.medication_details(ctx, item, cls, dates, extensions)
+            if len(classes) == 1:
+                for number, (dosage, element) in enumerate(dosages, start=1):
+                    self.dose(ctx, item, dosage, element, number, len(dosages))
+            ctx.imported(item)
+        notes = [row.note for row in rows if row.note]
+        if len(classes) > 1 and dosages:
+            ctx.ignore("dose of a combination product: it cannot be split between its "
+                       "ingredients", dosages[0][1].split("[", 1)[0])
+        if status_note:
+            ctx.note(status_note)
+        for text in sorted(set(notes)):
+            ctx.note(f"code map: {text}")
+
+    def medication_details(self, ctx: Context, item: Item, cls: URIRef, dates: Dates,
+                           extensions: list[tuple[ExtensionRule, Literal]]) -> None:
+        """Dates and extension values (a line of therapy) of one medicine item; an extension
+        value on a class outside its rule's domain is reported as ignored."""
+        for prop, (value, element) in zip(("startDate", "endDate"), dates, strict=True):
+            if value is not None:
+                ctx.date(item, prop, value, element)
+        for rule, value in extensions:
+            if self.ontology.is_a(cls, rule.domain):
+                item.set(rule.prop, value)
+            else:
+                ctx.ignore(f"{self.ontology.label(rule.prop)} {value} on {curie(cls)}, which is "
+                           f"not a {self.ontology.label(rule.domain)}",
+                           f"extension {extension_name(rule.url)}")
+
+    def medication_dates(self, ctx: Context) -> Dates:
+        res = ctx.resource
+        none: tuple[Any, str] = (None, "")
+        if ctx.entry.type == "MedicationRequest":
+            ctx.read.add("authoredOn")
+            for index, dosage in enumerate(as_list(res.get("dosageInstruction"))):
+                timing = as_dict(as_dict(dosage).get("timing"))
+                bounds = as_dict(as_dict(timing.get("repeat")).get("boundsPeriod"))
+                element = f"dosageInstruction[{index}].timing.repeat.boundsPeriod"
+                if "start" in bounds:
+                    end = (bounds["end"], f"{element}.end") if "end" in bounds else none
+                    return (bounds["start"], f"{element}.start"), end
+                events = sorted(e for e in as_list(timing.get("event")) if isinstance(e, str))
+                if events:
+                    return (events[0], f"dosageInstruction[{index}].timing.event"), none
+            ctx.note("no start date in the order (authoredOn is when it was written, not when "
+                     "the treatment starts)")
+            return none, none
+        effective = choice(res, "effective")
+        if effective is None:
+            ctx.note("no effective date")
+            return none, none
+        key, value = effective
+        if key == "effectiveDateTime":
+            return (value, key), none
+        if key == "effectivePeriod":
+            period = as_dict(value)
+            start = (period["start"], f"{key}.start") if "start" in period else none
+            end = (period["end"], f"{key}.end") if "end" in period else none
+            return start, end
+        ctx.ignore(f"{key} is not read as a date", key)
+        return none, none
+
+    def extension_values(self, ctx: Context) -> list[tuple[ExtensionRule, Literal]]:
+        """The values of the extensions extensions.tsv names, each read once."""
+        found = []
+        for rule in self.maps.extensions:
+            value = self.extension_value(ctx, rule)
+            if value is not None:
+                found.append((rule, value))
+        return found
+
+    @staticmethod
+    def extension_value(ctx: Context, rule: ExtensionRule) -> Literal | None:
+        """A positive whole number (1, 2, ...); another value is kept as given for the
+        patient shapes to refuse."""
+        name = extension_name(rule.url)
+        for extension in as_list(ctx.resource.get("extension")):
+            extension = as_dict(extension)
+            if extension.get("url") != rule.url:
+                continue
+            ctx.read_extensions.add(rule.url)
+            value = extension.get(rule.value)
+            if is_integer(value) and value >= 1:
+                return integer_literal(value)
+            if value is None:
+                ctx.ignore(f"the {name} extension has no {rule.value}", f"extension {name}")
+                return None
+            ctx.note(f"the {name} extension needs {rule.value} (1, 2, ...); found {value!r}; "
+                     f"{AS_GIVEN}", f"extension {name}")
+            return as_given(value)
+        return None
+
+    def dosages(self, ctx: Context) -> list[tuple[dict[str, Any], str]]:
+        res = ctx.resource
+        if ctx.entry.type == "MedicationAdministration":
+            ctx.read.add("dosage")
+            dosage = as_dict(res.get("dosage"))
+            return [(dosage, "dosage")] if dosage else []
+        key = "dosageInstruction" if ctx.entry.type == "MedicationRequest" else "dosage"
+        ctx.read.add(key)
+        return [(as_dict(d), f"{key}[{i}]") for i, d in enumerate(as_list(res.get(key)))
+                if isinstance(d, dict)]
+
+    def report_medications(self) -> None:
+        for entry in self.entries:
+            if entry.type != "Medication" or entry.order in self.skipped:
+                continue
+            users = self.referenced_medications.get(entry.order)
+            line = (ReportEntry(entry.reference, entry.type, NOTE,
+                                "read through " + ", ".join(users), source=entry.source)
+                    if users else
+                    ReportEntry(entry.reference, entry.type, IGNORED,
+                                "no medication resource of the patient references it",
+                                source=entry.source))
+            self.add_report(entry, line)
+

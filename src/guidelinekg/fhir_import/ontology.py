@@ -1,0 +1,83 @@
+"""What the importer checks against the ontology: the class hierarchy, units and labels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from rdflib import Graph, Literal, URIRef
+from rdflib.namespace import RDFS, SKOS
+
+from guidelinekg.fhir_import.codes import CODE, GKG, local_name
+from guidelinekg.loading import merge_graphs, parse_rdf_file, vocabulary_files
+
+
+@dataclass(frozen=True)
+class OntologyFacts:
+    """The class hierarchy, the units by UCUM code and the English labels of the terms."""
+
+    superclasses: dict[URIRef, frozenset[URIRef]]
+    unit_dimensions: dict[str, URIRef]
+    labels: dict[URIRef, str]
+
+    def is_a(self, cls: URIRef, ancestor: URIRef) -> bool:
+        return cls == ancestor or ancestor in self.superclasses.get(cls, frozenset())
+
+    def ucum_codes(self, *dimensions: str) -> list[str]:
+        wanted = {CODE[name] for name in dimensions}
+        return sorted(code for code, dim in self.unit_dimensions.items() if dim in wanted)
+
+    def label(self, term: URIRef) -> str:
+        """How the report names a term: its label, or its local name when it has none."""
+        return self.labels.get(term) or local_name(term)
+
+
+def ontology_facts() -> OntologyFacts:
+    return _ontology_facts(tuple(vocabulary_files()))
+
+
+@cache
+def _ontology_facts(paths: tuple[Path, ...]) -> OntologyFacts:
+    graph = merge_graphs(parse_rdf_file(path) for path in paths)
+    return OntologyFacts(_superclasses(graph), _units(graph), _labels(graph))
+
+
+def _superclasses(graph: Graph) -> dict[URIRef, frozenset[URIRef]]:
+    direct: dict[URIRef, set[URIRef]] = {}
+    for sub, sup in graph.subject_objects(RDFS.subClassOf):
+        if isinstance(sub, URIRef) and isinstance(sup, URIRef):
+            direct.setdefault(sub, set()).add(sup)
+    closure: dict[URIRef, frozenset[URIRef]] = {}
+    for cls in direct:
+        seen: set[URIRef] = set()
+        stack = list(direct[cls])
+        while stack:
+            parent = stack.pop()
+            if parent not in seen:
+                seen.add(parent)
+                stack.extend(direct.get(parent, ()))
+        closure[cls] = frozenset(seen)
+    return closure
+
+
+def _units(graph: Graph) -> dict[str, URIRef]:
+    units = {}
+    for unit, ucum in graph.subject_objects(GKG.ucumCode):
+        dimension = graph.value(unit, GKG.dimension)
+        if isinstance(dimension, URIRef):
+            units[str(ucum)] = dimension
+    return units
+
+
+def _labels(graph: Graph) -> dict[URIRef, str]:
+    """One label per term: rdfs:label before skos:prefLabel, English before untagged."""
+    ranked: dict[URIRef, tuple[int, str]] = {}
+    for rank, (predicate, language) in enumerate(
+            ((RDFS.label, "en"), (RDFS.label, None), (SKOS.prefLabel, "en"),
+             (SKOS.prefLabel, None))):
+        for term, label in graph.subject_objects(predicate):
+            if isinstance(term, URIRef) and isinstance(label, Literal) \
+                    and label.language == language:
+                ranked[term] = min(ranked.get(term, (rank, str(label))), (rank, str(label)))
+    return {term: label for term, (_, label) in ranked.items()}

@@ -1,0 +1,122 @@
+"""The input's resources and patients: the entries of Bundles (read once each), who each
+resource is about (:mod:`guidelinekg.fhir_identity`) and the Patient resources themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rdflib.namespace import RDF
+
+from guidelinekg.fhir_identity import Entry, as_dict, as_list, attribute
+from guidelinekg.fhir_import.base import ImporterBase
+from guidelinekg.fhir_import.codes import GKG
+from guidelinekg.fhir_import.context import Context, Item
+from guidelinekg.fhir_import.datatypes import describe_json
+from guidelinekg.fhir_import.report import IGNORED, NOTE, ReportEntry
+from guidelinekg.loading import InputError
+
+
+class PatientImport(ImporterBase):
+    def new_entry(self, resource: dict[str, Any], source: str, position: str,
+                  full_url: str | None) -> Entry:
+        return Entry(resource, source, position, full_url, len(self.entries),
+                     self.labels[source])
+
+    def collect(self) -> None:
+        for source, data in self.documents:
+            if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
+                raise InputError(source, f"not FHIR JSON: {describe_json(data)} "
+                                 "(a FHIR resource or Bundle has a resourceType)")
+            if data["resourceType"] == "Bundle":
+                self._collect_bundle(source, data)
+            else:
+                self._add_entry(self.new_entry(data, source, "", None))
+
+    def _collect_bundle(self, source: str, bundle: dict[str, Any]) -> None:
+        raw_entries = bundle.get("entry", [])
+        if not isinstance(raw_entries, list):
+            raise InputError(source, "Bundle.entry is not a list")
+        name = bundle.get("id") or Path(source).name
+        self.file_reports.append(ReportEntry(
+            source, "Bundle", NOTE,
+            f"Bundle {name} (type {bundle.get('type', 'not given')}, {len(raw_entries)} entries); "
+            "Bundle.timestamp is not read (it is not the evaluation date)", source=source))
+        for index, raw in enumerate(raw_entries):
+            position = f"entry {index}"
+            raw = as_dict(raw)
+            resource = raw.get("resource")
+            full_url = raw.get("fullUrl") if isinstance(raw.get("fullUrl"), str) else None
+            if not isinstance(resource, dict):
+                self.file_reports.append(ReportEntry(
+                    full_url or f"{source} {position}", "Bundle.entry", IGNORED,
+                    "the entry holds no resource", source=source))
+                continue
+            if not isinstance(resource.get("resourceType"), str):
+                raise InputError(source, f"{position}: not a FHIR resource (no resourceType)")
+            method = as_dict(raw.get("request")).get("method")
+            entry = self.new_entry(resource, source, position, full_url)
+            if method == "DELETE":
+                self.entries.append(entry)
+                self.skipped.add(entry.order)
+                self.add_report(entry, ReportEntry(entry.reference, entry.type, IGNORED,
+                                                   "request method DELETE: not a record entry",
+                                                   source=source))
+                continue
+            self._add_entry(entry)
+
+    def _add_entry(self, entry: Entry) -> None:
+        for contained in as_list(entry.resource.get("contained")):
+            if isinstance(contained, dict) and isinstance(contained.get("id"), str):
+                entry.contained["#" + contained["id"]] = contained
+        named = self.names.named(entry)
+        if named is not None:
+            key, other = named
+            if other.resource != entry.resource:
+                raise InputError(entry.source, f"two different resources are named {key} "
+                                 f"({other.source} {other.position}, "
+                                 f"{entry.position or 'this file'})")
+            self.entries.append(entry)
+            self.skipped.add(entry.order)
+            self.add_report(entry, ReportEntry(
+                entry.reference, entry.type, IGNORED,
+                f"the same resource as {other.position or 'the resource'} of "
+                f"{other.source}: read once", source=entry.source))
+            return
+        self.entries.append(entry)
+        self.names.add(entry)
+
+    def assign_patients(self, entries: Sequence[Entry], item_types: frozenset[str]) -> None:
+        """Name the patients and attribute each resource (guidelinekg.fhir_identity); a
+        subject is looked for in each resource of ``item_types`` (those that become record
+        items)."""
+        self.attribution = attribute(entries, self.names, item_types)
+        if not self.attribution.patients:
+            sources = ", ".join(dict.fromkeys(source for source, _ in self.documents))
+            raise InputError(sources, "no patient: the input holds no Patient resource and no "
+                             "resource names its subject")
+        for iri, (ref, source) in self.attribution.named_only.items():
+            self.graph.add((iri, RDF.type, GKG.Patient))
+            self.file_reports.append(ReportEntry(
+                ref, "Patient", NOTE, f"no Patient resource for it in the input: the patient is "
+                f"the subject the resources of {source} name ({ref}); no birth date is known",
+                item=str(iri), source=source))
+
+    def import_patient(self, ctx: Context) -> None:
+        iri = self.attribution.of_entry[ctx.entry.order]
+        item = Item(self.graph, iri, [GKG.Patient])
+        birth = ctx.resource.get("birthDate")
+        ctx.read |= {"identifier", "gender"}  # identity (compared across resources)
+        if birth is not None:
+            ctx.date(item, "birthDate", birth, "birthDate")
+        else:
+            ctx.note("no birthDate: age is unknown")
+        ctx.imported(item)
+        first = self.attribution.patients[iri][0]
+        if first is not ctx.entry:
+            ctx.note(f"the same patient as {first.reference} of {first.source} (same "
+                     f"identifier): one patient, {iri}")
+        self.report_unread(ctx)
+        ctx.flush()
+
