@@ -132,7 +132,7 @@ def test_doses_as_fhir_dosage(bundle: dict, resources: dict[str, dict]) -> None:
     assert {c["code"] for c in denosumab["productCodeableConcept"]["coding"]} == \
         {"993449", "1046399", "1046402"}
     zoledronic = resources[BASE + "fhir/ActivityDefinition/"
-                           "ZoledronicAcid-regimen-zoledronic-acid-4mg-q3-4w"]
+                           "ZoledronicAcid-bcbm-regimen-zoledronic-acid-4mg-q3-4w"]
     assert zoledronic["dosage"][0]["timing"]["repeat"] == {
         "frequency": 1, "period": 3, "periodMax": 4, "periodUnit": "wk"}
 

@@ -36,14 +36,14 @@ from guidelinekg.publishing import (
     collect_graphs,
     site_context,
 )
-from guidelinekg.resources import ontology_dir
+from guidelinekg.resources import resource_root
 
 ROOT = Path(__file__).resolve().parents[1]
 VOID = Namespace("http://rdfs.org/ns/void#")
 DCAT = Namespace("http://www.w3.org/ns/dcat#")
 BCBM = Namespace(BASE + "guideline/bcbm/")
 DISCLAIMER_START = "This information is intended for healthcare professionals."
-CODESYSTEM = ontology_dir() / "fhir" / "CodeSystem-finding.json"
+CODESYSTEM = resource_root() / "domains" / "oncology" / "fhir" / "CodeSystem-finding.json"
 
 
 @pytest.fixture(scope="session")
@@ -134,13 +134,26 @@ def test_each_graph_in_every_format_under_its_version_and_latest(site: Site) -> 
     assert str(core.version_iri) == BASE + "ontology/0.1.0"
     assert site.routes["ontology/0.1.0"].documents["text/turtle"] == \
         "ontology/0.1.0/guidelinekg.ttl"
-    # The core ontology file is the merged core (guidelinekg.ttl + patient-facts.ttl).
+    # The core ontology file is the merged core (guidelinekg.ttl + patient-facts.ttl); a
+    # domain's files are one graph of their own, a guideline's content and vocabulary two.
+    owl_class = URIRef("http://www.w3.org/2002/07/owl#Class")
     turtle = parse_rdf_file(site.root / "ontology/0.1.0/guidelinekg.ttl")
-    assert (URIRef(BASE + "fact/her2-status"), RDF.type, GKG.ObservedFact) in turtle
-    assert (GKG.Denosumab, RDF.type, URIRef("http://www.w3.org/2002/07/owl#Class")) in turtle
+    assert (URIRef(BASE + "fact/age"), RDF.type, GKG.DerivedFact) in turtle
+    assert (GKG.Intervention, RDF.type, owl_class) in turtle
+    assert (GKG.Denosumab, RDF.type, owl_class) not in turtle
+    domain = next(g for g in site.graphs if g.name == "domain-oncology")
+    assert domain.folder == "domain/oncology" and domain.kind == "domain"
+    domain_turtle = parse_rdf_file(site.root / domain.file(domain.version, "ttl"))
+    assert (URIRef(BASE + "fact/her2-status"), RDF.type, GKG.ObservedFact) in domain_turtle
+    assert (GKG.Denosumab, RDF.type, owl_class) in domain_turtle
+    vocabulary = next(g for g in site.graphs if g.name == "guideline-bcbm-vocabulary")
+    assert (vocabulary.kind, vocabulary.guideline) == ("vocabulary", "bcbm")
     content = next(g for g in site.graphs if g.name == "guideline-bcbm")
+    assert (content.kind, content.guideline) == ("guideline", "bcbm")
     imports = URIRef("http://www.w3.org/2002/07/owl#imports")
-    assert (content.iri, imports, URIRef(BASE + "ontology")) in content.graph
+    # The content imports its vocabulary, which imports the domain it builds on.
+    assert (content.iri, imports, vocabulary.iri) in content.graph
+    assert (vocabulary.iri, imports, domain.iri) in vocabulary.graph
 
 
 def test_building_twice_gives_byte_identical_files(
@@ -182,7 +195,8 @@ def test_a_graph_missing_at_build_time_is_a_note(tmp_path: Path) -> None:
     notes: list[str] = []
     graphs = collect_graphs(shapes_files=[], codesystem_file=tmp_path / "absent.json",
                             notes=notes)
-    assert [g.name for g in graphs] == ["ontology", "guideline-bcbm"]
+    assert [g.name for g in graphs] == ["ontology", "domain-oncology", "guideline-bcbm",
+                                        "guideline-bcbm-vocabulary"]
     assert any("no shapes found" in note for note in notes)
     assert any("absent.json: not found" in note for note in notes)
 
@@ -300,13 +314,23 @@ def test_recommendation_page_embeds_its_rdf(site: Site) -> None:
 
 
 def test_ontology_page_has_an_anchor_for_every_term(site: Site) -> None:
+    # The core's terms and those the domains and guideline vocabularies add to its
+    # namespace: every gkg: hash IRI resolves on the one page.
     content = page(site, "ontology.html")
     anchors = set(re.findall(r'id="([^"]+)"', content))
-    core = next(g for g in site.graphs if g.name == "ontology")
-    terms = {str(s).split("#", 1)[1] for s in core.graph.subjects()
+    documented = [g for g in site.graphs if g.kind in ("core", "domain", "vocabulary")]
+    assert {g.name for g in documented} >= {"ontology", "domain-oncology",
+                                            "guideline-bcbm-vocabulary"}
+    assert all(g.doc_page == "ontology.html" for g in documented)
+    terms = {str(s).split("#", 1)[1] for g in documented for s in g.graph.subjects()
              if str(s).startswith(BASE + "ontology#")}
     assert len(terms) > 200
+    assert {"Intervention", "Denosumab", "SpecialistBreastNurseSupport"} <= terms
     assert terms - anchors == set()
+    # Every link to an ontology term, from any page, reaches an anchor.
+    for name in sorted(p for p in site.files if p.endswith(".html")):
+        for fragment in re.findall(r'href="(?:\.\./)*ontology\.html#([^"]+)"', page(site, name)):
+            assert fragment in anchors, (name, fragment)
 
 
 def test_patient_data_page_from_facts_and_shapes(site: Site) -> None:
@@ -384,8 +408,6 @@ def test_htaccess_for_a_w3id_entry_points_at_the_site(site: Site) -> None:
     assert "RewriteCond %{REQUEST_FILENAME} -f" not in rules
 
 
-@pytest.mark.skipif(not CODESYSTEM.is_file(), reason="ontology/fhir/CodeSystem-finding.json "
-                    "is not in this checkout")
 def test_codesystem_published_as_json_and_rdf(site: Site) -> None:
     graph = next(g for g in site.graphs if g.name.startswith("codesystem-"))
     json_file = site.root / f"{graph.folder}/{graph.version}/{graph.stem}.json"

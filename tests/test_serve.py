@@ -171,7 +171,15 @@ def test_ontology_hash_iris_dereference_through_the_ontology(server: ServerProce
     assert headers["location"] == "/ontology/latest/guidelinekg.ttl"
     status, _, body = server.request("GET", headers["location"])
     graph = parse_rdf_bytes(body, Path("o.ttl"), rdf_format_for(Path("o.ttl")))
-    assert (GKG.Denosumab, RDF.type, URIRef("http://www.w3.org/2002/07/owl#Class")) in graph
+    owl_class = URIRef("http://www.w3.org/2002/07/owl#Class")
+    assert (GKG.Intervention, RDF.type, owl_class) in graph
+    # A domain's terms share the namespace but are the domain's graph: in RDF they are
+    # found there (ontology.html documents them all and links the domain's files).
+    status, headers, _ = server.request("GET", "/domain/oncology", {"Accept": "text/turtle"})
+    assert status == 303
+    status, _, body = server.request("GET", headers["location"])
+    graph = parse_rdf_bytes(body, Path("d.ttl"), rdf_format_for(Path("d.ttl")))
+    assert (GKG.Denosumab, RDF.type, owl_class) in graph
 
 
 def test_version_iri_dereferences_to_the_version(server: ServerProcess) -> None:

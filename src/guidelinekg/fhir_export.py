@@ -1,16 +1,20 @@
-"""``guidelinekg export-fhir --out DIR``: the guideline as HL7 CPG-on-FHIR artefacts.
+"""``guidelinekg export-fhir --out DIR``: the guidelines as HL7 CPG-on-FHIR artefacts.
 
-One Bundle (type collection) in FHIR R4 (4.0.1), written to ``DIR/guidelinekg-cpg-bundle.json``:
+One Bundle (type collection) in FHIR R4 (4.0.1), written to ``DIR/guidelinekg-cpg-bundle.json``,
+with the artefacts of every guideline found (the bundled ones and those of GUIDELINEKG_LIBRARY):
 
-- a PlanDefinition of type ``eca-rule`` per recommendation: the key as identifier, the verbatim
-  text as description, the curators' reading as usage, the citations as relatedArtifact
+- a PlanDefinition of type ``eca-rule`` per recommendation, its id and identifier system
+  carrying the guideline (two guidelines may use the same statement key), its url the
+  statement's IRI: the key as identifier value, the verbatim text as description, the
+  curators' reading as usage, the citations as relatedArtifact
   (type citation, display the source title; an unresolved source as "unresolved citation
   REF-4"), links to related statements as relatedArtifact too; one action carrying the
   applicability criterion in words (condition kind ``applicability``), the strength from the
   modality (``cqf-strengthOfRecommendation``: strong for should / should not, weak for may /
   consider) and the direction (``cpg-directionOfRecommendation``: for / against), pointing at
   the ActivityDefinition of each action;
-- an ActivityDefinition per action (intervention class, and per dose regimen of it): its codes
+- an ActivityDefinition per action (intervention class, and per dose regimen of it), of the
+  kind the class's ``gkg:fhirActivityKind`` (or its nearest superclass's) names: its codes
   where the ontology has verified ones, ``doNotPerform`` for what a should-not statement
   forbids, and the regimen's steps as Dosage (doseAndRate.doseQuantity in UCUM, mg/kg for a
   per-kilogram dose; timing.repeat; route SNOMED CT where the ontology has the code);
@@ -37,7 +41,8 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.domainresource import DomainResource
 from fhir.resources.R4B.plandefinition import PlanDefinition
 from rdflib import Graph, URIRef
-from rdflib.namespace import DCTERMS, OWL
+from rdflib.namespace import DCTERMS, OWL, RDF
+from rdflib.term import Node
 
 from guidelinekg import __version__
 from guidelinekg.cli import output_directory
@@ -51,7 +56,7 @@ from guidelinekg.guideline_content import (
     local_name,
 )
 from guidelinekg.guideline_parts import DoseStep, superclasses
-from guidelinekg.loading import BASE, guideline_graph
+from guidelinekg.loading import BASE, PREFIXES, guideline_graph
 
 FHIR_VERSION = "4.0.1"
 BUNDLE_FILE = "guidelinekg-cpg-bundle.json"
@@ -79,6 +84,16 @@ def fhir_id(text: str) -> str:
     return cleaned
 
 
+def qualified_name(iri: Node) -> str:
+    """The local name of a shared term (``gkg:``), ``<prefix>-<local name>`` of a term in a
+    guideline's namespace (``<id>-regimen-...``), so names from two guidelines never meet."""
+    text = str(iri)
+    for prefix, namespace in PREFIXES.items():
+        if text.startswith(namespace) and namespace.startswith(BASE + "guideline/"):
+            return f"{prefix}-{text[len(namespace):]}"
+    return local_name(iri)
+
+
 def fhir_name(text: str) -> str:
     """A computable name (^[A-Z]([A-Za-z0-9_]){0,254}$)."""
     cleaned = re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_")
@@ -101,15 +116,16 @@ def _full_url(canonical: str) -> str:
 
 
 def activity_kind(graph: Graph, intervention: Intervention) -> str:
-    """The request resource an activity becomes (R4 RequestResourceType)."""
-    lineage = {intervention.iri, *superclasses(graph, intervention.iri)}
-    if GKG.MedicationTherapy in lineage:
-        return "MedicationRequest"
-    if GKG.CommunicationAction in lineage:
-        return "CommunicationRequest"
-    if lineage & {GKG.Radiotherapy, GKG.Surgery, GKG.Consultation, GKG.DentalProcedure,
-                  GKG.LocalTherapy}:
-        return "ServiceRequest"
+    """The request resource an activity becomes (R4 RequestResourceType).
+
+    Data, not code: the ``gkg:fhirActivityKind`` of the class, else of its nearest superclass
+    that has one (the core states it on its broad classes, a domain on its own where they
+    differ); an intervention with none is a Task.
+    """
+    for cls in (intervention.iri, *superclasses(graph, intervention.iri)):
+        kinds = sorted(str(kind) for kind in graph.objects(cls, GKG.fhirActivityKind))
+        if kinds:
+            return kinds[0]
     return "Task"
 
 
@@ -153,7 +169,10 @@ def _codeable(codes: list[tuple[str, str]], text: str) -> dict:
 
 def activity_definition(graph: Graph, intervention: Intervention, regimen: DoseRegimen | None,
                         do_not_perform: bool, version: str, publisher: str | None) -> dict:
-    name = local_name(intervention.iri) + (f"-{regimen.anchor}" if regimen else "")
+    # Names qualified by their guideline's prefix where two modules could share a local name:
+    # a guideline's own action (example:X beside gkg:X), a regimen (each guideline's own).
+    name = qualified_name(intervention.iri) + (f"-{qualified_name(regimen.iri)}"
+                                               if regimen else "")
     if do_not_perform:
         name = "do-not-" + name
     identifier = fhir_id(name)
@@ -378,14 +397,22 @@ MODELS: dict[str, type[DomainResource]] = {
     "PlanDefinition": PlanDefinition, "ActivityDefinition": ActivityDefinition}
 
 
+def _content_ontology(graph: Graph, guideline: Guideline) -> URIRef:
+    """The ontology holding a guideline's content, whose version its artefacts carry: the one
+    whose IRI is the guideline's namespace (``guideline/<id>`` for ``guideline/<id>/...``)."""
+    owners = sorted((o for o in graph.subjects(RDF.type, OWL.Ontology) if isinstance(o, URIRef)
+                     and str(guideline.iri).startswith(str(o) + "/")), key=lambda o: -len(o))
+    return owners[0] if owners else URIRef(BASE + f"guideline/{guideline.key}")
+
+
 def build_bundle(graph: Graph | None = None) -> dict:
     """The CPG-on-FHIR Bundle of every guideline in the graph, checked structurally."""
     graph = graph if graph is not None else guideline_graph()
     resources: list[dict] = []
     activity_resources: dict[str, dict] = {}
     for guideline in guidelines(graph):
-        content = URIRef(BASE + f"guideline/{guideline.key}")
-        version = str(graph.value(content, OWL.versionInfo) or __version__)
+        version = str(graph.value(_content_ontology(graph, guideline), OWL.versionInfo)
+                      or __version__)
         publisher = str(graph.value(URIRef(BASE + "ontology"), DCTERMS.publisher) or "guidelinekg")
         activities = Activities(graph, version, publisher)
         activities.resources = activity_resources

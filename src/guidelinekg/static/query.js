@@ -3,7 +3,6 @@
 "use strict";
 
 const PREFIXES = `PREFIX gkg: <https://w3id.org/guidelinekg/ontology#>
-PREFIX bcbm: <https://w3id.org/guidelinekg/guideline/bcbm/>
 PREFIX fact: <https://w3id.org/guidelinekg/fact/>
 PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
 PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
@@ -42,7 +41,8 @@ ORDER BY ?key`,
   construct: PREFIXES + `
 CONSTRUCT { ?statement skos:notation ?key ; gkg:verbatimText ?text }
 WHERE {
-  ?statement gkg:inSection bcbm:section-critical-pitfalls-to-avoid ;
+  ?statement a gkg:Recommendation ;
+      gkg:modality gkg:ShouldNot ;
       skos:notation ?key ; gkg:verbatimText ?text .
 }`,
 };

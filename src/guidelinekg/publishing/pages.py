@@ -1,0 +1,241 @@
+"""What the page templates are given: the site's links and labels (SiteContext, Page), the
+views of terms and their properties, and the RDF description of one IRI."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import jinja2
+from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.namespace import RDF, RDFS, SKOS
+from rdflib.paths import MulPath, SequencePath
+from rdflib.term import Node
+
+from guidelinekg.guideline_content import (
+    GKG,
+    Guideline,
+    PatientFact,
+    _key_order,
+    describe_blank_closure,
+    label,
+    local_name,
+    statement_key,
+    text,
+)
+from guidelinekg.loading import BASE, PREFIXES
+from guidelinekg.publishing.formats import HTML, TEMPLATES_DIR, _term_key, relative_path
+from guidelinekg.publishing.graphs import PublishedGraph
+from guidelinekg.publishing.routes import Route
+from guidelinekg.rdf_output import Prefixes
+
+_KEY_IN_TEXT = re.compile(r"\b[A-Z][A-Z0-9]*-\d+\b")
+
+
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+@dataclass
+class SiteContext:
+    """What every page needs to link terms and show the notice."""
+
+    union: Graph
+    routes: dict[str, Route]
+    prefixes: Prefixes
+    guidelines: list[Guideline]
+    facts: list[PatientFact]
+    graphs: list[PublishedGraph]
+    shapes: Graph | None
+    _labels: dict[Node, str] = field(default_factory=dict)
+
+    def html_document(self, iri: Node) -> str | None:
+        """The site path (with #fragment) of the HTML document of an IRI, if it has one."""
+        if not isinstance(iri, URIRef):
+            return None
+        value = str(iri)
+        if not value.startswith(BASE):
+            return None
+        path = relative_path(value)
+        route = self.routes.get(path or "")
+        if route is None or HTML not in route.documents:
+            return None
+        document = route.documents[HTML]
+        if "#" in value:
+            return f"{document}#{value.split('#', 1)[1]}"
+        return document
+
+    def compact(self, iri: Node) -> str:
+        return self.prefixes.compact_jsonld(str(iri)) if isinstance(iri, URIRef) else str(iri)
+
+    def label(self, term: Node) -> str:
+        # Pages ask for the same labels thousands of times.
+        if term not in self._labels:
+            self._labels[term] = label(self.union, term)
+        return self._labels[term]
+
+
+class Page:
+    """Helpers a template calls, relative to one page."""
+
+    def __init__(self, site: SiteContext, path: str) -> None:
+        self.site = site
+        self.path = path
+
+    def url(self, target: str) -> str:
+        """The relative link from this page to a site path (with an optional #fragment)."""
+        path, hash_mark, fragment = target.partition("#")
+        if path == self.path:
+            return hash_mark + fragment if fragment else posixpath.basename(path)
+        start = posixpath.dirname(self.path) or "."
+        return posixpath.relpath(path, start) + hash_mark + fragment
+
+    def href(self, iri: Node) -> str | None:
+        document = self.site.html_document(iri)
+        if document is not None:
+            return self.url(document)
+        if isinstance(iri, URIRef) and re.match(r"^https?://", str(iri)):
+            return str(iri)
+        return None
+
+    def label(self, term: Node) -> str:
+        return self.site.label(term)
+
+    def compact(self, term: Node) -> str:
+        return self.site.compact(term)
+
+    def fact_href(self, fact: Node) -> str:
+        key = text(self.site.union, fact, SKOS.notation) or local_name(fact)
+        return self.url("patient-data.html") + "#" + key
+
+    # Statements are linked by IRI, never by key alone: two guidelines may share a key.
+
+    def statement_link(self, statement: Node) -> dict[str, str | None]:
+        """A link to a statement, shown as its key; with several guidelines as its compact
+        IRI (``<guideline>:<key>``), which says whose it is."""
+        shown = statement_key(self.site.union, statement)
+        if len(self.site.guidelines) > 1:
+            shown = self.compact(statement)
+        return {"text": shown, "href": self.href(statement)}
+
+    def statement_links(self, statements: Iterable[Node]) -> list[dict[str, str | None]]:
+        return [self.statement_link(statement) for statement in statements]
+
+    def statements_named(self, message: str, guideline: str | None = None) -> list[Node]:
+        """The statements whose keys a message names, in the order it names them; only
+        ``guideline``'s (a module name) when the message is that guideline's."""
+        namespace = PREFIXES.get(guideline) if guideline is not None else None
+        found: list[Node] = []
+        for key in dict.fromkeys(_KEY_IN_TEXT.findall(message)):
+            found += [r.iri for g in self.site.guidelines for r in g.recommendations
+                      if r.key == key and (namespace is None or str(r.iri).startswith(namespace))]
+        return found
+
+
+def notice(guideline_list: list[Guideline]) -> dict[str, list[str]]:
+    """The review status and disclaimer(s) every page shows."""
+    statuses = sorted({g.review_status for g in guideline_list if g.review_status})
+    return {
+        "statuses": statuses or ["not stated"],
+        "notes": sorted({g.review_note for g in guideline_list if g.review_note}),
+        "disclaimers": sorted({g.disclaimer for g in guideline_list if g.disclaimer}),
+    }
+
+
+def value_view(page: Page, term: Node) -> dict[str, str | None]:
+    """A term as a template shows it: text, link, note (language, datatype or compact IRI)."""
+    if isinstance(term, Literal):
+        extra = term.language or (page.compact(term.datatype) if term.datatype else None)
+        return {"text": str(term), "href": None, "note": extra, "iri": None}
+    if isinstance(term, BNode):
+        return {"text": "(blank node)", "href": None, "note": None, "iri": None}
+    return {"text": page.label(term), "href": page.href(term), "note": page.compact(term),
+            "iri": str(term)}
+
+
+def optional_value_view(page: Page, term: Node | None) -> dict[str, str | None] | None:
+    return value_view(page, term) if term is not None else None
+
+
+def property_rows(page: Page, graph: Graph, subject: Node) -> list[dict]:
+    """Every property of a subject with its values; a blank node's properties nested."""
+    rows = []
+    for predicate in sorted(set(graph.predicates(subject)), key=lambda p: page.compact(p)):
+        values = sorted(graph.objects(subject, predicate), key=_term_key)
+        rows.append({
+            "predicate": value_view(page, predicate),
+            "values": [value_view(page, value) if not isinstance(value, BNode)
+                       else {"text": "", "href": None, "note": None, "iri": None,
+                             "rows": property_rows(page, graph, value)}
+                       for value in values],
+        })
+    return rows
+
+
+def _recommendation_parts(union: Graph, iri: URIRef) -> list[Node]:
+    """What a recommendation's description includes besides itself: its precondition checks,
+    dose regimens and steps, the criteria tree, comparative evidence and sources."""
+    subjects: list[Node] = []
+    criteria = list(union.objects(iri, GKG.applicability))
+    for check in sorted(union.objects(iri, GKG.hasPreconditionCheck), key=str):
+        subjects.append(check)
+        criteria.extend(union.objects(check, GKG.flaggedWhen))
+    regimens = set(union.objects(iri, GKG.hasDoseRegimen)) | set(
+        union.subjects(GKG.statedIn, iri))
+    for regimen in sorted(regimens, key=str):
+        subjects.append(regimen)
+        subjects.extend(sorted(union.objects(regimen, GKG.hasStep), key=str))
+        criteria.extend(union.objects(regimen, GKG.regimenCondition))
+    seen: set[Node] = set()
+    while criteria:
+        criterion = criteria.pop()
+        if criterion in seen:
+            continue
+        seen.add(criterion)
+        subjects.append(criterion)
+        criteria.extend(union.objects(criterion, GKG.hasMember))
+    subjects.extend(sorted(union.objects(iri, GKG.hasComparativeEvidence), key=str))
+    subjects.extend(sorted(union.objects(iri, GKG.hasEvidenceSource), key=str))
+    return subjects
+
+
+def describe(union: Graph, iri: URIRef) -> Graph:
+    """The RDF description of one IRI: its bounded description, for a recommendation also its
+    criteria tree, dose regimens, evidence and sources, and the labels of what it names."""
+    description = Graph()
+    subjects: list[Node] = [iri]
+    if (iri, RDF.type, GKG.Recommendation) in union:
+        subjects += _recommendation_parts(union, iri)
+    for subject in dict.fromkeys(subjects):
+        for triple in describe_blank_closure(union, subject):
+            description.add(triple)
+    named = {o for _, p, o in description if isinstance(o, URIRef) and p != RDF.type}
+    named |= {o for _, p, o in description if isinstance(o, URIRef) and p == RDF.type
+              and str(o).startswith(BASE)}
+    for other in named:
+        for predicate in (RDFS.label, SKOS.prefLabel, SKOS.notation):
+            for value in union.objects(other, predicate):
+                description.add((other, predicate, value))
+    return description
+
+
+def statements_by_fact(union: Graph) -> dict[Node, list[Node]]:
+    """The statements whose criteria test each fact
+    (gkg:applicability/gkg:hasMember*/gkg:onFact), in key order; by IRI, so statements of
+    several guidelines with the same key stay apart."""
+    path = SequencePath(GKG.applicability, MulPath(GKG.hasMember, "*"), GKG.onFact)
+    found: dict[Node, list[Node]] = {}
+    for statement in union.subjects(RDF.type, GKG.Recommendation):
+        for fact in set(union.objects(statement, path)):
+            found.setdefault(fact, []).append(statement)
+    return {fact: sorted(statements, key=lambda s: (_key_order(statement_key(union, s)), str(s)))
+            for fact, statements in found.items()}
