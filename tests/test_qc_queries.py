@@ -33,6 +33,7 @@ EXPECTED_SUBJECTS: dict[str, set[str]] = {
     "care-gap-without-action-violation": {"S-2"},
     "undeclared-property-violation": {"S-2", "S-3"},
     "undeclared-class-violation": {"item", "NewDrug"},
+    "statement-in-a-section-its-guideline-lacks-violation": {"S-2", "S-3"},
 }
 
 REQUIRED = {
@@ -42,6 +43,7 @@ REQUIRED = {
     "mg-per-kg-dose-not-per-body-weight-violation", "action-not-an-intervention-violation",
     "summary-without-parts-violation", "should-not-without-forbidden-action-violation",
     "care-gap-without-action-violation", "undeclared-property-violation",
+    "statement-in-a-section-its-guideline-lacks-violation",
 }
 
 

@@ -68,6 +68,10 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"guidelinekg {__version__}")
     parser.add_argument("--debug", action="store_true",
                         help="show library log records and, on an internal error, the traceback")
+    parser.add_argument("--library", action="append", metavar="DIR", default=[],
+                        help="a folder laid out like the repository (guidelines/<id>/, "
+                             "domains/<name>/) whose guidelines and domains are used beside "
+                             "the bundled ones (repeatable; adds to GUIDELINEKG_LIBRARY)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text,
@@ -86,20 +90,24 @@ def _module(name: str):
 
 def main(argv: Sequence[str] | None = None) -> int:
     from guidelinekg.loading import InputError
+    from guidelinekg.resources import LIBRARY_VARIABLE, LibraryError
     from guidelinekg.sparql import QueryError
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    selected = next((arg for arg in argv if not arg.startswith("-")), None)
+    selected = next((arg for arg in argv if arg in COMMANDS), None)
     parser = build_parser(selected)
     args = parser.parse_args(argv)
     debug = bool(getattr(args, "debug", False))
     _quiet_libraries(debug)
+    if args.library:
+        listed = [os.environ.get(LIBRARY_VARIABLE, ""), *args.library]
+        os.environ[LIBRARY_VARIABLE] = os.pathsep.join(part for part in listed if part)
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USAGE_OR_INPUT_ERROR
     try:
         return int(_module(args._module).run(args) or 0)
-    except (InputError, QueryError) as error:
+    except (InputError, QueryError, LibraryError) as error:
         print(f"guidelinekg {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE_OR_INPUT_ERROR
     except KeyboardInterrupt:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -39,7 +39,7 @@ from rdflib import Graph, URIRef
 from rdflib.term import Node
 
 from guidelinekg.dose_checks import dose_checks
-from guidelinekg.loading import guideline_graph
+from guidelinekg.loading import InputError, guideline_graph
 from guidelinekg.results import (
     CareGap,
     Contraindication,
@@ -219,30 +219,28 @@ def _missing_facts(rows: Iterable[dict]) -> dict[tuple[str, str], list[dict[str,
 
 def _populations(engine: SparqlEngine, basis: Basis,
                  missing: dict[tuple[str, str], list[dict[str, str]]],
-                 patient: URIRef | None, patients: list[str], guideline: str
-                 ) -> dict[str, PopulationVerdict]:
-    """patient -> the population verdict (of the guideline; the first one with several), for
-    every patient: "in" for all when the guideline declares no population."""
-    verdicts: dict[str, PopulationVerdict] = {}
+                 patient: URIRef | None) -> dict[tuple[str, str], PopulationVerdict]:
+    """(patient, guideline) -> the verdict of each guideline that declares a population."""
+    verdicts: dict[tuple[str, str], PopulationVerdict] = {}
     for row in _select(engine, "derive/population-status", patient):
-        patient_iri, verdict_guideline = str(row["patient"]), str(row["guideline"])
-        if patient_iri in verdicts:
+        pair = (str(row["patient"]), str(row["guideline"]))
+        if pair in verdicts:
             continue
         status = str(row["status"])
-        pair = (patient_iri, verdict_guideline)
         because = {"in": basis.lines(pair, TRUE), "out": basis.lines(pair, FALSE),
                    "undetermined": basis.lines(pair, TRUE)}[status]
         details = missing.get(pair, []) if status == "undetermined" else []
-        verdicts[patient_iri] = PopulationVerdict(
+        verdicts[pair] = PopulationVerdict(
             status=status, population=str(row.get("populationLabel") or row["population"]),
             because=because, missing=[d["fact"] for d in details], missing_details=details,
-            guideline=verdict_guideline,
+            guideline=pair[1],
         )
-    for patient_iri in patients:
-        verdicts.setdefault(patient_iri, PopulationVerdict(
-            status="in", population="every patient", guideline=guideline,
-            because=["the guideline declares no population"]))
     return verdicts
+
+
+def _everyone(guideline: str) -> PopulationVerdict:
+    return PopulationVerdict(status="in", population="every patient", guideline=guideline,
+                             because=["the guideline declares no population"])
 
 
 def _outcome(row: dict, info: StatementInfo, population: PopulationVerdict, basis: Basis,
@@ -274,12 +272,14 @@ def _outcome(row: dict, info: StatementInfo, population: PopulationVerdict, basi
 
 def derive(patient_graph: Graph, as_of: date, engine_name: EngineName = "oxigraph",
            patient: URIRef | None = None, *, validation: PatientValidation | None = None,
-           allow_invalid: bool = False) -> Derivation:
+           allow_invalid: bool = False, guidelines: Sequence[str] | None = None) -> Derivation:
     """Every statement's status and every flag, for every patient of the graph.
 
     The record is validated first (pass ``validation`` when it already was): a record with
     violations raises :class:`InvalidRecordError`, unless ``allow_invalid`` is set, which
     derives anyway for research and marks every result ``derived_from_invalid_record``.
+    There is one result per patient and guideline (``guidelines``: the ids to report on;
+    every guideline by default); ValueError names an unknown id.
     """
     if validation is None:
         from guidelinekg.validation import validate_patients
@@ -292,40 +292,60 @@ def derive(patient_graph: Graph, as_of: date, engine_name: EngineName = "oxigrap
     engine = prepare_engine(patient_graph, as_of, engine_name, patient)
     vocabulary = Vocabulary(guideline_graph())
     statements = read_statements(engine)
-    by_key = {info.key: info for info in statements.values()}
     basis = Basis(_select(engine, "derive/criteria-basis", patient), vocabulary)
     missing = _missing_facts(_select(engine, "derive/missing-facts", patient))
-    guideline = next(iter(statements.values())).guideline if statements else ""
-    patients = sorted({str(p) for p in _patients(engine, patient)})
-    populations = _populations(engine, basis, missing, patient, patients, guideline)
+    populations = _populations(engine, basis, missing, patient)
+    chosen = _chosen_guidelines(statements, vocabulary, guidelines)
 
-    outcomes: dict[str, list[RecommendationOutcome]] = defaultdict(list)
+    # Everything is per (patient, guideline): each guideline speaks for its own population,
+    # and its statements' keys are its own.
+    outcomes: dict[tuple[str, str], list[RecommendationOutcome]] = defaultdict(list)
     for row in _select(engine, "derive/recommendation-status", patient):
-        patient_iri = str(row["patient"])
-        outcomes[patient_iri].append(_outcome(
-            row, statements[str(row["recommendation"])], populations[patient_iri], basis,
-            missing))
-
+        info = statements[str(row["recommendation"])]
+        pair = (str(row["patient"]), info.guideline)
+        outcomes[pair].append(_outcome(row, info, populations.get(pair) or
+                                       _everyone(info.guideline), basis, missing))
     contraindicated = _contraindications(engine, statements, basis, missing, patient)
     care_gaps = _care_gaps(engine, statements, basis, patient)
     checks = dose_checks(engine, vocabulary, patient)
 
     results = []
-    for patient_iri in patients:
-        population = populations[patient_iri]
-        results.append(PatientResult(
-            patient=patient_iri, guideline=guideline, as_of=as_of.isoformat(),
-            population=population,
-            recommendations=sorted(outcomes.get(patient_iri, []),
-                                   key=lambda o: by_key[o.key].order),
-            contraindicated=contraindicated.get(patient_iri, []),
-            care_gaps=care_gaps.get(patient_iri, []),
-            # A guideline's regimens are no standard for a patient outside its population.
-            dose_checks=[] if population.status == "out" else checks.get(patient_iri, []),
-            derived_from_invalid_record=invalid,
-        ))
+    for patient_iri in sorted({str(p) for p in _patients(engine, patient)}):
+        for guideline in chosen:
+            pair = (patient_iri, guideline)
+            population = populations.get(pair) or _everyone(guideline)
+            doses = [c for c in checks.get(patient_iri, [])
+                     if statements[c.recommendation].guideline == guideline]
+            results.append(PatientResult(
+                patient=patient_iri, guideline=guideline, as_of=as_of.isoformat(),
+                population=population,
+                recommendations=sorted(outcomes.get(pair, []),
+                                       key=lambda o: statements[o.recommendation].order),
+                contraindicated=[c for c in contraindicated.get(patient_iri, [])
+                                 if statements[c.recommendation].guideline == guideline],
+                care_gaps=[g for g in care_gaps.get(patient_iri, [])
+                           if statements[g.recommendation].guideline == guideline],
+                # A guideline's regimens are no standard for a patient outside its population.
+                dose_checks=[] if population.status == "out" else doses,
+                derived_from_invalid_record=invalid,
+            ))
     return Derivation(as_of=as_of, patients=results, engine=engine, started=started,
                       derived_from_invalid_record=invalid)
+
+
+def _chosen_guidelines(statements: dict[str, StatementInfo], vocabulary: Vocabulary,
+                       names: Sequence[str] | None) -> list[str]:
+    """The IRIs of the guidelines to report on, in order of their ids: those named (by the
+    skos:notation of their gkg:Guideline, the id of their folder), or every one."""
+    ids = {guideline: vocabulary.notation.get(URIRef(guideline), guideline)
+           for guideline in {info.guideline for info in statements.values()}}
+    if names:
+        unknown = sorted(set(names) - set(ids.values()))
+        if unknown:
+            raise ValueError(f"no guideline named {', '.join(map(repr, unknown))} "
+                             f"(known: {', '.join(sorted(ids.values()))})")
+    return sorted((iri for iri, name in ids.items() if not names or name in names),
+                  key=lambda iri: ids[iri])
 
 
 def _patients(engine: SparqlEngine, patient: URIRef | None) -> list[Node]:
@@ -394,6 +414,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only this patient of the graph")
     parser.add_argument("--engine", choices=("oxigraph", "rdflib"), default="oxigraph",
                         help="SPARQL engine (both give the same results)")
+    parser.add_argument("--guideline", action="append", metavar="ID",
+                        help="report on this guideline only (repeatable; default: every "
+                             "guideline found, one result per patient and guideline)")
     parser.add_argument("--allow-invalid", action="store_true",
                         help="for research only: derive even from a record that violates the "
                              "shapes; every result is then marked as derived from an invalid "
@@ -423,8 +446,11 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     as_of = args.as_of or date.today()
     patient = expand_iri(args.patient) if args.patient else None
-    derivation = derive(source.graph, as_of, args.engine, patient, validation=validation,
-                        allow_invalid=args.allow_invalid)
+    try:
+        derivation = derive(source.graph, as_of, args.engine, patient, validation=validation,
+                            allow_invalid=args.allow_invalid, guidelines=args.guideline)
+    except ValueError as error:
+        raise InputError("--guideline", str(error)) from None
     if not derivation.patients:
         print("guidelinekg recommend: no gkg:Patient in the input", file=sys.stderr)
         return 2

@@ -98,9 +98,15 @@ def _amount(row: dict, comparison: _Comparison) -> _StepVerdict | None:
                             [f"unit {unit} is not a dose unit known to the guideline"])
     found_amount = _required_number(row, "amountInReference")
     step_amount, step_unit = _required_number(row, "stepAmount"), str(row["stepUnit"])
+    # The units table says what the step's unit measures; its amount in the reference unit.
+    step_dimension = str(row.get("stepUnitDimension"))
+    step_reference = number(row.get("stepAmountInReference"))
+    if step_reference is None:
+        return _StepVerdict("cannot-check", key, expected,
+                            [f"the regimen's unit {step_unit} is not in the units table"])
     dimension = str(row.get("unitDimension"))
     found_text = f"{plain(amount)} {unit}"
-    if step_unit == "mg/kg":
+    if step_dimension == CODE + "mass-per-body-mass":
         weight = number(row.get("weightKg"))
         if weight is None:
             return _StepVerdict("cannot-check", key, expected, [
@@ -116,12 +122,11 @@ def _amount(row: dict, comparison: _Comparison) -> _StepVerdict | None:
             return _StepVerdict("deviates", key, expected,
                                 [f"unit {unit} is not a mass or mass per body weight"])
     else:
-        expected_dimension = {"mg": "mass", "Gy": "absorbed-dose"}.get(step_unit)
-        if dimension != CODE + str(expected_dimension):
+        if dimension != step_dimension:
             return _StepVerdict("deviates", key, expected, [
                 f"unit {unit} is of another dimension than the regimen's {step_unit}"])
         found = found_amount
-    if _within(found, step_amount, step_amount, AMOUNT_TOLERANCE):
+    if _within(found, step_reference, step_reference, AMOUNT_TOLERANCE):
         comparison.matched.append("dose")
     else:
         comparison.differences.append(
