@@ -15,8 +15,8 @@ from rdflib.namespace import RDF, SKOS
 
 from guidelinekg.cli import main
 from guidelinekg.fhir_export import BUNDLE_FILE, build_bundle, read_bundle
-from guidelinekg.guideline_content import GKG
 from guidelinekg.loading import BASE, guideline_graph
+from guidelinekg.namespaces import GKG
 
 STRENGTH = "http://hl7.org/fhir/StructureDefinition/cqf-strengthOfRecommendation"
 DIRECTION = "http://hl7.org/fhir/uv/cpg/StructureDefinition/cpg-directionOfRecommendation"

@@ -25,7 +25,6 @@ from rdflib.compare import isomorphic, to_isomorphic
 from rdflib.namespace import DCTERMS, RDF, SKOS
 
 from guidelinekg.cli import main
-from guidelinekg.guideline_content import GKG
 from guidelinekg.loading import BASE, InputError, parse_rdf_file
 from guidelinekg.publishing import (
     MANIFEST_NAME,
@@ -42,6 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 VOID = Namespace("http://rdfs.org/ns/void#")
 DCAT = Namespace("http://www.w3.org/ns/dcat#")
 BCBM = Namespace(BASE + "guideline/bcbm/")
+# Open, unlike guidelinekg.namespaces.GKG: the tests also name the domain's terms.
+GKG = Namespace(BASE + "ontology#")
 DISCLAIMER_START = "This information is intended for healthcare professionals."
 CODESYSTEM = resource_root() / "domains" / "oncology" / "fhir" / "CodeSystem-finding.json"
 

@@ -23,9 +23,9 @@ from rdflib.compare import isomorphic
 
 from guidelinekg import cli
 from guidelinekg.loading import PREFIXES, guideline_graph
+from guidelinekg.namespaces import canonical_literal
 from guidelinekg.querying import (
     QueryResult,
-    canonical_term,
     format_csv,
     format_json,
     format_table,
@@ -352,12 +352,12 @@ def test_table_is_aligned_and_shows_curies(graph):
 
 
 def test_numbers_are_printed_in_canonical_form():
-    assert canonical_term(Literal("120.0", datatype=XSD_DECIMAL)) == Literal(
+    assert canonical_literal(Literal("120.0", datatype=XSD_DECIMAL)) == Literal(
         "120", datatype=XSD_DECIMAL)
-    assert canonical_term(Literal("0.470", datatype=XSD_DECIMAL)) == Literal(
+    assert canonical_literal(Literal("0.470", datatype=XSD_DECIMAL)) == Literal(
         "0.47", datatype=XSD_DECIMAL)
-    assert str(canonical_term(Literal("007", datatype=XSD_INTEGER))) == "7"
-    assert canonical_term(Literal("mg")) == Literal("mg")
+    assert str(canonical_literal(Literal("007", datatype=XSD_INTEGER))) == "7"
+    assert canonical_literal(Literal("mg")) == Literal("mg")
 
 
 # ---------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 
 import pytest
 from rdflib import Graph, Literal, URIRef
@@ -112,3 +113,69 @@ def test_dose_checks_name_their_statement_by_iri(derivation: Derivation) -> None
                  if (n, RDF.type, URIRef(PREFIXES["gkg"] + "DoseCheckResult")) in graph]
         assert [graph.value(n, URIRef(PREFIXES["gkg"] + "recommendation")) for n in nodes] == [
             statement]
+
+
+# --------------------------------------------------------------------------------------
+# The three formats say the same thing
+# --------------------------------------------------------------------------------------
+
+# The status notations of the JSON contract and the result-status concepts of the RDF.
+RDF_STATUS = {"applies": "applies", "does-not-apply": "does-not-apply",
+              "undetermined": "undetermined", "matches": "dose-matches",
+              "deviates": "dose-deviates", "cannot-check": "dose-cannot-check",
+              "contraindicated": "contraindicated",
+              "possibly-contraindicated": "possibly-contraindicated",
+              "in": "in-population", "out": "out-of-population",
+              "undetermined-population": "population-undetermined"}
+
+
+def _rdf_results(graph: Graph, kind: str, patient: str) -> set[tuple]:
+    """(statement, status, record item or None, missing facts) of one kind of RDF result."""
+    found = set()
+    for node in graph.subjects(RDF.type, URIRef(GKG + kind)):
+        if graph.value(node, URIRef(GKG + "patient")) != URIRef(patient):
+            continue
+        status = str(graph.value(node, URIRef(GKG + "resultStatus"))).rsplit("/", 1)[1]
+        item = graph.value(node, URIRef(GKG + "recordItem"))
+        facts = frozenset(str(f).rsplit("/", 1)[1]
+                          for predicate in ("missingFact", "toConfirm")
+                          for f in graph.objects(node, URIRef(GKG + predicate)))
+        found.add((str(graph.value(node, URIRef(GKG + "recommendation"))), status,
+                   str(item) if item is not None else None, facts))
+    return found
+
+
+def test_json_rdf_and_text_agree_on_every_result_of_a_cohort() -> None:
+    """Every status, flag, care gap and dose check of the JSON is in the RDF with the same
+    statement, status, item and missing facts, and nothing more; the text names each."""
+    # The vignettes: one cohort of records written to exercise every kind of result.
+    cohort = Path(__file__).parent / "vignettes"
+    graph_in = Graph()
+    for path in sorted(cohort.glob("*.ttl")):
+        graph_in += parse_rdf_file(path)
+    derivation = derive(graph_in, AS_OF)
+    documents = json.loads(to_json(derivation))
+    documents = documents if isinstance(documents, list) else [documents]
+    graph = Graph().parse(data=to_rdf(derivation).serialize(format="turtle"), format="turtle")
+    text = to_text(derivation)
+    assert len(documents) >= 3
+    for document in documents:
+        patient = document["patient"]
+        assert f"Patient {patient}" in text
+        outcomes = {(o["recommendation"], RDF_STATUS[o["status"]], None, frozenset(o["missing"]))
+                    for o in document["recommendations"]}
+        assert _rdf_results(graph, "RecommendationResult", patient) == outcomes
+        flags = {(c["recommendation"], RDF_STATUS[c["status"]], c["record_item"],
+                  frozenset(c["to_confirm"])) for c in document["contraindicated"]}
+        assert _rdf_results(graph, "ContraindicationResult", patient) == flags
+        gaps = {(g["recommendation"], "applies", None, frozenset())
+                for g in document["care_gaps"]}
+        assert _rdf_results(graph, "CareGapResult", patient) == gaps
+        doses = {(d["recommendation"], RDF_STATUS[d["status"]], d["record_item"], frozenset())
+                 for d in document["dose_checks"]}
+        assert _rdf_results(graph, "DoseCheckResult", patient) == doses
+        for flag in document["contraindicated"]:
+            assert flag["key"] in text and flag["record_item"] in text
+    # The cohort exercises every kind of result.
+    for part in ("contraindicated", "care_gaps", "dose_checks"):
+        assert any(document[part] for document in documents), part

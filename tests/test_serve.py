@@ -23,14 +23,13 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from rdflib import Graph, Literal, URIRef
+from rdflib import Graph, Literal, Namespace, URIRef
 from rdflib.compare import isomorphic
 from rdflib.namespace import RDF, SKOS
 from SPARQLWrapper import CSV, JSON, POST, POSTDIRECTLY, TURTLE, XML, SPARQLWrapper
 from SPARQLWrapper.SPARQLExceptions import QueryBadFormed
 
 from counting_listener import CountingListener
-from guidelinekg.guideline_content import GKG
 from guidelinekg.loading import BASE, parse_rdf_bytes, rdf_format_for
 from guidelinekg.publishing import collect_graphs
 from guidelinekg.sparql import make_engine
@@ -43,6 +42,8 @@ from linked_data_server import (
 )
 
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+# Open, unlike guidelinekg.namespaces.GKG: the tests also name the domain's terms.
+GKG = Namespace(BASE + "ontology#")
 RDF_TYPES = {
     "text/html": ".html",
     "text/turtle": ".ttl",

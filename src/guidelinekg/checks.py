@@ -36,12 +36,12 @@ from guidelinekg.coverage import (
     read_tsv,
 )
 from guidelinekg.loading import (
-    PREFIXES,
     InputError,
     bind_project_prefixes,
     merge_graphs,
     parse_rdf_file,
 )
+from guidelinekg.namespaces import GKG, curie
 from guidelinekg.reasoning import ReasonerError, ReasoningResult, check_consistency
 from guidelinekg.resources import (
     Module,
@@ -53,7 +53,6 @@ from guidelinekg.resources import (
 from guidelinekg.shacl import shape_name, validate_graph
 from guidelinekg.shape_terms import (
     ShapeTermProblem,
-    curie,
     display_path,
     path_label,
     undeclared_shape_terms,
@@ -104,9 +103,9 @@ class CurationNote:
 def curation_notes(graph: Graph) -> list[CurationNote]:
     """Every curation note of the guideline graph, statements first in key order."""
     notes = []
-    for subject, note in graph.subject_objects(URIRef(PREFIXES["gkg"] + "curationNote")):
+    for subject, note in graph.subject_objects(GKG.curationNote):
         key = graph.value(subject, SKOS.notation)
-        is_statement = (subject, RDF.type, URIRef(PREFIXES["gkg"] + "Recommendation")) in graph
+        is_statement = (subject, RDF.type, GKG.Recommendation) in graph
         notes.append((0 if is_statement else 1, str(key) if is_statement else curie(subject),
                       str(note)))
     return [CurationNote(subject, note) for _, subject, note in sorted(notes)]
@@ -202,11 +201,8 @@ def term_label(graph: Graph, term: Node | None) -> str:
 
 
 # Links from a statement down to the parts it is made of: criteria, regimens, steps, evidence.
-_PART_LINKS = tuple(URIRef(PREFIXES["gkg"] + name) for name in (
-    "applicability", "hasMember", "hasDoseRegimen", "hasStep", "regimenCondition",
-    "hasComparativeEvidence"))
-_RECOMMENDATION = URIRef(PREFIXES["gkg"] + "Recommendation")
-_SECTION_ORDER = URIRef(PREFIXES["gkg"] + "sectionOrder")
+_PART_LINKS = (GKG.applicability, GKG.hasMember, GKG.hasDoseRegimen, GKG.hasStep,
+               GKG.regimenCondition, GKG.hasComparativeEvidence)
 
 
 def statements_using(graph: Graph, node: Node) -> tuple[str, ...]:
@@ -218,16 +214,16 @@ def statements_using(graph: Graph, node: Node) -> tuple[str, ...]:
         current = frontier.pop()
         for link in _PART_LINKS:
             for parent in graph.subjects(link, current):
-                if (parent, RDF.type, _RECOMMENDATION) in graph:
+                if (parent, RDF.type, GKG.Recommendation) in graph:
                     found.add(parent)
                 elif parent not in seen:
                     seen.add(parent)
                     frontier.append(parent)
     # gkg:statedIn names the statement of a regimen directly.
-    found |= set(graph.objects(node, URIRef(PREFIXES["gkg"] + "statedIn")))
+    found |= set(graph.objects(node, GKG.statedIn))
 
     def order(statement: Node) -> tuple:
-        position = graph.value(statement, _SECTION_ORDER)
+        position = graph.value(statement, GKG.sectionOrder)
         return (position.toPython() if isinstance(position, Literal) else 10**6,
                 term_label(graph, statement))
 
@@ -334,8 +330,7 @@ def run_checks(
     graph = checked_graph(chosen, content)
     report = CheckReport(
         triples=len(graph),
-        recommendations=len(set(graph.subjects(RDF.type, URIRef(PREFIXES["gkg"] +
-                                                                "Recommendation")))),
+        recommendations=len(set(graph.subjects(RDF.type, GKG.Recommendation))),
     )
     try:
         report.reasoning = check_consistency(graph, java=java)

@@ -26,13 +26,9 @@ from rdflib import Graph, URIRef
 from rdflib.namespace import DCTERMS, RDF, SKOS
 from rdflib.term import Node
 
-from guidelinekg.loading import PREFIXES, InputError, merge_graphs, parse_rdf_file
+from guidelinekg.loading import InputError, merge_graphs, parse_rdf_file
+from guidelinekg.namespaces import GKG
 from guidelinekg.resources import Module, modules
-
-GKG = PREFIXES["gkg"]
-RECOMMENDATION = URIRef(GKG + "Recommendation")
-EVIDENCE_SOURCE = URIRef(GKG + "EvidenceSource")
-UNRESOLVED_CITATION = URIRef(GKG + "UnresolvedCitation")
 
 STATEMENT_COLUMNS = ("key", "seed_line", "section", "kind", "modality", "references",
                      "statement")
@@ -163,11 +159,8 @@ def _by_key(graph: Graph, *classes: URIRef) -> dict[str, list[Node]]:
 
 
 def check_statements(graph: Graph, rows: list[dict[str, str]]) -> list[CoverageProblem]:
-    gkg = {name: URIRef(GKG + name) for name in (
-        "verbatimText", "hasEvidenceSource", "modality", "statementKind", "inSection",
-        "sourceLine")}
     problems: list[CoverageProblem] = []
-    recommendations = _by_key(graph, RECOMMENDATION)
+    recommendations = _by_key(graph, GKG.Recommendation)
     spec_keys = [row["key"] for row in rows]
     for key in sorted({k for k in spec_keys if spec_keys.count(k) > 1}):
         problems.append(CoverageProblem(key, "duplicate", "", "listed twice in the spec"))
@@ -188,21 +181,21 @@ def check_statements(graph: Graph, rows: list[dict[str, str]]) -> list[CoverageP
             if expected != found:
                 problems.append(CoverageProblem(subject_key, name, expected, found))
 
-        texts = _strings(graph, subject, gkg["verbatimText"])
+        texts = _strings(graph, subject, GKG.verbatimText)
         compare("text", row["statement"], texts[0] if len(texts) == 1 else " | ".join(texts))
-        sources = _notations(graph, graph.objects(subject, gkg["hasEvidenceSource"]))
+        sources = _notations(graph, graph.objects(subject, GKG.hasEvidenceSource))
         expected_sources = [part.strip() for part in row["references"].split(",") if part.strip()]
         compare("sources", _joined(expected_sources), _joined(sources))
-        modalities = _notations(graph, graph.objects(subject, gkg["modality"]))
+        modalities = _notations(graph, graph.objects(subject, GKG.modality))
         compare("modality", row["modality"], _joined(modalities))
-        kinds = _notations(graph, graph.objects(subject, gkg["statementKind"]))
+        kinds = _notations(graph, graph.objects(subject, GKG.statementKind))
         expected_kinds = [part.strip() for part in row["kind"].split("+") if part.strip()]
         compare("kinds", _joined(expected_kinds), _joined(kinds))
-        sections = sorted({str(title) for section in graph.objects(subject, gkg["inSection"])
+        sections = sorted({str(title) for section in graph.objects(subject, GKG.inSection)
                            for title in graph.objects(section, DCTERMS.title)})
         compare("section", row["section"], _joined(sections))
         compare("source line", row["seed_line"],
-                _joined(_strings(graph, subject, gkg["sourceLine"])))
+                _joined(_strings(graph, subject, GKG.sourceLine)))
     for key in sorted(set(recommendations) - set(spec_keys)):
         problems.append(CoverageProblem(key, "extra", "", key))
     return problems
@@ -211,11 +204,9 @@ def check_statements(graph: Graph, rows: list[dict[str, str]]) -> list[CoverageP
 def check_references(graph: Graph, rows: list[dict[str, str]],
                      cited: Iterable[str] = ()) -> tuple[list[CoverageProblem], list[str]]:
     """Problems with the references, and the keys that are (rightly) unresolved."""
-    gkg = {name: URIRef(GKG + name) for name in (
-        "sourceTitle", "sourcePublisher", "publicationYear", "sourceType", "sourceLine")}
     problems: list[CoverageProblem] = []
     unresolved: list[str] = []
-    sources = _by_key(graph, EVIDENCE_SOURCE, UNRESOLVED_CITATION)
+    sources = _by_key(graph, GKG.EvidenceSource, GKG.UnresolvedCitation)
     spec_keys = [row["key"] for row in rows]
     for row in rows:
         key = row["key"]
@@ -228,7 +219,7 @@ def check_references(graph: Graph, rows: list[dict[str, str]],
                                             f"key of {len(subjects)} sources"))
             continue
         subject = subjects[0]
-        is_unresolved = (subject, RDF.type, UNRESOLVED_CITATION) in graph
+        is_unresolved = (subject, RDF.type, GKG.UnresolvedCitation) in graph
         if not row["title"]:
             # The guideline does not list this source: it must stay unresolved, with nothing
             # about it invented.
@@ -236,7 +227,7 @@ def check_references(graph: Graph, rows: list[dict[str, str]],
                 problems.append(CoverageProblem(key, "unresolved", "gkg:UnresolvedCitation",
                                                 "a resolved source"))
             invented = [name for name in ("sourceTitle", "sourcePublisher", "publicationYear")
-                        if _strings(graph, subject, gkg[name])]
+                        if _strings(graph, subject, GKG[name])]
             if invented:
                 problems.append(CoverageProblem(key, "invented details", "none",
                                                 ", ".join(invented)))
@@ -249,7 +240,7 @@ def check_references(graph: Graph, rows: list[dict[str, str]],
         for column, name in (("title", "sourceTitle"), ("publisher", "sourcePublisher"),
                              ("year", "publicationYear"), ("type", "sourceType"),
                              ("seed_line", "sourceLine")):
-            found = _joined(_strings(graph, subject, gkg[name]))
+            found = _joined(_strings(graph, subject, GKG[name]))
             if row[column] != found:
                 problems.append(CoverageProblem(key, column, row[column], found))
     for key in sorted(set(sources) - set(spec_keys)):

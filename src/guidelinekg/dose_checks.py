@@ -14,12 +14,9 @@ from decimal import Decimal
 from rdflib import URIRef
 from rdflib.term import Node
 
-from guidelinekg.loading import PREFIXES
-from guidelinekg.results import DoseCheck, Vocabulary, number, plain
+from guidelinekg.namespaces import CODE, decimal_text
+from guidelinekg.results import DoseCheck, Vocabulary, number
 from guidelinekg.sparql import SparqlEngine, load_query
-
-CODE = PREFIXES["code"]
-
 
 # Relative tolerance when comparing an ordered amount or interval with the regimen:
 # rounding of a weight-based dose to the vial, and a calendar month against 4 weeks.
@@ -39,7 +36,7 @@ def _shown(term: Node) -> str:
     """A recorded number as plain text; an ill-typed literal (a record derived with
     ``allow_invalid``) as the record wrote it."""
     value = number(term)
-    return plain(value) if value is not None else str(term)
+    return decimal_text(value) if value is not None else str(term)
 
 
 def _required_number(row: dict, name: str) -> Decimal:
@@ -99,23 +96,23 @@ def _amount(row: dict, comparison: _Comparison) -> _StepVerdict | None:
     found_amount = _required_number(row, "amountInReference")
     step_amount, step_unit = _required_number(row, "stepAmount"), str(row["stepUnit"])
     # The units table says what the step's unit measures; its amount in the reference unit.
-    step_dimension = str(row.get("stepUnitDimension"))
+    step_dimension = row.get("stepUnitDimension")
     step_reference = number(row.get("stepAmountInReference"))
     if step_reference is None:
         return _StepVerdict("cannot-check", key, expected,
                             [f"the regimen's unit {step_unit} is not in the units table"])
-    dimension = str(row.get("unitDimension"))
-    found_text = f"{plain(amount)} {unit}"
-    if step_dimension == CODE + "mass-per-body-mass":
+    dimension = row.get("unitDimension")
+    found_text = f"{decimal_text(amount)} {unit}"
+    if step_dimension == CODE["mass-per-body-mass"]:
         weight = number(row.get("weightKg"))
         if weight is None:
             return _StepVerdict("cannot-check", key, expected, [
                 "the regimen is per kg of body weight and no body weight in kg is recorded"])
-        if dimension == CODE + "mass-per-body-mass":
+        if dimension == CODE["mass-per-body-mass"]:
             found = found_amount
-        elif dimension == CODE + "mass":
+        elif dimension == CODE.mass:
             found = found_amount / weight
-            found_text = (f"{plain(amount)} {unit} for {plain(weight)} kg = "
+            found_text = (f"{decimal_text(amount)} {unit} for {decimal_text(weight)} kg = "
                           f"{found.quantize(Decimal('0.01'))} mg/kg")
             comparison.notes.append(found_text)
         else:
@@ -130,7 +127,7 @@ def _amount(row: dict, comparison: _Comparison) -> _StepVerdict | None:
         comparison.matched.append("dose")
     else:
         comparison.differences.append(
-            f"amount {found_text} differs from {plain(step_amount)} {step_unit}")
+            f"amount {found_text} differs from {decimal_text(step_amount)} {step_unit}")
     return None
 
 
@@ -164,8 +161,8 @@ def _schedule(row: dict, comparison: _Comparison) -> None:
                 comparison.matched.append("interval")
             else:
                 comparison.differences.append(
-                    f"interval {plain(interval.quantize(Decimal('0.1')))} days differs from "
-                    f"{plain(low)}-{plain(high)} days")
+                    f"interval {decimal_text(interval.quantize(Decimal('0.1')))} days differs from "
+                    f"{decimal_text(low)}-{decimal_text(high)} days")
     elif step_count == 1 and row.get("stepFractions") is None:
         if row.get("periodDays") is not None and count != 1:
             # A loading (single) dose: a repeating order is not the loading dose.
@@ -182,19 +179,19 @@ def _fractions_and_infusion(row: dict, comparison: _Comparison) -> None:
         if fractions is None:
             comparison.unchecked.append("number of fractions")
         elif fractions != step_fractions:
-            comparison.differences.append(f"{plain(fractions)} fractions where the regimen "
-                                          f"gives {plain(step_fractions)}")
+            comparison.differences.append(f"{decimal_text(fractions)} fractions where the regimen "
+                                          f"gives {decimal_text(step_fractions)}")
         else:
             comparison.matched.append("fractions")
     step_infusion = number(row.get("stepInfusionMinutes"))
     if step_infusion is not None:
         infusion = number(row.get("infusionMinutes"))
-        stated = plain(step_infusion.quantize(Decimal(1)))
+        stated = decimal_text(step_infusion.quantize(Decimal(1)))
         if infusion is None:
             comparison.unchecked.append("infusion duration")
         elif not _within(infusion, step_infusion, step_infusion, PERIOD_TOLERANCE):
             comparison.differences.append(
-                f"infused over {plain(infusion.quantize(Decimal(1)))} min where the regimen "
+                f"infused over {decimal_text(infusion.quantize(Decimal(1)))} min where the regimen "
                 f"gives {stated} min")
         else:
             comparison.matched.append("infusion duration")

@@ -17,24 +17,22 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 
 from rdflib import Literal, URIRef
-from rdflib.namespace import RDF, XSD
+from rdflib.namespace import PROV, RDF, XSD
 from rdflib.term import Node
 
-from guidelinekg.loading import PREFIXES
+from guidelinekg.namespaces import GKG, canonical_literal
 from guidelinekg.sparql import QueryError, SparqlEngine, Triple, load_query
 
-GKG = PREFIXES["gkg"]
-PROV = PREFIXES["prov"]
-FACT_VALUE = URIRef(GKG + "FactValue")
-PATIENT = URIRef(GKG + "patient")
-FACT = URIRef(GKG + "fact")
-VALUE = URIRef(GKG + "factValue")
-RECORD_ITEM = URIRef(GKG + "recordItem")
-UNDETERMINED_BECAUSE = URIRef(GKG + "undeterminedBecause")
-DERIVED_FROM = URIRef(PROV + "wasDerivedFrom")
+# The FactValue node's terms, by the names this module reads them with.
+FACT_VALUE = GKG.FactValue
+PATIENT = GKG.patient
+FACT = GKG.fact
+VALUE = GKG.factValue
+RECORD_ITEM = GKG.recordItem
+UNDETERMINED_BECAUSE = GKG.undeterminedBecause
+DERIVED_FROM = PROV.wasDerivedFrom
 
 _FACT_QUERIES = """
 PREFIX gkg: <https://w3id.org/guidelinekg/ontology#>
@@ -73,7 +71,7 @@ def _check_one_value_each(query_name: str, triples: list[Triple]) -> None:
     values: dict[Node, set[Node]] = defaultdict(set)
     for subject, predicate, obj in triples:
         if predicate == VALUE:
-            values[subject].add(_canonical(obj))
+            values[subject].add(canonical_literal(obj))
     for node, found in values.items():
         if len(found) > 1:
             shown = ", ".join(sorted(term.n3() for term in found))
@@ -124,7 +122,7 @@ def read_fact_values(triples: list[Triple]) -> list[FactValueView]:
             views.append(FactValueView(
                 patient=patient,
                 fact=fact,
-                value=None if value is None else _canonical(value),
+                value=None if value is None else canonical_literal(value),
                 record_item=item,
                 sources=frozenset(properties.get(DERIVED_FROM, set())),
                 undetermined_because="; ".join(reasons) or None,
@@ -151,15 +149,3 @@ def _required(values: set[Node], node: Node, name: str) -> Node:
         raise QueryError(f"{node} has no {name}")
     return value
 
-
-def _canonical(term: Node) -> Node:
-    """The canonical form of a boolean, integer or decimal literal; other terms unchanged."""
-    if not isinstance(term, Literal) or term.datatype is None:
-        return term
-    python_value = term.toPython()
-    if term.datatype == XSD.decimal and isinstance(python_value, Decimal):
-        text = format(python_value.normalize(), "f")
-        return Literal(text if "." in text else text + ".0", datatype=XSD.decimal)
-    if term.datatype in (XSD.integer, XSD.boolean) and not isinstance(python_value, Literal):
-        return Literal(python_value, datatype=term.datatype)
-    return term

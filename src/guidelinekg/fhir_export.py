@@ -47,7 +47,6 @@ from rdflib.term import Node
 from guidelinekg import __version__
 from guidelinekg.cli import output_directory
 from guidelinekg.guideline_content import (
-    GKG,
     DoseRegimen,
     Guideline,
     Intervention,
@@ -57,6 +56,7 @@ from guidelinekg.guideline_content import (
 )
 from guidelinekg.guideline_parts import DoseStep, superclasses
 from guidelinekg.loading import BASE, PREFIXES, guideline_graph
+from guidelinekg.namespaces import GKG
 
 FHIR_VERSION = "4.0.1"
 BUNDLE_FILE = "guidelinekg-cpg-bundle.json"

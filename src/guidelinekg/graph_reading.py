@@ -6,15 +6,14 @@ uses rdflib's graph API; no SPARQL text is built.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import TypeVar
 
-from rdflib import Graph, Literal, Namespace, URIRef
+from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, RDFS, SH, SKOS, XSD
 from rdflib.term import Node
 
-from guidelinekg.loading import PREFIXES
-
-GKG = Namespace(PREFIXES["gkg"])
+from guidelinekg.namespaces import GKG, decimal_text
 
 
 def text(graph: Graph, subject: Node, *predicates: URIRef) -> str | None:
@@ -73,11 +72,13 @@ def number_text(value: Node) -> str:
     if isinstance(value, Literal) and value.datatype in (XSD.decimal, XSD.double, XSD.float,
                                                          XSD.integer):
         number = value.toPython()
-        if isinstance(number, float | int) or hasattr(number, "normalize"):
-            rendered = format(number, "f") if not isinstance(number, int) else str(number)
-            if "." in rendered:
-                rendered = rendered.rstrip("0").rstrip(".")
-            return rendered
+        if isinstance(number, Decimal):
+            return decimal_text(number)
+        if isinstance(number, int):
+            return str(number)
+        if isinstance(number, float):
+            rendered = format(number, "f")
+            return rendered.rstrip("0").rstrip(".") if "." in rendered else rendered
     return str(value)
 
 

@@ -13,12 +13,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from rdflib import BNode, Graph, URIRef
-from rdflib.namespace import DCTERMS, OWL, RDF, SKOS, XSD
+from rdflib.namespace import DCTERMS, OWL, RDF, SKOS
 from rdflib.paths import MulPath, SequencePath
 from rdflib.term import Node
 
 from guidelinekg.graph_reading import (
-    GKG,
     flag,
     integer,
     is_boolean,
@@ -39,6 +38,7 @@ from guidelinekg.guideline_parts import (
     read_regimen,
     read_source,
 )
+from guidelinekg.namespaces import GKG, curie
 
 # ---------------------------------------------------------------------------------------
 # Recommendations and guidelines
@@ -340,7 +340,7 @@ def read_fact(graph: Graph, iri: URIRef) -> PatientFact:
                       if text(graph, c, SKOS.notation) else label(graph, c)
                       for c in sorted_terms(graph, graph.subjects(SKOS.inScheme, value_type))]
         else:
-            type_text = PREFIXES_INVERSE.get(str(value_type), str(value_type))
+            type_text = curie(value_type)
     unit = graph.value(iri, GKG.factUnit)
     silence = graph.value(iri, GKG.whenSilent)
     when_silent = graph.value(iri, GKG.valueWhenSilent)
@@ -369,14 +369,6 @@ def read_fact(graph: Graph, iri: URIRef) -> PatientFact:
         scope_note=text(graph, iri, SKOS.scopeNote),
     )
 
-
-PREFIXES_INVERSE = {
-    str(XSD.boolean): "xsd:boolean",
-    str(XSD.integer): "xsd:integer",
-    str(XSD.decimal): "xsd:decimal",
-    str(XSD.date): "xsd:date",
-    str(XSD.string): "xsd:string",
-}
 
 _FACT_CLASSES = (GKG.PatientFact, GKG.ObservedFact, GKG.ItemPresenceFact, GKG.DerivedFact)
 

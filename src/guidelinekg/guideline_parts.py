@@ -15,7 +15,6 @@ from rdflib.namespace import RDF, RDFS, SKOS
 from rdflib.term import Node
 
 from guidelinekg.graph_reading import (
-    GKG,
     integer,
     is_boolean,
     label,
@@ -24,7 +23,7 @@ from guidelinekg.graph_reading import (
     sorted_terms,
     text,
 )
-from guidelinekg.loading import PREFIXES
+from guidelinekg.namespaces import GKG, UNIT
 
 _GROUP_KINDS = {GKG.AllOf: "all of", GKG.AnyOf: "any of", GKG.NoneOf: "none of"}
 _TRAILING_PARENTHESIS = re.compile(r"\s*\([^()]*\)\s*$")
@@ -115,7 +114,7 @@ def read_criterion(graph: Graph, node: Node, _seen: frozenset[Node] = frozenset(
     threshold = graph.value(node, GKG.threshold)
     unit = graph.value(fact, GKG.factUnit) if fact is not None else None
     unit_text = None
-    if unit is not None and unit != URIRef(PREFIXES["unit"] + "count"):
+    if unit is not None and unit != UNIT["count"]:
         unit_text = text(graph, unit, GKG.ucumCode) or label(graph, unit)
     silence = graph.value(fact, GKG.whenSilent) if fact is not None else None
     return Criterion(

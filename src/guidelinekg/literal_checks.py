@@ -26,11 +26,11 @@ from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import OWL, RDF, RDFS, SH, XSD
 from rdflib.term import Node
 
-from guidelinekg.patient_records import PSH, compact
+from guidelinekg.namespaces import PSH, curie
 from guidelinekg.shacl import ShaclResult
 
-ILL_TYPED_VALUE = URIRef(PSH + "IllTypedValue")
-ILL_TYPED_COMPONENT = URIRef(PSH + "IllTypedValueConstraintComponent")
+ILL_TYPED_VALUE = PSH.IllTypedValue
+ILL_TYPED_COMPONENT = PSH.IllTypedValueConstraintComponent
 
 _TIMEZONE = r"(Z|[+-]\d{2}:\d{2})?"
 _DATE = r"-?\d{4,}-\d{2}-\d{2}"
@@ -79,9 +79,9 @@ def _datatype_problem(literal: Literal) -> tuple[URIRef, str] | None:
         return None
     lexical = str(literal)
     if len(lexical) > MAX_LEXICAL_LENGTH:
-        return datatype, f"{len(lexical)} characters, too long for a {compact(datatype)}"
+        return datatype, f"{len(lexical)} characters, too long for a {curie(datatype)}"
     if pattern.fullmatch(lexical) is None:
-        return datatype, f"not a lexical form of {compact(datatype)}"
+        return datatype, f"not a lexical form of {curie(datatype)}"
     if datatype in (XSD.date, XSD.dateTime) and not _is_calendar_date(lexical):
         return datatype, "not a date of the calendar"
     return None
@@ -133,7 +133,7 @@ def _comparison_problem(value: Literal, predicate: Node, ranges: dict[Node, Node
     if predicate not in compared or expected is None or _comparable(value.datatype, expected):
         return None
     return (value.datatype or XSD.string,
-            f"not comparable with the {compact(expected)} values it is compared with")
+            f"not comparable with the {curie(expected)} values it is compared with")
 
 
 def ill_typed_triples(graph: Graph, ontology: Graph, shapes: Graph
@@ -149,11 +149,11 @@ def ill_typed_triples(graph: Graph, ontology: Graph, shapes: Graph
             if datatype_problem is not None:
                 datatype, problem = datatype_problem
                 found.append(((subject, predicate, value),
-                              f'"{_shown(value)}"^^{compact(datatype)}: {problem}'))
+                              f'"{_shown(value)}"^^{curie(datatype)}: {problem}'))
         elif predicate in ranges:
             kind = "a blank node" if not isinstance(value, URIRef) else f"the IRI <{value}>"
             found.append(((subject, predicate, value),
-                          f"{kind} where a value of {compact(ranges[predicate])} belongs"))
+                          f"{kind} where a value of {curie(ranges[predicate])} belongs"))
     return found
 
 

@@ -380,6 +380,11 @@ def parse_rdf_bytes(data: bytes, path: Path, rdf_format: ox.RdfFormat) -> Graph:
     raise failure
 
 
+def parse_ntriples(data: bytes, what: str) -> Graph:
+    """N-Triples the project wrote itself (a cohort partition sent to a worker process)."""
+    return parse_rdf_bytes(data, Path(what), ox.RdfFormat.N_TRIPLES)
+
+
 def parse_rdf_file(path: Path | str, rdf_format: ox.RdfFormat | None = None) -> Graph:
     """Parse one RDF file (format from its extension unless given)."""
     path = Path(path)
@@ -418,7 +423,8 @@ def _guideline_prefixes() -> dict[str, str]:
     return {module.name: f"{BASE}guideline/{module.name}/" for module in guideline_modules()}
 
 
-_CORE_PREFIXES: dict[str, str] = {
+# The core's prefixes; guidelinekg.namespaces builds its namespaces from them.
+CORE_PREFIXES: dict[str, str] = {
     "gkg": BASE + "ontology#",
     "fact": BASE + "fact/",
     "code": BASE + "code/",
@@ -439,7 +445,7 @@ class _ProjectPrefixes(Mapping[str, str]):
     Read when used, so guidelines added through GUIDELINEKG_LIBRARY get theirs."""
 
     def _current(self) -> dict[str, str]:
-        return {**_CORE_PREFIXES, **_guideline_prefixes(), **_STANDARD_PREFIXES}
+        return {**CORE_PREFIXES, **_guideline_prefixes(), **_STANDARD_PREFIXES}
 
     def __getitem__(self, key: str) -> str:
         return self._current()[key]

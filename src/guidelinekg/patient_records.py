@@ -1,5 +1,5 @@
-"""Patient records: the patient shapes and the core ontology they are checked with, how a
-record item names its patient, and a short readable form of a term for reports.
+"""Patient records: the patient shapes and the core ontology they are checked with, and how
+a record item names its patient.
 
 Shared by the validation (``validation.py``) and the record-vocabulary pass
 (``record_vocabulary.py``).
@@ -7,37 +7,28 @@ Shared by the validation (``validation.py``) and the record-vocabulary pass
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from pathlib import Path
 
-from rdflib import BNode, Graph, Literal, URIRef
+from rdflib import BNode, Graph, URIRef
 from rdflib.collection import Collection
-from rdflib.namespace import OWL, RDF, SH, XSD
+from rdflib.namespace import OWL, RDF, SH
 from rdflib.term import Node
 
 from guidelinekg.loading import (
-    PREFIXES,
     bind_project_prefixes,
     merge_graphs,
     parse_rdf_file,
     vocabulary_files,
 )
+from guidelinekg.namespaces import GKG
 from guidelinekg.resources import modules, shapes_dir
 
-GKG = PREFIXES["gkg"]
-PSH = "https://w3id.org/guidelinekg/shapes/patient#"
-PATIENT_CLASS = URIRef(GKG + "Patient")
-SUBJECT = URIRef(GKG + "subject")
-HAS_DOSE = URIRef(GKG + "hasDose")
 PATIENT_SHAPES = "patient.ttl"
 PROPERTY_KINDS = (OWL.ObjectProperty, OWL.DatatypeProperty, OWL.AnnotationProperty,
                   RDF.Property)
 # RDF's own rdf:type is no ontology property, but a path may walk it.
 BUILT_IN_PATH_PROPERTIES = frozenset({RDF.type})
-
-# Literals Turtle writes without quotes (true, 3, 120.0).
-SHORTHAND_DATATYPES = frozenset({XSD.boolean, XSD.integer, XSD.decimal, XSD.double})
 # Blank nodes nested deeper than this are not climbed to find their patient.
 MAX_NESTING = 50
 
@@ -112,36 +103,16 @@ def patients_of(node: Node, data: Graph) -> list[Node]:
 
 
 def _patients_of(node: Node, data: Graph, seen: frozenset[Node]) -> list[Node]:
-    if (node, RDF.type, PATIENT_CLASS) in data:
+    if (node, RDF.type, GKG.Patient) in data:
         return [node]
-    subjects = sorted(data.objects(node, SUBJECT), key=str)
+    subjects = sorted(data.objects(node, GKG.subject), key=str)
     if subjects:
         return subjects
-    holders = data.subjects(HAS_DOSE, node)
-    patients = {patient for holder in holders for patient in data.objects(holder, SUBJECT)}
+    holders = data.subjects(GKG.hasDose, node)
+    patients = {patient for holder in holders for patient in data.objects(holder, GKG.subject)}
     if not patients and isinstance(node, BNode) and len(seen) < MAX_NESTING:
         seen = seen | {node}
         for holder in set(data.subjects(None, node)) - seen:
             patients.update(_patients_of(holder, data, seen))
     return sorted(patients, key=str)
 
-
-def compact(term: Node | None) -> str:
-    """A short readable form: a prefixed name for project and standard IRIs, <IRI> else."""
-    if term is None:
-        return ""
-    if isinstance(term, URIRef):
-        for prefix, namespace in PREFIXES.items():
-            if str(term).startswith(namespace) and len(str(term)) > len(namespace):
-                return f"{prefix}:{str(term)[len(namespace):]}"
-        if term == RDF.type:
-            return "rdf:type"
-        return f"<{term}>"
-    if isinstance(term, Literal):
-        if term.datatype in SHORTHAND_DATATYPES:
-            return str(term)
-        text = json.dumps(str(term), ensure_ascii=False)
-        if term.language:
-            return f"{text}@{term.language}"
-        return f"{text}^^{compact(term.datatype)}" if term.datatype else text
-    return f"_:{term}"

@@ -25,22 +25,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rdflib import BNode, Graph, Namespace, URIRef
+from rdflib import BNode, Graph, URIRef
 from rdflib.namespace import RDF
 
 from guidelinekg.loading import (
-    PREFIXES,
     RDF_FORMATS,
     InputError,
     parse_rdf_bytes,
     rdf_format_for,
     read_bytes_checked,
 )
+from guidelinekg.namespaces import GKG
 
 if TYPE_CHECKING:  # the FHIR importer is loaded only for FHIR input
     from guidelinekg.fhir_import import FhirImport
-
-GKG = Namespace(PREFIXES["gkg"])
 
 JSON_SUFFIXES = (".json", ".jsonld")
 # A patient record nests blank nodes two levels deep at most (a treatment's dose); a

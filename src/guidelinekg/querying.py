@@ -23,19 +23,18 @@ import csv
 import difflib
 import io
 import json
-import re
 import sys
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import XSD
 from rdflib.term import Node
 
-from guidelinekg.loading import PREFIXES, InputError, bind_project_prefixes, guideline_graph
+from guidelinekg.loading import InputError, bind_project_prefixes, guideline_graph
+from guidelinekg.namespaces import canonical_literal, curie
 from guidelinekg.sparql import (
     EngineName,
     QueryError,
@@ -54,13 +53,6 @@ from guidelinekg.sparql import (
 
 FORMATS = ("table", "csv", "json")
 ENGINES = ("oxigraph", "rdflib")
-
-_INTEGER_DATATYPES = frozenset({
-    XSD.integer, XSD.int, XSD.long, XSD.short, XSD.byte,
-    XSD.nonNegativeInteger, XSD.positiveInteger, XSD.negativeInteger, XSD.nonPositiveInteger,
-    XSD.unsignedLong, XSD.unsignedInt, XSD.unsignedShort, XSD.unsignedByte,
-})
-_CURIE_LOCAL = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
 
 @dataclass
@@ -165,32 +157,6 @@ def bind_checked(query: QueryFile, values: Mapping[str, str], graph: Graph) -> d
 # Running it
 
 
-def canonical_term(term: Node) -> Node:
-    """Numbers and booleans in their canonical lexical form, so both engines print alike.
-
-    Oxigraph stores canonical forms ("120.0"^^xsd:decimal becomes "120"); rdflib keeps the
-    form of the source file. The value is the same; only its spelling is made one.
-    """
-    if not isinstance(term, Literal) or term.datatype is None:
-        return term
-    lexical = str(term).strip()
-    try:
-        if term.datatype in _INTEGER_DATATYPES:
-            return Literal(str(int(lexical)), datatype=term.datatype)
-        if term.datatype == XSD.decimal:
-            value = Decimal(lexical)
-            if not value.is_finite():
-                return term
-            if value == value.to_integral_value():
-                return Literal(str(int(value)), datatype=XSD.decimal)
-            return Literal(format(value.normalize(), "f"), datatype=XSD.decimal)
-        if term.datatype == XSD.boolean and lexical in ("0", "1"):
-            return Literal("true" if lexical == "1" else "false", datatype=XSD.boolean)
-    except (ValueError, InvalidOperation):
-        return term  # an ill-typed literal is shown as written
-    return term
-
-
 def _projected_variables(text: str) -> list[str]:
     """The SELECT clause's variables, read by evaluating the query on an empty graph."""
     return make_engine("oxigraph").select_with_variables(text)[0]
@@ -215,10 +181,10 @@ def run_query(query: QueryFile, values: Mapping[str, str] | None = None,
     try:
         if form == "SELECT":
             variables, rows = engine.select_with_variables(query.text, bindings)
-            rows = [{name: canonical_term(term) for name, term in row.items()} for row in rows]
+            rows = [{name: canonical_literal(term) for name, term in row.items()} for row in rows]
             return QueryResult(form, variables=variables, rows=rows)
         if form == "CONSTRUCT":
-            triples = [(s, p, canonical_term(o))
+            triples = [(s, p, canonical_literal(o))
                        for s, p, o in engine.construct(query.text, bindings)]
             return QueryResult(form, triples=triples)
         return QueryResult(form, boolean=engine.ask(query.text, bindings))
@@ -233,28 +199,12 @@ def run_query(query: QueryFile, values: Mapping[str, str] | None = None,
 # Printing it
 
 
-def curie(iri: str) -> str:
-    """``ID:KEY`` (a guideline prefix and a statement key) for an IRI in a project
-    namespace; the IRI itself otherwise."""
-    best = ""
-    for prefix, namespace in PREFIXES.items():
-        if iri.startswith(namespace) and len(namespace) > len(PREFIXES.get(best, "")):
-            best = prefix
-    if best:
-        local = iri[len(PREFIXES[best]):]
-        if _CURIE_LOCAL.match(local):
-            return f"{best}:{local}"
-    return iri
-
-
 def display_text(term: Node | None) -> str:
     """A term as a table cell: CURIE, ``_:label`` or the literal's text on one line."""
     if term is None:
         return ""
-    if isinstance(term, URIRef):
-        return curie(str(term))
-    if isinstance(term, BNode):
-        return f"_:{term}"
+    if isinstance(term, URIRef | BNode):
+        return curie(term)
     return str(term).replace("\r", "\\r").replace("\n", "\\n").replace("\t", " ")
 
 

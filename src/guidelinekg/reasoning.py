@@ -23,6 +23,8 @@ import owlready2
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import OWL, RDF, RDFS, XSD
 
+from guidelinekg.namespaces import curie
+
 INSTALL_HINT = (
     "install Java with scripts/install-system-deps.sh (Debian package default-jre-headless)"
 )
@@ -60,13 +62,6 @@ class ReasoningResult:
         return self.consistent and not self.unsatisfiable
 
 
-def _curie(iri: str) -> str:
-    for prefix, namespace in (("xsd", str(XSD)), ("rdf", str(RDF)), ("owl", str(OWL))):
-        if iri.startswith(namespace):
-            return f"{prefix}:{iri[len(namespace):]}"
-    return iri
-
-
 def prepare_for_hermit(graph: Graph) -> tuple[Graph, list[str]]:
     """A copy without owl:imports and without literals HermiT cannot read, and notes on both."""
     annotation_properties = set(graph.subjects(RDF.type, OWL.AnnotationProperty))
@@ -84,7 +79,7 @@ def prepare_for_hermit(graph: Graph) -> tuple[Graph, list[str]]:
             and obj.datatype not in OWL2_DATATYPES
             and predicate not in annotation_properties
         ):
-            left_out[_curie(str(obj.datatype))] += 1
+            left_out[curie(obj.datatype)] += 1
             continue
         prepared.add(triple)
     notes = []

@@ -14,26 +14,23 @@ from collections import defaultdict
 from urllib.parse import quote
 
 from rdflib import RDF, XSD, Graph, Literal, URIRef
-from rdflib.namespace import PROV
+from rdflib.namespace import OWL, PROV
 from rdflib.term import Node
 
 from guidelinekg import __version__
-from guidelinekg.loading import PREFIXES, bind_project_prefixes
+from guidelinekg.loading import BASE, bind_project_prefixes
+from guidelinekg.namespaces import CODE, FACT, GKG
 from guidelinekg.results import Derivation, PatientResult, PopulationVerdict
 from guidelinekg.sparql import load_query
 
-CODE = PREFIXES["code"]
-GKG = PREFIXES["gkg"]
-FACT = PREFIXES["fact"]
-
-# Result statuses as the code: concepts of the ResultStatusScheme.
-STATUS_CODES = {"applies": "applies", "does-not-apply": "does-not-apply",
-                "undetermined": "undetermined", "matches": "dose-matches",
-                "deviates": "dose-deviates", "cannot-check": "dose-cannot-check",
-                "contraindicated": "contraindicated",
-                "possibly-contraindicated": "possibly-contraindicated",
-                "in": "in-population", "out": "out-of-population",
-                "population-undetermined": "population-undetermined"}
+# Result statuses as concepts of the ResultStatusScheme.
+STATUS_CODES = {"applies": CODE.applies, "does-not-apply": CODE["does-not-apply"],
+                "undetermined": CODE.undetermined, "matches": CODE["dose-matches"],
+                "deviates": CODE["dose-deviates"], "cannot-check": CODE["dose-cannot-check"],
+                "contraindicated": CODE.contraindicated,
+                "possibly-contraindicated": CODE["possibly-contraindicated"],
+                "in": CODE["in-population"], "out": CODE["out-of-population"],
+                "population-undetermined": CODE["population-undetermined"]}
 
 POPULATION_WORDS = {"in": "in the guideline's population",
                     "out": "OUTSIDE the guideline's population: no statement applies",
@@ -145,10 +142,6 @@ def _result_iri(kind: str, patient: str, *parts: str) -> URIRef:
     return URIRef(f"urn:guidelinekg:{kind}:{encoded}")
 
 
-def _gkg(name: str) -> URIRef:
-    return URIRef(GKG + name)
-
-
 class _ResultGraph:
     """The RDF result graph of one run, built result by result."""
 
@@ -158,49 +151,48 @@ class _ResultGraph:
         started = derivation.started
         self.run = URIRef(f"urn:guidelinekg:run:{started.strftime('%Y%m%dT%H%M%S%fZ')}")
         add = self.graph.add
-        add((self.run, RDF.type, _gkg("DerivationRun")))
+        add((self.run, RDF.type, GKG.DerivationRun))
         add((self.run, RDF.type, PROV.Activity))
         add((self.run, PROV.startedAtTime, Literal(started.isoformat(), datatype=XSD.dateTime)))
-        add((self.run, _gkg("asOf"), Literal(derivation.as_of.isoformat(), datatype=XSD.date)))
+        add((self.run, GKG.asOf, Literal(derivation.as_of.isoformat(), datatype=XSD.date)))
         add((self.run, PROV.wasAssociatedWith,
-             URIRef(f"https://w3id.org/guidelinekg/software/{__version__}")))
+             URIRef(f"{BASE}software/{__version__}")))
         provenance = derivation.engine.construct(load_query("derive/provenance").text)
-        owl_version = URIRef("http://www.w3.org/2002/07/owl#versionIRI")
         self.fact_values: dict[tuple[str, str], list[Node]] = defaultdict(list)
         fact_of: dict[Node, str] = {}
         patient_of: dict[Node, str] = {}
         for subject, predicate, obj in provenance:
-            if predicate == owl_version:
+            if predicate == OWL.versionIRI:
                 add((self.run, PROV.used, obj))
                 continue
             add((subject, predicate, obj))
-            if predicate == _gkg("fact"):
+            if predicate == GKG.fact:
                 fact_of[subject] = str(obj)
-            elif predicate == _gkg("patient"):
+            elif predicate == GKG.patient:
                 patient_of[subject] = str(obj)
         for node, fact in fact_of.items():
             self.fact_values[(patient_of.get(node, ""), fact)].append(node)
 
     def result(self, node: URIRef, kind: str, patient: str, status: str, query: str) -> None:
         add = self.graph.add
-        add((node, RDF.type, _gkg(kind)))
-        add((node, _gkg("patient"), URIRef(patient)))
-        add((node, _gkg("resultStatus"), URIRef(CODE + STATUS_CODES[status])))
+        add((node, RDF.type, GKG[kind]))
+        add((node, GKG.patient, URIRef(patient)))
+        add((node, GKG.resultStatus, STATUS_CODES[status]))
         add((node, PROV.wasGeneratedBy, self.run))
-        add((node, _gkg("generatedByQuery"), Literal(query)))
+        add((node, GKG.generatedByQuery, Literal(query)))
 
     def derived_from_facts(self, node: URIRef, patient: str, facts: list[str]) -> None:
         for fact in facts:
-            for value in self.fact_values.get((patient, FACT + fact), []):
+            for value in self.fact_values.get((patient, str(FACT[fact])), []):
                 self.graph.add((node, PROV.wasDerivedFrom, value))
 
     def facts(self, node: URIRef, predicate: str, facts: list[str]) -> None:
         for fact in facts:
-            self.graph.add((node, _gkg(predicate), URIRef(FACT + fact)))
+            self.graph.add((node, GKG[predicate], FACT[fact]))
 
     def explanations(self, node: URIRef, lines: list[str]) -> None:
         for line in lines:
-            self.graph.add((node, _gkg("explanation"), Literal(line)))
+            self.graph.add((node, GKG.explanation, Literal(line)))
 
     def add_patient(self, result: PatientResult) -> None:
         add, patient = self.graph.add, result.patient
@@ -210,14 +202,14 @@ class _ResultGraph:
             else population.status
         self.result(node, "PopulationResult", patient, status, "derive/population-status")
         if population.guideline:
-            add((node, _gkg("guideline"), URIRef(population.guideline)))
+            add((node, GKG.guideline, URIRef(population.guideline)))
         self.facts(node, "missingFact", population.missing)
         self.explanations(node, population.because)
         for outcome in result.recommendations:
             node = _result_iri("result", patient, outcome.recommendation)
             self.result(node, "RecommendationResult", patient, outcome.status,
                         "derive/recommendation-status")
-            add((node, _gkg("recommendation"), URIRef(outcome.recommendation)))
+            add((node, GKG.recommendation, URIRef(outcome.recommendation)))
             self.facts(node, "missingFact", outcome.missing)
             self.explanations(node, outcome.because)
             self.derived_from_facts(node, patient, outcome.basis_facts)
@@ -225,22 +217,22 @@ class _ResultGraph:
             node = _result_iri("contraindication", patient, item.recommendation, item.record_item)
             self.result(node, "ContraindicationResult", patient, item.status,
                         "derive/contraindicated-actions")
-            add((node, _gkg("recommendation"), URIRef(item.recommendation)))
-            add((node, _gkg("recordItem"), URIRef(item.record_item)))
+            add((node, GKG.recommendation, URIRef(item.recommendation)))
+            add((node, GKG.recordItem, URIRef(item.record_item)))
             add((node, PROV.wasDerivedFrom, URIRef(item.record_item)))
             self.facts(node, "toConfirm", item.to_confirm)
         for gap in result.care_gaps:
             node = _result_iri("care-gap", patient, gap.recommendation)
             self.result(node, "CareGapResult", patient, "applies", "derive/care-gaps")
-            add((node, _gkg("recommendation"), URIRef(gap.recommendation)))
+            add((node, GKG.recommendation, URIRef(gap.recommendation)))
         for check in result.dose_checks:
             node = _result_iri("dose-check", patient, check.recommendation, check.record_item)
             self.result(node, "DoseCheckResult", patient, check.status,
                         "derive/dose-comparisons")
-            add((node, _gkg("recommendation"), URIRef(check.recommendation)))
-            add((node, _gkg("recordItem"), URIRef(check.record_item)))
-            add((node, _gkg("expected"), Literal(check.expected)))
-            add((node, _gkg("found"), Literal(check.found)))
+            add((node, GKG.recommendation, URIRef(check.recommendation)))
+            add((node, GKG.recordItem, URIRef(check.record_item)))
+            add((node, GKG.expected, Literal(check.expected)))
+            add((node, GKG.found, Literal(check.found)))
             add((node, PROV.wasDerivedFrom, URIRef(check.record_item)))
 
 

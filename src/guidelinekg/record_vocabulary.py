@@ -14,12 +14,9 @@ from rdflib.namespace import OWL, RDF, RDFS, SH, SKOS
 from rdflib.term import Node
 
 from guidelinekg.loading import BASE, guideline_graph
+from guidelinekg.namespaces import GKG, PSH, curie, expand_curie
 from guidelinekg.patient_records import (
-    GKG,
     PROPERTY_KINDS,
-    PSH,
-    SUBJECT,
-    compact,
     path_properties,
     patient_shapes,
     patients_of,
@@ -53,11 +50,11 @@ from guidelinekg.sparql import bundled_queries
 #    and shown in no result (the derivation shows the labels of the guideline's terms, not
 #    of record items), so they are listed.
 
-UNKNOWN_TERM = URIRef(PSH + "UnknownTerm")
-PROPERTY_NOT_READ_HERE = URIRef(PSH + "PropertyNotReadHere")
-GUIDELINE_TERM_IN_RECORD = URIRef(PSH + "GuidelineTermInRecord")
-UNREAD_TERMS = URIRef(PSH + "UnreadTerms")
-RECORD_VOCABULARY_COMPONENT = URIRef(PSH + "RecordVocabularyConstraintComponent")
+UNKNOWN_TERM = PSH.UnknownTerm
+PROPERTY_NOT_READ_HERE = PSH.PropertyNotReadHere
+GUIDELINE_TERM_IN_RECORD = PSH.GuidelineTermInRecord
+UNREAD_TERMS = PSH.UnreadTerms
+RECORD_VOCABULARY_COMPONENT = PSH.RecordVocabularyConstraintComponent
 CLASS_KINDS = (OWL.Class, RDFS.Class)
 # Properties of other vocabularies the queries and shapes read on the ontology, to place a
 # class or a value in it: in a record, pointing to a project term, they would extend it.
@@ -97,7 +94,7 @@ def properties_read_from_records() -> set[URIRef]:
     texts = [str(text) for text in shapes.objects(None, SH.select)]
     texts += [query.text for folder in ("facts", "derive") for query in bundled_queries(folder)]
     for text in texts:
-        read |= {URIRef(GKG + local) for local in _GKG_NAME.findall(text)}
+        read |= {expand_curie(f"gkg:{local}") for local in _GKG_NAME.findall(text)}
     return read
 
 
@@ -180,17 +177,17 @@ def _domain_problem(vocabulary: RecordVocabulary, prop: Node,
     if not missing:
         return None
     known = [cls for cls in classes if cls in vocabulary.classes]
-    wanted = ", ".join(f"{_with_article(vocabulary.labels.get(d, compact(d)))} ({compact(d)})"
+    wanted = ", ".join(f"{_with_article(vocabulary.labels.get(d, curie(d)))} ({curie(d)})"
                        for d in missing)
     if not classes:
-        return True, (f"{compact(prop)} is read on {wanted}, and this node has no class (no "
+        return True, (f"{curie(prop)} is read on {wanted}, and this node has no class (no "
                       f"rdf:type, and nothing points to it that gives it one): as recorded it "
                       f"changes nothing.")
     specific = max(known, key=lambda cls: (len(vocabulary.superclasses.get(cls, ())), str(cls)),
                    default=None)
-    shown = (vocabulary.labels.get(specific, compact(specific)) if specific is not None
-             else compact(min(classes, key=str)))
-    return not known, (f"{compact(prop)} is not read on {_with_article(shown)}: it is read on "
+    shown = (vocabulary.labels.get(specific, curie(specific)) if specific is not None
+             else curie(min(classes, key=str)))
+    return not known, (f"{curie(prop)} is not read on {_with_article(shown)}: it is read on "
                        f"{wanted}. As recorded it changes nothing; record the finding the way "
                        f"this kind of item is read.")
 
@@ -237,7 +234,7 @@ class _VocabularyPass:
         if _is_project_term(subject):
             self._report(GUIDELINE_TERM_IN_RECORD, triple,
                          f"The record states something about the guideline's own term "
-                         f"{compact(subject)} ({compact(prop)} {compact(obj)}): a patient "
+                         f"{curie(subject)} ({curie(prop)} {curie(obj)}): a patient "
                          f"record cannot change the guideline's vocabulary. Remove the "
                          f"statement.")
             return
@@ -249,28 +246,28 @@ class _VocabularyPass:
             self._type(triple)
         elif code == _UNKNOWN:
             self._report(UNKNOWN_TERM, triple,
-                         f"Unknown property {compact(prop)}: a typo, or a fact this guideline "
+                         f"Unknown property {curie(prop)}: a typo, or a fact this guideline "
                          f"does not read.")
         elif code == _LINK and _is_project_term(obj):
             self._report(GUIDELINE_TERM_IN_RECORD, triple,
-                         f"The record places {compact(subject)} in the guideline's vocabulary "
-                         f"({compact(prop)} {compact(obj)}): a patient record cannot extend "
+                         f"The record places {curie(subject)} in the guideline's vocabulary "
+                         f"({curie(prop)} {curie(obj)}): a patient record cannot extend "
                          f"it. Use the ontology's own classes and values.")
         elif code != _DECLARED or self._read_here(triple, read):
             if code in (_LINK, _OTHER):
-                self.unread[subject][compact(prop)] += 1
+                self.unread[subject][curie(prop)] += 1
             if _is_project_term(obj) and obj not in self.vocabulary.terms:
                 self._report(UNKNOWN_TERM, triple,
-                             f"Unknown concept {compact(obj)}: a typo, or a value this "
+                             f"Unknown concept {curie(obj)}: a typo, or a value this "
                              f"guideline does not know.")
 
     def _type(self, triple: tuple[Node, Node, Node]) -> None:
         subject, _, obj = triple
         if not _is_project_term(obj):
-            self.unread[subject][f"class {compact(obj)}"] += 1
+            self.unread[subject][f"class {curie(obj)}"] += 1
         elif obj not in self.vocabulary.classes:
             self._report(UNKNOWN_TERM, triple,
-                         f"Unknown class {compact(obj)}: a typo, or a kind of record item "
+                         f"Unknown class {curie(obj)}: a typo, or a kind of record item "
                          f"this guideline does not know; the item is read by no criterion.")
 
     def _read_here(self, triple: tuple[Node, Node, Node], read: bool) -> bool:
@@ -287,11 +284,11 @@ class _VocabularyPass:
             no_known_class, message = problem
             # A node that names a patient without a known class is refused by
             # psh:SubjectHolderIsRecordItem already: once is enough.
-            if not (no_known_class and (subject, SUBJECT, None) in self.data):
+            if not (no_known_class and (subject, GKG.subject, None) in self.data):
                 self._report(PROPERTY_NOT_READ_HERE, triple, message)
             return False
         if not read:
-            self.unread[subject][compact(prop)] += 1
+            self.unread[subject][curie(prop)] += 1
         return True
 
 

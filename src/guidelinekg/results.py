@@ -17,6 +17,7 @@ from rdflib import XSD, Graph, Literal
 from rdflib.namespace import SKOS
 from rdflib.term import Node
 
+from guidelinekg.namespaces import canonical_literal
 from guidelinekg.sparql import SparqlEngine
 
 
@@ -158,7 +159,8 @@ class Vocabulary:
         if isinstance(term, Literal):
             if term.datatype == XSD.boolean:
                 return "yes" if term.toPython() else "no"
-            return str(term.toPython())
+            # Numbers as Oxigraph writes them, whichever engine read them.
+            return str(canonical_literal(term).toPython())
         return self.notation.get(term, str(term))
 
 
@@ -169,9 +171,4 @@ def number(term: Node | None) -> Decimal | None:
         return Decimal(str(term.toPython() if isinstance(term, Literal) else term))
     except ArithmeticError:
         return None
-
-
-def plain(value: Decimal) -> str:
-    text = format(value.normalize(), "f")
-    return text
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pyshacl
 import rdflib
-from rdflib import BNode, Graph, Literal, URIRef
-from rdflib.namespace import RDF, SH
+from rdflib import BNode, Graph, Literal
+from rdflib.namespace import RDF, RDFS, SH
 from rdflib.plugins.sparql import prepareQuery
 from rdflib.plugins.sparql.sparql import Query
 from rdflib.query import Result
@@ -201,7 +201,7 @@ def add_results(report: ShaclReport, results: Iterable[ShaclResult]) -> None:
 
 def shape_name(shape: Node, shapes: Graph) -> str:
     """A readable name for a shape: its sh:name, rdfs:label, or local name."""
-    for predicate in (SH.name, URIRef("http://www.w3.org/2000/01/rdf-schema#label")):
+    for predicate in (SH.name, RDFS.label):
         value = shapes.value(shape, predicate)
         if value is not None:
             return str(value)

@@ -1,7 +1,7 @@
 """Terms named by the shapes: every sh:path, sh:class, target and prefixed name in a shape's
 SPARQL must be a term the ontology declares, so that a misspelt path cannot make a shape
-check nothing (step 3 of ``guidelinekg check``). Also the readable names the check's report
-uses for terms, lists and files.
+check nothing (step 3 of ``guidelinekg check``). Also the readable forms the check's report
+gives paths, lists and files (terms are named by ``namespaces.curie``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from rdflib import BNode, Graph, URIRef
 from rdflib.namespace import OWL, RDF, RDFS, SH
 from rdflib.term import Node
 
-from guidelinekg.loading import PREFIXES, parse_rdf_file
+from guidelinekg.loading import parse_rdf_file
+from guidelinekg.namespaces import curie, expand_curie
 from guidelinekg.resources import resource_root
 
 PROPERTY_TYPES = (OWL.ObjectProperty, OWL.DatatypeProperty, OWL.AnnotationProperty, RDF.Property)
@@ -35,19 +36,6 @@ PATH_OPERATORS = (SH.inversePath, SH.alternativePath, SH.zeroOrMorePath, SH.oneO
 # ontology has.
 PROJECT_PREFIXES = ("gkg", "fact", "code", "unit")
 _PREFIXED_NAME = re.compile(r"(?<![\w:/#-])(" + "|".join(PROJECT_PREFIXES) + r"):([A-Za-z_][\w-]*)")
-
-
-_WELL_KNOWN = dict(PREFIXES) | {
-    "rdf": str(RDF), "sh": str(SH), "gsh": "https://w3id.org/guidelinekg/shapes/guideline#",
-}
-
-
-def curie(term: Node) -> str:
-    text = str(term)
-    for prefix, namespace in sorted(_WELL_KNOWN.items(), key=lambda kv: -len(kv[1])):
-        if text.startswith(namespace) and len(text) > len(namespace):
-            return f"{prefix}:{text[len(namespace):]}"
-    return f"<{text}>" if isinstance(term, URIRef) else text
 
 
 def rdf_list(graph: Graph, node: Node) -> list[Node] | None:
@@ -188,5 +176,5 @@ def _sparql_problems(shapes: Graph, known_terms: set[Node]) -> Iterator[_TermPro
     for role in (SH.select, SH.ask):
         for shape, text in shapes.subject_objects(role):
             for prefix, local in sorted(set(_PREFIXED_NAME.findall(str(text)))):
-                if URIRef(PREFIXES[prefix] + local) not in known_terms:
+                if expand_curie(f"{prefix}:{local}") not in known_terms:
                     yield shape, "SPARQL", f"{prefix}:{local}", "a term the ontology does not have"

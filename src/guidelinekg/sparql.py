@@ -19,6 +19,7 @@ them), so the derivation does not parse them twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -30,6 +31,7 @@ from typing import Literal as TypingLiteral
 
 import pyoxigraph as ox
 from rdflib import Graph, Literal, URIRef, Variable
+from rdflib.namespace import XSD
 from rdflib.plugins.sparql import evaluate as _rdflib_evaluate
 from rdflib.plugins.sparql import prepareQuery
 from rdflib.plugins.sparql.algebra import translateQuery
@@ -38,6 +40,7 @@ from rdflib.plugins.sparql.parserutils import CompValue
 from rdflib.term import Identifier, Node
 
 from guidelinekg.loading import PREFIXES, from_oxigraph, to_oxigraph
+from guidelinekg.namespaces import expand_curie
 from guidelinekg.resources import query_roots
 
 EngineName = TypingLiteral["oxigraph", "rdflib"]
@@ -124,18 +127,15 @@ def bundled_queries(folder: str = "") -> list[QueryFile]:
     return [load_query(name) for name in sorted(names)]
 
 
-_XSD = "http://www.w3.org/2001/XMLSchema#"
-
-
 def parameter_term(parameter: QueryParameter, value: str) -> Node:
     """The RDF term for a parameter value given as text (a CURIE or IRI for kind IRI)."""
     if parameter.kind == "IRI":
         return expand_iri(value)
     datatypes = {
-        "integer": _XSD + "integer",
-        "decimal": _XSD + "decimal",
-        "date": _XSD + "date",
-        "boolean": _XSD + "boolean",
+        "integer": XSD.integer,
+        "decimal": XSD.decimal,
+        "date": XSD.date,
+        "boolean": XSD.boolean,
     }
     if parameter.kind == "string":
         return Literal(value)
@@ -144,7 +144,7 @@ def parameter_term(parameter: QueryParameter, value: str) -> Node:
         term_log = logging.getLogger("rdflib.term")
         was_disabled, term_log.disabled = term_log.disabled, True
         try:
-            literal = Literal(value, datatype=URIRef(datatypes[parameter.kind]))
+            literal = Literal(value, datatype=datatypes[parameter.kind])
         finally:
             term_log.disabled = was_disabled
         if literal.value is None or (parameter.kind == "boolean"
@@ -160,9 +160,9 @@ def expand_iri(value: str) -> URIRef:
     to an IRI; anything else is an error."""
     if value.startswith("<") and value.endswith(">"):
         value = value[1:-1]
-    prefix, sep, local = value.partition(":")
-    if sep and prefix in PREFIXES and not local.startswith("//"):
-        return URIRef(PREFIXES[prefix] + local)
+    if not value.partition(":")[2].startswith("//"):  # http://... is an IRI, not a CURIE
+        with contextlib.suppress(ValueError):
+            return expand_curie(value)
     if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+$", value):
         return URIRef(value)
     raise QueryError(f"{value!r} is not an IRI or a known prefixed name "

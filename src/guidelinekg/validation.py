@@ -38,11 +38,8 @@ from guidelinekg.loading import (
     bind_project_prefixes,
     merge_graphs,
 )
+from guidelinekg.namespaces import GKG, curie
 from guidelinekg.patient_records import (
-    GKG,
-    HAS_DOSE,
-    PATIENT_CLASS,
-    compact,
     core_ontology,
     patient_shapes,
     patients_of,
@@ -110,7 +107,7 @@ def validate_patients(graph: Graph, *, inplace: bool = False) -> PatientValidati
     With ``inplace`` the graph is given up to the validator (the ontology is added to it;
     no copy is made)."""
     shapes = patient_shapes()
-    patients = sorted(set(graph.subjects(RDF.type, PATIENT_CLASS)), key=str)
+    patients = sorted(set(graph.subjects(RDF.type, GKG.Patient)), key=str)
     # Before the shapes: with ``inplace`` the ontology is added to the graph.
     vocabulary_results = record_vocabulary_results(graph)
     ill_typed = ill_typed_triples(graph, core_ontology(), shapes)
@@ -138,7 +135,7 @@ def annotated_report_graph(validation: PatientValidation, data: Graph) -> Graph:
         focus = report.value(result, SH.focusNode)
         if focus is not None:
             for patient in patients_of(focus, data):
-                report.add((result, URIRef(GKG + "patient"), patient))
+                report.add((result, GKG.patient, patient))
     bind_project_prefixes(report)
     report.bind("sh", SH)
     return report
@@ -154,7 +151,7 @@ def path_text(report_graph: Graph, path: Node | None) -> str:
     if path is None:
         return ""
     if isinstance(path, URIRef):
-        return compact(path)
+        return curie(path)
     if report_graph.value(path, RDF.first) is not None:
         return "/".join(path_text(report_graph, step) for step in Collection(report_graph, path))
     inverse = report_graph.value(path, SH.inversePath)
@@ -169,25 +166,25 @@ def path_text(report_graph: Graph, path: Node | None) -> str:
         inner = report_graph.value(path, predicate)
         if inner is not None:
             return path_text(report_graph, inner) + mark
-    return compact(path)
+    return curie(path)
 
 
 def _what(result: PatientResult, report_graph: Graph, data: Graph | None) -> str:
     """The fact (for a completeness warning) or the focus and path a result is about."""
     if result.fact is not None:
-        return compact(result.fact)
+        return curie(result.fact)
     parts = []
     focus = result.result.focus
     if focus != result.patient:
-        holder = data.value(None, HAS_DOSE, focus) if data is not None else None
+        holder = data.value(None, GKG.hasDose, focus) if data is not None else None
         if isinstance(focus, BNode) and holder is not None:
-            parts.append(f"the dose of {compact(holder)}")
+            parts.append(f"the dose of {curie(holder)}")
         elif isinstance(focus, BNode):
             parts.append(f"a blank node (_:{focus})")
         elif holder is not None:
-            parts.append(f"{compact(focus)} (the dose of {compact(holder)})")
+            parts.append(f"{curie(focus)} (the dose of {curie(holder)})")
         else:
-            parts.append(compact(focus))
+            parts.append(curie(focus))
     path = path_text(report_graph, result.result.path)
     if path:
         parts.append(path)
@@ -233,7 +230,7 @@ def text_report(validation: PatientValidation, source: PatientInput | None = Non
         order.append(None)
     for patient in order:
         results = grouped[patient]
-        heading = compact(patient) if patient is not None else "No patient (items that name none)"
+        heading = curie(patient) if patient is not None else "No patient (items that name none)"
         lines.append(f"{heading}: {_counts(results)}")
         for result in results:
             shacl = result.result
@@ -241,7 +238,7 @@ def text_report(validation: PatientValidation, source: PatientInput | None = Non
             lines.append(f"      {shacl.message}")
             details = []
             if shacl.value is not None and shacl.value not in (shacl.focus, result.patient):
-                details.append(f"value: {compact(shacl.value)}")
+                details.append(f"value: {curie(shacl.value)}")
             details.append(f"shape: {result.shape_name}")
             lines.append("      " + "; ".join(details))
     lines.append(summary_line(validation))
@@ -317,7 +314,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     source = load_patient_input(args.paths)
-    if not any(source.graph.subjects(RDF.type, PATIENT_CLASS)):
+    if not any(source.graph.subjects(RDF.type, GKG.Patient)):
         where = ", ".join(str(path) for path in source.files)
         raise InputError(where, "no patient found (nothing is declared `a gkg:Patient`): "
                                 "nothing to validate")

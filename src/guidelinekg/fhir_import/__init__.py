@@ -19,7 +19,7 @@ that claim to be one but differ -- raises :class:`~guidelinekg.loading.InputErro
 file and the resource. Who each resource is about, and how resources are named across files,
 is :mod:`guidelinekg.fhir_identity`. docs/fhir-import.md documents every rule.
 
-The modules: :mod:`.codes` (systems, CURIEs, the code map), :mod:`.maps` (the import maps),
+The modules: :mod:`.codes` (systems, the code map), :mod:`.maps` (the import maps),
 :mod:`.ontology`, :mod:`.report` (the result), :mod:`.datatypes` (JSON and FHIR datatypes),
 :mod:`.context` (one resource's import), :mod:`.base` (shared state), one reader per
 resource family (:mod:`.patient`, :mod:`.conditions`, :mod:`.stages`, :mod:`.observations`,
@@ -31,10 +31,8 @@ from __future__ import annotations
 
 from guidelinekg.fhir_import.codes import (
     AJCC,
-    CODE,
     CODE_MAP_COLUMNS,
     FINDING,
-    GKG,
     HGNC,
     ICD10,
     ICD10CM,
@@ -47,8 +45,6 @@ from guidelinekg.fhir_import.codes import (
     CodeMapping,
     canonical_system,
     code_map_paths,
-    curie,
-    expand_curie,
     normalise_code,
     read_code_map,
 )
@@ -72,14 +68,14 @@ from guidelinekg.fhir_import.report import (
     FhirImport,
     ReportEntry,
 )
+from guidelinekg.namespaces import curie  # the shared function, as the tests import it
 
 __all__ = [
-    "AJCC", "AS_GIVEN", "CODE", "CODE_MAP_COLUMNS", "FINDING", "GKG", "HANDLERS", "HGNC",
-    "ICD10", "ICD10CM", "IGNORED", "IMPORTED", "LOINC", "NOTE", "RXNORM", "SNOMED",
-    "SYSTEM_NAMES", "UCUM", "CodeMap", "CodeMapping", "Conflict", "Context", "FhirImport",
-    "ImportMaps", "Importer", "Item", "OntologyFacts", "ReportEntry", "Role", "add_arguments",
-    "canonical_system", "code_map", "code_map_paths", "curie", "expand_curie",
-    "import_fhir_file", "import_fhir_files", "import_fhir_json", "import_maps",
-    "normalise_code", "ontology_facts", "parse_json_text", "read_code_map",
-    "read_import_maps", "read_json_file", "run",
+    "AJCC", "AS_GIVEN", "CODE_MAP_COLUMNS", "FINDING", "HANDLERS", "HGNC", "ICD10", "ICD10CM",
+    "IGNORED", "IMPORTED", "LOINC", "NOTE", "RXNORM", "SNOMED", "SYSTEM_NAMES", "UCUM",
+    "CodeMap", "CodeMapping", "Conflict", "Context", "FhirImport", "ImportMaps", "Importer",
+    "Item", "OntologyFacts", "ReportEntry", "Role", "add_arguments", "canonical_system",
+    "code_map", "code_map_paths", "curie", "import_fhir_file", "import_fhir_files",
+    "import_fhir_json", "import_maps", "normalise_code", "ontology_facts", "parse_json_text",
+    "read_code_map", "read_import_maps", "read_json_file", "run",
 ]

@@ -9,7 +9,7 @@ from typing import Any
 from rdflib import Graph, Literal, URIRef
 
 from guidelinekg.fhir_identity import Attribution, Entry, Names, as_dict, as_list, file_labels
-from guidelinekg.fhir_import.codes import UCUM, CodeMapping, canonical_system, curie
+from guidelinekg.fhir_import.codes import UCUM, CodeMapping, canonical_system
 from guidelinekg.fhir_import.context import Conflict, Context, Item
 from guidelinekg.fhir_import.datatypes import (
     choice,
@@ -21,6 +21,7 @@ from guidelinekg.fhir_import.datatypes import (
 from guidelinekg.fhir_import.maps import Role, code_map, import_maps
 from guidelinekg.fhir_import.ontology import ontology_facts
 from guidelinekg.fhir_import.report import AS_GIVEN, ReportEntry
+from guidelinekg.namespaces import GKG, curie
 
 # Top-level elements that carry clinical meaning: when present and not read they are
 # reported, so nothing of substance is dropped silently. Administrative elements (names,
@@ -80,8 +81,8 @@ class ImporterBase:
     def new_item(self, ctx: Context, iri: URIRef, classes: Sequence[URIRef]) -> Item:
         assert ctx.patient is not None
         item = Item(self.graph, iri, classes)
-        item.set("subject", ctx.patient, report=False)
-        item.set("sourceResource", Literal(ctx.entry.reference), report=False)
+        item.set(GKG.subject, ctx.patient, report=False)
+        item.set(GKG.sourceResource, Literal(ctx.entry.reference), report=False)
         self.item_origins[iri] = (ctx.entry.source, ctx.patient)
         return item
 
@@ -158,16 +159,17 @@ class ImporterBase:
             return
         key, value = effective
         if key in ("effectiveDateTime", "effectiveInstant"):
-            ctx.date(item, "effectiveDate", value, key)
+            ctx.date(item, GKG.effectiveDate, value, key)
         elif key == "effectivePeriod" and "start" in as_dict(value):
-            ctx.date(item, "effectiveDate", value["start"], "effectivePeriod.start")
+            ctx.date(item, GKG.effectiveDate, value["start"], "effectivePeriod.start")
         else:
             ctx.ignore(f"{key} is not read as a date", key)
 
     # -- quantities -------------------------------------------------------------------
 
     def quantity_unit(self, ctx: Context, quantity: dict[str, Any], element: str,
-                      dimensions: Sequence[str], what: str, strict: bool = True) -> str | None:
+                      dimensions: Sequence[URIRef], what: str, strict: bool = True
+                      ) -> str | None:
         """The unit of a Quantity as given: its UCUM code (or its unit text when no code is
         given), or ``code (system S)`` for another system; None when there is none. A unit
         the project cannot convert is written all the same and noted: the patient shapes

@@ -1,8 +1,9 @@
-"""Code systems, CURIEs and the code map (``fhir/code-map.tsv`` of every module).
+"""Code systems and the code map (``fhir/code-map.tsv`` of every module).
 
 The code map is the single source of the codes the importer reads: one row per (code,
 ontology term), each with the role that says where the code is read. Which roles there are,
 and what the importer does with each, is data too (:mod:`guidelinekg.fhir_import.maps`).
+The maps name terms by CURIE, read with :func:`guidelinekg.namespaces.expand_curie`.
 """
 
 from __future__ import annotations
@@ -13,14 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rdflib import Namespace, URIRef
+from rdflib import URIRef
 from rdflib.term import Node
 
-from guidelinekg.loading import PREFIXES
+from guidelinekg.namespaces import expand_curie, prefixed_name
 from guidelinekg.resources import fhir_folders
-
-GKG = Namespace(PREFIXES["gkg"])
-CODE = Namespace(PREFIXES["code"])
 
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
@@ -58,25 +56,22 @@ CODE_MAP_COLUMNS = ("system", "code", "display", "maps_to", "role", "source", "n
 NOT_USED = "not-used"
 
 
-def expand_curie(curie: str) -> URIRef:
-    prefix, _, local = curie.partition(":")
-    if prefix not in PREFIXES or not local:
-        raise ValueError(f"not a project CURIE: {curie!r}")
-    return URIRef(PREFIXES[prefix] + local)
-
-
-def curie(term: Node) -> str:
-    """A project CURIE for an IRI when it has one (for reports), else the IRI."""
-    text = str(term)
-    for prefix, namespace in sorted(PREFIXES.items(), key=lambda item: -len(item[1])):
-        if text.startswith(namespace) and len(text) > len(namespace):
-            return f"{prefix}:{text[len(namespace):]}"
-    return text
+def map_term(text: str) -> URIRef:
+    """The term a CURIE of the maps names (``gkg:Patient``); ValueError when it is none
+    of the project's (an unknown prefix, or no local name)."""
+    try:
+        if text.partition(":")[2]:
+            return expand_curie(text)
+    except ValueError:
+        pass
+    raise ValueError(f"not a project CURIE: {text!r}")
 
 
 def local_name(term: Node) -> str:
-    """The local part of a term's CURIE: the name the report gives a property."""
-    return curie(term).split(":", 1)[-1]
+    """The local part of a term's prefixed name: the name the report gives a property (the
+    whole IRI when none of the project's prefixes covers it)."""
+    name = prefixed_name(str(term))
+    return name.split(":", 1)[1] if name else str(term)
 
 
 def canonical_system(system: Any) -> str:
@@ -109,7 +104,7 @@ class CodeMapping:
 
     @property
     def term(self) -> URIRef | None:
-        return expand_curie(self.maps_to) if self.maps_to else None
+        return map_term(self.maps_to) if self.maps_to else None
 
 
 class CodeMap:
@@ -175,6 +170,6 @@ def read_code_map(path: Path, roles: Iterable[str] | None = None) -> CodeMap:
             raise ValueError(f"{path}: line {number}: unknown role {row.role!r} (roles are "
                              "the importer's own and those of the roles.tsv files)")
         if row.role != NOT_USED:
-            expand_curie(row.maps_to)
+            map_term(row.maps_to)
         rows.append(row)
     return CodeMap(rows)

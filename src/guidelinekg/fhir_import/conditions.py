@@ -10,7 +10,7 @@ from typing import Any
 from rdflib import Literal, URIRef
 
 from guidelinekg.fhir_identity import Entry, as_dict, as_list
-from guidelinekg.fhir_import.codes import CODE, CodeMapping
+from guidelinekg.fhir_import.codes import CodeMapping
 from guidelinekg.fhir_import.context import Conflict, Context, Item
 from guidelinekg.fhir_import.datatypes import choice, codings, describe_concept, status_code
 from guidelinekg.fhir_import.maps import (
@@ -22,11 +22,12 @@ from guidelinekg.fhir_import.maps import (
 )
 from guidelinekg.fhir_import.report import AS_GIVEN
 from guidelinekg.fhir_import.stages import StageReading, labels
+from guidelinekg.namespaces import CODE, GKG
 
 CONDITION_READINGS = (PRIMARY_CANCER, OTHER_PRIMARY_CANCER, SITE_CONDITION, CONDITION)
 UNCERTAIN_VERIFICATION = frozenset({"unconfirmed", "provisional", "differential"})
 # FHIR Condition.clinicalStatus (condition-clinical) -> the ontology's ClinicalStatusScheme.
-CLINICAL_STATUS = {code: f"condition-{code}" for code in (
+CLINICAL_STATUS = {code: CODE[f"condition-{code}"] for code in (
     "active", "recurrence", "relapse", "inactive", "remission", "resolved")}
 # mCODE extension naming the primary cancer a secondary one belongs to.
 RELATED_PRIMARY_SUFFIX = "related-primary-cancer-condition"
@@ -119,9 +120,9 @@ class ConditionImport(StageReading):
             return
         code = status_code(concept)
         if code in CLINICAL_STATUS:
-            item.set("clinicalStatus", CODE[CLINICAL_STATUS[code]])
+            item.set(GKG.clinicalStatus, CLINICAL_STATUS[code])
             return
-        item.set("clinicalStatus", Literal(code or describe_concept(concept)))
+        item.set(GKG.clinicalStatus, Literal(code or describe_concept(concept)))
         ctx.note(f"clinicalStatus {describe_concept(concept)} is not a FHIR condition clinical "
                  f"status; {AS_GIVEN}", "clinicalStatus")
 
@@ -129,11 +130,11 @@ class ConditionImport(StageReading):
         onset = choice(ctx.resource, "onset")
         ctx.read.add("recordedDate")
         if onset and onset[0] == "onsetDateTime":
-            ctx.date(item, "effectiveDate", onset[1], "onsetDateTime")
+            ctx.date(item, GKG.effectiveDate, onset[1], "onsetDateTime")
         elif onset and onset[0] == "onsetPeriod" and "start" in as_dict(onset[1]):
-            ctx.date(item, "effectiveDate", onset[1]["start"], "onsetPeriod.start")
+            ctx.date(item, GKG.effectiveDate, onset[1]["start"], "onsetPeriod.start")
         elif "recordedDate" in ctx.resource:
-            ctx.date(item, "effectiveDate", ctx.resource["recordedDate"], "recordedDate")
+            ctx.date(item, GKG.effectiveDate, ctx.resource["recordedDate"], "recordedDate")
 
     def import_primary(self, ctx: Context, role: Role, verification: str | None) -> None:
         if verification == "refuted":
@@ -187,7 +188,7 @@ class ConditionImport(StageReading):
         # (docs/fhir-import.md, "Clinical status").
         item = self.new_item(ctx, ctx.entry.iri, [role.cls])
         item.set(role.prop, site)
-        item.set("present", Literal(verification != "refuted"))
+        item.set(GKG.present, Literal(verification != "refuted"))
         self.clinical_status(ctx, item)
         self.condition_date(ctx, item)
         if verification != "refuted":
@@ -203,7 +204,7 @@ class ConditionImport(StageReading):
             return
         assert role.cls is not None  # checked as the maps are read
         item = self.new_item(ctx, ctx.entry.iri, [role.cls])
-        item.set("present", Literal(verification != "refuted"))
+        item.set(GKG.present, Literal(verification != "refuted"))
         self.clinical_status(ctx, item)
         self.condition_date(ctx, item)
         ctx.imported(item)
@@ -225,7 +226,7 @@ class ConditionImport(StageReading):
         # A refuted diagnosis is kept as refuted: it says the condition is absent (a
         # fracture ruled out), which silence would not.
         item = self.new_item(ctx, ctx.entry.iri, [cls])
-        item.set("present", Literal(verification != "refuted"))
+        item.set(GKG.present, Literal(verification != "refuted"))
         self.clinical_status(ctx, item)
         self.condition_date(ctx, item)
         ctx.imported(item)

@@ -11,10 +11,11 @@ from rdflib.namespace import RDF, XSD
 from rdflib.term import Node
 
 from guidelinekg.fhir_identity import Entry
-from guidelinekg.fhir_import.codes import GKG, curie, local_name
+from guidelinekg.fhir_import.codes import local_name
 from guidelinekg.fhir_import.datatypes import FULL_DATE, PARTIAL_DATE, is_calendar_date
 from guidelinekg.fhir_import.report import AS_GIVEN, IGNORED, IMPORTED, NOTE, ReportEntry
 from guidelinekg.loading import InputError
+from guidelinekg.namespaces import curie
 
 if TYPE_CHECKING:
     from guidelinekg.fhir_import.base import ImporterBase
@@ -35,16 +36,15 @@ class Item:
         for cls in classes:
             graph.add((iri, RDF.type, cls))
 
-    def set(self, prop: str | URIRef, value: Node, text: str | None = None,
+    def set(self, prop: URIRef, value: Node, text: str | None = None,
             report: bool = True) -> None:
-        """Write a property: a core property by its local name, any other by its IRI (from
-        the import maps); the report names it by its local name."""
-        iri = prop if isinstance(prop, URIRef) else GKG[prop]
-        self.graph.add((self.iri, iri, value))
+        """Write a property (a core one from GKG, any other from the import maps); the
+        report names it by its local name."""
+        self.graph.add((self.iri, prop, value))
         if report:
             shown = text if text is not None else (
                 curie(value) if isinstance(value, URIRef) else str(value))
-            self.parts.append(f"{local_name(iri)} {shown}")
+            self.parts.append(f"{local_name(prop)} {shown}")
 
     def describe(self) -> str:
         head = " + ".join(curie(cls) for cls in self.classes)
@@ -100,7 +100,7 @@ class Context:
             where += f" ({self.entry.position})"
         return InputError(self.entry.source, f"{where}: {message}")
 
-    def date(self, item: Item, prop: str, value: Any, element: str) -> bool:
+    def date(self, item: Item, prop: URIRef, value: Any, element: str) -> bool:
         """Write the xsd:date part of a FHIR date or dateTime. Any other value is written as
         given (a partial date as xsd:gYear or xsd:gYearMonth, anything else as text): the
         patient shapes refuse it, where dropping it would leave the item undated unseen."""

@@ -18,8 +18,9 @@ from rdflib.namespace import XSD
 from rdflib.term import Node
 
 from guidelinekg.fhir_identity import as_dict, as_list
-from guidelinekg.fhir_import.codes import SYSTEM_NAMES, canonical_system, curie
+from guidelinekg.fhir_import.codes import SYSTEM_NAMES, canonical_system
 from guidelinekg.loading import InputError, read_bytes_checked
+from guidelinekg.namespaces import curie
 
 FULL_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:T.*)?$")
 PARTIAL_DATE = re.compile(r"^\d{4}(?:-\d{2})?$")

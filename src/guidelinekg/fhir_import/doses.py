@@ -10,7 +10,6 @@ from rdflib import Literal, URIRef
 
 from guidelinekg.fhir_identity import as_dict, as_list
 from guidelinekg.fhir_import.base import ImporterBase
-from guidelinekg.fhir_import.codes import CODE, GKG
 from guidelinekg.fhir_import.context import Context, Item
 from guidelinekg.fhir_import.datatypes import (
     as_given,
@@ -23,6 +22,7 @@ from guidelinekg.fhir_import.datatypes import (
 )
 from guidelinekg.fhir_import.maps import ROUTE
 from guidelinekg.fhir_import.report import AS_GIVEN
+from guidelinekg.namespaces import CODE, GKG
 
 
 class DoseReading(ImporterBase):
@@ -57,13 +57,13 @@ class DoseReading(ImporterBase):
         if route is not None:
             routes = self.map_concept(route, (ROUTE,))
             if routes and routes[0].term is not None:
-                dose.set("route", routes[0].term)
+                dose.set(GKG.route, routes[0].term)
             else:
                 ctx.ignore(f"route {describe_concept(route)} is not in the code map",
                            f"{element}.route")
         unread += self.dose_timing(ctx, dose, as_dict(dosage.get("timing")), f"{element}.timing")
         if isinstance(dosage.get("text"), str) and dosage["text"].strip():
-            dose.set("doseText", Literal(dosage["text"].strip()), report=False)
+            dose.set(GKG.doseText, Literal(dosage["text"].strip()), report=False)
         if len(dose.parts) == 0 and not isinstance(dosage.get("text"), str):
             self.graph.remove((dose.iri, None, None))
             if not dates_only(dosage):
@@ -72,7 +72,7 @@ class DoseReading(ImporterBase):
             return
         if ctx.entry.type != "MedicationAdministration":
             self.dose_phase(dose, dosage, ctx)
-        item.set("hasDose", dose.iri, f"({dose.describe().split(', ', 1)[-1]})"
+        item.set(GKG.hasDose, dose.iri, f"({dose.describe().split(', ', 1)[-1]})"
                  if dose.parts else "(dose text only)")
         if unread:
             ctx.ignore("not read: " + ", ".join(unread), element)
@@ -80,15 +80,15 @@ class DoseReading(ImporterBase):
     def dose_phase(self, dose: Item, dosage: dict[str, Any], ctx: Context) -> None:
         repeat = as_dict(as_dict(dosage.get("timing")).get("repeat"))
         if repeat.get("count") == 1:
-            dose.set("dosePhase", CODE["loading-dose"])
+            dose.set(GKG.dosePhase, CODE["loading-dose"])
             return
         siblings = as_list(ctx.resource.get("dosageInstruction", ctx.resource.get("dosage")))
         if any(as_dict(as_dict(as_dict(s).get("timing")).get("repeat")).get("count") == 1
                for s in siblings if s is not dosage):
-            dose.set("dosePhase", CODE["maintenance-dose"])
+            dose.set(GKG.dosePhase, CODE["maintenance-dose"])
 
     def dose_amount(self, ctx: Context, dose: Item, quantity: dict[str, Any], element: str,
-                    dimensions: Sequence[str] = ("mass", "mass-per-body-mass"),
+                    dimensions: Sequence[URIRef] = (CODE.mass, CODE["mass-per-body-mass"]),
                     what: str = "dose") -> None:
         """gkg:doseAmount and gkg:doseUnit as given: a dose that is not a positive number,
         or has no unit or one the project cannot convert, is written all the same (the
@@ -98,29 +98,30 @@ class DoseReading(ImporterBase):
             ctx.ignore(f"the {what} quantity has no value: no amount written", element)
             return
         unit = self.quantity_unit(ctx, quantity, element, dimensions, what)
-        dose.set("doseAmount", decimal_literal(value) if is_number(value) else as_given(value))
+        dose.set(GKG.doseAmount, decimal_literal(value) if is_number(value) else as_given(value))
         if not is_number(value) or value <= 0:
             ctx.note(f"{what} {value!r} is not a positive number; {AS_GIVEN}", element)
         if unit is not None:
-            dose.set("doseUnit", Literal(unit))
+            dose.set(GKG.doseUnit, Literal(unit))
             if unit == "mg/kg":
-                dose.set("perBodyWeight", Literal(True), report=False)
+                dose.set(GKG.perBodyWeight, Literal(True), report=False)
 
     def dose_timing(self, ctx: Context, dose: Item, timing: dict[str, Any],
                     element: str) -> list[str]:
         repeat = as_dict(timing.get("repeat"))
         unread = [f"timing.{k}" for k in timing if k not in ("repeat", "event")]
-        for key, whole in (("frequency", True), ("count", True), ("period", False),
-                           ("periodMax", False)):
+        for key, prop, whole in (("frequency", GKG.frequency, True), ("count", GKG["count"], True),
+                                 ("period", GKG.period, False),
+                                 ("periodMax", GKG.periodMax, False)):
             if key in repeat:
-                self.timing_number(ctx, dose, key, repeat[key], whole, f"{element}.repeat.{key}")
+                self.timing_number(ctx, dose, prop, repeat[key], whole, f"{element}.repeat.{key}")
         if "period" in repeat or "periodMax" in repeat:
-            self.timing_unit(ctx, dose, "periodUnit", repeat.get("periodUnit"),
+            self.timing_unit(ctx, dose, GKG.periodUnit, repeat.get("periodUnit"),
                              f"{element}.repeat.periodUnit")
         if "duration" in repeat:
-            self.timing_number(ctx, dose, "infusionDuration", repeat["duration"], False,
+            self.timing_number(ctx, dose, GKG.infusionDuration, repeat["duration"], False,
                                f"{element}.repeat.duration")
-            self.timing_unit(ctx, dose, "infusionDurationUnit", repeat.get("durationUnit"),
+            self.timing_unit(ctx, dose, GKG.infusionDurationUnit, repeat.get("durationUnit"),
                              f"{element}.repeat.durationUnit")
         known = {"frequency", "count", "period", "periodMax", "periodUnit", "duration",
                  "durationUnit", "boundsPeriod"}
@@ -128,7 +129,7 @@ class DoseReading(ImporterBase):
         return unread
 
     @staticmethod
-    def timing_number(ctx: Context, dose: Item, prop: str, value: Any, whole: bool,
+    def timing_number(ctx: Context, dose: Item, prop: URIRef, value: Any, whole: bool,
                       element: str) -> None:
         """A count (1 or more) or an amount of time (above 0), as given when it is not."""
         if whole and is_integer(value) and value >= 1:
@@ -140,9 +141,10 @@ class DoseReading(ImporterBase):
             wanted = "a whole number of 1 or more" if whole else "a positive number"
             ctx.note(f"{value!r} is not {wanted}; {AS_GIVEN}", element)
 
-    def timing_unit(self, ctx: Context, dose: Item, prop: str, unit: Any, element: str) -> None:
+    def timing_unit(self, ctx: Context, dose: Item, prop: URIRef, unit: Any,
+                    element: str) -> None:
         """A UCUM time unit, as given when it is not one (none: written without one)."""
-        units = self.ontology.ucum_codes("time")
+        units = self.ontology.ucum_codes(CODE.time)
         if unit is None:
             ctx.note(f"no unit: written without one, for the patient shapes to judge (they "
                      f"refuse it; give one of {', '.join(units)})", element)

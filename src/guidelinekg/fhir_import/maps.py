@@ -32,9 +32,10 @@ from guidelinekg.fhir_import.codes import (
     CodeMap,
     code_map_paths,
     data_rows,
-    expand_curie,
+    map_term,
     read_code_map,
 )
+from guidelinekg.namespaces import expand_curie
 from guidelinekg.resources import fhir_folders
 
 # The importer's readings of a role (the "reads" column). The first six are roles of their
@@ -107,6 +108,11 @@ class ObservationValue:
     value_role: str = ""
     unit_dimension: str = ""
     label: str = ""
+
+    @property
+    def dimension(self) -> URIRef:
+        """The dimension of its units: the ``code:`` concept unit_dimension names."""
+        return expand_curie(f"code:{self.unit_dimension}")
 
 
 @dataclass(frozen=True)
@@ -224,7 +230,7 @@ def _rows(folders: Sequence[Path], name: str,
 
 def _term(path: Path, number: int, text: str) -> URIRef | None:
     try:
-        return expand_curie(text) if text else None
+        return map_term(text) if text else None
     except ValueError as error:
         raise ValueError(f"{path}: line {number}: {error}") from None
 

@@ -9,7 +9,7 @@ from typing import Any
 from rdflib import Literal, URIRef
 
 from guidelinekg.fhir_identity import Entry, as_dict, as_list
-from guidelinekg.fhir_import.codes import CODE, curie
+from guidelinekg.fhir_import.codes import local_name
 from guidelinekg.fhir_import.context import Conflict, Context, Item
 from guidelinekg.fhir_import.datatypes import (
     as_given,
@@ -24,6 +24,7 @@ from guidelinekg.fhir_import.datatypes import (
 from guidelinekg.fhir_import.doses import DoseReading
 from guidelinekg.fhir_import.maps import MEDICATION, ExtensionRule
 from guidelinekg.fhir_import.report import AS_GIVEN, IGNORED, NOTE, ReportEntry
+from guidelinekg.namespaces import CODE, GKG, curie
 
 ORDER_INTENTS = frozenset({
     "order", "original-order", "reflex-order", "filler-order", "instance-order"})
@@ -113,9 +114,9 @@ class MedicationImport(DoseReading):
         dosages = self.dosages(ctx)
         base = ctx.entry.iri
         for cls in classes:
-            iri = base if len(classes) == 1 else URIRef(f"{base}#{curie(cls).split(':', 1)[1]}")
+            iri = base if len(classes) == 1 else URIRef(f"{base}#{local_name(cls)}")
             item = self.new_item(ctx, iri, [cls])
-            item.set("status", status_value)
+            item.set(GKG.status, status_value)
             self.medication_details(ctx, item, cls, dates, extensions)
             if len(classes) == 1:
                 for number, (dosage, element) in enumerate(dosages, start=1):
@@ -134,7 +135,7 @@ class MedicationImport(DoseReading):
                            extensions: list[tuple[ExtensionRule, Literal]]) -> None:
         """Dates and extension values (a line of therapy) of one medicine item; an extension
         value on a class outside its rule's domain is reported as ignored."""
-        for prop, (value, element) in zip(("startDate", "endDate"), dates, strict=True):
+        for prop, (value, element) in zip((GKG.startDate, GKG.endDate), dates, strict=True):
             if value is not None:
                 ctx.date(item, prop, value, element)
         for rule, value in extensions:

@@ -10,7 +10,7 @@ from rdflib import Literal, URIRef
 from rdflib.term import Node
 
 from guidelinekg.fhir_identity import as_dict, as_list
-from guidelinekg.fhir_import.codes import NOT_USED, curie
+from guidelinekg.fhir_import.codes import NOT_USED
 from guidelinekg.fhir_import.context import Conflict, Context
 from guidelinekg.fhir_import.datatypes import (
     as_given,
@@ -33,12 +33,13 @@ from guidelinekg.fhir_import.maps import (
 from guidelinekg.fhir_import.report import AS_GIVEN
 from guidelinekg.fhir_import.stages import StageReading
 from guidelinekg.fhir_import.variants import VariantReading
+from guidelinekg.namespaces import GKG, curie
 
 FINAL_OBSERVATION_STATUSES = frozenset({"final", "amended", "corrected"})
 OBSERVATION_READINGS = (OBSERVATION, GENETIC_VARIANT, STAGE_OBSERVATION, NOT_USED)
 
 # (property, value, how the report shows it when not as the value itself)
-Values = list[tuple[str, Node, str | None]]
+Values = list[tuple[URIRef, Node, str | None]]
 
 
 class ObservationImport(VariantReading, StageReading):
@@ -116,14 +117,14 @@ class ObservationImport(VariantReading, StageReading):
                           data: Any) -> Values:
         name = curie(spec.cls)
         if spec.kind == "boolean":
-            return ([("valueBoolean", Literal(data), None)]
+            return ([(GKG.valueBoolean, Literal(data), None)]
                     if key == "valueBoolean" and isinstance(data, bool) else
-                    self.value_as_given(ctx, "valueBoolean", key, data,
+                    self.value_as_given(ctx, GKG.valueBoolean, key, data,
                                         f"{name} needs valueBoolean"))
         if spec.kind == "integer":
-            return ([("valueInteger", integer_literal(data), None)]
+            return ([(GKG.valueInteger, integer_literal(data), None)]
                     if key == "valueInteger" and is_integer(data) and data >= 0 else
-                    self.value_as_given(ctx, "valueInteger", key, data,
+                    self.value_as_given(ctx, GKG.valueInteger, key, data,
                                         f"{name} needs a valueInteger of 0 or more"))
         if spec.kind == "quantity":
             return self.quantity_value(ctx, spec, key, data)
@@ -148,7 +149,7 @@ class ObservationImport(VariantReading, StageReading):
         return False
 
     @staticmethod
-    def value_as_given(ctx: Context, prop: str, key: str, data: Any, why: str) -> Values:
+    def value_as_given(ctx: Context, prop: URIRef, key: str, data: Any, why: str) -> Values:
         """A value the importer cannot read, kept for the patient shapes to refuse: as given,
         or none when the observation has none (the shapes then find the value missing)."""
         if not key:
@@ -169,7 +170,7 @@ class ObservationImport(VariantReading, StageReading):
             concepts = as_list(ctx.resource["interpretation"])
             source = " (from Observation.interpretation)"
         elif key != "valueCodeableConcept":
-            return self.value_as_given(ctx, "valueCode", key, data,
+            return self.value_as_given(ctx, GKG.valueCode, key, data,
                                        f"{curie(spec.cls)} needs valueCodeableConcept")
         else:
             concepts = [data]
@@ -179,20 +180,20 @@ class ObservationImport(VariantReading, StageReading):
         except Conflict as conflict:
             # Every value is written: the shapes refuse a finding with two values.
             ctx.note(f"value codings disagree: {conflict}; {AS_GIVEN}", key or "interpretation")
-            return [("valueCode", row.term, None) for row in rows if row.term is not None]
+            return [(GKG.valueCode, row.term, None) for row in rows if row.term is not None]
         if not terms:
             shown = "; ".join(describe_concept(c) for c in concepts)
             ctx.note(f"value {shown} is {self.value_label(role)}; {AS_GIVEN}",
                      key or "interpretation")
-            return [("valueCode", Literal(shown), None)]
-        return [("valueCode", terms[0], curie(terms[0]) + source)]
+            return [(GKG.valueCode, Literal(shown), None)]
+        return [(GKG.valueCode, terms[0], curie(terms[0]) + source)]
 
     def quantity_value(self, ctx: Context, spec: ObservationValue, key: str,
                        data: Any) -> Values:
         """The original value and unit: converting them is the fact layer's job."""
         what = spec.label
         if key != "valueQuantity":
-            return self.value_as_given(ctx, "valueDecimal", key, data,
+            return self.value_as_given(ctx, GKG.valueDecimal, key, data,
                                        f"{what} needs valueQuantity")
         quantity = as_dict(data)
         found: Values = []
@@ -201,16 +202,16 @@ class ObservationImport(VariantReading, StageReading):
             ctx.note(f"{what} quantity has no value: written without one, for the patient "
                      "shapes to judge (they refuse it)", "valueQuantity")
         else:
-            found.append(("valueDecimal", decimal_literal(amount) if is_number(amount)
+            found.append((GKG.valueDecimal, decimal_literal(amount) if is_number(amount)
                           else as_given(amount), None))
             if not is_number(amount) or amount <= 0:
                 ctx.note(f"{what} {amount!r} is not a positive number; {AS_GIVEN}",
                          "valueQuantity")
         # A unit of another dimension is written as given: the shapes refuse it.
-        unit = self.quantity_unit(ctx, quantity, "valueQuantity", (spec.unit_dimension,), what,
+        unit = self.quantity_unit(ctx, quantity, "valueQuantity", (spec.dimension,), what,
                                   strict=False)
         if unit is not None:
-            found.append(("unitCode", Literal(unit), None))
+            found.append((GKG.unitCode, Literal(unit), None))
         return found
 
     def score_value(self, ctx: Context, spec: ObservationValue, key: str, data: Any) -> Values:
@@ -223,9 +224,9 @@ class ObservationImport(VariantReading, StageReading):
         elif key == "valueQuantity":
             score = as_dict(data).get("value")
         if not is_integer(score) or not low <= score <= high:
-            return self.value_as_given(ctx, "valueCode", key, data if score is None else score,
+            return self.value_as_given(ctx, GKG.valueCode, key, data if score is None else score,
                                        f"{spec.label} needs a whole-number score from {low} "
                                        f"to {high}")
         score = int(score)
         term = next(band.term for band in bands if band.low <= score <= band.high)
-        return [("valueCode", term, f"{curie(term)} (score {score})")]
+        return [(GKG.valueCode, term, f"{curie(term)} (score {score})")]

@@ -9,8 +9,9 @@ from pathlib import Path
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import RDFS, SKOS
 
-from guidelinekg.fhir_import.codes import CODE, GKG, local_name
+from guidelinekg.fhir_import.codes import local_name
 from guidelinekg.loading import merge_graphs, parse_rdf_file, vocabulary_files
+from guidelinekg.namespaces import GKG
 
 
 @dataclass(frozen=True)
@@ -24,9 +25,9 @@ class OntologyFacts:
     def is_a(self, cls: URIRef, ancestor: URIRef) -> bool:
         return cls == ancestor or ancestor in self.superclasses.get(cls, frozenset())
 
-    def ucum_codes(self, *dimensions: str) -> list[str]:
-        wanted = {CODE[name] for name in dimensions}
-        return sorted(code for code, dim in self.unit_dimensions.items() if dim in wanted)
+    def ucum_codes(self, *dimensions: URIRef) -> list[str]:
+        """The UCUM codes of the units of these dimensions (``code:`` concepts)."""
+        return sorted(code for code, dim in self.unit_dimensions.items() if dim in dimensions)
 
     def label(self, term: URIRef) -> str:
         """How the report names a term: its label, or its local name when it has none."""

@@ -11,11 +11,11 @@ from rdflib.namespace import RDF
 
 from guidelinekg.fhir_identity import Entry, as_dict, as_list, attribute
 from guidelinekg.fhir_import.base import ImporterBase
-from guidelinekg.fhir_import.codes import GKG
 from guidelinekg.fhir_import.context import Context, Item
 from guidelinekg.fhir_import.datatypes import describe_json
 from guidelinekg.fhir_import.report import IGNORED, NOTE, ReportEntry
 from guidelinekg.loading import InputError
+from guidelinekg.namespaces import GKG
 
 
 class PatientImport(ImporterBase):
@@ -109,7 +109,7 @@ class PatientImport(ImporterBase):
         birth = ctx.resource.get("birthDate")
         ctx.read |= {"identifier", "gender"}  # identity (compared across resources)
         if birth is not None:
-            ctx.date(item, "birthDate", birth, "birthDate")
+            ctx.date(item, GKG.birthDate, birth, "birthDate")
         else:
             ctx.note("no birthDate: age is unknown")
         ctx.imported(item)

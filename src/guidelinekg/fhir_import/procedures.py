@@ -7,7 +7,6 @@ from __future__ import annotations
 from rdflib import Literal, URIRef
 
 from guidelinekg.fhir_identity import Entry, as_dict, as_list
-from guidelinekg.fhir_import.codes import CODE, GKG
 from guidelinekg.fhir_import.context import Conflict, Context, Item
 from guidelinekg.fhir_import.datatypes import (
     choice,
@@ -20,6 +19,7 @@ from guidelinekg.fhir_import.datatypes import (
 )
 from guidelinekg.fhir_import.doses import DoseReading
 from guidelinekg.fhir_import.maps import PROCEDURE, REASON, Refinement
+from guidelinekg.namespaces import CODE, GKG
 
 # mCODE radiotherapy course summary: dose delivered to a volume (STU2 to STU4).
 DOSE_TO_VOLUME_SUFFIX = "radiotherapy-dose-delivered-to-volume"
@@ -69,7 +69,7 @@ class ProcedureImport(DoseReading):
             cls = refinement.becomes
             ctx.read.add(element)
         item = self.new_item(ctx, ctx.entry.iri, [cls])
-        item.set("status", status[0])
+        item.set(GKG.status, status[0])
         self.procedure_dates(ctx, item)
         ctx.read.add("bodySite")
         for site in as_list(res.get("bodySite")):
@@ -77,7 +77,7 @@ class ProcedureImport(DoseReading):
             text = (", ".join(f"{describe_coding(c)}" for c in found) if found
                     else as_dict(site).get("text"))
             if text:
-                item.set("bodySite", Literal(text))
+                item.set(GKG.bodySite, Literal(text))
         self.purposes(ctx, item)
         if self.ontology.is_a(cls, GKG.Radiotherapy):
             self.radiotherapy_doses(ctx, item)
@@ -133,17 +133,17 @@ class ProcedureImport(DoseReading):
             return
         key, value = found
         if key.endswith("DateTime"):
-            ctx.date(item, "startDate", value, key)
+            ctx.date(item, GKG.startDate, value, key)
         elif key.endswith("Period"):
             period = as_dict(value)
             if "start" in period:
-                ctx.date(item, "startDate", period["start"], f"{key}.start")
+                ctx.date(item, GKG.startDate, period["start"], f"{key}.start")
             if "end" in period:
-                ctx.date(item, "endDate", period["end"], f"{key}.end")
+                ctx.date(item, GKG.endDate, period["end"], f"{key}.end")
         elif key == "occurrenceTiming":
             events = sorted(e for e in as_list(as_dict(value).get("event")) if isinstance(e, str))
             if events:
-                ctx.date(item, "startDate", events[0], f"{key}.event")
+                ctx.date(item, GKG.startDate, events[0], f"{key}.event")
             else:
                 ctx.ignore("occurrenceTiming without an event date is not read", key)
         else:
@@ -166,15 +166,15 @@ class ProcedureImport(DoseReading):
                         [GKG.DoseSpecification])
             total = parts.get("totalDoseDelivered", {}).get("valueQuantity")
             if isinstance(total, dict) and total.get("value") is not None:
-                self.dose_amount(ctx, dose, total, element, ("absorbed-dose",),
+                self.dose_amount(ctx, dose, total, element, (CODE["absorbed-dose"],),
                                  "radiotherapy dose")
             fractions = parts.get("fractionsDelivered", {})
             if "valueUnsignedInt" in fractions:
-                self.timing_number(ctx, dose, "fractions", fractions["valueUnsignedInt"], True,
+                self.timing_number(ctx, dose, GKG.fractions, fractions["valueUnsignedInt"], True,
                                    f"{element}.fractionsDelivered")
             if not dose.parts:
                 self.graph.remove((dose.iri, None, None))
                 ctx.ignore("no total dose or fractions in the dose delivered to a volume", element)
                 continue
-            item.set("hasDose", dose.iri, f"({dose.describe().split(', ', 1)[-1]})")
+            item.set(GKG.hasDose, dose.iri, f"({dose.describe().split(', ', 1)[-1]})")
 

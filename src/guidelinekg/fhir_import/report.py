@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from rdflib import Graph, Literal, URIRef
 
-from guidelinekg.fhir_import.codes import GKG
 from guidelinekg.loading import bind_project_prefixes
+from guidelinekg.namespaces import GKG
 
 IMPORTED, IGNORED, NOTE = "imported", "ignored", "note"
 # The report's words for a value written as the record gives it, impossible as it is.

@@ -16,6 +16,7 @@ from guidelinekg.fhir_import.context import Conflict, Context
 from guidelinekg.fhir_import.datatypes import codings, describe_coding, describe_concept
 from guidelinekg.fhir_import.maps import VARIANT_GENE, Role
 from guidelinekg.fhir_import.report import AS_GIVEN
+from guidelinekg.namespaces import GKG
 
 # Structural codes of the mCODE genetic-variant Observation (LOINC), not mappings to the
 # ontology: they say which component holds the gene, the origin and the significance.
@@ -92,7 +93,7 @@ class VariantReading(ImporterBase):
             return
         item = self.new_item(ctx, ctx.entry.iri, gene_classes)
         for value in values:
-            item.set("valueCode", value)
+            item.set(GKG.valueCode, value)
         self.observation_date(ctx, item)
         ctx.imported(item)
 

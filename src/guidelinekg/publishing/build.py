@@ -16,7 +16,6 @@ from rdflib import Graph, URIRef
 from rdflib.namespace import RDF, SKOS
 
 from guidelinekg.guideline_content import (
-    GKG,
     Guideline,
     guidelines,
     label,
@@ -28,6 +27,7 @@ from guidelinekg.guideline_content import (
     text,
 )
 from guidelinekg.loading import BASE
+from guidelinekg.namespaces import GKG
 from guidelinekg.patient_records import shape_files
 from guidelinekg.publishing.dataset import void_graph
 from guidelinekg.publishing.formats import (

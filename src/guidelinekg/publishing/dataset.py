@@ -8,7 +8,8 @@ from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, OWL, RDF, XSD
 
 from guidelinekg.guideline_content import Guideline, text
-from guidelinekg.loading import BASE, PREFIXES
+from guidelinekg.loading import BASE
+from guidelinekg.namespaces import GKG
 from guidelinekg.publishing.formats import (
     DCAT,
     FHIR_JSON,
@@ -52,7 +53,7 @@ def _describe_dataset(void: Graph, graphs: list[PublishedGraph], union_size: int
         void.add((dataset, DCTERMS.modified, Literal(dates[-1], datatype=XSD.date)))
     void.add((dataset, VOID.sparqlEndpoint, _ENDPOINT))
     void.add((dataset, VOID.uriSpace, Literal(BASE)))
-    void.add((dataset, VOID.vocabulary, URIRef(PREFIXES["gkg"])))
+    void.add((dataset, VOID.vocabulary, URIRef(str(GKG))))
     void.add((dataset, VOID.triples, Literal(union_size, datatype=XSD.integer)))
     void.add((dataset, DCAT.landingPage, URIRef(BASE)))
     service = URIRef(DATASET_DOCUMENT + "#sparql")

@@ -12,14 +12,14 @@ from rdflib.namespace import OWL, RDF, RDFS, SKOS
 from rdflib.term import Node
 
 from guidelinekg.guideline_content import (
-    GKG,
     local_name,
     read_intervention,
     sorted_terms,
     text,
 )
 from guidelinekg.guideline_parts import superclasses
-from guidelinekg.loading import BASE, PREFIXES
+from guidelinekg.loading import BASE
+from guidelinekg.namespaces import GKG
 from guidelinekg.publishing.graphs import PublishedGraph
 from guidelinekg.publishing.pages import Page, optional_value_view, property_rows, value_view
 
@@ -38,7 +38,7 @@ class _Terms:
         self.page = page
         self.graph = graph
         self.union = page.site.union
-        self.namespace = PREFIXES["gkg"]
+        self.namespace = str(GKG)
 
     def of_types(self, types: Iterable[URIRef]) -> list[URIRef]:
         found = {s for t in types for s in self.graph.subjects(RDF.type, t)

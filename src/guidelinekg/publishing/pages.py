@@ -15,7 +15,6 @@ from rdflib.paths import MulPath, SequencePath
 from rdflib.term import Node
 
 from guidelinekg.guideline_content import (
-    GKG,
     Guideline,
     PatientFact,
     _key_order,
@@ -26,6 +25,7 @@ from guidelinekg.guideline_content import (
     text,
 )
 from guidelinekg.loading import BASE, PREFIXES
+from guidelinekg.namespaces import GKG, prefixed_name
 from guidelinekg.publishing.formats import HTML, TEMPLATES_DIR, _term_key, relative_path
 from guidelinekg.publishing.graphs import PublishedGraph
 from guidelinekg.publishing.routes import Route
@@ -74,8 +74,12 @@ class SiteContext:
             return f"{document}#{value.split('#', 1)[1]}"
         return document
 
-    def compact(self, iri: Node) -> str:
-        return self.prefixes.compact_jsonld(str(iri)) if isinstance(iri, URIRef) else str(iri)
+    def compact(self, term: Node) -> str:
+        """An IRI's prefixed name in the site's prefixes (those its RDF documents declare),
+        else the IRI as written: pages show it beside a link, not as N3."""
+        if isinstance(term, URIRef):
+            return prefixed_name(term, self.prefixes.prefixes) or str(term)
+        return str(term)
 
     def label(self, term: Node) -> str:
         # Pages ask for the same labels thousands of times.

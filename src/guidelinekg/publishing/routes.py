@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from rdflib import Graph, URIRef
 from rdflib.namespace import RDF
 
-from guidelinekg.guideline_content import GKG, Guideline
+from guidelinekg.guideline_content import Guideline
 from guidelinekg.loading import BASE
+from guidelinekg.namespaces import GKG
 from guidelinekg.publishing.formats import (
     FHIR_JSON,
     HTML,

@@ -13,7 +13,7 @@ from rdflib.namespace import RDF, RDFS, SH, SKOS
 from rdflib.term import Node
 
 from guidelinekg.guideline_content import describe_blank_closure, local_name, sorted_terms, text
-from guidelinekg.loading import PREFIXES
+from guidelinekg.namespaces import expand_curie
 from guidelinekg.publishing.formats import _term_key
 from guidelinekg.publishing.pages import Page, value_view
 
@@ -108,7 +108,7 @@ def _mentioned_iris(graph: Graph, shape: Node) -> set[URIRef]:
             for iri in re.findall(r"<(https?://[^>\s]+)>", str(obj)):
                 mentioned.add(URIRef(iri))
             for prefix, local in re.findall(r"\b(gkg|fact|code|unit):([A-Za-z][\w-]*)", str(obj)):
-                mentioned.add(URIRef(PREFIXES[prefix] + local))
+                mentioned.add(expand_curie(f"{prefix}:{local}"))
     return mentioned
 
 
