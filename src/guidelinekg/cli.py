@@ -47,6 +47,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "publish": ("guidelinekg.publishing", "build the static linked-data site of the guideline"),
     "serve": ("guidelinekg.server", "serve the guideline with content negotiation and SPARQL"),
     "export-fhir": ("guidelinekg.fhir_export", "export the guideline as CPG-on-FHIR artefacts"),
+    "synth": ("guidelinekg.synth", "make a synthetic cohort from template records (benchmarks)"),
 }
 
 EXIT_DONE = 0

@@ -1,0 +1,247 @@
+"""``guidelinekg synth``: a synthetic cohort for benchmarks and scale tests (issue 13).
+
+Real-looking patients are made from template records (the bundled example patients that
+conform to the shapes, or a folder of the user's own), so the generator knows no guideline:
+every value it varies, it varies within what the vocabulary allows.
+
+For each patient, a template is chosen and copied with fresh IRIs, then:
+
+- each coded value (``gkg:valueCode``) is, with some probability, replaced by another concept
+  of the same value set (``skos:inScheme``): receptor statuses, sites, pain, stages vary;
+- every date of the record moves by one random offset into the past, so the order of events
+  (and the record's validity) is kept while ages and intervals vary;
+- an incomplete record (20 % by default) loses one of its items, so facts go missing;
+- an invalid record (5 % by default) gets a birth date after its latest event, which the
+  shapes refuse: a cohort run must report it, never derive from it.
+
+The same seed gives the same cohort, byte for byte. Output is N-Triples, written patient by
+patient, so any size streams to a file without being held in memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TextIO
+
+from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.namespace import RDF, SKOS, XSD
+from rdflib.term import Node
+
+from guidelinekg.loading import PREFIXES, InputError, parse_rdf_file, vocabulary_files
+from guidelinekg.namespaces import GKG
+from guidelinekg.resources import examples_dir
+
+PATIENT = GKG.Patient
+SUBJECT = GKG.subject
+VALUE_CODE = GKG.valueCode
+BIRTH_DATE = GKG.birthDate
+BASE_IRI = "http://example.org/synth/"
+
+
+@dataclass(frozen=True)
+class SynthOptions:
+    patients: int
+    seed: int = 1
+    incomplete_rate: float = 0.20
+    invalid_rate: float = 0.05
+    recode_rate: float = 0.30
+    max_shift_days: int = 3 * 365
+
+
+@dataclass(frozen=True)
+class Template:
+    """One patient's record: its triples, its patient node and its record items."""
+
+    triples: tuple[tuple[Node, Node, Node], ...]
+    patient: URIRef
+    items: tuple[Node, ...]
+
+
+def value_sets(vocabulary: Graph) -> dict[Node, tuple[Node, ...]]:
+    """Concept -> the other concepts of its value set, for recoding."""
+    members: dict[Node, list[Node]] = {}
+    for concept, scheme in vocabulary.subject_objects(SKOS.inScheme):
+        members.setdefault(scheme, []).append(concept)
+    by_concept: dict[Node, tuple[Node, ...]] = {}
+    for concepts in members.values():
+        ordered = tuple(sorted(concepts, key=str))
+        for concept in ordered:
+            by_concept[concept] = ordered
+    return by_concept
+
+
+def templates_from(graph: Graph) -> list[Template]:
+    """One template per patient of the graph, with the items that name it."""
+    found = []
+    for patient in sorted(graph.subjects(RDF.type, PATIENT), key=str):
+        if not isinstance(patient, URIRef):
+            continue
+        items = tuple(sorted(graph.subjects(SUBJECT, patient), key=str))
+        nodes = {patient, *items}
+        nodes |= _nested(graph, items)
+        triples = tuple(sorted(((s, p, o) for s, p, o in graph if s in nodes),
+                               key=lambda t: (str(t[0]), str(t[1]), str(t[2]))))
+        found.append(Template(triples, patient, items))
+    return found
+
+
+def _nested(graph: Graph, roots: Iterable[Node]) -> set[Node]:
+    """Blank nodes under the items (dose specifications)."""
+    seen: set[Node] = set()
+    stack = list(roots)
+    while stack:
+        for obj in graph.objects(stack.pop(), None):
+            if isinstance(obj, BNode) and obj not in seen:
+                seen.add(obj)
+                stack.append(obj)
+    return seen
+
+
+def default_templates() -> list[Template]:
+    """The bundled example patients that conform to the shapes."""
+    from guidelinekg.validation import validate_patients
+
+    graph = Graph()
+    for path in sorted((examples_dir() / "patients").rglob("*.ttl")):
+        graph += parse_rdf_file(path)
+    refused = validate_patients(graph).patients_with("Violation")
+    return [t for t in templates_from(graph) if t.patient not in refused]
+
+
+class _PatientMaker:
+    """Copies templates into new patients, varied within the vocabulary."""
+
+    def __init__(self, templates: list[Template], options: SynthOptions,
+                 recodes: dict[Node, tuple[Node, ...]]) -> None:
+        if not templates:
+            raise InputError("templates", "no patient record to make a cohort from")
+        self.templates = templates
+        self.options = options
+        self.recodes = recodes
+        self.random = random.Random(options.seed)
+
+    def patient(self, number: int) -> list[tuple[Node, Node, Node]]:
+        template = self.templates[self.random.randrange(len(self.templates))]
+        prefix = f"{BASE_IRI}{self.options.seed}/p{number}/"
+        dropped = self._dropped_item(template)
+        shift = timedelta(days=self.random.randrange(self.options.max_shift_days + 1))
+        renamed: dict[Node, Node] = {}
+        triples = []
+        for subject, predicate, obj in template.triples:
+            if subject == dropped or obj == dropped:
+                continue
+            triples.append((self._rename(subject, prefix, renamed), predicate,
+                            self._value(predicate, self._rename(obj, prefix, renamed), shift)))
+        if self.random.random() < self.options.invalid_rate:
+            triples = self._born_after_everything(triples, renamed[template.patient])
+        return triples
+
+    def _dropped_item(self, template: Template) -> Node | None:
+        if template.items and self.random.random() < self.options.incomplete_rate:
+            return template.items[self.random.randrange(len(template.items))]
+        return None
+
+    def _rename(self, node: Node, prefix: str, renamed: dict[Node, Node]) -> Node:
+        if isinstance(node, BNode):
+            return renamed.setdefault(node, BNode())
+        if isinstance(node, URIRef) and not any(str(node).startswith(ns)
+                                                 for ns in PREFIXES.values()):
+            local = str(node).rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1]
+            return renamed.setdefault(node, URIRef(prefix + local))
+        return node
+
+    def _value(self, predicate: Node, value: Node, shift: timedelta) -> Node:
+        if predicate == VALUE_CODE and value in self.recodes \
+                and self.random.random() < self.options.recode_rate:
+            choices = self.recodes[value]
+            return choices[self.random.randrange(len(choices))]
+        if isinstance(value, Literal) and value.datatype == XSD.date:
+            moved = value.toPython()
+            if isinstance(moved, date):
+                return Literal((moved - shift).isoformat(), datatype=XSD.date)
+        return value
+
+    @staticmethod
+    def _born_after_everything(triples: list[tuple[Node, Node, Node]], patient: Node
+                               ) -> list[tuple[Node, Node, Node]]:
+        dates = [o.toPython() for _, p, o in triples
+                 if isinstance(o, Literal) and o.datatype == XSD.date and p != BIRTH_DATE]
+        latest = max((d for d in dates if isinstance(d, date)), default=date(2026, 1, 1))
+        kept = [t for t in triples if not (t[0] == patient and t[1] == BIRTH_DATE)]
+        born = Literal((latest + timedelta(days=30)).isoformat(), datatype=XSD.date)
+        return [*kept, (patient, BIRTH_DATE, born)]
+
+
+def synthesize(options: SynthOptions, templates: list[Template] | None = None
+               ) -> Iterator[list[tuple[Node, Node, Node]]]:
+    """The cohort, one patient's triples at a time."""
+    vocabulary = Graph()
+    for path in vocabulary_files():
+        vocabulary += parse_rdf_file(path)
+    maker = _PatientMaker(templates if templates is not None else default_templates(),
+                          options, value_sets(vocabulary))
+    for number in range(1, options.patients + 1):
+        yield maker.patient(number)
+
+
+def write_ntriples(patients: Iterable[list[tuple[Node, Node, Node]]], out: TextIO) -> int:
+    """Write each patient as N-Triples lines; the number of patients written."""
+    count = 0
+    for triples in patients:
+        out.writelines(f"{s.n3()} {p.n3()} {o.n3()} .\n" for s, p, o in triples)
+        count += 1
+    return count
+
+
+# --------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--patients", type=int, required=True, metavar="N",
+                        help="how many patients to make")
+    parser.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
+    parser.add_argument("--from", dest="templates", type=Path, default=None, metavar="PATH",
+                        help="template records (an RDF file or folder; default: the bundled "
+                             "example patients that conform to the shapes)")
+    parser.add_argument("--incomplete", type=float, default=0.20, metavar="RATE",
+                        help="share of records missing one item (default: 0.20)")
+    parser.add_argument("--invalid", type=float, default=0.05, metavar="RATE",
+                        help="share of records the shapes refuse (default: 0.05)")
+    parser.add_argument("-o", "--out", type=Path, default=None, metavar="FILE",
+                        help="N-Triples file to write (default: standard output)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.patients < 1:
+        raise InputError("--patients", "must be at least 1")
+    for name, rate in (("--incomplete", args.incomplete), ("--invalid", args.invalid)):
+        if not 0.0 <= rate <= 1.0:
+            raise InputError(name, "must be between 0 and 1")
+    templates = None
+    if args.templates is not None:
+        from guidelinekg.patients import load_patient_input
+
+        templates = templates_from(load_patient_input([args.templates]).graph)
+    options = SynthOptions(args.patients, args.seed, args.incomplete, args.invalid)
+    cohort = synthesize(options, templates)
+    if args.out is None:
+        written = write_ntriples(cohort, sys.stdout)
+    else:
+        from guidelinekg.cli import output_directory
+
+        output_directory(args.out.parent)
+        try:
+            with args.out.open("w", encoding="utf-8") as out:
+                written = write_ntriples(cohort, out)
+        except IsADirectoryError:
+            raise InputError(args.out, "is a folder; give the file to write") from None
+    print(f"guidelinekg synth: {written} patients (seed {args.seed})", file=sys.stderr)
+    return 0
