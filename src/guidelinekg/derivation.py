@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rdflib import Graph, URIRef
+from rdflib.namespace import RDF
 from rdflib.term import Node
 
 from guidelinekg.dose_checks import dose_checks
@@ -409,7 +410,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="patient records: RDF files, FHIR JSON, or folders of them")
     parser.add_argument("--as-of", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD",
                         help="evaluation date for ages, durations and counts (default: today)")
-    parser.add_argument("--format", choices=("text", "json", "turtle"), default="text")
+    parser.add_argument("--format", choices=("text", "json", "turtle", "jsonl"), default="text",
+                        help="text for a clinician, json (the JSON contract), turtle (with "
+                             "PROV-O), or jsonl: a cohort run, one JSON line per patient and "
+                             "guideline written as partitions finish, a refused patient a line "
+                             "saying why (default: text)")
     parser.add_argument("--patient", default=None, metavar="IRI",
                         help="only this patient of the graph")
     parser.add_argument("--engine", choices=("oxigraph", "rdflib"), default="oxigraph",
@@ -417,10 +422,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guideline", action="append", metavar="ID",
                         help="report on this guideline only (repeatable; default: every "
                              "guideline found, one result per patient and guideline)")
+    parser.add_argument("--partition-size", type=int, default=0, metavar="N",
+                        help="evaluate the cohort N patients at a time (implies --format "
+                             "jsonl; default with jsonl: 500): memory stays bounded by N")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="worker processes for a cohort run (implies --format jsonl); "
+                             "one per core is the fastest, e.g. --workers 2")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress lines on standard error in a cohort run")
     parser.add_argument("--allow-invalid", action="store_true",
                         help="for research only: derive even from a record that violates the "
                              "shapes; every result is then marked as derived from an invalid "
                              "record")
+
+
+def _run_cohort(args: argparse.Namespace, graph: Graph) -> int:
+    """A cohort in partitions: each patient refused or derived on its own, JSON lines out."""
+    from guidelinekg.cohorts import (
+        DEFAULT_PARTITION_SIZE,
+        PATIENT_CLASS,
+        CohortSettings,
+        Progress,
+        evaluate_cohort,
+        write_lines,
+    )
+    from guidelinekg.resources import guideline_modules
+
+    if args.patient:
+        raise InputError("--patient", "a cohort run (jsonl, --partition-size, --workers) "
+                                      "covers every patient of the input")
+    if args.partition_size < 0 or args.workers < 1:
+        raise InputError("--partition-size", "sizes and workers must be positive")
+    known = {module.name for module in guideline_modules()}
+    unknown = sorted(set(args.guideline or ()) - known)
+    if unknown:
+        raise InputError("--guideline", f"no guideline named {', '.join(map(repr, unknown))} "
+                                        f"(known: {', '.join(sorted(known))})")
+    settings = CohortSettings(args.as_of or date.today(), args.engine,
+                              tuple(args.guideline) if args.guideline else None,
+                              args.allow_invalid)
+    outcomes = evaluate_cohort(graph, settings, args.partition_size or DEFAULT_PARTITION_SIZE,
+                               args.workers)
+    progress = Progress(len(set(graph.subjects(RDF.type, PATIENT_CLASS))), quiet=args.quiet)
+    summary = write_lines(outcomes, sys.stdout, progress)
+    print(f"guidelinekg recommend: {summary.patients} patients, {len(summary.refused)} "
+          f"refused (their records violate the patient shapes; each has a line saying why), "
+          f"{summary.warnings} warnings", file=sys.stderr)
+    return 1 if summary.refused and not args.allow_invalid else 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -430,6 +478,8 @@ def run(args: argparse.Namespace) -> int:
     from guidelinekg.validation import text_report, validate_patients
 
     source = load_patient_input(args.paths)
+    if args.format == "jsonl" or args.partition_size or args.workers > 1:
+        return _run_cohort(args, source.graph)
     validation = validate_patients(source.graph)
     if validation.has_violations and not args.allow_invalid:
         # A record that violates the shapes is refused: nothing is derived from it.

@@ -1,0 +1,282 @@
+"""Cohorts in partitions: the patients of a graph evaluated a bounded number at a time, in
+worker processes, each refused or derived on its own, results written as they come.
+
+A patient's results depend only on its own record (the items that name it, and what they
+hold) and on the guideline, so a cohort split by patient gives the same results as the
+whole, whatever the partition size. Patients that share a node (an item naming two
+patients) are kept in one partition, so the shapes see what they would see in the whole;
+triples that belong to no patient go to a partition of their own, so their violations are
+still reported.
+
+In a cohort run a record that violates the shapes refuses that patient, not the cohort: the
+patient gets one output line saying it is refused and why (the violations), nothing is
+derived for it, and the command ends with exit 1. The other patients are derived.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TextIO
+
+from rdflib import Graph, Literal, URIRef
+from rdflib.namespace import RDF
+from rdflib.term import Node
+
+from guidelinekg.loading import parse_ntriples
+from guidelinekg.namespaces import GKG
+from guidelinekg.shacl import ShaclReport, shape_name
+from guidelinekg.sparql import EngineName
+
+PATIENT_CLASS = GKG.Patient
+SUBJECT = GKG.subject
+DEFAULT_PARTITION_SIZE = 500
+
+
+# --------------------------------------------------------------------------------------
+# Splitting a graph by patient
+# --------------------------------------------------------------------------------------
+
+
+def _owned_subjects(graph: Graph, patient: Node) -> set[Node]:
+    """The patient, the items that name it, and every node described in the input that
+    they lead to (a dose specification, blank or named), other patients excepted."""
+    owned: set[Node] = {patient}
+    stack: list[Node] = [patient, *graph.subjects(SUBJECT, patient)]
+    owned.update(stack)
+    while stack:
+        for obj in graph.objects(stack.pop(), None):
+            if obj in owned or isinstance(obj, Literal) or (obj, None, None) not in graph:
+                continue
+            if (obj, RDF.type, PATIENT_CLASS) in graph:
+                continue
+            owned.add(obj)
+            stack.append(obj)
+    return owned
+
+
+def _groups(graph: Graph) -> tuple[list[list[Node]], dict[Node, set[Node]]]:
+    """Patients that share a subject, grouped (union-find); each patient's subjects."""
+    patients = sorted(set(graph.subjects(RDF.type, PATIENT_CLASS)), key=str)
+    owned = {patient: _owned_subjects(graph, patient) for patient in patients}
+    parent = {patient: patient for patient in patients}
+
+    def root(node: Node) -> Node:
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    first_owner: dict[Node, Node] = {}
+    for patient in patients:
+        for node in owned[patient]:
+            other = first_owner.setdefault(node, patient)
+            if other != patient:
+                parent[root(patient)] = root(other)
+    grouped: dict[Node, list[Node]] = {}
+    for patient in patients:
+        grouped.setdefault(root(patient), []).append(patient)
+    return list(grouped.values()), owned
+
+
+def patient_partitions(graph: Graph, size: int) -> Iterator[Graph]:
+    """Graphs of about ``size`` patients each (a group of patients sharing a node is never
+    split), then one graph of the triples no patient owns, if there are any."""
+    groups, owned = _groups(graph)
+    placed: set[Node] = set()
+    batch: list[Node] = []
+    for group in groups:
+        batch.extend(group)
+        if len(batch) >= size:
+            yield _subgraph(graph, batch, owned, placed)
+            batch = []
+    if batch:
+        yield _subgraph(graph, batch, owned, placed)
+    leftover = Graph()
+    for triple in graph:
+        if triple[0] not in placed:
+            leftover.add(triple)
+    if len(leftover):
+        yield leftover
+
+
+def _subgraph(graph: Graph, patients: Sequence[Node], owned: dict[Node, set[Node]],
+              placed: set[Node]) -> Graph:
+    subjects = set().union(*(owned[patient] for patient in patients))
+    placed |= subjects
+    part = Graph()
+    for subject in subjects:
+        for predicate, obj in graph.predicate_objects(subject):
+            part.add((subject, predicate, obj))
+    return part
+
+
+# --------------------------------------------------------------------------------------
+# One partition: validate, refuse the invalid, derive the rest
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartitionOutcome:
+    """What one partition gives: output lines (JSON), patients refused, counts."""
+
+    lines: list[str]
+    refused: list[str]
+    patients: int
+    warnings: int
+
+
+@dataclass(frozen=True)
+class CohortSettings:
+    as_of: date
+    engine: EngineName = "oxigraph"
+    guidelines: tuple[str, ...] | None = None
+    allow_invalid: bool = False
+
+
+def evaluate_partition(graph: Graph, settings: CohortSettings) -> PartitionOutcome:
+    """Validate the partition; each patient with violations is refused (one line naming
+    them), the others are derived; one JSON line per patient and guideline."""
+    from guidelinekg.derivation import derive
+    from guidelinekg.patient_records import patient_shapes
+    from guidelinekg.validation import PatientValidation, validate_patients
+
+    validation = validate_patients(graph)
+    by_patient = validation.by_patient()
+    refused_nodes = sorted((patient for patient, results in by_patient.items()
+                            if any(r.result.severity == "Violation" for r in results)),
+                           key=lambda node: (node is not None, str(node)))
+    shapes = patient_shapes()
+    # Violations of triples that name no patient (patient None) come first, refused too.
+    lines = [_refusal_line(patient, by_patient, shapes) for patient in refused_nodes]
+    refused = [str(patient) for patient in refused_nodes if patient is not None]
+    if None in refused_nodes:
+        refused.append("(triples that name no patient)")
+    warnings = validation.count("Warning")
+    if settings.allow_invalid:
+        refused, lines = [], []
+    kept_graph = _without(graph, set(refused)) if refused else graph
+    patients = len(set(graph.subjects(RDF.type, PATIENT_CLASS)))
+    if not any(kept_graph.subjects(RDF.type, PATIENT_CLASS)):
+        return PartitionOutcome(lines, refused, patients, warnings)
+    kept = [r for r in validation.results if str(r.patient) not in set(refused)]
+    kept_validation = PatientValidation(
+        report=ShaclReport(conforms=not any(r.result.severity == "Violation" for r in kept),
+                           results=[r.result for r in kept]),
+        patients=[p for p in validation.patients if str(p) not in set(refused)],
+        results=kept)
+    derivation = derive(kept_graph, settings.as_of, settings.engine,
+                        validation=kept_validation, allow_invalid=settings.allow_invalid,
+                        guidelines=settings.guidelines)
+    lines += [json.dumps(result.to_json(), ensure_ascii=False) for result in
+              derivation.patients]
+    return PartitionOutcome(lines, refused, patients, warnings)
+
+
+def _refusal_line(patient: Node | None, by_patient: dict, shapes: Graph) -> str:
+    violations = [{"shape": shape_name(r.result.source_shape, shapes),
+                   "focus": str(r.result.focus),
+                   "path": str(r.result.path) if isinstance(r.result.path, URIRef) else None,
+                   "message": r.result.message}
+                  for r in by_patient[patient] if r.result.severity == "Violation"]
+    because = ("the record violates the patient shapes; nothing is derived from it"
+               if patient is not None else
+               "triples of the input name no patient (or a patient that is not one): they "
+               "are refused; nothing is derived from them")
+    return json.dumps({"patient": str(patient) if patient is not None else None,
+                       "refused": True, "because": because, "violations": violations},
+                      ensure_ascii=False)
+
+
+def _without(graph: Graph, refused: set[str]) -> Graph:
+    """The partition without the refused patients' records."""
+    drop: set[Node] = set()
+    for patient in graph.subjects(RDF.type, PATIENT_CLASS):
+        if str(patient) in refused:
+            drop |= _owned_subjects(graph, patient)
+    kept = Graph()
+    for triple in graph:
+        if triple[0] not in drop:
+            kept.add(triple)
+    return kept
+
+
+# --------------------------------------------------------------------------------------
+# Workers
+# --------------------------------------------------------------------------------------
+
+
+def _evaluate_serialised(job: tuple[bytes, CohortSettings]) -> PartitionOutcome:
+    data, settings = job
+    return evaluate_partition(parse_ntriples(data, "cohort partition"), settings)
+
+
+def evaluate_cohort(graph: Graph, settings: CohortSettings, partition_size: int,
+                    workers: int) -> Iterator[PartitionOutcome]:
+    """Each partition's outcome, in order; with ``workers`` > 1 in worker processes."""
+    partitions = patient_partitions(graph, max(1, partition_size))
+    if workers <= 1:
+        for partition in partitions:
+            yield evaluate_partition(partition, settings)
+        return
+    jobs = ((partition.serialize(format="nt", encoding="utf-8"), settings)
+            for partition in partitions)
+    context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+    with context.Pool(workers) as pool:
+        yield from pool.imap(_evaluate_serialised, jobs)
+
+
+@dataclass
+class CohortSummary:
+    patients: int = 0
+    refused: list[str] = field(default_factory=list)
+    warnings: int = 0
+
+
+class Progress:
+    """Patients done, rate and time left on standard error: one updated line on a terminal,
+    a plain line at most every ``every`` seconds otherwise; nothing when quiet."""
+
+    def __init__(self, total: int, quiet: bool = False, every: float = 10.0,
+                 stream: TextIO | None = None) -> None:
+        self.total, self.quiet, self.every = total, quiet, every
+        self.stream = stream if stream is not None else sys.stderr
+        self.started = self.shown = time.monotonic()
+        self.terminal = self.stream.isatty()
+
+    def update(self, done: int) -> None:
+        now = time.monotonic()
+        if self.quiet or (not self.terminal and now - self.shown < self.every
+                          and done < self.total):
+            return
+        self.shown = now
+        rate = done / max(now - self.started, 1e-9)
+        left = (self.total - done) / rate if rate else 0.0
+        line = (f"guidelinekg recommend: {done}/{self.total} patients, {rate:.1f}/s, "
+                f"about {left:.0f} s left")
+        if self.terminal:
+            self.stream.write("\r" + line + ("\n" if done >= self.total else ""))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def write_lines(outcomes: Iterable[PartitionOutcome], out: TextIO,
+                progress: Progress | None = None) -> CohortSummary:
+    """Write every line as its partition finishes; the counts of the whole run."""
+    summary = CohortSummary()
+    for outcome in outcomes:
+        out.writelines(line + "\n" for line in outcome.lines)
+        out.flush()
+        summary.patients += outcome.patients
+        summary.refused += outcome.refused
+        summary.warnings += outcome.warnings
+        if progress is not None:
+            progress.update(summary.patients)
+    return summary

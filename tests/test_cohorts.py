@@ -1,0 +1,137 @@
+"""Cohort runs (`recommend --format jsonl`, `--partition-size`, `--workers`): the same results
+as the whole cohort, whatever the partitioning, with each invalid record refused on its own
+and said so, and the triples that name no patient refused too."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+from rdflib import Graph, URIRef
+from rdflib.namespace import RDF
+
+from guidelinekg.cohorts import CohortSettings, evaluate_cohort, patient_partitions
+from guidelinekg.derivation import derive
+from guidelinekg.loading import PREFIXES, parse_rdf_file
+from guidelinekg.resources import examples_dir
+from guidelinekg.synth import SynthOptions, synthesize, templates_from
+
+VIGNETTES = Path(__file__).parent / "vignettes"
+AS_OF = date(2026, 12, 1)
+GKG = PREFIXES["gkg"]
+PATIENT = URIRef(GKG + "Patient")
+
+
+def _vignette_cohort(count: int = 12) -> Graph:
+    graph = Graph()
+    for path in sorted(VIGNETTES.glob("*.ttl"))[:count]:
+        graph += parse_rdf_file(path)
+    return graph
+
+
+def _lines(graph: Graph, size: int, workers: int = 1) -> list[dict]:
+    outcomes = evaluate_cohort(graph, CohortSettings(AS_OF), size, workers)
+    return sorted((json.loads(line) for outcome in outcomes for line in outcome.lines),
+                  key=lambda d: (d["patient"] or "", d.get("guideline", "")))
+
+
+@pytest.fixture(scope="module")
+def cohort() -> Graph:
+    return _vignette_cohort()
+
+
+@pytest.fixture(scope="module")
+def whole(cohort: Graph) -> list[dict]:
+    results = derive(cohort, AS_OF).patients
+    return sorted((r.to_json() for r in results), key=lambda d: (d["patient"], d["guideline"]))
+
+
+@pytest.mark.parametrize("size", [1, 5, 1000])
+def test_partitions_of_any_size_give_the_whole_cohorts_results(
+        cohort: Graph, whole: list[dict], size: int) -> None:
+    assert _lines(cohort, size) == whole
+
+
+def test_worker_processes_give_the_same_results(cohort: Graph, whole: list[dict]) -> None:
+    assert _lines(cohort, 4, workers=2) == whole
+
+
+def test_an_invalid_record_refuses_its_patient_only() -> None:
+    templates = templates_from(parse_rdf_file(
+        examples_dir() / "patients" / "hr-positive-her2-negative-bone-only.ttl"))
+    graph = Graph()
+    for triples in synthesize(SynthOptions(patients=12, seed=4, invalid_rate=0.3,
+                                           incomplete_rate=0.0), templates):
+        for triple in triples:
+            graph.add(triple)
+    lines = _lines(graph, 5)
+    refused = {d["patient"] for d in lines if d.get("refused")}
+    assert refused  # the seed gives some invalid records
+    for line in lines:
+        if line.get("refused"):
+            assert line["violations"] and all(v["shape"] for v in line["violations"])
+            assert "nothing is derived" in line["because"]
+    derived = {d["patient"] for d in lines if not d.get("refused")}
+    assert refused.isdisjoint(derived)
+    assert len(refused | derived) == 12
+    # The derived patients get exactly what a run on their records alone gives.
+    kept = Graph()
+    for partition in patient_partitions(graph, 1):
+        patients = {str(p) for p in partition.subjects(RDF.type, PATIENT)}
+        if patients and not patients & refused:
+            kept += partition
+    alone = sorted((r.to_json() for r in derive(kept, AS_OF).patients),
+                   key=lambda d: (d["patient"], d["guideline"]))
+    assert [d for d in lines if not d.get("refused")] == alone
+
+
+def test_patients_sharing_an_item_stay_together_and_orphans_are_kept() -> None:
+    graph = _vignette_cohort(3)
+    patients = sorted(graph.subjects(RDF.type, PATIENT), key=str)
+    shared = URIRef("http://example.org/shared-item")
+    orphan = URIRef("http://example.org/orphan-item")
+    graph.add((shared, URIRef(GKG + "subject"), patients[0]))
+    graph.add((shared, URIRef(GKG + "subject"), patients[2]))
+    graph.add((orphan, RDF.type, URIRef(GKG + "Observation")))
+    parts = list(patient_partitions(graph, 1))
+    together = [p for p in parts if (shared, None, None) in p]
+    assert len(together) == 1
+    assert {patients[0], patients[2]} <= set(together[0].subjects(RDF.type, PATIENT))
+    assert (orphan, RDF.type, URIRef(GKG + "Observation")) in parts[-1]
+    assert sum(len(p) for p in parts) == len(graph)
+    lines = _lines(graph, 1)
+    orphans = [d for d in lines if d.get("refused") and d["patient"] is None]
+    assert len(orphans) == 1 and "name no patient" in orphans[0]["because"]
+
+
+def test_the_command_writes_json_lines_and_exits_1_when_a_patient_is_refused(
+        tmp_path: Path) -> None:
+    cohort = tmp_path / "cohort.nt"
+    subprocess.run([sys.executable, "-m", "guidelinekg.cli", "synth", "--patients", "20",
+                    "--seed", "11", "--invalid", "0.2", "-o", str(cohort)], check=True,
+                   capture_output=True, timeout=300)
+    result = subprocess.run([sys.executable, "-m", "guidelinekg.cli", "recommend",
+                             str(cohort), "--as-of", "2026-12-01", "--partition-size", "6",
+                             "--workers", "2"], capture_output=True, text=True,
+                            timeout=600, check=False)
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    refused = [d for d in lines if d.get("refused")]
+    assert result.returncode == (1 if refused else 0), result.stderr
+    assert len({d["patient"] for d in lines}) == 20
+    assert "20 patients" in result.stderr
+    for document in lines:
+        if not document.get("refused"):
+            assert document["population"]["status"] in {"in", "out", "undetermined"}
+
+
+def test_a_cohort_run_refuses_an_unknown_guideline_before_it_starts() -> None:
+    example = examples_dir() / "patients" / "hr-positive-her2-negative-bone-only.ttl"
+    result = subprocess.run([sys.executable, "-m", "guidelinekg.cli", "recommend",
+                             str(example), "--format", "jsonl", "--guideline", "nowhere"],
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 2
+    assert "no guideline named 'nowhere'" in result.stderr
