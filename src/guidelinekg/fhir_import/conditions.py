@@ -173,6 +173,17 @@ class ConditionImport(StageReading):
                             f"another site (not a {primaries})")
         return ""
 
+    def diagnosis(self, ctx: Context, cls: URIRef, verification: str | None,
+                  *values: tuple[URIRef, URIRef]) -> Item:
+        """A condition item: present unless refuted, with its clinical status and date."""
+        item = self.new_item(ctx, ctx.entry.iri, [cls])
+        for prop, value in values:
+            item.set(prop, value)
+        item.set(GKG.present, Literal(verification != "refuted"))
+        self.clinical_status(ctx, item)
+        self.condition_date(ctx, item)
+        return item
+
     def import_site_condition(self, ctx: Context, role: Role, site: URIRef,
                               verification: str | None) -> None:
         other_cancer = self.related_primary(ctx, role)
@@ -186,11 +197,7 @@ class ConditionImport(StageReading):
         assert role.cls is not None and role.prop is not None  # checked as the maps are read
         # In remission, inactive or resolved it stays present: the site was affected
         # (docs/fhir-import.md, "Clinical status").
-        item = self.new_item(ctx, ctx.entry.iri, [role.cls])
-        item.set(role.prop, site)
-        item.set(GKG.present, Literal(verification != "refuted"))
-        self.clinical_status(ctx, item)
-        self.condition_date(ctx, item)
+        item = self.diagnosis(ctx, role.cls, verification, (role.prop, site))
         if verification != "refuted":
             self.condition_sites[ctx.entry.order] = (role.name, site)
         ctx.imported(item)
@@ -203,10 +210,7 @@ class ConditionImport(StageReading):
                        "diagnoses are), nor as absent")
             return
         assert role.cls is not None  # checked as the maps are read
-        item = self.new_item(ctx, ctx.entry.iri, [role.cls])
-        item.set(GKG.present, Literal(verification != "refuted"))
-        self.clinical_status(ctx, item)
-        self.condition_date(ctx, item)
+        item = self.diagnosis(ctx, role.cls, verification)
         ctx.imported(item)
         # Its stage is not the guideline's primary cancer's: an observation it names is not
         # read as one.
@@ -225,8 +229,5 @@ class ConditionImport(StageReading):
             return
         # A refuted diagnosis is kept as refuted: it says the condition is absent (a
         # fracture ruled out), which silence would not.
-        item = self.new_item(ctx, ctx.entry.iri, [cls])
-        item.set(GKG.present, Literal(verification != "refuted"))
-        self.clinical_status(ctx, item)
-        self.condition_date(ctx, item)
+        item = self.diagnosis(ctx, cls, verification)
         ctx.imported(item)
