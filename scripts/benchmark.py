@@ -14,6 +14,7 @@ validation of the record it requires: an invalid record is refused, not derived.
 from __future__ import annotations
 
 import argparse
+import re
 import resource
 import time
 from datetime import date
@@ -43,6 +44,36 @@ def cohort_run(graph: Graph, settings: CohortSettings, workers: int) -> int:
                evaluate_cohort(graph, settings, DEFAULT_PARTITION_SIZE, workers))
 
 
+def query_scaling(small: int, large: int) -> int:
+    """Time each derivation query on two cohort sizes. Linear cost grows like the cohort;
+    a query whose time grows more than twice as fast (FILTER NOT EXISTS around a property
+    path, say, quadratic on Oxigraph) is flagged. 1 when one is."""
+    from guidelinekg.derivation import prepare_engine
+    from guidelinekg.sparql import bundled_queries
+
+    growth = large / small
+    engines = {size: prepare_engine(cohort(size), date(2026, 12, 1)) for size in (small, large)}
+    flagged = 0
+    print(f"{'query':<40} {small:>6} pts {large:>6} pts  growth (cohort x{growth:.0f})")
+    for query in bundled_queries("derive"):
+        form = re.search(r"^\s*(SELECT|CONSTRUCT|ASK|INSERT|DELETE|DESCRIBE)\b", query.text,
+                         re.MULTILINE | re.IGNORECASE)
+        required = [p for p in query.parameters if "optional" not in p.description]
+        if form is None or form.group(1).upper() != "SELECT" or required:
+            continue  # updates and queries that need a parameter are timed by the stages
+        seconds = {}
+        for size, engine in engines.items():
+            start = time.perf_counter()
+            engine.select(query.text)
+            seconds[size] = time.perf_counter() - start
+        ratio = seconds[large] / max(seconds[small], 1e-3)
+        worse = ratio > 2 * growth and seconds[large] > 0.5
+        flagged += worse
+        print(f"{query.name:<40} {seconds[small]:8.2f} s {seconds[large]:8.2f} s  x{ratio:5.1f}"
+              + ("  GROWS FASTER THAN THE COHORT" if worse else ""))
+    return 1 if flagged else 0
+
+
 def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -62,7 +93,12 @@ def main() -> None:
     parser.add_argument("--skip-validation", action="store_true")
     parser.add_argument("--workers", type=int, default=2,
                         help="worker processes of the cohort run (default 2)")
+    parser.add_argument("--query-scaling", type=int, nargs=2, default=None, metavar=("N", "M"),
+                        help="only time every derivation query at N and at M patients and "
+                             "flag those that grow faster than the cohort (exit 1 if any)")
     args = parser.parse_args()
+    if args.query_scaling:
+        raise SystemExit(query_scaling(*args.query_scaling))
     shapes = Graph()
     for path in shape_files():
         shapes += parse_rdf_file(path)

@@ -28,6 +28,7 @@ rdflib parses, quadratically in their depth) are capped; errors the parsers rais
 from __future__ import annotations
 
 import json
+import os
 import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import XSD
 from rdflib.term import Node
 
-from guidelinekg.resources import guideline_modules, modules
+from guidelinekg.resources import LIBRARY_VARIABLE, guideline_modules, modules
 
 # Files larger than this are refused before reading: a patient record is never this big,
 # and a runaway file must not exhaust memory.
@@ -440,12 +441,19 @@ _STANDARD_PREFIXES: dict[str, str] = {
 }
 
 
+@cache
+def _prefix_table(library: str) -> dict[str, str]:
+    """The prefixes for one GUIDELINEKG_LIBRARY setting (``library`` is its value)."""
+    return {**CORE_PREFIXES, **_guideline_prefixes(), **_STANDARD_PREFIXES}
+
+
 class _ProjectPrefixes(Mapping[str, str]):
     """The project's prefixes: the core's, one per guideline found, the standard ones.
     Read when used, so guidelines added through GUIDELINEKG_LIBRARY get theirs."""
 
     def _current(self) -> dict[str, str]:
-        return {**CORE_PREFIXES, **_guideline_prefixes(), **_STANDARD_PREFIXES}
+        # Read per use (reports ask thousands of times): cached by the library setting.
+        return _prefix_table(os.environ.get(LIBRARY_VARIABLE, ""))
 
     def __getitem__(self, key: str) -> str:
         return self._current()[key]

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Literal
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
-_RESOURCE_NAMES = ("ontology", "shapes", "queries", "examples", "domains", "guidelines")
 LIBRARY_VARIABLE = "GUIDELINEKG_LIBRARY"
 
 ModuleKind = Literal["core", "domain", "guideline"]
