@@ -135,3 +135,31 @@ def test_a_cohort_run_refuses_an_unknown_guideline_before_it_starts() -> None:
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 2
     assert "no guideline named 'nowhere'" in result.stderr
+
+
+def test_csv_rows_flatten_the_json_lines_and_the_summary_counts_shapes(tmp_path: Path) -> None:
+    import csv
+    import io
+
+    from guidelinekg.cohorts import CSV_COLUMNS, write_lines
+
+    graph = _vignette_cohort(6)
+    outcomes = list(evaluate_cohort(graph, CohortSettings(AS_OF), 3, 1))
+    out = io.StringIO()
+    summary = write_lines(outcomes, out, as_csv=True)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    documents = [json.loads(line) for outcome in outcomes for line in outcome.lines]
+    for document in documents:
+        mine = [r for r in rows if r["patient"] == document["patient"]
+                and r["guideline"] == document["guideline"]]
+        statuses = {r["key"]: r["status"] for r in mine if r["result"] == "statement"}
+        assert statuses == {o["key"]: o["status"] for o in document["recommendations"]}
+        flags = {(r["key"], r["record_item"]) for r in mine if r["result"] == "contraindication"}
+        assert flags == {(c["key"], c["record_item"]) for c in document["contraindicated"]}
+        [population] = [r for r in mine if r["result"] == "population"]
+        assert population["status"] == document["population"]["status"]
+    assert summary.patients == 6
+    assert sum(count for (severity, _), count in summary.shapes.items()
+               if severity == "Warning") == summary.warnings
+    assert all(line.strip() for line in summary.shape_lines())

@@ -15,6 +15,7 @@ derived for it, and the command ends with exit 1. The other patients are derived
 
 from __future__ import annotations
 
+import csv
 import json
 import multiprocessing
 import os
@@ -130,6 +131,8 @@ class PartitionOutcome:
     refused: list[str]
     patients: int
     warnings: int
+    # (severity, shape name) -> how many results: the cohort's validation in brief
+    shapes: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -159,12 +162,16 @@ def evaluate_partition(graph: Graph, settings: CohortSettings) -> PartitionOutco
     if None in refused_nodes:
         refused.append("(triples that name no patient)")
     warnings = validation.count("Warning")
+    counts: dict[tuple[str, str], int] = {}
+    for result in validation.results:
+        key = (result.result.severity, shape_name(result.result.source_shape, shapes))
+        counts[key] = counts.get(key, 0) + 1
     if settings.allow_invalid:
         refused, lines = [], []
     kept_graph = _without(graph, set(refused)) if refused else graph
     patients = len(set(graph.subjects(RDF.type, PATIENT_CLASS)))
     if not any(kept_graph.subjects(RDF.type, PATIENT_CLASS)):
-        return PartitionOutcome(lines, refused, patients, warnings)
+        return PartitionOutcome(lines, refused, patients, warnings, counts)
     kept = [r for r in validation.results if str(r.patient) not in set(refused)]
     kept_validation = PatientValidation(
         report=ShaclReport(conforms=not any(r.result.severity == "Violation" for r in kept),
@@ -176,7 +183,7 @@ def evaluate_partition(graph: Graph, settings: CohortSettings) -> PartitionOutco
                         guidelines=settings.guidelines)
     lines += [json.dumps(result.to_json(), ensure_ascii=False) for result in
               derivation.patients]
-    return PartitionOutcome(lines, refused, patients, warnings)
+    return PartitionOutcome(lines, refused, patients, warnings, counts)
 
 
 def _refusal_line(patient: Node | None, by_patient: dict, shapes: Graph) -> str:
@@ -237,6 +244,19 @@ class CohortSummary:
     patients: int = 0
     refused: list[str] = field(default_factory=list)
     warnings: int = 0
+    shapes: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def shape_lines(self, limit: int = 10) -> list[str]:
+        """The validation of the cohort in brief: results per severity and shape, the most
+        frequent first (each refused patient's line has its own violations)."""
+        order = {"Violation": 0, "Warning": 1, "Info": 2}
+        ranked = sorted(self.shapes.items(), key=lambda item: (order.get(item[0][0], 3),
+                                                                -item[1], item[0][1]))
+        lines = [f"  {count:>7}  {severity:<9}  {shape}"
+                 for (severity, shape), count in ranked[:limit]]
+        if len(ranked) > limit:
+            lines.append(f"  ... and {len(ranked) - limit} more shapes")
+        return lines
 
 
 class Progress:
@@ -267,16 +287,50 @@ class Progress:
         self.stream.flush()
 
 
+CSV_COLUMNS = ("patient", "guideline", "result", "key", "status", "record_item",
+               "missing", "recommendation")
+
+
+def csv_rows(line: str) -> Iterator[tuple[str, ...]]:
+    """One JSON line as flat rows for a spreadsheet: the population verdict, each statement's
+    status, each flag, care gap and dose check; a refused record as one row."""
+    document = json.loads(line)
+    patient, guideline = document.get("patient") or "", document.get("guideline", "")
+    if document.get("refused"):
+        yield (patient, "", "refused", "", "refused", "", "", "")
+        return
+    population = document["population"]
+    yield (patient, guideline, "population", "", population["status"], "",
+           ";".join(population["missing"]), "")
+    parts = (("contraindication", "contraindicated", "to_confirm"),
+             ("care-gap", "care_gaps", None), ("dose-check", "dose_checks", None),
+             ("statement", "recommendations", "missing"))
+    for kind, field_name, missing in parts:
+        for item in document[field_name]:
+            yield (patient, guideline, kind, item["key"], item.get("status", "applies"),
+                   item.get("record_item", ""),
+                   ";".join(item[missing]) if missing else "", item["recommendation"])
+
+
 def write_lines(outcomes: Iterable[PartitionOutcome], out: TextIO,
-                progress: Progress | None = None) -> CohortSummary:
-    """Write every line as its partition finishes; the counts of the whole run."""
+                progress: Progress | None = None, as_csv: bool = False) -> CohortSummary:
+    """Write every line (or its CSV rows) as its partition finishes; the run's counts."""
     summary = CohortSummary()
+    writer = csv.writer(out, lineterminator="\n") if as_csv else None
+    if writer is not None:
+        writer.writerow(CSV_COLUMNS)
     for outcome in outcomes:
-        out.writelines(line + "\n" for line in outcome.lines)
+        if writer is not None:
+            for line in outcome.lines:
+                writer.writerows(csv_rows(line))
+        else:
+            out.writelines(line + "\n" for line in outcome.lines)
         out.flush()
         summary.patients += outcome.patients
         summary.refused += outcome.refused
         summary.warnings += outcome.warnings
+        for key, count in outcome.shapes.items():
+            summary.shapes[key] = summary.shapes.get(key, 0) + count
         if progress is not None:
             progress.update(summary.patients)
     return summary

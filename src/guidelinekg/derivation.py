@@ -410,11 +410,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="patient records: RDF files, FHIR JSON, or folders of them")
     parser.add_argument("--as-of", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD",
                         help="evaluation date for ages, durations and counts (default: today)")
-    parser.add_argument("--format", choices=("text", "json", "turtle", "jsonl"), default="text",
+    parser.add_argument("--format", choices=("text", "json", "turtle", "jsonl", "csv"),
+                        default="text",
                         help="text for a clinician, json (the JSON contract), turtle (with "
-                             "PROV-O), or jsonl: a cohort run, one JSON line per patient and "
+                             "PROV-O), or a cohort run: jsonl, one JSON line per patient and "
                              "guideline written as partitions finish, a refused patient a line "
-                             "saying why (default: text)")
+                             "saying why; csv, the same as flat rows for a spreadsheet "
+                             "(default: text)")
     parser.add_argument("--patient", default=None, metavar="IRI",
                         help="only this patient of the graph")
     parser.add_argument("--engine", choices=("oxigraph", "rdflib"), default="oxigraph",
@@ -464,10 +466,11 @@ def _run_cohort(args: argparse.Namespace, graph: Graph) -> int:
     outcomes = evaluate_cohort(graph, settings, args.partition_size or DEFAULT_PARTITION_SIZE,
                                args.workers)
     progress = Progress(len(set(graph.subjects(RDF.type, PATIENT_CLASS))), quiet=args.quiet)
-    summary = write_lines(outcomes, sys.stdout, progress)
+    summary = write_lines(outcomes, sys.stdout, progress, as_csv=args.format == "csv")
     print(f"guidelinekg recommend: {summary.patients} patients, {len(summary.refused)} "
           f"refused (their records violate the patient shapes; each has a line saying why), "
-          f"{summary.warnings} warnings", file=sys.stderr)
+          f"{summary.warnings} warnings. Validation results by shape:", file=sys.stderr)
+    print("\n".join(summary.shape_lines()), file=sys.stderr)
     return 1 if summary.refused and not args.allow_invalid else 0
 
 
@@ -478,7 +481,7 @@ def run(args: argparse.Namespace) -> int:
     from guidelinekg.validation import text_report, validate_patients
 
     source = load_patient_input(args.paths)
-    if args.format == "jsonl" or args.partition_size or args.workers > 1:
+    if args.format in ("jsonl", "csv") or args.partition_size or args.workers > 1:
         return _run_cohort(args, source.graph)
     validation = validate_patients(source.graph)
     if validation.has_violations and not args.allow_invalid:
