@@ -213,3 +213,12 @@ def test_turtle_results_link_to_each_guidelines_statements() -> None:
     linked = {str(o) for o in graph.objects(None, URIRef(
         "https://w3id.org/guidelinekg/ontology#recommendation"))}
     assert linked == {EXAMPLE + key for key in ("SMOKE-1", "GOAL-1", "AVOID-1")}
+
+
+def test_the_text_names_each_guideline_by_title_and_id() -> None:
+    result = _run("recommend", str(PATIENTS / "minor-who-smokes.ttl"), "--as-of", "2026-12-01")
+    assert result.returncode == 0, result.stderr
+    assert ("guideline Example guideline for tests: smoking cessation for patients with cancer "
+            f"(example), {EXAMPLE}guideline") in result.stdout
+    assert "guideline Treatment for Stage 4 Breast Cancer with Bone Metastasis (bcbm)" \
+        in result.stdout

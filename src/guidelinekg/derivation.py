@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rdflib import Graph, URIRef
-from rdflib.namespace import RDF
+from rdflib.namespace import DCTERMS, RDF, SKOS
 from rdflib.term import Node
 
 from guidelinekg.dose_checks import dose_checks
@@ -291,7 +291,8 @@ def derive(patient_graph: Graph, as_of: date, engine_name: EngineName = "oxigrap
         raise InvalidRecordError(validation)
     started = datetime.now(UTC)
     engine = prepare_engine(patient_graph, as_of, engine_name, patient)
-    vocabulary = Vocabulary(guideline_graph())
+    knowledge = guideline_graph()
+    vocabulary = Vocabulary(knowledge)
     statements = read_statements(engine)
     basis = Basis(_select(engine, "derive/criteria-basis", patient), vocabulary)
     missing = _missing_facts(_select(engine, "derive/missing-facts", patient))
@@ -329,9 +330,18 @@ def derive(patient_graph: Graph, as_of: date, engine_name: EngineName = "oxigrap
                 # A guideline's regimens are no standard for a patient outside its population.
                 dose_checks=[] if population.status == "out" else doses,
                 derived_from_invalid_record=invalid,
+                guideline_label=_guideline_label(knowledge, guideline),
             ))
     return Derivation(as_of=as_of, patients=results, engine=engine, started=started,
                       derived_from_invalid_record=invalid)
+
+
+def _guideline_label(graph: Graph, guideline: str) -> str:
+    """'Title (id)' of a guideline, as the text output names it."""
+    node = URIRef(guideline)
+    title = graph.value(node, DCTERMS.title)
+    notation = graph.value(node, SKOS.notation)
+    return f"{title or guideline} ({notation})" if notation is not None else str(title or "")
 
 
 def _chosen_guidelines(statements: dict[str, StatementInfo], vocabulary: Vocabulary,

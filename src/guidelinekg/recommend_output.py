@@ -121,7 +121,9 @@ def to_text(derivation: Derivation) -> str:
     for result in derivation.patients:
         lines.append(f"Patient {result.patient}")
         lines.extend(_population_lines(result.population))
-        lines.append(f"  guideline {result.guideline}, evaluated as of {result.as_of}")
+        named = f"{result.guideline_label}, {result.guideline}" if result.guideline_label \
+            else result.guideline
+        lines.append(f"  guideline {named}, evaluated as of {result.as_of}")
         if result.derived_from_invalid_record:
             lines.append("  DERIVED FROM A RECORD THAT VIOLATES THE SHAPES: for research only")
         for block in (_flag_lines(result), _gap_and_dose_lines(result),

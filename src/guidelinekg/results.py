@@ -98,6 +98,8 @@ class PatientResult:
     dose_checks: list[DoseCheck]
     # True only when derived on request from a record that violates the shapes
     derived_from_invalid_record: bool = False
+    # The guideline's title and id, for the text a clinician reads (the JSON names the IRI)
+    guideline_label: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON contract (README): the population verdict first."""
