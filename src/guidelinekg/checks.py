@@ -45,6 +45,7 @@ from guidelinekg.namespaces import GKG, curie
 from guidelinekg.reasoning import ReasonerError, ReasoningResult, check_consistency
 from guidelinekg.resources import (
     Module,
+    all_shape_files,
     guideline_module,
     guideline_modules,
     modules,
@@ -338,10 +339,8 @@ def run_checks(
         report.reasoning_error = str(error)
     report.shapes_file = display_path(guideline_shapes_path())
     report.shape_findings = validate_guideline(graph)
-    names = {module.name for module in chosen}
-    files = list(shape_files) if shape_files is not None else [
-        path for module in modules()
-        if module.kind != "guideline" or module.name in names for path in module.shape_files()]
+    files = list(shape_files) if shape_files is not None else all_shape_files(
+        {module.name for module in chosen})
     report.shape_files_checked = [display_path(p) for p in files]
     report.shape_term_problems = undeclared_shape_terms(files, graph)
     report.qc = run_qc(graph)

@@ -168,15 +168,16 @@ def evaluate_partition(graph: Graph, settings: CohortSettings) -> PartitionOutco
         counts[key] = counts.get(key, 0) + 1
     if settings.allow_invalid:
         refused, lines = [], []
-    kept_graph = _without(graph, set(refused)) if refused else graph
+    refused_set = set(refused)
+    kept_graph = _without(graph, refused_set) if refused else graph
     patients = len(set(graph.subjects(RDF.type, PATIENT_CLASS)))
     if not any(kept_graph.subjects(RDF.type, PATIENT_CLASS)):
         return PartitionOutcome(lines, refused, patients, warnings, counts)
-    kept = [r for r in validation.results if str(r.patient) not in set(refused)]
+    kept = [r for r in validation.results if str(r.patient) not in refused_set]
     kept_validation = PatientValidation(
         report=ShaclReport(conforms=not any(r.result.severity == "Violation" for r in kept),
                            results=[r.result for r in kept]),
-        patients=[p for p in validation.patients if str(p) not in set(refused)],
+        patients=[p for p in validation.patients if str(p) not in refused_set],
         results=kept)
     derivation = derive(kept_graph, settings.as_of, settings.engine,
                         validation=kept_validation, allow_invalid=settings.allow_invalid,

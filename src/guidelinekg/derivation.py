@@ -311,6 +311,7 @@ def derive(patient_graph: Graph, as_of: date, engine_name: EngineName = "oxigrap
     care_gaps = _care_gaps(engine, statements, basis, patient)
     checks = dose_checks(engine, vocabulary, patient)
 
+    labels = {guideline: _guideline_label(knowledge, guideline) for guideline in chosen}
     results = []
     for patient_iri in sorted({str(p) for p in _patients(engine, patient)}):
         for guideline in chosen:
@@ -330,7 +331,7 @@ def derive(patient_graph: Graph, as_of: date, engine_name: EngineName = "oxigrap
                 # A guideline's regimens are no standard for a patient outside its population.
                 dose_checks=[] if population.status == "out" else doses,
                 derived_from_invalid_record=invalid,
-                guideline_label=_guideline_label(knowledge, guideline),
+                guideline_label=labels[guideline],
             ))
     return Derivation(as_of=as_of, patients=results, engine=engine, started=started,
                       derived_from_invalid_record=invalid)
@@ -458,18 +459,18 @@ def _run_cohort(args: argparse.Namespace, graph: Graph) -> int:
         evaluate_cohort,
         write_lines,
     )
-    from guidelinekg.resources import guideline_modules
+    from guidelinekg.resources import guideline_module
 
     if args.patient:
         raise InputError("--patient", "a cohort run (jsonl, --partition-size, --workers) "
                                       "covers every patient of the input")
     if args.partition_size < 0 or args.workers < 1:
         raise InputError("--partition-size", "sizes and workers must be positive")
-    known = {module.name for module in guideline_modules()}
-    unknown = sorted(set(args.guideline or ()) - known)
-    if unknown:
-        raise InputError("--guideline", f"no guideline named {', '.join(map(repr, unknown))} "
-                                        f"(known: {', '.join(sorted(known))})")
+    try:  # refused before the cohort starts, as check refuses it
+        for name in args.guideline or ():
+            guideline_module(name)
+    except ValueError as error:
+        raise InputError("--guideline", str(error)) from None
     settings = CohortSettings(args.as_of or date.today(), args.engine,
                               tuple(args.guideline) if args.guideline else None,
                               args.allow_invalid)

@@ -27,6 +27,7 @@ installed package.
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -173,6 +174,9 @@ def fhir_folders() -> tuple[Path, ...]:
     return tuple(m.fhir_folder for m in modules() if m.kind != "core" and m.fhir_folder.is_dir())
 
 
-def all_shape_files() -> list[Path]:
-    """The core's shapes (of the guideline graph and of patient records) and every module's."""
-    return [path for module in modules() for path in module.shape_files()]
+def all_shape_files(guidelines: Collection[str] | None = None) -> list[Path]:
+    """The core's shapes (of the guideline graph and of patient records) and every
+    module's; with ``guidelines``, only those guidelines' among the guidelines'."""
+    return [path for module in modules()
+            if guidelines is None or module.kind != "guideline" or module.name in guidelines
+            for path in module.shape_files()]

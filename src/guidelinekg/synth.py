@@ -33,7 +33,7 @@ from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import RDF, SKOS, XSD
 from rdflib.term import Node
 
-from guidelinekg.loading import PREFIXES, InputError, parse_rdf_file, vocabulary_files
+from guidelinekg.loading import PREFIXES, InputError, parse_rdf_file
 from guidelinekg.namespaces import GKG
 from guidelinekg.resources import examples_dir
 
@@ -181,11 +181,10 @@ class _PatientMaker:
 def synthesize(options: SynthOptions, templates: list[Template] | None = None
                ) -> Iterator[list[tuple[Node, Node, Node]]]:
     """The cohort, one patient's triples at a time."""
-    vocabulary = Graph()
-    for path in vocabulary_files():
-        vocabulary += parse_rdf_file(path)
+    from guidelinekg.patient_records import core_ontology
+
     maker = _PatientMaker(templates if templates is not None else default_templates(),
-                          options, value_sets(vocabulary))
+                          options, value_sets(core_ontology()))
     for number in range(1, options.patients + 1):
         yield maker.patient(number)
 
