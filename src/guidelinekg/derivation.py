@@ -101,12 +101,15 @@ def _run_to_fixpoint(engine: SparqlEngine, query_name: str, patient: URIRef | No
 
 
 def prepare_engine(patient_graph: Graph, as_of: date, engine_name: EngineName = "oxigraph",
-                   patient: URIRef | None = None) -> SparqlEngine:
-    """An engine holding guideline, patients, fact values and evaluated criteria."""
+                   patient: URIRef | None = None, knowledge: Graph | None = None
+                   ) -> SparqlEngine:
+    """An engine holding guideline, patients, fact values and evaluated criteria.
+    ``knowledge``: the guideline graph when the caller already has it (engines copy what
+    they are given, so it is only read)."""
     from guidelinekg.facts import derive_facts
 
     engine = make_engine(engine_name)
-    engine.add(guideline_graph())
+    engine.add(knowledge if knowledge is not None else guideline_graph())
     engine.add_constructed(load_query("derive/population-gates").text, {})
     engine.add(patient_graph)
     engine.add(derive_facts(engine, as_of, patient))
@@ -290,8 +293,8 @@ def derive(patient_graph: Graph, as_of: date, engine_name: EngineName = "oxigrap
     if invalid and not allow_invalid:
         raise InvalidRecordError(validation)
     started = datetime.now(UTC)
-    engine = prepare_engine(patient_graph, as_of, engine_name, patient)
     knowledge = guideline_graph()
+    engine = prepare_engine(patient_graph, as_of, engine_name, patient, knowledge)
     vocabulary = Vocabulary(knowledge)
     statements = read_statements(engine)
     basis = Basis(_select(engine, "derive/criteria-basis", patient), vocabulary)
