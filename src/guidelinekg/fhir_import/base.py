@@ -3,7 +3,7 @@ items, code lookups, units."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rdflib import Graph, Literal, URIRef
@@ -39,9 +39,13 @@ class ImporterBase:
     """What the readers of each resource family share: the input, the maps, the graph being
     written and what one resource tells the import of another."""
 
-    def __init__(self, documents: Sequence[tuple[str, Any]]) -> None:
+    def __init__(self, documents: Sequence[tuple[str, Any]],
+                 labels: Mapping[str, str] | None = None) -> None:
         self.documents = documents
-        self.labels = file_labels(source for source, _ in documents)
+        # Given when the documents are part of a larger input (a cohort read in pieces):
+        # local IRIs must then be those of the whole input.
+        self.labels = dict(labels) if labels is not None else file_labels(
+            source for source, _ in documents)
         self.codes = code_map()
         self.maps = import_maps()
         self.ontology = ontology_facts()

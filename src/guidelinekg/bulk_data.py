@@ -1,0 +1,282 @@
+"""FHIR Bulk Data (``$export``) input: NDJSON files, one per resource type, one resource a
+line, read as one small Bundle per patient.
+
+An export writes ``Patient.ndjson``, ``Condition.ndjson``, ``Observation.ndjson``... with
+every resource on its own line, in no particular order of patient. A patient's resources are
+gathered by the patient they name (``subject`` or ``patient``: ``Patient/<id>``, the same at
+the end of an absolute URL, or a logical reference by identifier that a Patient resource of
+the export carries). The Medication resources a patient's orders reference are added to its
+Bundle (they name no patient; an export writes each once). Each patient's Bundle is then
+imported as one FHIR document (guidelinekg.fhir_import), so an export and Bundles of the
+same patients give the same graph when the patients carry identifiers.
+
+Nothing is dropped silently: a clinical resource that names no patient, or a line that is
+not a JSON resource, is returned as a problem to report, never guessed onto a patient.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeGuard
+
+from guidelinekg.fhir_identity import (
+    ABSOLUTE_URI,
+    TYPE_ID_TAIL,
+    as_dict,
+    as_list,
+    first_identifier,
+    reference_base,
+)
+from guidelinekg.fhir_import.report import FhirImport
+from guidelinekg.loading import InputError
+
+NDJSON_SUFFIX = ".ndjson"
+# A resource line is a few kilobytes; a line longer than this is not a resource.
+MAX_LINE_BYTES = 16 * 1024 * 1024
+SUBJECT_ELEMENTS = ("subject", "patient")
+MEDICATION_REFERENCE = re.compile(r"(?:^|/)Medication/([A-Za-z0-9\-.]{1,64})$")
+
+
+@dataclass(frozen=True)
+class BulkProblem:
+    """A line of the export that cannot be given to a patient: said, never dropped."""
+
+    source: str
+    line: int
+    resource: str
+    because: str
+
+
+@dataclass
+class PatientDirectory:
+    """What the export says about patients and shared resources, read before the rest:
+    each identifier's patient id, and every Medication resource by id."""
+
+    by_identifier: dict[tuple[str, str], str] = field(default_factory=dict)
+    medications: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def add(self, resource: dict[str, Any]) -> None:
+        kind, local_id = resource.get("resourceType"), resource.get("id")
+        if not isinstance(local_id, str):
+            return
+        if kind == "Patient":
+            for identifier in as_list(resource.get("identifier")):
+                found = first_identifier([identifier])
+                if found is not None:
+                    self.by_identifier.setdefault(found, local_id)
+        elif kind == "Medication":
+            self.medications[local_id] = resource
+
+
+def ndjson_lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
+    """(line number, the resource or None, the line) for each non-blank line of a file,
+    read as a stream."""
+    try:
+        stream = path.open("rb")
+    except OSError as error:
+        raise InputError(path, f"cannot read the file ({error.strerror})") from None
+    with stream:
+        for number, raw in enumerate(stream, start=1):
+            if len(raw) > MAX_LINE_BYTES:
+                raise InputError(path, f"line {number} is longer than {MAX_LINE_BYTES} "
+                                       "bytes: not an NDJSON resource", number)
+            text = raw.decode("utf-8", errors="replace").strip()
+            if text:
+                document = read_resource_line(text, path)
+                yield number, document if _is_resource(document) else None, text
+
+
+def read_resource_line(text: str, path: Path | str) -> object:
+    """A line's JSON as the importer reads JSON (numbers as exact decimals), or None."""
+    from guidelinekg.fhir_import.datatypes import parse_json_text
+
+    try:
+        return parse_json_text(text, Path(path))
+    except InputError:
+        return None
+
+
+def _is_resource(document: object) -> TypeGuard[dict[str, Any]]:
+    return isinstance(document, dict) and isinstance(document.get("resourceType"), str)
+
+
+def read_directory(paths: Iterable[Path]) -> PatientDirectory:
+    """The first pass over an export: Patient identifiers and Medication resources."""
+    directory = PatientDirectory()
+    for path in paths:
+        for _number, resource, _text in ndjson_lines(path):
+            if resource is not None and resource["resourceType"] in ("Patient", "Medication"):
+                directory.add(resource)
+    return directory
+
+
+def patient_key(resource: dict[str, Any], directory: PatientDirectory) -> str | None:
+    """The id of the patient a resource belongs to (``Patient/<id>`` form), or None."""
+    if resource.get("resourceType") == "Patient":
+        local_id = resource.get("id")
+        return f"Patient/{local_id}" if isinstance(local_id, str) and local_id else None
+    for element in SUBJECT_ELEMENTS:
+        reference = as_dict(resource.get(element))
+        if not reference:
+            continue
+        text = reference.get("reference")
+        if isinstance(text, str):
+            match = TYPE_ID_TAIL.search(text.strip())
+            if match and match.group(1) == "Patient":
+                return f"Patient/{match.group(2)}"
+            return None
+        logical = first_identifier([reference.get("identifier")])
+        if logical is None:
+            return None
+        if logical in directory.by_identifier:
+            return f"Patient/{directory.by_identifier[logical]}"
+        # A patient the export names only by identifier: one of its own, as in a Bundle.
+        return "identifier|" + "|".join(logical)
+    return None
+
+
+def referenced_medications(resources: Iterable[dict[str, Any]],
+                           directory: PatientDirectory) -> list[dict[str, Any]]:
+    """The Medication resources the patient's resources reference, each once."""
+    found: dict[str, dict[str, Any]] = {}
+    for resource in resources:
+        reference = as_dict(resource.get("medicationReference")).get("reference")
+        if not isinstance(reference, str):
+            continue
+        match = MEDICATION_REFERENCE.search(reference.strip())
+        if match and match.group(1) in directory.medications:
+            found.setdefault(match.group(1), directory.medications[match.group(1)])
+    return list(found.values())
+
+
+def patient_bundle(resources: list[dict[str, Any]], directory: PatientDirectory
+                   ) -> dict[str, Any]:
+    """One patient's resources (and the Medications they reference) as a collection Bundle;
+    references stay relative (``Patient/<id>``), as the export wrote them."""
+    entries = [*resources, *referenced_medications(resources, directory)]
+    return {"resourceType": "Bundle", "type": "collection",
+            "entry": [{"resource": resource} for resource in entries]}
+
+
+def owner_of(source: str, number: int, resource: dict[str, Any] | None,
+             directory: PatientDirectory, clinical_types: frozenset[str]
+             ) -> tuple[tuple[str, str] | None, BulkProblem | None]:
+    """The (export, patient key) a line belongs to, or the problem to report. Medication
+    resources belong to no patient and are no problem (each Bundle that references one gets
+    it)."""
+    if resource is None:
+        return None, BulkProblem(source, number, "", "the line is not a FHIR resource (a JSON "
+                                                     "object with resourceType)")
+    key = patient_key(resource, directory)
+    if key is not None:
+        return (source, key), None
+    kind = resource["resourceType"]
+    if kind == "Medication":
+        return None, None
+    because = ("it names no patient of the export (no subject or patient reference to a "
+               "Patient): it is not given to any patient"
+               if kind in clinical_types or kind == "Patient" else
+               "it names no patient and no patient fact is read from this type")
+    return None, BulkProblem(source, number, f"{kind}/{resource.get('id', '?')}", because)
+
+
+def group_by_patient(lines: Iterable[tuple[str, int, str]], directory: PatientDirectory,
+                     clinical_types: Iterable[str]
+                     ) -> tuple[dict[tuple[str, str], list[dict[str, Any]]], list[BulkProblem]]:
+    """Resources (source, line number, text) grouped by (source, patient key), in input
+    order: ``Patient/1`` of two exports are two patients; with the problems
+    (:func:`owner_of`)."""
+    clinical = frozenset(clinical_types)
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    problems: list[BulkProblem] = []
+    for source, number, text in lines:
+        document = read_resource_line(text, source)
+        resource = document if _is_resource(document) else None
+        owner, problem = owner_of(source, number, resource, directory, clinical)
+        if owner is not None and resource is not None:
+            groups.setdefault(owner, []).append(resource)
+        elif problem is not None:
+            problems.append(problem)
+    return groups, problems
+
+
+def is_ndjson(path: Path) -> bool:
+    return path.suffix.lower() == NDJSON_SUFFIX
+
+
+def export_label(path: Path) -> str:
+    """The export an NDJSON file belongs to: its folder. ``Patient/1`` of two exports are two
+    patients (nothing says they are one)."""
+    return str(path.parent)
+
+
+def bundle_identity_keys(document: object) -> set[str]:
+    """What can make a Bundle file one patient with another file (guidelinekg.fhir_identity):
+    its patients' identifiers, its absolute fullUrls, and the references it makes that can
+    reach another file (absolute ones, relative ones through the base of an absolute
+    fullUrl, logical ones by identifier). Files that share a key are imported together;
+    sharing one does not by itself make two patients one: the importer decides that."""
+    keys: set[str] = set()
+    top = as_dict(document)
+    entries = ([as_dict(entry) for entry in as_list(top.get("entry"))]
+               if top.get("resourceType") == "Bundle" else [{"resource": top}])
+    for entry in entries:
+        resource = as_dict(entry.get("resource"))
+        given = entry.get("fullUrl")
+        full_url = given if isinstance(given, str) else None
+        if full_url and ABSOLUTE_URI.match(full_url):
+            keys.add(f"url|{full_url}")
+        if resource.get("resourceType") == "Patient":
+            keys.update("identifier|" + "|".join(found) for identifier in
+                        as_list(resource.get("identifier"))
+                        if (found := first_identifier([identifier])) is not None)
+        _reference_keys(resource, reference_base(full_url), keys, depth=0)
+    return keys
+
+
+def _reference_keys(value: object, base: str | None, keys: set[str], depth: int) -> None:
+    if depth > 64:  # no resource is this deep; the importer refuses what is
+        return
+    if isinstance(value, dict):
+        reference = value.get("reference")
+        if isinstance(reference, str):
+            reference = reference.strip()
+            if ABSOLUTE_URI.match(reference):
+                keys.add(f"url|{reference}")
+            elif base and (match := TYPE_ID_TAIL.search(reference)):
+                keys.add(f"url|{base}{match.group(1)}/{match.group(2)}")
+        logical = first_identifier([value.get("identifier")]) if "reference" in value or \
+            "type" in value or "identifier" in value else None
+        if logical is not None:
+            keys.add("identifier|" + "|".join(logical))
+        for item in value.values():
+            _reference_keys(item, base, keys, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _reference_keys(item, base, keys, depth + 1)
+
+
+def import_groups(groups: Iterable[Sequence[tuple[str, object]]],
+                  labels: Mapping[str, str]) -> FhirImport:
+    """Each group of (source, document) (a patient's Bundle from an export, or Bundle files
+    that belong together) imported on its own, the graphs merged: patients of different
+    groups are never joined here; ``labels`` are the sources' labels in the whole input, so
+    local IRIs are those a whole import would give."""
+    from guidelinekg.fhir_import.importer import Importer
+
+    merged: FhirImport | None = None
+    for group in groups:
+        imported = Importer(list(group), labels).run()
+        if merged is None:
+            merged = imported
+            continue
+        for triple in imported.graph:
+            merged.graph.add(triple)
+        merged.report += imported.report
+        merged.patients += imported.patients
+    if merged is None:
+        raise InputError("FHIR input", "no FHIR document given")
+    return merged
