@@ -163,3 +163,20 @@ def test_csv_rows_flatten_the_json_lines_and_the_summary_counts_shapes(tmp_path:
     assert sum(count for (severity, _), count in summary.shapes.items()
                if severity == "Warning") == summary.warnings
     assert all(line.strip() for line in summary.shape_lines())
+
+
+def test_one_partition_with_patients_and_triples_of_no_patient_refuses_only_those() -> None:
+    """evaluate_partition called on a graph that mixes both (the Python API allows it): the
+    triples of no patient are refused in their line, the patients derived."""
+    from guidelinekg.cohorts import evaluate_partition
+
+    graph = _vignette_cohort(3)
+    orphan = URIRef("http://example.org/orphan-item")
+    graph.add((orphan, RDF.type, URIRef(GKG + "Observation")))
+    outcome = evaluate_partition(graph, CohortSettings(AS_OF))
+    documents = [json.loads(line) for line in outcome.lines]
+    refused = [d for d in documents if d.get("refused")]
+    assert [d["patient"] for d in refused if d["patient"] is None] == [None]
+    derived = {d["patient"] for d in documents if not d.get("refused")}
+    assert derived | {d["patient"] for d in refused} >= {
+        str(p) for p in graph.subjects(RDF.type, PATIENT)}

@@ -21,17 +21,21 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import TextIO
 
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import RDF
 from rdflib.term import Node
 
-from guidelinekg.loading import parse_ntriples
+from guidelinekg.bulk_data import BulkProblem
+from guidelinekg.loading import InputError, parse_ntriples
 from guidelinekg.namespaces import GKG
+from guidelinekg.patients import MAX_BLANK_NODE_DEPTH, blank_node_depth
 from guidelinekg.shacl import ShaclReport, shape_name
 from guidelinekg.sparql import EngineName
 
@@ -168,16 +172,16 @@ def evaluate_partition(graph: Graph, settings: CohortSettings) -> PartitionOutco
         counts[key] = counts.get(key, 0) + 1
     if settings.allow_invalid:
         refused, lines = [], []
-    refused_set = set(refused)
-    kept_graph = _without(graph, refused_set) if refused else graph
+    dropped = set() if settings.allow_invalid else set(refused_nodes)
+    kept_graph = _kept(graph, dropped) if dropped else graph
     patients = len(set(graph.subjects(RDF.type, PATIENT_CLASS)))
     if not any(kept_graph.subjects(RDF.type, PATIENT_CLASS)):
         return PartitionOutcome(lines, refused, patients, warnings, counts)
-    kept = [r for r in validation.results if str(r.patient) not in refused_set]
+    kept = [r for r in validation.results if r.patient not in dropped]
     kept_validation = PatientValidation(
         report=ShaclReport(conforms=not any(r.result.severity == "Violation" for r in kept),
                            results=[r.result for r in kept]),
-        patients=[p for p in validation.patients if str(p) not in refused_set],
+        patients=[p for p in validation.patients if p not in dropped],
         results=kept)
     derivation = derive(kept_graph, settings.as_of, settings.engine,
                         validation=kept_validation, allow_invalid=settings.allow_invalid,
@@ -202,15 +206,16 @@ def _refusal_line(patient: Node | None, by_patient: dict, shapes: Graph) -> str:
                       ensure_ascii=False)
 
 
-def _without(graph: Graph, refused: set[str]) -> Graph:
-    """The partition without the refused patients' records."""
-    drop: set[Node] = set()
+def _kept(graph: Graph, refused: set[Node | None]) -> Graph:
+    """The records of the patients not refused: without the refused ones, and without the
+    triples that name no patient (refused too when they violate the shapes)."""
+    keep: set[Node] = set()
     for patient in graph.subjects(RDF.type, PATIENT_CLASS):
-        if str(patient) in refused:
-            drop |= _owned_subjects(graph, patient)
+        if patient not in refused:
+            keep |= _owned_subjects(graph, patient)
     kept = Graph()
     for triple in graph:
-        if triple[0] not in drop:
+        if triple[0] in keep:
             kept.add(triple)
     return kept
 
@@ -227,7 +232,8 @@ def _evaluate_serialised(job: tuple[bytes, CohortSettings]) -> PartitionOutcome:
 
 def evaluate_cohort(graph: Graph, settings: CohortSettings, partition_size: int,
                     workers: int) -> Iterator[PartitionOutcome]:
-    """Each partition's outcome, in order; with ``workers`` > 1 in worker processes."""
+    """Each partition's outcome of a graph in memory, in order; with ``workers`` > 1 in
+    worker processes (a cohort on disk: :func:`evaluate_buckets`)."""
     partitions = patient_partitions(graph, max(1, partition_size))
     if workers <= 1:
         for partition in partitions:
@@ -235,9 +241,53 @@ def evaluate_cohort(graph: Graph, settings: CohortSettings, partition_size: int,
         return
     jobs = ((partition.serialize(format="nt", encoding="utf-8"), settings)
             for partition in partitions)
+    with worker_pool(workers) as mapper:
+        yield from mapper(_evaluate_serialised, jobs)
+
+
+@contextmanager
+def worker_pool(workers: int) -> Iterator[Callable]:
+    """``map`` in this process for one worker, else a process pool's ordered ``imap``."""
+    if workers <= 1:
+        yield map
+        return
     context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
     with context.Pool(workers) as pool:
-        yield from pool.imap(_evaluate_serialised, jobs)
+        yield pool.imap
+
+
+def evaluate_bucket(job: tuple[str, int, CohortSettings]) -> PartitionOutcome:
+    """A bucket file of whole patients (guidelinekg.cohort_input), evaluated in partitions
+    of the given size; one outcome for the bucket."""
+    path, size, settings = job
+    graph = parse_ntriples(Path(path).read_bytes(), "cohort input")
+    depth = blank_node_depth(graph)
+    if depth > MAX_BLANK_NODE_DEPTH:
+        raise InputError("cohort input", f"blank nodes are nested {depth} levels deep (the "
+                                         f"limit is {MAX_BLANK_NODE_DEPTH})")
+    outcomes = [evaluate_partition(part, settings) for part in patient_partitions(graph, size)]
+    shapes: dict[tuple[str, str], int] = {}
+    for outcome in outcomes:
+        for key, count in outcome.shapes.items():
+            shapes[key] = shapes.get(key, 0) + count
+    return PartitionOutcome([line for o in outcomes for line in o.lines],
+                            [patient for o in outcomes for patient in o.refused],
+                            sum(o.patients for o in outcomes), sum(o.warnings for o in outcomes),
+                            shapes)
+
+
+def evaluate_buckets(buckets: Iterable[Path], settings: CohortSettings, partition_size: int,
+                     mapper: Callable = map) -> Iterator[PartitionOutcome]:
+    """Each bucket's outcome, in order, through ``mapper`` (see :func:`worker_pool`)."""
+    jobs = ((str(path), max(1, partition_size), settings) for path in buckets)
+    yield from mapper(evaluate_bucket, jobs)
+
+
+def problem_line(problem: BulkProblem) -> str:
+    """A line of FHIR Bulk Data input that belongs to no patient, as a refusal line."""
+    return json.dumps({"patient": None, "refused": True, "because": problem.because,
+                       "source": problem.source, "line": problem.line,
+                       "resource": problem.resource or None}, ensure_ascii=False)
 
 
 @dataclass

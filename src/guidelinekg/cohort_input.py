@@ -1,0 +1,444 @@
+"""A cohort read as a stream: files and folders of RDF, FHIR Bundles and FHIR Bulk Data
+NDJSON, of any total size, cut into buckets of whole patients without holding the cohort in
+memory.
+
+Every input becomes N-Triples in a spool file on disk (FHIR imported on the way, in worker
+processes), each source's blank nodes under a name of its own. Two passes over the spool
+then find, and route to one bucket, everything that belongs to one patient:
+
+1. each subject, each patient (``a gkg:Patient``) and each link from a subject to another
+   node (kept as pairs of hashes, a few bytes each);
+2. links to a node that the input describes (it is the subject of a triple) join the two
+   nodes' groups (union-find); a vocabulary term is described by no patient record, so it
+   joins nothing;
+3. each triple goes to the bucket of its group: groups with patients in the order their
+   first patient came, a bounded number to a bucket; the groups without a patient to a
+   bucket of their own, which the shapes refuse as a whole run would.
+
+A bucket is then a small graph in which every patient's record is whole (what a whole-input
+run would see of it), so evaluating buckets one by one gives the whole run's results.
+Memory is a few hundred bytes a node for the routing, and one bucket per worker.
+
+N-Triples and N-Quads files are streamed, with no size limit; other RDF files and FHIR
+JSON files are read whole, each within the usual file limit (guidelinekg.loading).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zlib
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import pyoxigraph as ox
+
+from guidelinekg.bulk_data import (
+    BulkProblem,
+    PatientDirectory,
+    bundle_identity_keys,
+    export_label,
+    import_groups,
+    is_ndjson,
+    ndjson_lines,
+    owner_of,
+    patient_bundle,
+    read_directory,
+    read_resource_line,
+)
+from guidelinekg.fhir_identity import file_labels
+from guidelinekg.fhir_import.datatypes import read_json_file
+from guidelinekg.loading import RDF_FORMATS, InputError, read_bytes_checked, to_oxigraph
+from guidelinekg.namespaces import GKG
+
+STREAMED_FORMATS = {".nt": ox.RdfFormat.N_TRIPLES, ".nq": ox.RdfFormat.N_QUADS}
+RDF_TYPE_TEXT = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>"
+PATIENT_TEXT = f"<{GKG.Patient}>"
+# Open bucket files at once, at most: with more patients, buckets grow beyond the partition
+# size and are cut into partitions when they are evaluated.
+MAX_BUCKETS = 256
+# An NDJSON bucket of lines, grouped by patient in memory when it is imported.
+NDJSON_BUCKET_BYTES = 32 * 1024 * 1024
+
+
+@dataclass
+class CohortFiles:
+    """The input, by how it is read."""
+
+    rdf: list[Path] = field(default_factory=list)
+    fhir: list[Path] = field(default_factory=list)
+    ndjson: list[Path] = field(default_factory=list)
+
+
+def cohort_files(paths: Iterable[Path | str]) -> CohortFiles:
+    """Files as given, and the RDF, JSON and NDJSON files of folders (recursively, sorted,
+    hidden ones skipped); a .json file is FHIR when it is an object with resourceType."""
+    suffixes = (*RDF_FORMATS, ".ndjson")
+    found = CohortFiles()
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            files = [candidate for candidate in sorted(path.rglob("*"))
+                     if candidate.is_file() and candidate.suffix.lower() in suffixes
+                     and not any(part.startswith(".")
+                                 for part in candidate.relative_to(path).parts)]
+            if not files:
+                raise InputError(path, "the folder holds no RDF, JSON or NDJSON file")
+        elif path.exists():
+            files = [path]
+        else:
+            raise InputError(path, "no such file or folder")
+        for file in files:
+            _classify(file, found)
+    return found
+
+
+def _classify(path: Path, found: CohortFiles) -> None:
+    suffix = path.suffix.lower()
+    if is_ndjson(path):
+        found.ndjson.append(path)
+    elif suffix in (".json", ".jsonld") and _is_fhir_json(path):
+        found.fhir.append(path)
+    elif suffix in RDF_FORMATS:
+        found.rdf.append(path)
+    else:
+        raise InputError(path, "unknown file type; expected .ttl, .nt, .nq, .rdf/.owl/.xml, "
+                               ".jsonld, .json (RDF or FHIR JSON) or .ndjson (FHIR Bulk Data)")
+
+
+def _is_fhir_json(path: Path) -> bool:
+    try:
+        document = json.loads(read_bytes_checked(path))
+    except (ValueError, RecursionError):
+        return False  # the RDF reader says what is wrong with it
+    return isinstance(document, dict) and "resourceType" in document
+
+
+# --------------------------------------------------------------------------------------
+# The spool: every source as N-Triples, blank nodes named per source
+# --------------------------------------------------------------------------------------
+
+
+def _scoped(term, scope: str):  # a subject or object (untyped: pyoxigraph's are unions)
+    return ox.BlankNode(f"{scope}x{term.value}") if isinstance(term, ox.BlankNode) else term
+
+
+def scoped_triples(quads: Iterable[ox.Quad | ox.Triple], scope: str) -> Iterator[ox.Triple]:
+    """Triples with each blank node renamed into ``scope``: two sources' ``_:dose`` are two
+    doses (named graphs of N-Quads are read as the default graph, as everywhere)."""
+    for quad in quads:
+        subject, obj = quad.subject, quad.object
+        if isinstance(subject, ox.BlankNode) or isinstance(obj, ox.BlankNode):
+            yield ox.Triple(_scoped(subject, scope), quad.predicate, _scoped(obj, scope))
+        else:
+            yield ox.Triple(subject, quad.predicate, obj)
+
+
+class Spool:
+    """The N-Triples spool in a temporary folder, removed by :meth:`close`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.path = folder / "spool.nt"
+        self.stream: BinaryIO = self.path.open("wb")
+        self.sources = 0
+
+    def scope(self) -> str:
+        self.sources += 1
+        return f"s{self.sources}"
+
+    def add(self, quads: Iterable[ox.Quad | ox.Triple]) -> None:
+        ox.serialize(scoped_triples(quads, self.scope()), self.stream, ox.RdfFormat.N_TRIPLES)
+
+    def add_ntriples(self, data: bytes, what: str) -> None:
+        try:
+            self.add(ox.parse(data, format=ox.RdfFormat.N_TRIPLES))
+        except SyntaxError as error:  # written by the project: a fault of the project
+            raise InputError(what, f"could not read an imported record back: {error}") from None
+
+    def add_file(self, path: Path) -> None:
+        rdf_format = STREAMED_FORMATS.get(path.suffix.lower())
+        if rdf_format is None:
+            # Read whole, with every check of the usual reader (XML and JSON-LD limits,
+            # blank node depth, file size).
+            from guidelinekg.patients import read_patient_file
+
+            graph, _ = read_patient_file(path)
+            self.add(ox.Triple(to_oxigraph(s), to_oxigraph(p), to_oxigraph(o))  # type: ignore[arg-type]
+                     for s, p, o in graph)
+            return
+        try:
+            self.add(ox.parse(path=str(path), format=rdf_format,
+                              base_iri=path.resolve().as_uri()))
+        except (SyntaxError, ValueError, OSError) as error:
+            line = getattr(error, "lineno", None)
+            raise InputError(path, f"not valid {rdf_format.name}: "
+                                   f"{getattr(error, 'msg', error)}", line) from None
+
+    def finish(self) -> None:
+        self.stream.close()
+
+
+# --------------------------------------------------------------------------------------
+# Routing: which triples belong together
+# --------------------------------------------------------------------------------------
+
+
+def _split(line: str) -> tuple[str, str, str]:
+    subject, rest = line.split(" ", 1)
+    predicate, obj = rest.split(" ", 1)
+    return subject, predicate, obj[:-3] if obj.endswith(" .\n") else obj.rstrip(" .\n")
+
+
+class Groups:
+    """Union-find over node hashes (within one run: Python's hash of the node's text)."""
+
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
+
+    def find(self, node: int) -> int:
+        parent = self.parent
+        root = node
+        while (up := parent.get(root, root)) != root:
+            root = up
+        while (up := parent.get(node, node)) != root:  # path compression
+            parent[node] = root
+            node = up
+        return root
+
+    def union(self, first: int, second: int) -> None:
+        a, b = self.find(first), self.find(second)
+        if a != b:
+            self.parent[b] = a
+
+
+@dataclass
+class Routing:
+    """Where each group goes: bucket number per group root; the rest to the orphans."""
+
+    buckets: dict[int, int]
+    count: int
+    patients: int
+    groups: Groups
+
+    @property
+    def orphan_bucket(self) -> int:
+        return self.count
+
+
+def plan_routing(spool: Path, partition_size: int) -> Routing:
+    """The first pass: subjects, patients and links, then the groups and their buckets."""
+    subjects: set[int] = set()
+    patients: dict[int, None] = {}
+    links_from, links_to = array("q"), array("q")
+    with spool.open(encoding="utf-8") as lines:
+        for line in lines:
+            subject, predicate, obj = _split(line)
+            key = hash(subject)
+            subjects.add(key)
+            if obj[0] in "<_":
+                if predicate == RDF_TYPE_TEXT and obj == PATIENT_TEXT:
+                    patients[key] = None
+                links_from.append(key)
+                links_to.append(hash(obj))
+    groups = Groups()
+    for source, target in zip(links_from, links_to, strict=True):
+        if target in subjects:
+            groups.union(source, target)
+    del links_from, links_to, subjects
+    ordinals: dict[int, int] = {}
+    for patient in patients:
+        ordinals.setdefault(groups.find(patient), len(ordinals))
+    per_bucket = max(partition_size, -(-len(ordinals) // MAX_BUCKETS))
+    buckets = {root: ordinal // per_bucket for root, ordinal in ordinals.items()}
+    count = -(-len(ordinals) // per_bucket) if ordinals else 0
+    return Routing(buckets, count, len(patients), groups)
+
+
+def route(spool: Path, routing: Routing, folder: Path) -> list[Path]:
+    """The second pass: each triple to its group's bucket file; the bucket files, in order
+    (the orphans' last, if there are any)."""
+    paths = [folder / f"bucket-{number:04d}.nt" for number in range(routing.count + 1)]
+    streams: dict[int, BinaryIO] = {}
+    find, buckets, orphans = routing.groups.find, routing.buckets, routing.orphan_bucket
+    try:
+        with spool.open("rb") as lines:
+            for line in lines:
+                subject = line[:line.index(b" ")].decode("utf-8")
+                number = buckets.get(find(hash(subject)), orphans)
+                stream = streams.get(number)
+                if stream is None:
+                    stream = streams[number] = paths[number].open("ab")
+                stream.write(line)
+    finally:
+        for stream in streams.values():
+            stream.close()
+    return [path for path in paths if path.exists()]
+
+
+# --------------------------------------------------------------------------------------
+# FHIR on the way in
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportJob:
+    """Documents to import in a worker: groups of Bundle files, each group imported
+    together; or a bucket of NDJSON lines (export, patient key, resource), one Bundle a
+    patient. ``labels``: the sources' labels in the whole input."""
+
+    groups: tuple[tuple[str, ...], ...] = ()
+    ndjson_bucket: str = ""
+    labels: tuple[tuple[str, str], ...] = ()
+    directory: PatientDirectory | None = None  # the export's Medications
+
+
+@dataclass(frozen=True)
+class Imported:
+    ntriples: bytes
+    imported: int
+    ignored: int
+
+
+def run_import_job(job: ImportJob) -> Imported:
+    """Import a job's documents; the graph comes back as N-Triples."""
+    if job.ndjson_bucket:
+        groups = _ndjson_groups(Path(job.ndjson_bucket), job)
+    else:
+        groups = [[(path, read_json_file(path)) for path in group] for group in job.groups]
+    if not groups:
+        return Imported(b"", 0, 0)
+    imported = import_groups(groups, dict(job.labels))
+    ignored = sum(1 for line in imported.report if line.outcome == "ignored")
+    data = imported.graph.serialize(format="nt", encoding="utf-8")
+    return Imported(data, len(imported.report) - ignored, ignored)
+
+
+def _ndjson_groups(bucket: Path, job: ImportJob) -> list[list[tuple[str, object]]]:
+    directory = job.directory or PatientDirectory()
+    by_patient: dict[tuple[str, str], list[dict]] = {}
+    with bucket.open(encoding="utf-8") as stream:
+        for row in stream:
+            export, key, text = row.rstrip("\n").split("\t", 2)
+            resource = read_resource_line(text, export)
+            assert isinstance(resource, dict)  # read once already, when it was bucketed
+            by_patient.setdefault((export, key), []).append(resource)
+    return [[(export, patient_bundle(resources, directory))]
+            for (export, _key), resources in sorted(by_patient.items(), key=lambda i: i[0])]
+
+
+def fhir_jobs(files: Sequence[Path], per_job: int) -> Iterator[ImportJob]:
+    """Bundle files in groups that share an identity key (each group imported together, as
+    a whole import would), about ``per_job`` files a job."""
+    labels = tuple(file_labels(str(path) for path in files).items())
+    groups = Groups()
+    owner: dict[int, int] = {}
+    for index, path in enumerate(files):
+        for key in bundle_identity_keys(read_json_file(path)):
+            first = owner.setdefault(hash(key), index)
+            if first != index:
+                groups.union(first, index)
+    members: dict[int, list[int]] = {}
+    for index in range(len(files)):
+        members.setdefault(groups.find(index), []).append(index)
+    batch: list[tuple[str, ...]] = []
+    for indexes in members.values():
+        batch.append(tuple(str(files[i]) for i in indexes))
+        if len(batch) >= per_job:
+            yield ImportJob(groups=tuple(batch), labels=labels)
+            batch = []
+    if batch:
+        yield ImportJob(groups=tuple(batch), labels=labels)
+
+
+def ndjson_jobs(files: Sequence[Path], folder: Path, clinical_types: Sequence[str],
+                problems: list[BulkProblem]) -> list[ImportJob]:
+    """An export's lines bucketed on disk by patient (a patient's lines in one bucket), one
+    job a bucket; Patient identifiers and Medications are read first. Lines that belong to
+    no patient are added to ``problems``."""
+    directory = read_directory(files)
+    clinical = frozenset(clinical_types)
+    labels = tuple(file_labels(export_label(path) for path in files).items())
+    total = sum(path.stat().st_size for path in files)
+    count = max(1, -(-total // NDJSON_BUCKET_BYTES))
+    paths = [folder / f"ndjson-{number:04d}.tsv" for number in range(count)]
+    streams = [path.open("w", encoding="utf-8") for path in paths]
+    try:
+        for path in files:
+            export = export_label(path)
+            for number, resource, text in ndjson_lines(path):
+                owner, problem = owner_of(export, number, resource, directory, clinical)
+                if problem is not None:
+                    problems.append(problem)
+                if owner is not None:
+                    bucket = zlib.crc32("\t".join(owner).encode("utf-8")) % count
+                    streams[bucket].write(f"{owner[0]}\t{owner[1]}\t{text}\n")
+    finally:
+        for stream in streams:
+            stream.close()
+    medications = PatientDirectory(medications=directory.medications)
+    return [ImportJob(ndjson_bucket=str(path), labels=labels, directory=medications)
+            for path in paths]
+
+
+# --------------------------------------------------------------------------------------
+# The whole reading
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class CohortInput:
+    """A cohort cut into bucket files of whole patients, in a temporary folder."""
+
+    folder: tempfile.TemporaryDirectory
+    buckets: list[Path]
+    patients: int
+    problems: list[BulkProblem]
+    imported: int = 0
+    ignored: int = 0
+
+    def close(self) -> None:
+        self.folder.cleanup()
+
+
+Mapper = Callable[[Callable[[ImportJob], Imported], Iterable[ImportJob]], Iterable[Imported]]
+
+
+def read_cohort(paths: Sequence[Path | str], partition_size: int,
+                mapper: Mapper = map) -> CohortInput:
+    """Read the input into buckets; ``mapper`` runs the FHIR import jobs (``map``, or a
+    worker pool's ``imap``)."""
+    from guidelinekg.fhir_import.importer import HANDLERS
+
+    files = cohort_files(paths)
+    folder = tempfile.TemporaryDirectory(prefix="guidelinekg-cohort-")
+    try:
+        root = Path(folder.name)
+        spool = Spool(root)
+        for path in files.rdf:
+            spool.add_file(path)
+        result = CohortInput(folder, [], 0, [])
+        jobs: list[Iterable[ImportJob]] = []
+        if files.fhir:
+            jobs.append(fhir_jobs(files.fhir, max(1, partition_size // 4)))
+        if files.ndjson:
+            jobs.append(ndjson_jobs(files.ndjson, root, sorted(HANDLERS), result.problems))
+        for job_list in jobs:
+            for imported in mapper(run_import_job, job_list):
+                if imported.ntriples:
+                    spool.add_ntriples(imported.ntriples, "FHIR import")
+                result.imported += imported.imported
+                result.ignored += imported.ignored
+        spool.finish()
+        routing = plan_routing(spool.path, max(1, partition_size))
+        result.buckets = route(spool.path, routing, root)
+        result.patients = routing.patients
+        os.remove(spool.path)
+        return result
+    except BaseException:
+        folder.cleanup()
+        raise

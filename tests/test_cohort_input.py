@@ -1,0 +1,216 @@
+"""Cohorts read as a stream (guidelinekg.cohort_input): files and folders of RDF, FHIR Bundles
+and FHIR Bulk Data NDJSON cut into buckets of whole patients on disk. The results are the
+whole run's, whatever the partition size, however the files split a patient's record; what
+belongs to no patient is said, a line each."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+from rdflib import BNode, Graph, URIRef
+from rdflib.namespace import RDF
+
+from guidelinekg.cohort_input import read_cohort
+from guidelinekg.cohorts import (
+    CohortSettings,
+    evaluate_buckets,
+    evaluate_cohort,
+    problem_line,
+    worker_pool,
+)
+from guidelinekg.loading import PREFIXES, parse_rdf_file
+from guidelinekg.patients import load_patient_input
+from guidelinekg.resources import examples_dir
+
+AS_OF = date(2026, 12, 1)
+GKG = PREFIXES["gkg"]
+FHIR = Path(__file__).parent / "data" / "fhir"
+EXAMPLES = examples_dir() / "patients"
+
+
+def _normalised(line: str) -> dict:
+    """A result line with blank-node focus nodes (named at random by each reader) blanked."""
+    document = json.loads(line)
+    for violation in document.get("violations", ()):
+        if ":" not in violation["focus"]:
+            violation["focus"] = "_:blank"
+    return document
+
+
+def _key(document: dict) -> tuple[str, str, str]:
+    return (document.get("patient") or "", document.get("guideline", ""),
+            json.dumps(document, sort_keys=True))
+
+
+def streamed(paths: list[Path], size: int = 500, workers: int = 1) -> list[dict]:
+    with worker_pool(workers) as mapper:
+        cohort = read_cohort(paths, size, mapper)
+        try:
+            lines = [problem_line(problem) for problem in cohort.problems]
+            for outcome in evaluate_buckets(cohort.buckets, CohortSettings(AS_OF), size,
+                                            mapper):
+                lines += outcome.lines
+        finally:
+            cohort.close()
+    return sorted((_normalised(line) for line in lines), key=_key)
+
+
+def whole(paths: list[Path]) -> list[dict]:
+    graph = load_patient_input(paths, quiet=True).graph
+    lines = [line for outcome in evaluate_cohort(graph, CohortSettings(AS_OF), 10**6, 1)
+             for line in outcome.lines]
+    return sorted((_normalised(line) for line in lines), key=_key)
+
+
+@pytest.fixture(scope="module")
+def examples_whole() -> list[dict]:
+    return whole([EXAMPLES])
+
+
+@pytest.mark.parametrize(("size", "workers"), [(1, 1), (3, 1), (500, 1), (2, 2)])
+def test_streamed_examples_give_the_whole_runs_results(
+        examples_whole: list[dict], size: int, workers: int) -> None:
+    assert streamed([EXAMPLES], size, workers) == examples_whole
+
+
+def _example(name: str) -> Graph:
+    return parse_rdf_file(EXAMPLES / name)
+
+
+def test_a_patient_split_over_two_files_is_evaluated_whole(tmp_path: Path) -> None:
+    """The patient's own triples in one file, its record items in another, another patient
+    between them: each bucket still holds the whole record."""
+    graph = _example("hr-positive-her2-negative-bone-only.ttl")
+    patient = next(graph.subjects(RDF.type, URIRef(GKG + "Patient")))
+    own, items = Graph(), Graph()
+    for triple in graph:
+        (own if triple[0] == patient else items).add(triple)
+    (tmp_path / "a-patient.nt").write_bytes(own.serialize(format="nt", encoding="utf-8"))
+    (tmp_path / "b-other.ttl").write_bytes(
+        (EXAMPLES / "triple-negative-brca1.ttl").read_bytes())
+    (tmp_path / "c-items.ttl").write_bytes(items.serialize(format="turtle", encoding="utf-8"))
+    results = streamed([tmp_path], size=1)
+    assert results == whole([tmp_path])
+    assert [d["patient"] for d in results] == sorted(
+        [str(patient), *(str(p) for p in _example("triple-negative-brca1.ttl").subjects(
+            RDF.type, URIRef(GKG + "Patient")))])
+    assert not any(d.get("refused") for d in results)
+
+
+def test_triples_of_no_patient_are_refused_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "patient.ttl").write_bytes(
+        (EXAMPLES / "triple-negative-brca1.ttl").read_bytes())
+    (tmp_path / "orphan.nt").write_text(
+        f"<http://example.org/item/1> <{RDF.type}> <{GKG}HER2Status> .\n"
+        f"<http://example.org/item/1> <{GKG}valueCode> <{GKG}Positive> .\n", encoding="utf-8")
+    results = streamed([tmp_path], size=1)
+    refused = [d for d in results if d.get("refused")]
+    assert len(refused) == 1 and refused[0]["patient"] is None
+    assert results == whole([tmp_path])
+
+
+def test_blank_nodes_of_two_files_stay_two(tmp_path: Path) -> None:
+    """``_:dose`` in two N-Triples files are two nodes: two patients are not joined by it."""
+    for number, name in enumerate(("hr-positive-her2-negative-bone-only.ttl",
+                                   "her2-positive-trastuzumab-3-weekly.ttl")):
+        graph = _example(name)
+        labels = {node: BNode(f"b{index}") for index, node in enumerate(
+            {term for triple in graph for term in triple if isinstance(term, BNode)})}
+        renamed = Graph()
+        for triple in graph:
+            renamed.add(tuple(labels.get(term, term) for term in triple))  # type: ignore[arg-type]
+        (tmp_path / f"{number}.nt").write_bytes(renamed.serialize(format="nt",
+                                                                  encoding="utf-8"))
+    cohort = read_cohort([tmp_path], 1)
+    try:
+        assert len(cohort.buckets) == 2 and cohort.patients == 2
+    finally:
+        cohort.close()
+    assert streamed([tmp_path], size=1) == whole([tmp_path])
+
+
+def _bundle(name: str) -> dict:
+    return json.loads((FHIR / name).read_text(encoding="utf-8"))
+
+
+def test_bundle_files_that_name_one_patient_are_imported_together(tmp_path: Path) -> None:
+    """A Bundle split in two files (the second refers to the first's patient by its
+    urn:uuid), with other Bundles: imported together, as a whole import does."""
+    bundle = _bundle("hr-positive-bone-only-denosumab.json")
+    entries = bundle["entry"]
+    first = {**bundle, "entry": entries[:6]}
+    second = {**bundle, "entry": entries[6:]}
+    (tmp_path / "a.json").write_text(json.dumps(first), encoding="utf-8")
+    (tmp_path / "b.json").write_text(
+        (FHIR / "triple-negative-germline-brca1.json").read_text(encoding="utf-8"),
+        encoding="utf-8")
+    (tmp_path / "c.json").write_text(json.dumps(second), encoding="utf-8")
+    results = streamed([tmp_path], size=1)
+    assert results == whole([tmp_path])
+    assert len({d["patient"] for d in results}) == 2
+
+
+def _write_ndjson(folder: Path, resources: list[dict]) -> None:
+    folder.mkdir(parents=True)
+    by_type: dict[str, list[dict]] = {}
+    for resource in resources:
+        by_type.setdefault(resource["resourceType"], []).append(resource)
+    for kind, items in by_type.items():
+        (folder / f"{kind}.ndjson").write_text(
+            "".join(json.dumps(item) + "\n" for item in items), encoding="utf-8")
+
+
+PATIENT_ONE = {"resourceType": "Patient", "id": "1", "birthDate": "1960-01-01",
+               "gender": "female"}
+
+
+def test_ndjson_lines_of_no_patient_are_each_a_refusal_line(tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    _write_ndjson(export, [
+        PATIENT_ONE,
+        {"resourceType": "Condition", "id": "c1",
+         "code": {"text": "a condition with no subject"}},
+        {"resourceType": "Practitioner", "id": "dr"},
+    ])
+    with (export / "Observation.ndjson").open("w", encoding="utf-8") as stream:
+        stream.write("this is not JSON\n")
+    cohort = read_cohort([export], 10)
+    try:
+        problems = sorted((p.resource, p.source, p.line) for p in cohort.problems)
+        assert problems == [("", str(export), 1), ("Condition/c1", str(export), 1),
+                            ("Practitioner/dr", str(export), 1)]
+        assert cohort.patients == 1
+    finally:
+        cohort.close()
+    run = subprocess.run([sys.executable, "-m", "guidelinekg.cli", "recommend", str(export),
+                          "--format", "jsonl", "--as-of", AS_OF.isoformat(), "--quiet"],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 1, run.stderr + run.stdout
+    lines = [json.loads(line) for line in run.stdout.splitlines()]
+    refusals = [line for line in lines if line.get("refused")]
+    assert sorted(line["resource"] or "" for line in refusals) == [
+        "", "Condition/c1", "Practitioner/dr"]
+    assert all(line["patient"] is None and line["because"] for line in refusals)
+    assert "3 input lines given to no patient" in run.stderr
+
+
+def test_patient_1_of_two_exports_is_two_patients(tmp_path: Path) -> None:
+    for name in ("site-a", "site-b"):
+        _write_ndjson(tmp_path / name, [
+            PATIENT_ONE,
+            {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/1"},
+             "code": {"text": "an uncoded condition"}},
+        ])
+    cohort = read_cohort([tmp_path], 10)
+    try:
+        assert cohort.patients == 2
+    finally:
+        cohort.close()
+    patients = {d["patient"] for d in streamed([tmp_path])}
+    assert patients == {"urn:guidelinekg:fhir:site-a:Patient/1",
+                        "urn:guidelinekg:fhir:site-b:Patient/1"}
