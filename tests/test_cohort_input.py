@@ -214,3 +214,23 @@ def test_patient_1_of_two_exports_is_two_patients(tmp_path: Path) -> None:
     patients = {d["patient"] for d in streamed([tmp_path])}
     assert patients == {"urn:guidelinekg:fhir:site-a:Patient/1",
                         "urn:guidelinekg:fhir:site-b:Patient/1"}
+
+
+def test_an_export_and_bundles_of_the_same_patients_give_identical_results(
+        tmp_path: Path) -> None:
+    """The synthetic cohort written both ways (its export's manifest names the server whose
+    URLs are the Bundles' fullUrls): identical lines, and the whole run's."""
+    from guidelinekg.synth_fhir import FhirOptions, synthesize_fhir, write_bundles, write_ndjson
+
+    options = FhirOptions(patients=30, seed=5)
+    (tmp_path / "bundles").mkdir()
+    (tmp_path / "export").mkdir()
+    write_bundles(synthesize_fhir(options), tmp_path / "bundles")
+    write_ndjson(synthesize_fhir(options), tmp_path / "export")
+    from_bundles = streamed([tmp_path / "bundles"], size=7, workers=2)
+    assert streamed([tmp_path / "export"], size=7) == from_bundles
+    assert from_bundles == whole([tmp_path / "bundles"])
+    assert len({d["patient"] for d in from_bundles}) == 30
+    assert any(d.get("refused") for d in from_bundles)
+    assert any(not d.get("refused") and d["contraindicated"] + d["dose_checks"]
+               for d in from_bundles)

@@ -152,13 +152,40 @@ def referenced_medications(resources: Iterable[dict[str, Any]],
     return list(found.values())
 
 
-def patient_bundle(resources: list[dict[str, Any]], directory: PatientDirectory
-                   ) -> dict[str, Any]:
+def patient_bundle(resources: list[dict[str, Any]], directory: PatientDirectory,
+                   server: str | None = None) -> dict[str, Any]:
     """One patient's resources (and the Medications they reference) as a collection Bundle;
-    references stay relative (``Patient/<id>``), as the export wrote them."""
-    entries = [*resources, *referenced_medications(resources, directory)]
-    return {"resourceType": "Bundle", "type": "collection",
-            "entry": [{"resource": resource} for resource in entries]}
+    references stay relative (``Patient/<id>``), as the export wrote them. With the server
+    the export came from (its manifest's request URL), each entry's fullUrl is the
+    resource's URL there, so a resource is named as that server's Bundles name it."""
+    entries = []
+    for resource in [*resources, *referenced_medications(resources, directory)]:
+        entry: dict[str, Any] = {"resource": resource}
+        local_id = resource.get("id")
+        if server and isinstance(local_id, str) and local_id:
+            entry["fullUrl"] = f"{server}{resource['resourceType']}/{local_id}"
+        entries.append(entry)
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+def is_manifest(document: object) -> bool:
+    """A Bulk Data export's manifest (the JSON the server's status URL returns at the end)."""
+    return (isinstance(document, dict) and "resourceType" not in document
+            and isinstance(document.get("output"), list) and "transactionTime" in document)
+
+
+def export_server(document: object) -> str | None:
+    """The FHIR server base of a manifest's request URL (``https://x/fhir/`` of
+    ``https://x/fhir/Patient/$export``, of ``https://x/fhir/Group/g/$export``)."""
+    request = as_dict(document).get("request")
+    if not isinstance(request, str) or "$export" not in request:
+        return None
+    base = request.split("$export", 1)[0].split("?", 1)[0]
+    base = base.removesuffix("Patient/")
+    if "/Group/" in base:
+        base = base[:base.index("/Group/") + 1]
+    return base if ABSOLUTE_URI.match(base) and base.startswith(("http://", "https://")) \
+        else None
 
 
 def owner_of(source: str, number: int, resource: dict[str, Any] | None,

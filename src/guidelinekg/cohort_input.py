@@ -42,7 +42,9 @@ from guidelinekg.bulk_data import (
     PatientDirectory,
     bundle_identity_keys,
     export_label,
+    export_server,
     import_groups,
+    is_manifest,
     is_ndjson,
     ndjson_lines,
     owner_of,
@@ -72,6 +74,8 @@ class CohortFiles:
     rdf: list[Path] = field(default_factory=list)
     fhir: list[Path] = field(default_factory=list)
     ndjson: list[Path] = field(default_factory=list)
+    # export folder -> the FHIR server its manifest names
+    servers: dict[str, str] = field(default_factory=dict)
 
 
 def cohort_files(paths: Iterable[Path | str]) -> CohortFiles:
@@ -101,8 +105,13 @@ def _classify(path: Path, found: CohortFiles) -> None:
     suffix = path.suffix.lower()
     if is_ndjson(path):
         found.ndjson.append(path)
-    elif suffix in (".json", ".jsonld") and _is_fhir_json(path):
-        found.fhir.append(path)
+    elif suffix in (".json", ".jsonld") and (document := _json_object(path)) is not None:
+        if is_manifest(document):
+            server = export_server(document)
+            if server:
+                found.servers[export_label(path)] = server
+        else:
+            found.fhir.append(path)
     elif suffix in RDF_FORMATS:
         found.rdf.append(path)
     else:
@@ -110,12 +119,15 @@ def _classify(path: Path, found: CohortFiles) -> None:
                                ".jsonld, .json (RDF or FHIR JSON) or .ndjson (FHIR Bulk Data)")
 
 
-def _is_fhir_json(path: Path) -> bool:
+def _json_object(path: Path) -> dict | None:
+    """A FHIR resource or a Bulk Data manifest; None for anything else (JSON-LD is RDF)."""
     try:
         document = json.loads(read_bytes_checked(path))
     except (ValueError, RecursionError):
-        return False  # the RDF reader says what is wrong with it
-    return isinstance(document, dict) and "resourceType" in document
+        return None  # the RDF reader says what is wrong with it
+    if isinstance(document, dict) and ("resourceType" in document or is_manifest(document)):
+        return document
+    return None
 
 
 # --------------------------------------------------------------------------------------
@@ -295,6 +307,7 @@ class ImportJob:
     ndjson_bucket: str = ""
     labels: tuple[tuple[str, str], ...] = ()
     directory: PatientDirectory | None = None  # the export's Medications
+    servers: tuple[tuple[str, str], ...] = ()  # export -> its server (manifest)
 
 
 @dataclass(frozen=True)
@@ -320,6 +333,7 @@ def run_import_job(job: ImportJob) -> Imported:
 
 def _ndjson_groups(bucket: Path, job: ImportJob) -> list[list[tuple[str, object]]]:
     directory = job.directory or PatientDirectory()
+    servers = dict(job.servers)
     by_patient: dict[tuple[str, str], list[dict]] = {}
     with bucket.open(encoding="utf-8") as stream:
         for row in stream:
@@ -327,7 +341,7 @@ def _ndjson_groups(bucket: Path, job: ImportJob) -> list[list[tuple[str, object]
             resource = read_resource_line(text, export)
             assert isinstance(resource, dict)  # read once already, when it was bucketed
             by_patient.setdefault((export, key), []).append(resource)
-    return [[(export, patient_bundle(resources, directory))]
+    return [[(export, patient_bundle(resources, directory, servers.get(export)))]
             for (export, _key), resources in sorted(by_patient.items(), key=lambda i: i[0])]
 
 
@@ -356,7 +370,7 @@ def fhir_jobs(files: Sequence[Path], per_job: int) -> Iterator[ImportJob]:
 
 
 def ndjson_jobs(files: Sequence[Path], folder: Path, clinical_types: Sequence[str],
-                problems: list[BulkProblem]) -> list[ImportJob]:
+                problems: list[BulkProblem], servers: dict[str, str]) -> list[ImportJob]:
     """An export's lines bucketed on disk by patient (a patient's lines in one bucket), one
     job a bucket; Patient identifiers and Medications are read first. Lines that belong to
     no patient are added to ``problems``."""
@@ -381,8 +395,8 @@ def ndjson_jobs(files: Sequence[Path], folder: Path, clinical_types: Sequence[st
         for stream in streams:
             stream.close()
     medications = PatientDirectory(medications=directory.medications)
-    return [ImportJob(ndjson_bucket=str(path), labels=labels, directory=medications)
-            for path in paths]
+    return [ImportJob(ndjson_bucket=str(path), labels=labels, directory=medications,
+                      servers=tuple(servers.items())) for path in paths]
 
 
 # --------------------------------------------------------------------------------------
@@ -426,7 +440,8 @@ def read_cohort(paths: Sequence[Path | str], partition_size: int,
         if files.fhir:
             jobs.append(fhir_jobs(files.fhir, max(1, partition_size // 4)))
         if files.ndjson:
-            jobs.append(ndjson_jobs(files.ndjson, root, sorted(HANDLERS), result.problems))
+            jobs.append(ndjson_jobs(files.ndjson, root, sorted(HANDLERS), result.problems,
+                                    files.servers))
         for job_list in jobs:
             for imported in mapper(run_import_job, job_list):
                 if imported.ntriples:
