@@ -16,6 +16,10 @@ For each patient, a template is chosen and copied with fresh IRIs, then:
 
 The same seed gives the same cohort, byte for byte. Output is N-Triples, written patient by
 patient, so any size streams to a file without being held in memory.
+
+``--format fhir`` and ``--format ndjson`` write the cohort as FHIR instead, from template
+Bundles, one Bundle file per patient or a FHIR Bulk Data export of the same patients
+(guidelinekg.synth_fhir).
 """
 
 from __future__ import annotations
@@ -203,27 +207,57 @@ def write_ntriples(patients: Iterable[list[tuple[Node, Node, Node]]], out: TextI
 # --------------------------------------------------------------------------------------
 
 
+FORMATS = ("ttl", "fhir", "ndjson")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patients", type=int, required=True, metavar="N",
                         help="how many patients to make")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
+    parser.add_argument("--format", choices=FORMATS, default="ttl",
+                        help="ttl (default): N-Triples, to standard output or the file -o "
+                             "names; fhir: one FHIR Bundle JSON file per patient in the folder "
+                             "-o names; ndjson: a FHIR Bulk Data export of the same patients "
+                             "(Patient.ndjson, Condition.ndjson, ...) in the folder -o names")
     parser.add_argument("--from", dest="templates", type=Path, default=None, metavar="PATH",
-                        help="template records (an RDF file or folder; default: the bundled "
-                             "example patients that conform to the shapes)")
+                        help="template records: an RDF file or folder (--format ttl; default: "
+                             "the bundled example patients that conform to the shapes), or a "
+                             "FHIR Bundle file or folder of them, one patient each (--format "
+                             "fhir, ndjson; default: the bundled examples/fhir Bundles)")
     parser.add_argument("--incomplete", type=float, default=0.20, metavar="RATE",
                         help="share of records missing one item (default: 0.20)")
     parser.add_argument("--invalid", type=float, default=0.05, metavar="RATE",
                         help="share of records the shapes refuse (default: 0.05)")
-    parser.add_argument("-o", "--out", type=Path, default=None, metavar="FILE",
-                        help="N-Triples file to write (default: standard output)")
+    parser.add_argument("--outside", type=float, default=None, metavar="RATE",
+                        help="--format fhir, ndjson: share of records outside the guideline's "
+                             "population, their primary cancer recoded to one of another site "
+                             "(default: 0.10)")
+    parser.add_argument("-o", "--out", "--output", dest="out", type=Path, default=None,
+                        metavar="PATH",
+                        help="--format ttl: the N-Triples file to write (default: standard "
+                             "output); --format fhir, ndjson: the folder to write, new or empty "
+                             "(required)")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.patients < 1:
         raise InputError("--patients", "must be at least 1")
-    for name, rate in (("--incomplete", args.incomplete), ("--invalid", args.invalid)):
+    outside = 0.10 if args.outside is None else args.outside
+    for name, rate in (("--incomplete", args.incomplete), ("--invalid", args.invalid),
+                       ("--outside", outside)):
         if not 0.0 <= rate <= 1.0:
             raise InputError(name, "must be between 0 and 1")
+    if args.format == "ttl":
+        if args.outside is not None:
+            raise InputError("--outside", "applies to --format fhir and ndjson only")
+        written = _run_ntriples(args)
+    else:
+        written = _run_fhir(args, outside)
+    print(f"guidelinekg synth: {written} patients (seed {args.seed})", file=sys.stderr)
+    return 0
+
+
+def _run_ntriples(args: argparse.Namespace) -> int:
     templates = None
     if args.templates is not None:
         from guidelinekg.patients import load_patient_input
@@ -232,15 +266,29 @@ def run(args: argparse.Namespace) -> int:
     options = SynthOptions(args.patients, args.seed, args.incomplete, args.invalid)
     cohort = synthesize(options, templates)
     if args.out is None:
-        written = write_ntriples(cohort, sys.stdout)
-    else:
-        from guidelinekg.cli import output_directory
+        return write_ntriples(cohort, sys.stdout)
+    from guidelinekg.cli import output_directory
 
-        output_directory(args.out.parent)
-        try:
-            with args.out.open("w", encoding="utf-8") as out:
-                written = write_ntriples(cohort, out)
-        except IsADirectoryError:
-            raise InputError(args.out, "is a folder; give the file to write") from None
-    print(f"guidelinekg synth: {written} patients (seed {args.seed})", file=sys.stderr)
-    return 0
+    output_directory(args.out.parent)
+    try:
+        with args.out.open("w", encoding="utf-8") as out:
+            return write_ntriples(cohort, out)
+    except IsADirectoryError:
+        raise InputError(args.out, "is a folder; give the file to write") from None
+
+
+def _run_fhir(args: argparse.Namespace, outside: float) -> int:
+    from guidelinekg import synth_fhir
+
+    if args.out is None:
+        raise InputError("--output", f"--format {args.format} writes a folder: give it with "
+                                     "--output DIR")
+    templates = (synth_fhir.fhir_templates_from([args.templates])
+                 if args.templates is not None else None)
+    options = synth_fhir.FhirOptions(args.patients, args.seed, args.incomplete, args.invalid,
+                                     outside)
+    cohort = synth_fhir.synthesize_fhir(options, templates)
+    synth_fhir.empty_output_folder(args.out)
+    if args.format == "fhir":
+        return synth_fhir.write_bundles(cohort, args.out)
+    return synth_fhir.write_ndjson(cohort, args.out)
