@@ -1,58 +1,152 @@
-"""Speed and memory of validation and derivation on synthetic cohorts.
+"""Speed and memory of the commands a user runs, on synthetic cohorts (`make benchmark`).
 
-Targets are measured here, never in timed tests. The cohort is what `guidelinekg synth`
-makes: the bundled example patients that conform to the shapes, copied under fresh IRIs
-with values varied within their value sets, dates moved, 20 % incomplete and 5 % invalid
-records, so it exercises the shapes and queries as a real population would. Prints one line
-per stage and cohort size: seconds, seconds per patient, and the peak resident memory of
-the process so far. (Validation is timed as the whole validation, derivation with the
-validation of the record it requires: an invalid record is refused, not derived.)
+Targets are measured here, never in timed tests. Each cohort is what `guidelinekg synth`
+makes (the bundled example patients copied with fresh names, values varied within their
+value sets, dates moved, 20 % incomplete, 5 % invalid, outside-population patients in the
+FHIR forms), written as N-Triples, as FHIR Bundles and as a FHIR Bulk Data export. Each
+measured command runs in a fresh process, as a user would run it; the table gives its wall
+time, its CPU time (its worker processes included) and the peak resident memory of its
+largest process (with --workers 2 the run holds the parent and two workers at once).
 
-    .venv/bin/python scripts/benchmark.py --sizes 100 1000 --engine oxigraph
+    .venv/bin/python scripts/benchmark.py --sizes 1000 10000
+    .venv/bin/python scripts/benchmark.py --sizes 1000 --naive 100  # the naive pipeline too
+    .venv/bin/python scripts/benchmark.py --query-scaling 100 400   # the quadratic guard
+
+The naive pipeline, for the ratio: the cohort in one rdflib graph, validated whole by
+pySHACL, derived with rdflib's SPARQL engine, in one process.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import re
-import resource
+import subprocess
+import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
-from rdflib import Graph
-
-from guidelinekg.cohorts import DEFAULT_PARTITION_SIZE, CohortSettings, evaluate_cohort
-from guidelinekg.derivation import derive
-from guidelinekg.loading import guideline_graph, parse_rdf_file
-from guidelinekg.patient_records import shape_files
-from guidelinekg.shacl import validate_graph
-from guidelinekg.synth import SynthOptions, synthesize
+AS_OF = "2026-12-01"
+CLI = [sys.executable, "-m", "guidelinekg.cli"]
 
 
-def cohort(size: int, seed: int = 1) -> Graph:
-    """A synthetic cohort of ``size`` patients (``guidelinekg synth``)."""
-    graph = Graph()
-    for triples in synthesize(SynthOptions(patients=size, seed=seed)):
-        for triple in triples:
-            graph.add(triple)
-    return graph
+@dataclass(frozen=True)
+class Measure:
+    command: str
+    patients: int
+    wall: float
+    cpu: float
+    peak_mb: float
+    exit_code: int
+
+    def row(self) -> str:
+        return (f"| {self.patients:,} | `{self.command}` | {self.wall:.1f} s | {self.cpu:.1f} s | "
+                f"{1000 * self.wall / self.patients:.1f} ms | {self.peak_mb:,.0f} MB |")
 
 
-def cohort_run(graph: Graph, settings: CohortSettings, workers: int) -> int:
-    """recommend --format jsonl: partitions of the default size in worker processes."""
-    return sum(len(outcome.lines) for outcome in
-               evaluate_cohort(graph, settings, DEFAULT_PARTITION_SIZE, workers))
+# Runs a command and prints its children's CPU seconds and largest resident memory (KB):
+# a fresh process per measure, so the numbers are that command's alone.
+_WRAPPER = ("import resource, subprocess, sys\n"
+            "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
+            "usage = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+            "print(code, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, file=sys.stderr)\n")
+
+
+def run_measured(label: str, patients: int, command: list[str],
+                 environment: dict[str, str] | None = None) -> Measure:
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", _WRAPPER, *command], capture_output=True,
+                          text=True, check=False, env={**os.environ, **(environment or {})})
+    wall = time.perf_counter() - start
+    code, cpu, peak_kb = done.stderr.strip().splitlines()[-1].split()
+    measure = Measure(label, patients, wall, float(cpu), int(peak_kb) / 1024, int(code))
+    print(measure.row(), flush=True)
+    return measure
+
+
+def synth(patients: int, form: str, target: Path, seed: int = 1) -> None:
+    output = ["-o", str(target)] if form == "ttl" else ["--output", str(target)]
+    subprocess.run([*CLI, "synth", "--patients", str(patients), "--seed", str(seed),
+                    "--format", form, *output], check=True, capture_output=True)
+
+
+def naive(cohort: Path) -> None:
+    """The naive pipeline, timed in this process (run in a child by --naive-only)."""
+    from guidelinekg.derivation import derive
+    from guidelinekg.loading import parse_rdf_file
+
+    graph = parse_rdf_file(cohort)
+    derive(graph, date.fromisoformat(AS_OF), "rdflib", allow_invalid=True)
+
+
+def benchmark(sizes: list[int], workers: int, naive_patients: int, spark: str | None,
+              validate_max: int) -> None:
+    print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}; as of {AS_OF}; workers {workers}\n")
+    print("| patients | command | wall | CPU | wall per patient | peak memory (largest "
+          "process) |\n|---|---|---|---|---|---|")
+    cohort_run = ["--format", "jsonl", "--workers", str(workers), "--quiet",
+                  "--as-of", AS_OF]
+    with tempfile.TemporaryDirectory(prefix="guidelinekg-benchmark-") as folder:
+        root = Path(folder)
+        for size in sizes:
+            nt, bundles, export = root / f"{size}.nt", root / f"{size}-fhir", root / f"{size}-nd"
+            synth(size, "ttl", nt)
+            synth(size, "fhir", bundles)
+            synth(size, "ndjson", export)
+            if size <= validate_max:
+                run_measured("validate (whole input)", size, [*CLI, "validate", str(nt),
+                                                              "--format", "json"])
+            run_measured(f"recommend N-Triples --workers {workers}", size,
+                         [*CLI, "recommend", str(nt), *cohort_run])
+            run_measured(f"recommend FHIR Bundles --workers {workers}", size,
+                         [*CLI, "recommend", str(bundles), *cohort_run])
+            run_measured(f"recommend FHIR NDJSON --workers {workers}", size,
+                         [*CLI, "recommend", str(export), *cohort_run])
+            if spark:
+                run_measured(f"recommend FHIR NDJSON --spark {spark}", size,
+                             [*CLI, "recommend", str(export), "--spark", spark,
+                              "--spark-output", str(root / f"spark-{size}"), "--quiet",
+                              "--as-of", AS_OF])
+        if naive_patients:
+            # The naive pipeline takes seconds a patient: measured on a smaller cohort, the
+            # ratio to the cohort run on the same cohort.
+            nt = root / f"naive-{naive_patients}.nt"
+            synth(naive_patients, "ttl", nt)
+            fast = run_measured(f"recommend N-Triples --workers {workers}", naive_patients,
+                                [*CLI, "recommend", str(nt), *cohort_run])
+            slow = run_measured("naive: rdflib + pySHACL, whole", naive_patients,
+                                [sys.executable, __file__, "--naive-only", str(nt)],
+                                {"GUIDELINEKG_SHACL_ENGINE": "pyshacl"})
+            print(f"\nnaive pipeline / cohort run at {naive_patients} patients: "
+                  f"{slow.wall / fast.wall:.0f}x the wall time, {slow.cpu / fast.cpu:.0f}x the "
+                  "CPU time")
 
 
 def query_scaling(small: int, large: int) -> int:
     """Time each derivation query on two cohort sizes. Linear cost grows like the cohort;
     a query whose time grows more than twice as fast (FILTER NOT EXISTS around a property
     path, say, quadratic on Oxigraph) is flagged. 1 when one is."""
+    from rdflib import Graph
+
     from guidelinekg.derivation import prepare_engine
     from guidelinekg.sparql import bundled_queries
+    from guidelinekg.synth import SynthOptions, synthesize
+
+    def cohort(size: int) -> Graph:
+        graph = Graph()
+        for triples in synthesize(SynthOptions(patients=size, seed=1)):
+            for triple in triples:
+                graph.add(triple)
+        return graph
 
     growth = large / small
-    engines = {size: prepare_engine(cohort(size), date(2026, 12, 1)) for size in (small, large)}
+    engines = {size: prepare_engine(cohort(size), date.fromisoformat(AS_OF))
+               for size in (small, large)}
     flagged = 0
     print(f"{'query':<40} {small:>6} pts {large:>6} pts  growth (cohort x{growth:.0f})")
     for query in bundled_queries("derive"):
@@ -74,44 +168,28 @@ def query_scaling(small: int, large: int) -> int:
     return 1 if flagged else 0
 
 
-def peak_memory_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def measure(label: str, size: int, action) -> None:
-    start = time.perf_counter()
-    action()
-    seconds = time.perf_counter() - start
-    print(f"{label:<28} {size:>7} patients {seconds:8.2f} s {1000 * seconds / size:8.2f} ms/patient"
-          f" {peak_memory_mb():8.0f} MB peak")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000])
-    parser.add_argument("--engine", choices=("oxigraph", "rdflib"), default="oxigraph")
-    parser.add_argument("--skip-validation", action="store_true")
-    parser.add_argument("--workers", type=int, default=2,
-                        help="worker processes of the cohort run (default 2)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--naive", type=int, default=0, metavar="N",
+                        help="also the naive pipeline on N patients (seconds a patient), "
+                             "and its ratio to the cohort run")
+    parser.add_argument("--spark", default=None, metavar="MASTER",
+                        help="also recommend --spark MASTER (e.g. local[2]) on the export")
+    parser.add_argument("--validate-max", type=int, default=10000,
+                        help="time `validate` (which loads the input whole) up to this size")
     parser.add_argument("--query-scaling", type=int, nargs=2, default=None, metavar=("N", "M"),
                         help="only time every derivation query at N and at M patients and "
                              "flag those that grow faster than the cohort (exit 1 if any)")
+    parser.add_argument("--naive-only", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.naive_only:
+        naive(args.naive_only)
+        return
     if args.query_scaling:
         raise SystemExit(query_scaling(*args.query_scaling))
-    shapes = Graph()
-    for path in shape_files():
-        shapes += parse_rdf_file(path)
-    ontology = guideline_graph()
-    settings = CohortSettings(date(2026, 12, 1), args.engine)
-    for size in args.sizes:
-        graph = cohort(size)
-        if not args.skip_validation:
-            measure("validate (pySHACL)", size, lambda g=graph: validate_graph(g, shapes, ontology))
-        measure(f"recommend ({args.engine})", size,
-                lambda g=graph: derive(g, date(2026, 12, 1), args.engine, allow_invalid=True))
-        measure(f"cohort run ({args.workers} workers)", size,
-                lambda g=graph: cohort_run(g, settings, args.workers))
+    benchmark(args.sizes, args.workers, args.naive, args.spark, args.validate_max)
 
 
 if __name__ == "__main__":
