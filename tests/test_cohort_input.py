@@ -234,3 +234,23 @@ def test_an_export_and_bundles_of_the_same_patients_give_identical_results(
     assert any(d.get("refused") for d in from_bundles)
     assert any(not d.get("refused") and d["contraindicated"] + d["dose_checks"]
                for d in from_bundles)
+
+
+def test_the_full_validation_report_goes_to_a_file(tmp_path: Path) -> None:
+    report = tmp_path / "report.jsonl"
+    run = subprocess.run([sys.executable, "-m", "guidelinekg.cli", "recommend", str(EXAMPLES),
+                          "--format", "jsonl", "--as-of", AS_OF.isoformat(), "--quiet",
+                          "--partition-size", "4", "--validation-report", str(report)],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 1, run.stderr  # the examples hold invalid records
+    results = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
+    refusals = [json.loads(line) for line in run.stdout.splitlines()
+                if json.loads(line).get("refused")]
+    # Every violation of each refusal line is in the report, with its patient.
+    violations = sorted((r["patient"], r["focus"], r["shape"]) for r in results
+                        if r["severity"] == "Violation")
+    assert violations == sorted((d["patient"], v["focus"], v["shape"])
+                                for d in refusals for v in d["violations"])
+    warnings = [r for r in results if r["severity"] == "Warning"]
+    assert f"{len(warnings)} warnings" in run.stderr
+    assert f"every validation result is in {report}" in run.stderr

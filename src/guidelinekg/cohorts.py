@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import RDF
@@ -38,6 +38,9 @@ from guidelinekg.namespaces import GKG
 from guidelinekg.patients import MAX_BLANK_NODE_DEPTH, blank_node_depth
 from guidelinekg.shacl import ShaclReport, shape_name
 from guidelinekg.sparql import EngineName
+
+if TYPE_CHECKING:
+    from guidelinekg.validation import PatientResult
 
 PATIENT_CLASS = GKG.Patient
 SUBJECT = GKG.subject
@@ -137,6 +140,8 @@ class PartitionOutcome:
     warnings: int
     # (severity, shape name) -> how many results: the cohort's validation in brief
     shapes: dict[tuple[str, str], int] = field(default_factory=dict)
+    # every validation result as a JSON line, when the full report is asked for
+    report: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,7 @@ class CohortSettings:
     engine: EngineName = "oxigraph"
     guidelines: tuple[str, ...] | None = None
     allow_invalid: bool = False
+    full_report: bool = False
 
 
 def evaluate_partition(graph: Graph, settings: CohortSettings) -> PartitionOutcome:
@@ -170,13 +176,15 @@ def evaluate_partition(graph: Graph, settings: CohortSettings) -> PartitionOutco
     for result in validation.results:
         key = (result.result.severity, shape_name(result.result.source_shape, shapes))
         counts[key] = counts.get(key, 0) + 1
+    report = [_report_line(result, shapes) for result in validation.results
+              ] if settings.full_report else []
     if settings.allow_invalid:
         refused, lines = [], []
     dropped = set() if settings.allow_invalid else set(refused_nodes)
     kept_graph = _kept(graph, dropped) if dropped else graph
     patients = len(set(graph.subjects(RDF.type, PATIENT_CLASS)))
     if not any(kept_graph.subjects(RDF.type, PATIENT_CLASS)):
-        return PartitionOutcome(lines, refused, patients, warnings, counts)
+        return PartitionOutcome(lines, refused, patients, warnings, counts, report)
     kept = [r for r in validation.results if r.patient not in dropped]
     kept_validation = PatientValidation(
         report=ShaclReport(conforms=not any(r.result.severity == "Violation" for r in kept),
@@ -188,7 +196,19 @@ def evaluate_partition(graph: Graph, settings: CohortSettings) -> PartitionOutco
                         guidelines=settings.guidelines)
     lines += [json.dumps(result.to_json(), ensure_ascii=False) for result in
               derivation.patients]
-    return PartitionOutcome(lines, refused, patients, warnings, counts)
+    return PartitionOutcome(lines, refused, patients, warnings, counts, report)
+
+
+def _report_line(result: PatientResult, shapes: Graph) -> str:
+    """One validation result of the cohort's full report, with the patient it concerns."""
+    found = result.result
+    return json.dumps({"patient": str(result.patient) if result.patient is not None else None,
+                       "severity": found.severity,
+                       "shape": shape_name(found.source_shape, shapes),
+                       "focus": str(found.focus),
+                       "path": str(found.path) if isinstance(found.path, URIRef) else None,
+                       "value": str(found.value) if found.value is not None else None,
+                       "message": found.message}, ensure_ascii=False)
 
 
 def _refusal_line(patient: Node | None, by_patient: dict, shapes: Graph) -> str:
@@ -273,7 +293,7 @@ def evaluate_bucket(job: tuple[str, int, CohortSettings]) -> PartitionOutcome:
     return PartitionOutcome([line for o in outcomes for line in o.lines],
                             [patient for o in outcomes for patient in o.refused],
                             sum(o.patients for o in outcomes), sum(o.warnings for o in outcomes),
-                            shapes)
+                            shapes, [line for o in outcomes for line in o.report])
 
 
 def evaluate_buckets(buckets: Iterable[Path], settings: CohortSettings, partition_size: int,
@@ -364,8 +384,10 @@ def csv_rows(line: str) -> Iterator[tuple[str, ...]]:
 
 
 def write_lines(outcomes: Iterable[PartitionOutcome], out: TextIO,
-                progress: Progress | None = None, as_csv: bool = False) -> CohortSummary:
-    """Write every line (or its CSV rows) as its partition finishes; the run's counts."""
+                progress: Progress | None = None, as_csv: bool = False,
+                report: TextIO | None = None) -> CohortSummary:
+    """Write every line (or its CSV rows) as its partition finishes, and its validation
+    results to ``report`` when given; the run's counts."""
     summary = CohortSummary()
     writer = csv.writer(out, lineterminator="\n") if as_csv else None
     if writer is not None:
@@ -377,6 +399,8 @@ def write_lines(outcomes: Iterable[PartitionOutcome], out: TextIO,
         else:
             out.writelines(line + "\n" for line in outcome.lines)
         out.flush()
+        if report is not None:
+            report.writelines(line + "\n" for line in outcome.report)
         summary.patients += outcome.patients
         summary.refused += outcome.refused
         summary.warnings += outcome.warnings

@@ -27,13 +27,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -448,67 +446,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "one per core is the fastest, e.g. --workers 2")
     parser.add_argument("--quiet", action="store_true",
                         help="no progress lines on standard error in a cohort run")
+    parser.add_argument("--validation-report", type=Path, default=None, metavar="FILE",
+                        help="a cohort run's full validation report: every result (patient, "
+                             "severity, shape, focus, path, value, message) a JSON line in FILE "
+                             "(standard error has it in brief)")
     parser.add_argument("--allow-invalid", action="store_true",
                         help="for research only: derive even from a record that violates the "
                              "shapes; every result is then marked as derived from an invalid "
                              "record")
-
-
-def _run_cohort(args: argparse.Namespace) -> int:
-    """A cohort read as a stream (guidelinekg.cohort_input), evaluated in partitions: each
-    patient refused or derived on its own, JSON lines (or CSV rows) out as they come."""
-    from guidelinekg.cohort_input import read_cohort
-    from guidelinekg.cohorts import (
-        DEFAULT_PARTITION_SIZE,
-        CohortSettings,
-        PartitionOutcome,
-        Progress,
-        evaluate_buckets,
-        problem_line,
-        worker_pool,
-        write_lines,
-    )
-    from guidelinekg.resources import guideline_module
-
-    if args.patient:
-        raise InputError("--patient", "a cohort run (jsonl, csv, --partition-size, --workers) "
-                                      "covers every patient of the input")
-    if args.partition_size < 0 or args.workers < 1:
-        raise InputError("--partition-size", "sizes and workers must be positive")
-    try:  # refused before the cohort starts, as check refuses it
-        for name in args.guideline or ():
-            guideline_module(name)
-    except ValueError as error:
-        raise InputError("--guideline", str(error)) from None
-    settings = CohortSettings(args.as_of or date.today(), args.engine,
-                              tuple(args.guideline) if args.guideline else None,
-                              args.allow_invalid)
-    size = args.partition_size or DEFAULT_PARTITION_SIZE
-    with worker_pool(args.workers) as mapper:
-        started = time.monotonic()
-        cohort = read_cohort(args.paths, size, mapper)
-        try:
-            if not args.quiet:
-                print(f"guidelinekg recommend: read {cohort.patients} patients in "
-                      f"{time.monotonic() - started:.1f} s"
-                      + (f" (FHIR: {cohort.imported} resources or elements imported, "
-                         f"{cohort.ignored} ignored: guidelinekg import-fhir says why)"
-                         if cohort.imported or cohort.ignored else ""), file=sys.stderr)
-            # Input lines that belong to no patient come first, each a line saying why.
-            unowned = PartitionOutcome([problem_line(p) for p in cohort.problems], [], 0, 0)
-            outcomes = chain([unowned], evaluate_buckets(cohort.buckets, settings, size,
-                                                         mapper))
-            summary = write_lines(outcomes, sys.stdout, Progress(cohort.patients, args.quiet),
-                                  as_csv=args.format == "csv")
-        finally:
-            cohort.close()
-    refused = len(summary.refused) + len(cohort.problems)
-    print(f"guidelinekg recommend: {summary.patients} patients, {len(summary.refused)} "
-          f"refused (their records violate the patient shapes; each has a line saying why), "
-          f"{len(cohort.problems)} input lines given to no patient (each has a line), "
-          f"{summary.warnings} warnings. Validation results by shape:", file=sys.stderr)
-    print("\n".join(summary.shape_lines()), file=sys.stderr)
-    return 1 if refused and not args.allow_invalid else 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -518,7 +463,9 @@ def run(args: argparse.Namespace) -> int:
     from guidelinekg.validation import text_report, validate_patients
 
     if args.format in ("jsonl", "csv") or args.partition_size or args.workers > 1:
-        return _run_cohort(args)
+        from guidelinekg.cohort_command import run_cohort
+
+        return run_cohort(args)
     source = load_patient_input(args.paths)
     validation = validate_patients(source.graph)
     if validation.has_violations and not args.allow_invalid:

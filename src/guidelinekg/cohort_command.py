@@ -1,0 +1,92 @@
+"""``recommend`` on a cohort (``--format jsonl|csv``, ``--partition-size``, ``--workers``):
+the input read as a stream (guidelinekg.cohort_input), evaluated bucket by bucket in worker
+processes (guidelinekg.cohorts), lines written as they come, the validation in brief on
+standard error and in full in a file when asked."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from contextlib import ExitStack
+from datetime import date
+from itertools import chain
+from pathlib import Path
+from typing import TextIO
+
+from guidelinekg.cohort_input import read_cohort
+from guidelinekg.cohorts import (
+    DEFAULT_PARTITION_SIZE,
+    CohortSettings,
+    PartitionOutcome,
+    Progress,
+    evaluate_buckets,
+    problem_line,
+    worker_pool,
+    write_lines,
+)
+from guidelinekg.loading import InputError
+from guidelinekg.resources import guideline_module
+
+
+def run_cohort(args: argparse.Namespace) -> int:
+    """A cohort read as a stream (guidelinekg.cohort_input), evaluated in partitions: each
+    patient refused or derived on its own, JSON lines (or CSV rows) out as they come."""
+    if args.patient:
+        raise InputError("--patient", "a cohort run (jsonl, csv, --partition-size, --workers) "
+                                      "covers every patient of the input")
+    if args.partition_size < 0 or args.workers < 1:
+        raise InputError("--partition-size", "sizes and workers must be positive")
+    try:  # refused before the cohort starts, as check refuses it
+        for name in args.guideline or ():
+            guideline_module(name)
+    except ValueError as error:
+        raise InputError("--guideline", str(error)) from None
+    settings = CohortSettings(args.as_of or date.today(), args.engine,
+                              tuple(args.guideline) if args.guideline else None,
+                              args.allow_invalid, full_report=args.validation_report is not None)
+    size = args.partition_size or DEFAULT_PARTITION_SIZE
+    with ExitStack() as stack:
+        report = None
+        if args.validation_report is not None:
+            report = stack.enter_context(_open_output(args.validation_report))
+        return _cohort_lines(args, settings, size, report)
+
+
+def _open_output(path: Path) -> TextIO:
+    try:
+        return path.open("w", encoding="utf-8")
+    except OSError as error:
+        raise InputError(path, f"cannot write the file ({error.strerror})") from None
+
+
+def _cohort_lines(args: argparse.Namespace, settings: CohortSettings, size: int,
+                  report: TextIO | None) -> int:
+    with worker_pool(args.workers) as mapper:
+        started = time.monotonic()
+        cohort = read_cohort(args.paths, size, mapper)
+        try:
+            if not args.quiet:
+                print(f"guidelinekg recommend: read {cohort.patients} patients in "
+                      f"{time.monotonic() - started:.1f} s"
+                      + (f" (FHIR: {cohort.imported} resources or elements imported, "
+                         f"{cohort.ignored} ignored: guidelinekg import-fhir says why)"
+                         if cohort.imported or cohort.ignored else ""), file=sys.stderr)
+            # Input lines that belong to no patient come first, each a line saying why.
+            unowned = PartitionOutcome([problem_line(p) for p in cohort.problems], [], 0, 0)
+            outcomes = chain([unowned], evaluate_buckets(cohort.buckets, settings, size,
+                                                         mapper))
+            summary = write_lines(outcomes, sys.stdout, Progress(cohort.patients, args.quiet),
+                                  as_csv=args.format == "csv", report=report)
+        finally:
+            cohort.close()
+    refused = len(summary.refused) + len(cohort.problems)
+    print(f"guidelinekg recommend: {summary.patients} patients, {len(summary.refused)} "
+          f"refused (their records violate the patient shapes; each has a line saying why), "
+          f"{len(cohort.problems)} input lines given to no patient (each has a line), "
+          f"{summary.warnings} warnings. Validation results by shape:", file=sys.stderr)
+    print("\n".join(summary.shape_lines()), file=sys.stderr)
+    if args.validation_report is not None:
+        print(f"guidelinekg recommend: every validation result is in {args.validation_report}",
+              file=sys.stderr)
+    return 1 if refused and not args.allow_invalid else 0
