@@ -34,13 +34,14 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
 
 from rdflib import Graph, URIRef
 from rdflib.namespace import DCTERMS, SKOS
 from rdflib.term import Node
 
 from guidelinekg.dose_checks import dose_checks
-from guidelinekg.loading import InputError, guideline_graph
+from guidelinekg.loading import InputError, shared_guideline_graph
 from guidelinekg.results import (
     CareGap,
     Contraindication,
@@ -100,17 +101,36 @@ def _run_to_fixpoint(engine: SparqlEngine, query_name: str, patient: URIRef | No
                           "(a criteria group that contains itself?)")
 
 
+# The guideline graph with its population gates, per (shared guideline graph, engine), in
+# each engine's own form: restored into every new engine instead of built again.
+_GUIDELINE_SNAPSHOTS: WeakKeyDictionary[Graph, dict[str, list]] = WeakKeyDictionary()
+
+
+def _guideline_engine(engine_name: EngineName, knowledge: Graph | None) -> SparqlEngine:
+    """A new engine holding the guideline and its population gates. The shared guideline
+    graph (never changed) is built into an engine once and restored after (a third of one
+    patient's derivation went to building it); a graph the caller gives is added as it is."""
+    if knowledge is not None:
+        engine = make_engine(engine_name)
+        engine.add(knowledge)
+        engine.add_constructed(load_query("derive/population-gates").text, {})
+        return engine
+    shared = shared_guideline_graph()
+    snapshots = _GUIDELINE_SNAPSHOTS.setdefault(shared, {})
+    if engine_name not in snapshots:
+        snapshots[engine_name] = _guideline_engine(engine_name, shared).snapshot()
+    return make_engine(engine_name).restored(snapshots[engine_name])
+
+
 def prepare_engine(patient_graph: Graph, as_of: date, engine_name: EngineName = "oxigraph",
                    patient: URIRef | None = None, knowledge: Graph | None = None
                    ) -> SparqlEngine:
     """An engine holding guideline, patients, fact values and evaluated criteria.
-    ``knowledge``: the guideline graph when the caller already has it (engines copy what
-    they are given, so it is only read)."""
+    ``knowledge``: a guideline graph of the caller's (engines copy what they are given, so
+    it is only read); by default the project's guideline graph."""
     from guidelinekg.facts import derive_facts
 
-    engine = make_engine(engine_name)
-    engine.add(knowledge if knowledge is not None else guideline_graph())
-    engine.add_constructed(load_query("derive/population-gates").text, {})
+    engine = _guideline_engine(engine_name, knowledge)
     engine.add(patient_graph)
     engine.add(derive_facts(engine, as_of, patient))
     evaluate_criteria(engine, patient)
@@ -293,8 +313,8 @@ def derive(patient_graph: Graph, as_of: date, engine_name: EngineName = "oxigrap
     if invalid and not allow_invalid:
         raise InvalidRecordError(validation)
     started = datetime.now(UTC)
-    knowledge = guideline_graph()
-    engine = prepare_engine(patient_graph, as_of, engine_name, patient, knowledge)
+    knowledge = shared_guideline_graph()  # only read here
+    engine = prepare_engine(patient_graph, as_of, engine_name, patient)
     vocabulary = Vocabulary(knowledge)
     statements = read_statements(engine)
     basis = Basis(_select(engine, "derive/criteria-basis", patient), vocabulary)

@@ -485,6 +485,12 @@ def _merged_files(paths: tuple[Path, ...]) -> Graph:
     return merge_graphs(parse_rdf_file(path) for path in paths)
 
 
+def shared_guideline_graph() -> Graph:
+    """The knowledge graph as read once: shared by every caller, so never to be changed
+    (:func:`guideline_graph` gives a copy to change)."""
+    return _merged_files(tuple(ontology_files()))
+
+
 def guideline_graph() -> Graph:
     """The knowledge graph: every module's ontology and all guideline content (a copy)."""
     copy = Graph()

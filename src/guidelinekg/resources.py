@@ -120,8 +120,12 @@ class Module:
 
 def library_roots() -> tuple[Path, ...]:
     """The bundled resources first, then the folders ``GUIDELINEKG_LIBRARY`` lists."""
-    extra = [Path(part).resolve()
-             for part in os.environ.get(LIBRARY_VARIABLE, "").split(os.pathsep) if part]
+    return _library_roots(os.environ.get(LIBRARY_VARIABLE, ""))
+
+
+@cache  # per value of the variable: every query and shape lookup asks (a derivation, 600 times)
+def _library_roots(listed: str) -> tuple[Path, ...]:
+    extra = [Path(part).resolve() for part in listed.split(os.pathsep) if part]
     for root in extra:
         if not root.is_dir():
             raise LibraryError(f"{LIBRARY_VARIABLE} lists {root}, which is not a folder")
@@ -166,7 +170,12 @@ def guideline_module(name: str) -> Module:
 
 def query_roots() -> tuple[Path, ...]:
     """Every module's queries folder that exists: the core's first."""
-    return tuple(m.queries_folder for m in modules() if m.queries_folder.is_dir())
+    return _query_roots(modules())
+
+
+@cache
+def _query_roots(found: tuple[Module, ...]) -> tuple[Path, ...]:
+    return tuple(m.queries_folder for m in found if m.queries_folder.is_dir())
 
 
 def fhir_folders() -> tuple[Path, ...]:
