@@ -182,3 +182,39 @@ def test_derivation_queries_declare_their_parameters() -> None:
         query = load_query(name)
         assert "patient" in {p.name for p in query.parameters}, name
         assert query.description, name
+
+
+def test_groups_evaluated_in_known_depth_equal_the_fixpoint() -> None:
+    """The derivation evaluates criteria groups in as many steps as the deepest group is
+    high (criteria-groups.rq), not until a step adds nothing: the same truths."""
+    from guidelinekg.derivation import _guideline_engine
+
+    facts: dict[str, object] = {"her2-status": "code:positive", "age": 50}
+    engine, depth = _guideline_engine("oxigraph", None)
+    assert depth >= 2
+    engine.add(_patient_graph(facts))
+    evaluate_criteria(engine, depth=depth)
+    reference = make_engine("oxigraph")
+    reference.add(guideline_graph())
+    reference.add_constructed(load_query("derive/population-gates").text, {})
+    reference.add(_patient_graph(facts))
+    evaluate_criteria(reference)
+    truths = load_query("derive/criteria-basis").text
+    assert len(engine) == len(reference)
+    assert sorted(map(repr, engine.select(truths))) == sorted(map(repr, reference.select(truths)))
+
+
+def test_a_criteria_group_that_contains_itself_is_refused() -> None:
+    from guidelinekg.derivation import DerivationError, criteria_depth
+
+    graph = Graph()
+    group, inner = URIRef("http://example.org/g"), URIRef("http://example.org/h")
+    all_of = URIRef(PREFIXES["gkg"] + "AllOf")
+    member = URIRef(PREFIXES["gkg"] + "hasMember")
+    graph.add((group, URIRef("http://www.w3.org/1999/02/22-rdf-syntax-ns#type"), all_of))
+    graph.add((group, member, inner))
+    graph.add((inner, member, group))
+    engine = make_engine("oxigraph")
+    engine.add(graph)
+    with pytest.raises(DerivationError, match="contains itself"):
+        criteria_depth(engine)

@@ -103,23 +103,28 @@ def _run_to_fixpoint(engine: SparqlEngine, query_name: str, patient: URIRef | No
 
 # The guideline graph with its population gates, per (shared guideline graph, engine), in
 # each engine's own form: restored into every new engine instead of built again.
-_GUIDELINE_SNAPSHOTS: WeakKeyDictionary[Graph, dict[str, list]] = WeakKeyDictionary()
+_GUIDELINE_SNAPSHOTS: WeakKeyDictionary[Graph, dict[str, tuple[list, int]]] = \
+    WeakKeyDictionary()
 
 
-def _guideline_engine(engine_name: EngineName, knowledge: Graph | None) -> SparqlEngine:
-    """A new engine holding the guideline and its population gates. The shared guideline
-    graph (never changed) is built into an engine once and restored after (a third of one
-    patient's derivation went to building it); a graph the caller gives is added as it is."""
+def _guideline_engine(engine_name: EngineName, knowledge: Graph | None
+                      ) -> tuple[SparqlEngine, int]:
+    """A new engine holding the guideline and its population gates, and the depth of its
+    criteria groups. The shared guideline graph (never changed) is built into an engine once
+    and restored after (a third of one patient's derivation went to building it); a graph
+    the caller gives is added as it is."""
     if knowledge is not None:
         engine = make_engine(engine_name)
         engine.add(knowledge)
         engine.add_constructed(load_query("derive/population-gates").text, {})
-        return engine
+        return engine, criteria_depth(engine)
     shared = shared_guideline_graph()
     snapshots = _GUIDELINE_SNAPSHOTS.setdefault(shared, {})
     if engine_name not in snapshots:
-        snapshots[engine_name] = _guideline_engine(engine_name, shared).snapshot()
-    return make_engine(engine_name).restored(snapshots[engine_name])
+        built, depth = _guideline_engine(engine_name, shared)
+        snapshots[engine_name] = (built.snapshot(), depth)
+    snapshot, depth = snapshots[engine_name]
+    return make_engine(engine_name).restored(snapshot), depth
 
 
 def prepare_engine(patient_graph: Graph, as_of: date, engine_name: EngineName = "oxigraph",
@@ -130,18 +135,46 @@ def prepare_engine(patient_graph: Graph, as_of: date, engine_name: EngineName = 
     it is only read); by default the project's guideline graph."""
     from guidelinekg.facts import derive_facts
 
-    engine = _guideline_engine(engine_name, knowledge)
+    engine, depth = _guideline_engine(engine_name, knowledge)
     engine.add(patient_graph)
     engine.add(derive_facts(engine, as_of, patient))
-    evaluate_criteria(engine, patient)
+    evaluate_criteria(engine, patient, depth)
     return engine
 
 
-def evaluate_criteria(engine: SparqlEngine, patient: URIRef | None = None) -> None:
-    """Evaluate every criterion for the patients whose fact values the engine holds."""
+def evaluate_criteria(engine: SparqlEngine, patient: URIRef | None = None,
+                      depth: int | None = None) -> None:
+    """Evaluate every criterion for the patients whose fact values the engine holds.
+    ``depth``: how deep criteria groups nest (:func:`criteria_depth`); the groups are then
+    evaluated in exactly that many steps, without a last step to find nothing changed."""
     engine.add_constructed(load_query("derive/evaluate-fact-criteria").text, _bindings(patient))
-    _run_to_fixpoint(engine, "derive/evaluate-criteria-groups", patient)
+    if depth is None:
+        _run_to_fixpoint(engine, "derive/evaluate-criteria-groups", patient)
+    else:
+        text = load_query("derive/evaluate-criteria-groups").text
+        for _ in range(depth):
+            engine.add_constructed(text, _bindings(patient))
     _run_to_fixpoint(engine, "derive/trace-undetermined", patient)
+
+
+def criteria_depth(engine: SparqlEngine) -> int:
+    """How many steps evaluate every criteria group of the guidelines an engine holds: the
+    height of the deepest group (a group of fact criteria only, or of none, is 1). A group
+    that contains itself raises DerivationError."""
+    members: dict[Node, list[Node]] = defaultdict(list)
+    for row in engine.select(load_query("derive/criteria-groups").text):
+        members[row["group"]].extend([row["member"]] if "member" in row else [])
+    heights: dict[Node, int] = {}
+
+    def height(group: Node, path: frozenset[Node]) -> int:
+        if group in path:
+            raise DerivationError(f"the criteria group {group} contains itself")
+        if group not in heights:
+            inner = [height(m, path | {group}) for m in members[group] if m in members]
+            heights[group] = 1 + max(inner, default=0)
+        return heights[group]
+
+    return max((height(group, frozenset()) for group in list(members)), default=0)
 
 
 def _select(engine: SparqlEngine, name: str, patient: URIRef | None = None) -> list[dict]:
