@@ -54,6 +54,7 @@ from guidelinekg.bulk_data import (
 )
 from guidelinekg.fhir_identity import file_labels
 from guidelinekg.fhir_import.datatypes import read_json_file
+from guidelinekg.grouping import UnionFind, file_groups
 from guidelinekg.loading import RDF_FORMATS, InputError, read_bytes_checked, to_oxigraph
 from guidelinekg.namespaces import GKG
 
@@ -206,28 +207,6 @@ def _split(line: str) -> tuple[str, str, str]:
     return subject, predicate, obj[:-3] if obj.endswith(" .\n") else obj.rstrip(" .\n")
 
 
-class Groups:
-    """Union-find over node hashes (within one run: Python's hash of the node's text)."""
-
-    def __init__(self) -> None:
-        self.parent: dict[int, int] = {}
-
-    def find(self, node: int) -> int:
-        parent = self.parent
-        root = node
-        while (up := parent.get(root, root)) != root:
-            root = up
-        while (up := parent.get(node, node)) != root:  # path compression
-            parent[node] = root
-            node = up
-        return root
-
-    def union(self, first: int, second: int) -> None:
-        a, b = self.find(first), self.find(second)
-        if a != b:
-            self.parent[b] = a
-
-
 @dataclass
 class Routing:
     """Where each group goes: bucket number per group root; the rest to the orphans."""
@@ -235,7 +214,7 @@ class Routing:
     buckets: dict[int, int]
     count: int
     patients: int
-    groups: Groups
+    groups: UnionFind[int]
 
     @property
     def orphan_bucket(self) -> int:
@@ -257,7 +236,7 @@ def plan_routing(spool: Path, partition_size: int) -> Routing:
                     patients[key] = None
                 links_from.append(key)
                 links_to.append(hash(obj))
-    groups = Groups()
+    groups: UnionFind[int] = UnionFind()
     for source, target in zip(links_from, links_to, strict=True):
         if target in subjects:
             groups.union(source, target)
@@ -349,18 +328,15 @@ def fhir_jobs(files: Sequence[Path], per_job: int) -> Iterator[ImportJob]:
     """Bundle files in groups that share an identity key (each group imported together, as
     a whole import would), about ``per_job`` files a job."""
     labels = tuple(file_labels(str(path) for path in files).items())
-    groups = Groups()
-    owner: dict[int, int] = {}
+    first_file: dict[int, int] = {}
+    links: list[tuple[int, int]] = []
     for index, path in enumerate(files):
         for key in bundle_identity_keys(read_json_file(path)):
-            first = owner.setdefault(hash(key), index)
+            first = first_file.setdefault(hash(key), index)
             if first != index:
-                groups.union(first, index)
-    members: dict[int, list[int]] = {}
-    for index in range(len(files)):
-        members.setdefault(groups.find(index), []).append(index)
+                links.append((first, index))
     batch: list[tuple[str, ...]] = []
-    for indexes in members.values():
+    for indexes in file_groups(len(files), links):
         batch.append(tuple(str(files[i]) for i in indexes))
         if len(batch) >= per_job:
             yield ImportJob(groups=tuple(batch), labels=labels)

@@ -33,6 +33,7 @@ from rdflib.namespace import RDF
 from rdflib.term import Node
 
 from guidelinekg.bulk_data import BulkProblem
+from guidelinekg.grouping import UnionFind
 from guidelinekg.loading import InputError, parse_ntriples
 from guidelinekg.namespaces import GKG
 from guidelinekg.patients import MAX_BLANK_NODE_DEPTH, blank_node_depth
@@ -73,23 +74,16 @@ def _groups(graph: Graph) -> tuple[list[list[Node]], dict[Node, set[Node]]]:
     """Patients that share a subject, grouped (union-find); each patient's subjects."""
     patients = sorted(set(graph.subjects(RDF.type, PATIENT_CLASS)), key=str)
     owned = {patient: _owned_subjects(graph, patient) for patient in patients}
-    parent = {patient: patient for patient in patients}
-
-    def root(node: Node) -> Node:
-        while parent[node] != node:
-            parent[node] = parent[parent[node]]
-            node = parent[node]
-        return node
-
+    sets: UnionFind[Node] = UnionFind()
     first_owner: dict[Node, Node] = {}
     for patient in patients:
         for node in owned[patient]:
             other = first_owner.setdefault(node, patient)
             if other != patient:
-                parent[root(patient)] = root(other)
+                sets.union(other, patient)
     grouped: dict[Node, list[Node]] = {}
     for patient in patients:
-        grouped.setdefault(root(patient), []).append(patient)
+        grouped.setdefault(sets.find(patient), []).append(patient)
     return list(grouped.values()), owned
 
 
@@ -303,11 +297,18 @@ def evaluate_buckets(buckets: Iterable[Path], settings: CohortSettings, partitio
     yield from mapper(evaluate_bucket, jobs)
 
 
+def unowned_line(because: str, source: str, line: int | None = None,
+                 resource: str | None = None) -> str:
+    """The refusal line of input that goes to no patient (a line of an export with no
+    subject, a file that cannot be read), with why."""
+    return json.dumps({"patient": None, "refused": True, "because": because,
+                       "source": source, "line": line, "resource": resource or None},
+                      ensure_ascii=False)
+
+
 def problem_line(problem: BulkProblem) -> str:
     """A line of FHIR Bulk Data input that belongs to no patient, as a refusal line."""
-    return json.dumps({"patient": None, "refused": True, "because": problem.because,
-                       "source": problem.source, "line": problem.line,
-                       "resource": problem.resource or None}, ensure_ascii=False)
+    return unowned_line(problem.because, problem.source, problem.line, problem.resource)
 
 
 @dataclass
