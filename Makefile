@@ -35,7 +35,7 @@ lint: $(STAMP)
 # Two test processes: the machines this runs on have two cores, and the suite's longest
 # test (the rdflib cross-engine cohort, marked slow) then runs beside the rest.
 test: setup lint
-	$(BIN)/pytest -q -n 2
+	$(BIN)/pytest -q -n 2 --dist loadgroup
 
 benchmark: setup
 	$(BIN)/python scripts/benchmark.py

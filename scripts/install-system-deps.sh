@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the system packages guidelinekg needs where they are missing:
-#   java      the HermiT reasoner (owlready2) runs on Java 8 or newer;
+#   java      the HermiT reasoner (owlready2) and Spark 4 (recommend --spark): Java 17 or
+#             newer (Debian 12's default JRE is 17);
 #   chromium  the page-rendering tests of the published site.
 # Runs as root (CI and the development machines); otherwise prints what to install.
 set -euo pipefail

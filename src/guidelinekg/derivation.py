@@ -53,6 +53,7 @@ from guidelinekg.results import (
     Vocabulary,
     number,
 )
+from guidelinekg.spark_cohorts import add_spark_arguments, run_spark
 from guidelinekg.sparql import EngineName, SparqlEngine, load_query, make_engine
 
 if TYPE_CHECKING:
@@ -507,6 +508,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="for research only: derive even from a record that violates the "
                              "shapes; every result is then marked as derived from an invalid "
                              "record")
+    add_spark_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -515,6 +517,8 @@ def run(args: argparse.Namespace) -> int:
     from guidelinekg.sparql import expand_iri
     from guidelinekg.validation import text_report, validate_patients
 
+    if args.spark:
+        return run_spark(args)
     if args.format in ("jsonl", "csv") or args.partition_size or args.workers > 1:
         from guidelinekg.cohort_command import run_cohort
 

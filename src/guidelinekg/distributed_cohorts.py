@@ -1,0 +1,411 @@
+"""The work of a cohort run spread over machines, without the cluster library
+(guidelinekg.spark_cohorts drives it on Spark): input files found and cut into pieces,
+NDJSON lines keyed by patient, Bundle files grouped, groups imported and evaluated a batch
+at a time.
+
+- An NDJSON file is read in byte chunks, each by its own task: a chunk's lines are those
+  that start in it, and line numbers come from the newlines of the chunks before it (counted
+  in a first pass, which also reads the Patient and Medication lines of the export's
+  directory, guidelinekg.bulk_data).
+- A line goes to (its export, its patient) (guidelinekg.bulk_data.owner_of); a line that
+  goes to no patient becomes a refusal line of its own (patient null, why, source, line).
+- Bundle files that share an identity key (guidelinekg.bulk_data.bundle_identity_keys) are
+  one group (union-find), imported together as one machine's import would.
+- A batch of groups is imported group by group (guidelinekg.bulk_data.import_groups, with
+  the labels of the whole input, so local IRIs are those of one machine's run) and evaluated
+  as one partition (guidelinekg.cohorts.evaluate_partition). A group that cannot be read or
+  imported is refused on its own, with a line saying why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+
+from guidelinekg.cohorts import CohortSettings, evaluate_partition, unowned_line
+from guidelinekg.loading import InputError
+
+if TYPE_CHECKING:
+    from rdflib import Graph
+
+    from guidelinekg.bulk_data import PatientDirectory
+
+CHUNK_BYTES = 64 * 1024 * 1024  # an NDJSON file is read by several tasks above this size
+# A line that may be a Patient or Medication resource (the directory); parsed to be sure.
+DIRECTORY_LINE = re.compile(rb'"resourceType"\s*:\s*"(?:Patient|Medication)"')
+
+# What evaluation gives: ("row", patient, guideline, refused, document) for each line, and
+# ("stats", patients, refused patients, warnings, shape counts, lines given to no patient,
+# of them the input that could not be read, lines) for each batch
+Record = tuple[Any, ...]
+
+
+# --------------------------------------------------------------------------------------
+# The input
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DistributedInput:
+    """The files of the input: each as given (its name in sources and local IRIs) and where
+    the executors read it (an absolute path: on a cluster, a folder they all see)."""
+
+    kind: str  # "ndjson" or "bundles"
+    sources: list[str] = field(default_factory=list)
+    locations: list[str] = field(default_factory=list)
+    # export -> the FHIR server its manifest.json names (its resources' URLs are there)
+    servers: dict[str, str] = field(default_factory=dict)
+
+
+def distributed_inputs(paths: Iterable[Path | str]) -> DistributedInput:
+    """The NDJSON files (``*.ndjson``) or the Bundle files (``*.json``) of the paths, folders
+    read recursively (hidden ones skipped); one kind per run. Beside NDJSON files, a .json
+    file must be an export's manifest."""
+    found: list[Path] = []
+    for given in map(Path, paths):
+        if given.is_dir():
+            found += [path for path in sorted(given.rglob("*")) if path.is_file()
+                      and path.suffix.lower() in (".ndjson", ".json")
+                      and not any(p.startswith(".") for p in path.relative_to(given).parts)]
+        elif given.is_file():
+            if given.suffix.lower() not in (".ndjson", ".json"):
+                raise InputError(given, "a distributed run reads FHIR: NDJSON exports "
+                                        "(.ndjson) or Bundle files (.json)")
+            found.append(given)
+        else:
+            raise InputError(given, "no such file or folder")
+    unique = list(dict.fromkeys(found))
+    ndjson = [path for path in unique if path.suffix.lower() == ".ndjson"]
+    if not unique:
+        raise InputError("FHIR input", "no .ndjson or .json file in the input")
+    kind, files, servers = "bundles", unique, {}
+    if ndjson:
+        kind, files, servers = "ndjson", ndjson, _manifest_servers(
+            [path for path in unique if path not in ndjson])
+    return DistributedInput(kind, [str(path) for path in files],
+                            [str(path.resolve()) for path in files], servers)
+
+
+def _manifest_servers(manifests: Sequence[Path]) -> dict[str, str]:
+    """Each export's server, from the manifests among the input's .json files."""
+    from guidelinekg.bulk_data import export_label, export_server, is_manifest
+    from guidelinekg.fhir_import.datatypes import read_json_file
+
+    servers = {}
+    for path in manifests:
+        document = read_json_file(path)
+        if not is_manifest(document):
+            raise InputError(path, "give NDJSON exports or Bundle files, not both in one run "
+                                   "(beside NDJSON files, a .json file is an export's manifest)")
+        server = export_server(document)
+        if server:
+            servers[export_label(path)] = server
+    return servers
+
+
+# --------------------------------------------------------------------------------------
+# Evaluating groups of documents, a batch at a time
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Group:
+    """What one import reads: the documents of a patient (or of files that belong
+    together), read when needed; or an input problem, already a refusal line, ``unreadable``
+    when the input could not be read (not when a resource names no patient)."""
+
+    source: str
+    documents: Callable[[], list[tuple[str, object]]] | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    resource: str | None = None
+    problem: str | None = None
+    unreadable: bool = True
+
+
+def _row(line: str) -> Record:
+    document = json.loads(line)
+    return ("row", document.get("patient"), document.get("guideline"),
+            bool(document.get("refused")), line)
+
+
+def import_batch(batch: Sequence[Group]) -> tuple[Graph | None, list[str], int]:
+    """The batch's graph (each group imported on its own, the graphs merged), the refusal
+    lines of its input problems and of the groups that could not be imported, and how many
+    of those are input that could not be read."""
+    from guidelinekg.bulk_data import import_groups
+
+    graph: Graph | None = None
+    refused: list[str] = []
+    unreadable = 0
+    for group in batch:
+        if group.problem is not None or group.documents is None:
+            refused.append(group.problem or unowned_line("nothing to read", group.source))
+            unreadable += group.unreadable
+            continue
+        try:
+            imported = import_groups([group.documents()], group.labels)
+        except InputError as error:
+            refused.append(unowned_line(f"the input cannot be imported: {error.detail}",
+                                        error.path, error.line, group.resource))
+            unreadable += 1
+            continue
+        if graph is None:
+            graph = imported.graph
+        else:
+            graph += imported.graph
+    return graph, refused, unreadable
+
+
+def evaluate_batch(batch: Sequence[Group], settings: CohortSettings) -> Iterator[Record]:
+    """The batch's lines (refusal lines of input problems first), then its counts."""
+    graph, refused, unreadable = import_batch(batch)
+    yield from map(_row, refused)
+    if graph is None or not len(graph):
+        yield ("stats", 0, [], 0, [], len(refused), unreadable, len(refused))
+        return
+    outcome = evaluate_partition(graph, settings)
+    yield from map(_row, outcome.lines)
+    yield ("stats", outcome.patients, list(outcome.refused), outcome.warnings,
+           list(outcome.shapes.items()), len(refused), unreadable,
+           len(refused) + len(outcome.lines))
+
+
+def evaluate_groups(groups: Iterable[Group], settings: CohortSettings, size: int
+                    ) -> Iterator[Record]:
+    """Every group of a partition, ``size`` groups a batch."""
+    batch: list[Group] = []
+    for group in groups:
+        batch.append(group)
+        if len(batch) >= size:
+            yield from evaluate_batch(batch, settings)
+            batch = []
+    if batch:
+        yield from evaluate_batch(batch, settings)
+
+
+# --------------------------------------------------------------------------------------
+# Bundle files
+# --------------------------------------------------------------------------------------
+
+
+def file_keys(index: int, location: str) -> tuple[int, list[str], str | None]:
+    """A Bundle file's identity keys, or why the file cannot be read."""
+    from guidelinekg.bulk_data import bundle_identity_keys
+    from guidelinekg.fhir_import.datatypes import read_json_file
+
+    try:
+        document = read_json_file(location)
+    except InputError as error:
+        return index, [], error.detail
+    return index, sorted(bundle_identity_keys(document)), None
+
+
+def key_links(files: Iterable[int]) -> list[tuple[int, int]]:
+    """The files (by index) that share one key, as links from the first to each other."""
+    first, *others = sorted(set(files))
+    return [(first, other) for other in others]
+
+
+def bundle_group(files: Sequence[tuple[str, str, str]]) -> Group:
+    """Bundle files (source, location, label) that belong together, as one import."""
+
+    def documents() -> list[tuple[str, object]]:
+        from guidelinekg.fhir_import.datatypes import read_json_file
+
+        read: list[tuple[str, object]] = []
+        for source, location, _ in files:
+            try:
+                read.append((source, read_json_file(location)))
+            except InputError as error:
+                raise InputError(source, error.detail, error.line, error.column) from None
+        return read
+
+    return Group(", ".join(source for source, _, _ in files), documents,
+                 {source: label for source, _, label in files})
+
+
+# --------------------------------------------------------------------------------------
+# NDJSON exports
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Bytes [start, end) of an NDJSON file: its task reads the lines that start there."""
+
+    index: int
+    start: int
+    end: int
+
+
+def file_chunks(locations: Sequence[str], size: int | None = None) -> list[Chunk]:
+    """Each file's chunks of ``size`` bytes (default: CHUNK_BYTES); none for an empty file."""
+    size = size or CHUNK_BYTES
+    chunks = []
+    for index, location in enumerate(locations):
+        length = os.path.getsize(location)
+        chunks += [Chunk(index, start, min(start + size, length))
+                   for start in range(0, length, size)]
+    return chunks
+
+
+def _skip_line(stream: BinaryIO) -> None:
+    while True:
+        part = stream.readline(1 << 20)
+        if not part or part.endswith(b"\n"):
+            return
+
+
+def chunk_lines(location: str, chunk: Chunk, newlines_before: int
+                ) -> Iterator[tuple[int, int, bytes | None]]:
+    """(line number, offset, the line or None when it is too long) for each line that starts
+    in the chunk; ``newlines_before``: the newlines of the file before the chunk."""
+    from guidelinekg.bulk_data import MAX_LINE_BYTES
+
+    with open(location, "rb") as stream:
+        number = newlines_before + 1
+        if chunk.start > 0:
+            stream.seek(chunk.start - 1)
+            if stream.read(1) != b"\n":  # the line began in the chunk before
+                _skip_line(stream)
+                number += 1
+        offset = stream.tell()
+        while offset < chunk.end:
+            raw = stream.readline(MAX_LINE_BYTES + 1)
+            if not raw:
+                return
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                _skip_line(stream)
+            yield number, offset, raw if len(raw) <= MAX_LINE_BYTES else None
+            number += 1
+            offset = stream.tell()
+
+
+def count_newlines(location: str, chunk: Chunk) -> int:
+    count, left = 0, chunk.end - chunk.start
+    with open(location, "rb") as stream:
+        stream.seek(chunk.start)
+        while left > 0:
+            block = stream.read(min(left, 1 << 22))
+            if not block:
+                break
+            count += block.count(b"\n")
+            left -= len(block)
+    return count
+
+
+Scan = tuple[Chunk, int, int, list[tuple[int, str]]]
+
+
+def scan_chunk(chunk: Chunk, location: str) -> Scan:
+    """The first pass over a chunk: (the chunk, its newlines, its Patient resources, the
+    Patient and Medication lines (offset, text) for the directory)."""
+    from guidelinekg.bulk_data import read_resource_line
+
+    found: list[tuple[int, str]] = []
+    patients = 0
+    for _, offset, raw in chunk_lines(location, chunk, 0):
+        if raw is None or not DIRECTORY_LINE.search(raw):
+            continue
+        text = raw.decode("utf-8", errors="replace").strip()
+        resource = read_resource_line(text, location)
+        if isinstance(resource, dict) and resource.get("resourceType") in ("Patient",
+                                                                            "Medication"):
+            patients += resource["resourceType"] == "Patient"
+            found.append((offset, text))
+    return chunk, count_newlines(location, chunk), patients, found
+
+
+def build_directory(scans: Iterable[Scan], sources: Sequence[str]) -> PatientDirectory:
+    """The export's directory, its resources added in input order (as read_directory)."""
+    from guidelinekg.bulk_data import PatientDirectory, read_resource_line
+
+    directory = PatientDirectory()
+    ordered = sorted((chunk.index, offset, text) for chunk, _, _, found in scans
+                     for offset, text in found)
+    for index, _, text in ordered:
+        resource = read_resource_line(text, sources[index])
+        if isinstance(resource, dict):
+            directory.add(resource)
+    return directory
+
+
+def newlines_before(scans: Iterable[Scan]) -> dict[Chunk, int]:
+    """Each chunk's newlines of its file before it (line numbers start after them)."""
+    before: dict[Chunk, int] = {}
+    seen: dict[int, int] = {}
+    for chunk, newlines, _, _ in sorted(scans, key=lambda scan: (scan[0].index,
+                                                                 scan[0].start)):
+        before[chunk] = seen.get(chunk.index, 0)
+        seen[chunk.index] = before[chunk] + newlines
+    return before
+
+
+KeyedLine = tuple[tuple[str, str], tuple[int, int, str, bool]]
+
+
+def key_lines(chunk: Chunk, before: int, source: str, location: str,
+              directory: PatientDirectory, clinical: frozenset[str]) -> Iterator[KeyedLine]:
+    """The second pass: each line keyed by (its export, its patient) with (file, line
+    number, text, False); a line that goes to no patient keyed on its own (an empty
+    export), its text a refusal line, True when the line is not a resource."""
+    from guidelinekg.bulk_data import MAX_LINE_BYTES, export_label, owner_of, read_resource_line
+
+    label = export_label(Path(source))
+    for number, _, raw in chunk_lines(location, chunk, before):
+        alone = ("", f"{chunk.index}:{number}")
+        if raw is None:
+            yield alone, (chunk.index, number, unowned_line(
+                f"the line is longer than {MAX_LINE_BYTES} bytes: not an NDJSON resource",
+                source, number), True)
+            continue
+        text = raw.decode("utf-8", errors="replace").strip()
+        if not text:
+            continue
+        document = read_resource_line(text, source)
+        resource = document if isinstance(document, dict) and isinstance(
+            document.get("resourceType"), str) else None
+        owner, problem = owner_of(source, number, resource, directory, clinical)
+        if owner is not None:
+            yield (label, owner[1]), (chunk.index, number, text, False)
+        elif problem is not None:
+            yield alone, (chunk.index, number, unowned_line(
+                problem.because, problem.source, problem.line, problem.resource),
+                resource is None)
+
+
+class HasValue(Protocol):
+    """A broadcast value (read on the executor that uses it)."""
+
+    @property
+    def value(self) -> PatientDirectory: ...
+
+
+def patient_group(key: tuple[str, str], lines: Iterable[tuple[int, int, str, bool]],
+                  sources: Sequence[str], labels: Mapping[str, str],
+                  directory: HasValue, servers: Mapping[str, str]) -> Group:
+    """One patient's lines of an export as one import (a Bundle, its fullUrls those of the
+    export's server when its manifest names one), or a line that goes to no patient."""
+    label, patient = key
+    ordered = sorted(lines)
+    if not label:
+        index, _, line, unreadable = ordered[0]
+        return Group(sources[index], problem=line, unreadable=unreadable)
+
+    def documents() -> list[tuple[str, object]]:
+        from guidelinekg.bulk_data import patient_bundle, read_resource_line
+
+        resources = []
+        for index, number, text, _ in ordered:
+            resource = read_resource_line(text, sources[index])
+            if not isinstance(resource, dict):  # read once already, when it was keyed
+                raise InputError(sources[index], "not a FHIR resource", number)
+            resources.append(resource)
+        return [(label, patient_bundle(resources, directory.value, servers.get(label)))]
+
+    return Group(label, documents, labels, resource=patient)

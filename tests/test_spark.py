@@ -1,0 +1,434 @@
+"""`guidelinekg recommend --spark`: a cohort on Apache Spark (local[2], one session for the
+module) gives, patient by patient, the lines of a cohort run on one machine; an NDJSON
+export gives the lines of the same patients as Bundles; Parquet holds the same rows; input
+lines that go to no patient come out as refusal lines; no Java, a clear exit 2.
+
+pyspark and Java 17+ are required: nothing here is skipped without them.
+
+The same patient as a Bundle and in an export has the same IRI (it carries an identifier),
+and so have its record items: the Bundles here carry their server's RESTful fullUrls
+(``http://example.org/fhir/<Type>/<id>``), and the export's manifest names that server, so
+an export resource is named by its URL there too (guidelinekg.bulk_data.patient_bundle).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from pyspark.sql import SparkSession
+
+from guidelinekg import derivation, distributed_cohorts
+from guidelinekg.bulk_data import ndjson_lines, owner_of, read_directory
+from guidelinekg.cohorts import CSV_COLUMNS, CohortSettings, csv_rows, evaluate_partition
+from guidelinekg.distributed_cohorts import (
+    build_directory,
+    chunk_lines,
+    distributed_inputs,
+    file_chunks,
+    key_lines,
+    key_links,
+    newlines_before,
+    scan_chunk,
+)
+from guidelinekg.fhir_identity import TYPE_ID_TAIL
+from guidelinekg.fhir_import.importer import HANDLERS
+from guidelinekg.grouping import file_groups
+from guidelinekg.loading import InputError
+from guidelinekg.patients import load_patient_input
+from guidelinekg.spark_cohorts import add_spark_arguments, run_on_spark, run_spark, start_session
+from guidelinekg.synth_fhir import bundle_to_export_resources
+
+# One Spark session (one JVM) for the module: with `pytest -n 2 --dist loadgroup` its tests
+# stay in one worker process.
+pytestmark = pytest.mark.xdist_group("spark")
+
+FHIR = Path(__file__).parent / "data" / "fhir"
+AS_OF = date(2026, 12, 1)
+SETTINGS = CohortSettings(AS_OF)
+MASTER = "local[2]"
+BASE = "http://example.org/fhir/"
+MRN = "https://example.org/test/mrn"
+# Patients in both forms: the top-level Bundles (valid and invalid records) and records the
+# shapes refuse. The subjectless resource of subjectless-resource-one-patient.json is its
+# file's only patient's in a Bundle, and no one's in an export: it is a Bundle only.
+BOTH_FORMS = sorted(path for path in FHIR.glob("*.json")
+                    if path.name != "subjectless-resource-one-patient.json") + [
+    FHIR / "invalid" / f"{name}.json" for name in
+    ("dose-without-unit", "impossible-values", "negative-body-weight",
+     "weight-unit-not-convertible")]
+# Bundle files only: patients of several files joined by identifier or absolute reference
+# (the union-find), two patients without identifiers, the subjectless resource.
+BUNDLES_ONLY = [*sorted((FHIR / "identity").glob("*.json")),
+                FHIR / "subjectless-resource-one-patient.json"]
+# Lines added to the export that go to no patient: each gets a refusal line
+STRAY_LINES = [
+    "this line is not JSON {",
+    json.dumps({"resourceType": "Observation", "id": "no-subject", "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+                "valueQuantity": {"value": 70, "unit": "kg"}}),
+]
+CHUNK = 8 * 1024  # small chunks: the export's files are read by several tasks
+
+
+# --------------------------------------------------------------------------------------
+# The cohort in both forms
+# --------------------------------------------------------------------------------------
+
+
+def _names(entry: dict[str, Any]) -> list[str]:
+    resource = entry["resource"]
+    names = [f"{resource['resourceType']}/{resource['id']}"] if resource.get("id") else []
+    if isinstance(entry.get("fullUrl"), str):
+        names.append(entry["fullUrl"])
+    return names
+
+
+def _rewrite(value: Any, renamed: dict[str, str]) -> None:
+    if isinstance(value, list):
+        for item in value:
+            _rewrite(item, renamed)
+    elif isinstance(value, dict):
+        reference = value.get("reference")
+        if isinstance(reference, str):
+            match = TYPE_ID_TAIL.search(reference)
+            tail = f"{match.group(1)}/{match.group(2)}" if match else None
+            target = renamed.get(reference) or (renamed.get(tail) if tail else None)
+            if target is not None:
+                value["reference"] = target
+        for item in value.values():
+            _rewrite(item, renamed)
+
+
+def _subject_resolves(resource: dict[str, Any]) -> bool:
+    subject = resource.get("subject") or resource.get("patient")
+    return subject is None or str(subject.get("reference", "")).startswith(BASE)
+
+
+def restful_bundle(bundle: dict[str, Any], prefix: str, mrn: str) -> dict[str, Any]:
+    """The Bundle with ids unique in the cohort (``<prefix>-<id>``), RESTful fullUrls and
+    references, and an identifier on its Patient; a resource whose subject names no
+    resource of the Bundle (the importer ignores it) is left out."""
+    bundle = copy.deepcopy(bundle)
+    renamed: dict[str, str] = {}
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        old_names = _names(entry)
+        local = resource.get("id") or entry["fullUrl"].rsplit(":", 1)[-1]
+        resource["id"] = f"{prefix}-{local}"[:64]
+        entry["fullUrl"] = f"{BASE}{resource['resourceType']}/{resource['id']}"
+        renamed.update(dict.fromkeys(old_names, entry["fullUrl"]))
+    for entry in bundle["entry"]:
+        _rewrite(entry["resource"], renamed)
+        if entry["resource"]["resourceType"] == "Patient":
+            entry["resource"]["identifier"] = [{"system": MRN, "value": mrn},
+                                               *entry["resource"].get("identifier", [])]
+    bundle["entry"] = [entry for entry in bundle["entry"]
+                       if _subject_resolves(entry["resource"])]
+    return bundle
+
+
+def write_export(bundles: list[dict[str, Any]], folder: Path) -> list[tuple[str, int]]:
+    """The Bundles as a Bulk Data export (one file per resource type, and the manifest
+    naming the server), then a blank line and the stray lines at the end of
+    Observation.ndjson; (file, line number) of each."""
+    folder.mkdir(parents=True)
+    by_type: dict[str, list[str]] = {}
+    for bundle in bundles:
+        for resource in bundle_to_export_resources(bundle):
+            by_type.setdefault(resource["resourceType"], []).append(json.dumps(resource))
+    for kind, lines in by_type.items():
+        (folder / f"{kind}.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    manifest = {"transactionTime": "2026-12-01T00:00:00Z", "request": f"{BASE}$export",
+                "requiresAccessToken": False, "error": [],
+                "output": [{"type": kind, "url": f"{BASE}files/{kind}.ndjson"}
+                           for kind in sorted(by_type)]}
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    observations = folder / "Observation.ndjson"
+    with observations.open("a", encoding="utf-8") as out:
+        out.write("\n" + "\n".join(STRAY_LINES) + "\n")
+    first = len(by_type["Observation"]) + 2
+    return [(str(observations), first + index) for index in range(len(STRAY_LINES))]
+
+
+class Cohort:
+    """The cohort in a folder: ``bundles/`` (Bundle files) and ``export/`` (NDJSON)."""
+
+    def __init__(self, root: Path) -> None:
+        self.bundles = root / "bundles"
+        self.export = root / "export"
+        self.bundles.mkdir()
+        restful = []
+        for number, path in enumerate(BOTH_FORMS):
+            bundle = restful_bundle(json.loads(path.read_text(encoding="utf-8")),
+                                    f"b{number:02d}", path.stem)
+            restful.append(bundle)
+            (self.bundles / path.name).write_text(json.dumps(bundle), encoding="utf-8")
+        for path in BUNDLES_ONLY:
+            (self.bundles / path.name).write_bytes(path.read_bytes())
+        self.stray = write_export(restful, self.export)
+        self.bundle_files = sorted(str(path) for path in self.bundles.glob("*.json"))
+        self.both_forms = {f"urn:guidelinekg:patient:{quote(MRN, safe='')}:{path.stem}"
+                           for path in BOTH_FORMS}
+
+
+def _by_patient(lines: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Lines by (patient, guideline); a patient's lines are one each."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for line in lines:
+        document = json.loads(line)
+        key = (document["patient"], document.get("guideline") or "refused")
+        assert key not in found, f"two lines for {key}"
+        found[key] = document
+    return found
+
+
+def _read_lines(folder: Path) -> list[str]:
+    return [line for part in sorted(folder.glob("part-*"))
+            for line in part.read_text(encoding="utf-8").splitlines() if line]
+
+
+# --------------------------------------------------------------------------------------
+# The runs: one Spark session for the module
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[SparkSession]:
+    scratch = Path(tempfile.mkdtemp(prefix="guidelinekg-test-spark-"))
+    session = start_session(MASTER, scratch)
+    yield session
+    session.stop()
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory: pytest.TempPathFactory) -> Cohort:
+    return Cohort(tmp_path_factory.mktemp("cohort"))
+
+
+@pytest.fixture(scope="module")
+def single_machine(cohort: Cohort) -> list[str]:
+    """The cohort run on one machine over the same Bundle files."""
+    graph = load_patient_input(cohort.bundle_files, quiet=True).graph
+    return evaluate_partition(graph, SETTINGS).lines
+
+
+@pytest.fixture(scope="module")
+def on_spark_bundles(spark: SparkSession, cohort: Cohort) -> list[str]:
+    output = cohort.bundles.parent / "out-bundles"
+    summary = run_on_spark([cohort.bundles], SETTINGS, MASTER, output, "jsonl",
+                           partition_size=4)
+    assert summary.lines == len(_read_lines(output))
+    return _read_lines(output)
+
+
+@pytest.fixture(scope="module")
+def on_spark_ndjson(spark: SparkSession, cohort: Cohort) -> list[str]:
+    output = cohort.export.parent / "out-ndjson"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(distributed_cohorts, "CHUNK_BYTES", CHUNK)
+        run_on_spark([cohort.export], SETTINGS, MASTER, output, "jsonl", partition_size=4)
+    return _read_lines(output)
+
+
+@pytest.fixture(scope="module")
+def parquet_run(spark: SparkSession, cohort: Cohort) -> tuple[int, str, Path]:
+    """The command's function (run_spark) on the export, as Parquet: exit code, stderr."""
+    parser = argparse.ArgumentParser()
+    derivation.add_arguments(parser)
+    with contextlib.suppress(argparse.ArgumentError):  # once derivation adds them itself
+        add_spark_arguments(parser)
+    output = cohort.export.parent / "out-parquet"
+    args = parser.parse_args([str(cohort.export), "--as-of", AS_OF.isoformat(),
+                              "--spark", MASTER, "--spark-output", str(output),
+                              "--spark-format", "parquet", "--partition-size", "3"])
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        code = run_spark(args)
+    return code, stderr.getvalue(), output
+
+
+# --------------------------------------------------------------------------------------
+# Spark gives what one machine gives
+# --------------------------------------------------------------------------------------
+
+
+def test_spark_over_bundles_gives_the_single_machine_lines(
+        on_spark_bundles: list[str], single_machine: list[str]) -> None:
+    spark_lines, single_lines = _by_patient(on_spark_bundles), _by_patient(single_machine)
+    assert sorted(spark_lines) == sorted(single_lines)
+    for key, expected in single_lines.items():
+        assert spark_lines[key] == expected, key
+    # every patient of the cohort: both forms', the files joined by identifier or by
+    # absolute reference (one patient each), the two without identifiers, the subjectless
+    assert len({patient for patient, _ in spark_lines}) == len(BOTH_FORMS) + 5
+
+
+def test_invalid_records_are_refused_alike(on_spark_bundles: list[str],
+                                           single_machine: list[str], cohort: Cohort) -> None:
+    refused = {document["patient"]: document for document in map(json.loads, on_spark_bundles)
+               if document.get("refused")}
+    expected = {document["patient"]: document for document in map(json.loads, single_machine)
+                if document.get("refused")}
+    assert refused == expected
+    assert len(refused) >= 6  # two top-level records and the four of invalid/
+    assert all(document["violations"] for document in refused.values())
+
+
+def test_an_export_gives_the_lines_of_the_same_patients_as_bundles(
+        on_spark_ndjson: list[str], on_spark_bundles: list[str], cohort: Cohort) -> None:
+    from_export = _by_patient([line for line in on_spark_ndjson
+                               if json.loads(line)["patient"] is not None])
+    from_bundles = {key: document for key, document in _by_patient(on_spark_bundles).items()
+                    if key[0] in cohort.both_forms}
+    assert {patient for patient, _ in from_export} == cohort.both_forms
+    assert sorted(from_export) == sorted(from_bundles)
+    for key, expected in from_bundles.items():
+        assert from_export[key] == expected, key
+
+
+def test_lines_of_an_export_that_go_to_no_patient_are_refusal_lines(
+        on_spark_ndjson: list[str], cohort: Cohort) -> None:
+    nobody = [document for document in map(json.loads, on_spark_ndjson)
+              if document["patient"] is None]
+    assert all(d["refused"] is True and d["because"] and d["line"] for d in nobody)
+    stray = sorted((d for d in nobody if d["source"].endswith("Observation.ndjson")),
+                   key=lambda d: d["line"])
+    assert [(d["source"], d["line"]) for d in stray] == cohort.stray
+    assert "not a FHIR resource" in stray[0]["because"]
+    assert stray[1]["resource"] == "Observation/no-subject"
+    assert "names no patient" in stray[1]["because"]
+    # a resource of a type no fact reads (the Practitioner a Bundle named) has its line too
+    others = [d for d in nobody if d not in stray]
+    assert [d["resource"].split("/")[0] for d in others] == ["Practitioner"]
+    assert "no patient fact is read from this type" in others[0]["because"]
+
+
+def test_parquet_holds_the_same_rows_and_the_status_rows(
+        spark: SparkSession, parquet_run: tuple[int, str, Path],
+        on_spark_ndjson: list[str]) -> None:
+    code, stderr, output = parquet_run
+    results = spark.read.parquet(str(output / "results")).collect()
+    assert sorted(row["document"] for row in results) == sorted(on_spark_ndjson)
+    for row in results:
+        document = json.loads(row["document"])
+        assert (row["patient"], row["guideline"], row["refused"]) == (
+            document.get("patient"), document.get("guideline"), bool(document.get("refused")))
+    rows = spark.read.parquet(str(output / "status-rows")).collect()
+    assert sorted(tuple(row[name] for name in CSV_COLUMNS) for row in rows) == sorted(
+        row for line in on_spark_ndjson for row in csv_rows(line))
+    # refused records and stray lines: exit 1, and the summary a cohort run gives
+    assert code == 1
+    assert "patients," in stderr and "refused" in stderr and "Violation" in stderr
+    assert "given to no patient" in stderr
+
+
+# --------------------------------------------------------------------------------------
+# The pieces, without Spark
+# --------------------------------------------------------------------------------------
+
+
+def test_chunks_give_every_line_once_with_its_number(cohort: Cohort) -> None:
+    files = sorted(str(path) for path in cohort.export.glob("*.ndjson"))
+    chunks = file_chunks(files, 1000)
+    assert len(chunks) > len(files)  # several chunks a file
+    scans = [scan_chunk(chunk, files[chunk.index]) for chunk in chunks]
+    assert build_directory(scans, files) == read_directory([Path(f) for f in files])
+    before = newlines_before(scans)
+    read = [(files[chunk.index], number, raw.decode().strip())
+            for chunk in chunks
+            for number, _, raw in chunk_lines(files[chunk.index], chunk, before[chunk])
+            if raw is not None and raw.strip()]
+    whole = [(path, number, text) for path in files
+             for number, _, text in ndjson_lines(Path(path))]
+    assert read == whole
+
+
+def test_lines_are_keyed_by_export_and_patient(cohort: Cohort) -> None:
+    files = sorted(str(path) for path in cohort.export.glob("*.ndjson"))
+    directory = read_directory([Path(f) for f in files])
+    clinical = frozenset(HANDLERS)
+    keyed = [key for chunk in file_chunks(files)
+             for key, _ in key_lines(chunk, 0, files[chunk.index], files[chunk.index],
+                                     directory, clinical)]
+    expected = []
+    for path in files:
+        for number, resource, _ in ndjson_lines(Path(path)):
+            owner, problem = owner_of(path, number, resource, directory, clinical)
+            if owner is not None:
+                expected.append((str(cohort.export), owner[1]))
+            elif problem is not None:
+                expected.append(("", f"{files.index(path)}:{number}"))
+    assert keyed == expected
+
+
+def test_an_export_is_read_with_its_manifest_and_alone(cohort: Cohort) -> None:
+    found = distributed_inputs([cohort.export])
+    assert found.kind == "ndjson" and found.servers == {str(cohort.export): BASE}
+    assert all(source.endswith(".ndjson") for source in found.sources)
+    assert distributed_inputs([cohort.bundles]).kind == "bundles"
+    with pytest.raises(InputError, match="not both"):
+        distributed_inputs([cohort.export, cohort.bundle_files[0]])
+
+
+def test_files_that_share_a_key_are_one_group() -> None:
+    keys = [["a"], ["b"], ["c", "a"], [], ["b", "d"], ["d"], ["e"], ["d", "a"]]
+    files: dict[str, list[int]] = {}
+    for index, found in enumerate(keys):
+        for key in found:
+            files.setdefault(key, []).append(index)
+    links = [link for indexes in files.values() for link in key_links(indexes)]
+    assert file_groups(len(keys), links) == [[0, 1, 2, 4, 5, 7], [3], [6]]
+    assert file_groups(3, []) == [[0], [1], [2]]
+
+
+# --------------------------------------------------------------------------------------
+# Without Java
+# --------------------------------------------------------------------------------------
+
+NO_JAVA_RUN = """
+import argparse, sys
+from guidelinekg import derivation, spark_cohorts
+parser = argparse.ArgumentParser()
+derivation.add_arguments(parser)
+try:
+    spark_cohorts.add_spark_arguments(parser)
+except argparse.ArgumentError:  # derivation adds them already
+    pass
+sys.exit(spark_cohorts.run_spark(parser.parse_args(sys.argv[1:])))
+"""
+
+
+@pytest.mark.parametrize("java_home", [None, "/nonexistent/jdk"])
+def test_without_java_the_run_says_so_and_exits_2(tmp_path: Path, java_home: str | None
+                                                   ) -> None:
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("JAVA_HOME", "PATH", "SPARK_HOME")}
+    env["PATH"] = str(tmp_path)  # no java there
+    if java_home:
+        env["JAVA_HOME"] = java_home
+    done = subprocess.run(
+        [sys.executable, "-c", NO_JAVA_RUN, str(FHIR / "lung-cancer-other-primary.json"),
+         "--spark", MASTER, "--spark-output", str(tmp_path / "out")],
+        env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    assert "Java 17" in done.stderr and "JAVA_HOME" in done.stderr
+    if java_home:
+        assert java_home in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
