@@ -37,20 +37,27 @@ def run_cohort(args: argparse.Namespace) -> int:
                                       "covers every patient of the input")
     if args.partition_size < 0 or args.workers < 1:
         raise InputError("--partition-size", "sizes and workers must be positive")
-    try:  # refused before the cohort starts, as check refuses it
-        for name in args.guideline or ():
-            guideline_module(name)
-    except ValueError as error:
-        raise InputError("--guideline", str(error)) from None
-    settings = CohortSettings(args.as_of or date.today(), args.engine,
-                              tuple(args.guideline) if args.guideline else None,
-                              args.allow_invalid, full_report=args.validation_report is not None)
+    settings = cohort_settings(args)
     size = args.partition_size or DEFAULT_PARTITION_SIZE
     with ExitStack() as stack:
         report = None
         if args.validation_report is not None:
             report = stack.enter_context(_open_output(args.validation_report))
         return _cohort_lines(args, settings, size, report)
+
+
+def cohort_settings(args: argparse.Namespace) -> CohortSettings:
+    """The settings of a cohort run (on this machine or on Spark); an unknown guideline is
+    refused before the cohort starts, as check refuses it."""
+    try:
+        for name in args.guideline or ():
+            guideline_module(name)
+    except ValueError as error:
+        raise InputError("--guideline", str(error)) from None
+    return CohortSettings(args.as_of or date.today(), args.engine,
+                          tuple(args.guideline) if args.guideline else None,
+                          args.allow_invalid,
+                          full_report=getattr(args, "validation_report", None) is not None)
 
 
 def _open_output(path: Path) -> TextIO:

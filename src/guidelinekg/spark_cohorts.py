@@ -37,7 +37,6 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -101,21 +100,17 @@ def _conf_pairs(items: Sequence[str]) -> dict[str, str]:
 def run_spark(args: argparse.Namespace) -> int:
     """``guidelinekg recommend --spark MASTER``: 0, or 1 when a patient was refused or input
     could not be read; 2 when Spark cannot run here (no pyspark, no Java 17+)."""
-    from guidelinekg.resources import guideline_module
+    from guidelinekg.cohort_command import cohort_settings
 
     if getattr(args, "patient", None):
         raise InputError("--patient", "a Spark run covers every patient of the input")
     if not args.spark_output:
         raise InputError("--spark-output", "--spark needs --spark-output DIR, the folder to "
                                            "write the results to (it must not exist yet)")
-    try:  # refused before the cohort starts, as a cohort run on one machine refuses it
-        for name in args.guideline or ():
-            guideline_module(name)
-    except ValueError as error:
-        raise InputError("--guideline", str(error)) from None
-    settings = CohortSettings(args.as_of or date.today(), args.engine,
-                              tuple(args.guideline) if args.guideline else None,
-                              args.allow_invalid)
+    if getattr(args, "validation_report", None) is not None:
+        raise InputError("--validation-report", "not with --spark: the Spark run's lines and "
+                                                "its summary say what was refused and why")
+    settings = cohort_settings(args)
     size = getattr(args, "partition_size", 0) or DEFAULT_PARTITION_SIZE
     if size < 0:
         raise InputError("--partition-size", "sizes must be positive")
