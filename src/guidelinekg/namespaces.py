@@ -13,6 +13,7 @@ give terms (CURIEs), and the one canonical form of numbers and booleans.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -23,6 +24,7 @@ from rdflib.namespace import RDF, SH, XSD, DefinedNamespace, NamespaceManager
 from rdflib.term import Node
 
 from guidelinekg.loading import BASE, CORE_PREFIXES, PREFIXES
+from guidelinekg.resources import LIBRARY_VARIABLE
 
 __all__ = [
     "CODE", "FACT", "GKG", "GSH", "PSH", "UNIT", "canonical_literal", "curie", "decimal_text",
@@ -246,8 +248,16 @@ def _manager(prefixes: tuple[tuple[str, str], ...]) -> NamespaceManager:
 
 def _current(prefixes: Mapping[str, str] | None) -> NamespaceManager:
     if prefixes is None:
-        prefixes = {**PREFIXES, **_REPORT_PREFIXES}
+        # Asked per term written (an import asks tens of thousands of times): the default
+        # manager is looked up by the library setting, not rebuilt from the prefixes.
+        return _default_manager(os.environ.get(LIBRARY_VARIABLE, ""))
     return _manager(tuple(sorted(prefixes.items())))
+
+
+@lru_cache(maxsize=8)
+def _default_manager(library: str) -> NamespaceManager:
+    """The manager of the project's prefixes and the report's, for one library setting."""
+    return _manager(tuple(sorted({**PREFIXES, **_REPORT_PREFIXES}.items())))
 
 
 def prefixed_name(iri: str, prefixes: Mapping[str, str] | None = None) -> str | None:
