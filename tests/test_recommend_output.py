@@ -179,3 +179,26 @@ def test_json_rdf_and_text_agree_on_every_result_of_a_cohort() -> None:
     # The cohort exercises every kind of result.
     for part in ("contraindicated", "care_gaps", "dose_checks"):
         assert any(document[part] for document in documents), part
+
+
+def test_results_become_json_as_dataclasses_asdict_would_make_them() -> None:
+    """to_json converts the flat results itself (asdict's deep recursion was a tenth of a
+    cohort run): the same values, for every kind of result."""
+    from dataclasses import asdict
+    from datetime import date
+
+    from guidelinekg.derivation import derive
+    from guidelinekg.patients import load_patient_input
+    from guidelinekg.resources import examples_dir
+    from guidelinekg.results import _plain
+
+    graph = load_patient_input([examples_dir() / "patients"], quiet=True).graph
+    kinds = set()
+    for result in derive(graph, date(2026, 12, 1), allow_invalid=True).patients:
+        for items in (result.recommendations, result.contraindicated, result.care_gaps,
+                      result.dose_checks, [result.population]):
+            for item in items:
+                assert _plain(item) == asdict(item)
+                kinds.add(type(item).__name__)
+    assert kinds == {"RecommendationOutcome", "Contraindication", "CareGap", "DoseCheck",
+                     "PopulationVerdict"}

@@ -8,7 +8,7 @@ renderings (JSON, text, RDF) are in :mod:`guidelinekg.recommend_output`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -103,7 +103,7 @@ class PatientResult:
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON contract (README): the population verdict first."""
-        population = asdict(self.population)
+        population = _plain(self.population)
         population.pop("guideline")
         document: dict[str, Any] = {
             "population": population,
@@ -114,12 +114,20 @@ class PatientResult:
         if self.derived_from_invalid_record:
             document["derived_from_invalid_record"] = True
         document.update({
-            "contraindicated": [asdict(c) for c in self.contraindicated],
-            "care_gaps": [asdict(g) for g in self.care_gaps],
-            "dose_checks": [asdict(d) for d in self.dose_checks],
-            "recommendations": [asdict(r) for r in self.recommendations],
+            "contraindicated": [_plain(c) for c in self.contraindicated],
+            "care_gaps": [_plain(g) for g in self.care_gaps],
+            "dose_checks": [_plain(d) for d in self.dose_checks],
+            "recommendations": [_plain(r) for r in self.recommendations],
         })
         return document
+
+
+def _plain(item: object) -> dict[str, Any]:
+    """A result's fields as JSON values: what ``dataclasses.asdict`` gives for these flat
+    results (strings, lists of strings or of string maps), without its deep recursion (a
+    tenth of a cohort run's time went to it)."""
+    return {name: [dict(v) if isinstance(v, dict) else v for v in value]
+            if isinstance(value, list) else value for name, value in vars(item).items()}
 
 
 @dataclass
