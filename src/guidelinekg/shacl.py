@@ -1,6 +1,22 @@
 """The SHACL engine behind every validation in the project (patient records, the guideline
-graph itself). Only this module knows which engine runs: pySHACL today. A faster engine can
-take its place by returning the same :class:`ShaclReport`.
+graph itself). Only this module knows which engine runs; every engine returns the same
+:class:`ShaclReport`.
+
+Engines (``validate_graph(..., engine=...)``):
+
+- ``"pyshacl"``: pySHACL (``advanced=True``, no inference), the reference.
+- ``"fast"``: :mod:`guidelinekg.shacl_fast`, which gives pySHACL's results (the same
+  results, messages and W3C report graph) on the constructs the project's shapes use, in
+  about a millisecond a patient instead of tens (docs/engines.md). Shapes that use anything
+  else (nested shapes, sh:or, string constraints, custom constraint components, SHACL
+  rules, ...) are refused by name, and data it cannot judge as pySHACL would is handed to
+  pySHACL.
+
+The default is ``"fast"`` where it supports the shapes, else pySHACL; the report says which
+engine ran (:attr:`ShaclReport.engine`) and why pySHACL did (:attr:`ShaclReport.fallback`).
+Asked for by name, ``engine="fast"`` raises :class:`ShaclEngineError` on shapes it does not
+support instead of falling back. The environment variable ``GUIDELINEKG_SHACL_ENGINE``
+(``pyshacl`` or ``fast``) overrides the default for every call that names no engine.
 
 pySHACL is given plain rdflib graphs only: with a pyoxigraph-backed store it reads plain
 literals as xsd:string and reports false violations (docs/engines.md).
@@ -8,8 +24,10 @@ literals as xsd:string and reports false violations (docs/engines.md).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import pyshacl
@@ -20,6 +38,8 @@ from rdflib.plugins.sparql import prepareQuery
 from rdflib.plugins.sparql.sparql import Query
 from rdflib.query import Result
 from rdflib.term import Node
+
+from guidelinekg import shacl_fast
 
 SEVERITY_ORDER = {"Violation": 0, "Warning": 1, "Info": 2}
 
@@ -37,11 +57,55 @@ class ShaclResult:
     constraint: Node | None
 
 
-@dataclass
+ENGINES = ("fast", "pyshacl")
+ENGINE_VARIABLE = "GUIDELINEKG_SHACL_ENGINE"
+LOG = logging.getLogger(__name__)
+
+
+class ShaclEngineError(ValueError):
+    """An unknown engine, or shapes the engine asked for by name does not support."""
+
+
 class ShaclReport:
-    conforms: bool
-    results: list[ShaclResult] = field(default_factory=list)
-    graph: Graph = field(default_factory=Graph)
+    """A validation's verdict, its results and its W3C report graph (sh:ValidationReport).
+
+    ``engine`` names the engine that ran; ``fallback`` says why pySHACL ran when the fast
+    engine was preferred. The fast engine builds the report graph when it is first read
+    (a cohort run reads only the results): ``build_graph`` makes it, and results added
+    meanwhile (:func:`add_results`) are added to it then.
+    """
+
+    def __init__(self, conforms: bool, results: list[ShaclResult] | None = None,
+                 graph: Graph | None = None, engine: str = "pyshacl",
+                 fallback: str | None = None,
+                 build_graph: Callable[[], Graph] | None = None) -> None:
+        self.conforms = conforms
+        self.results = results if results is not None else []
+        self.engine = engine
+        self.fallback = fallback
+        self._graph = graph if graph is not None or build_graph is not None else Graph()
+        self._build = build_graph
+        self._pending: list[ShaclResult] = []
+
+    @property
+    def graph(self) -> Graph:
+        if self._graph is None:
+            assert self._build is not None
+            graph = self._build()
+            self._build = None
+            if self._pending:
+                _add_to_graph(graph, self._pending, self.conforms)
+                self._pending = []
+            self._graph = graph
+        return self._graph
+
+    @graph.setter
+    def graph(self, graph: Graph) -> None:
+        self._graph, self._build, self._pending = graph, None, []
+
+    def __repr__(self) -> str:
+        return (f"ShaclReport(conforms={self.conforms}, results={len(self.results)}, "
+                f"engine={self.engine!r})")
 
     def by_severity(self, severity: str) -> list[ShaclResult]:
         return [r for r in self.results if r.severity == severity]
@@ -106,11 +170,45 @@ def _severity_name(term: Node | None) -> str:
 
 
 def validate_graph(data: Graph, shapes: Graph, ontology: Graph | None = None, *,
-                   inplace: bool = False) -> ShaclReport:
+                   inplace: bool = False, engine: str | None = None) -> ShaclReport:
     """Validate ``data`` against ``shapes``; ``ontology`` supplies rdfs:subClassOf for targets.
 
     No inference is run on the data: the class hierarchy reaches the validator through the
-    ontology graph, so a record is judged on what it says.
+    ontology graph, so a record is judged on what it says. ``engine``: see the module
+    docstring (None: ``GUIDELINEKG_SHACL_ENGINE``, else the fast engine where it supports
+    the shapes).
+    """
+    chosen = engine or os.environ.get(ENGINE_VARIABLE, "").strip() or "fast"
+    if chosen not in ENGINES:
+        raise ShaclEngineError(f"unknown SHACL engine {chosen!r}: one of {', '.join(ENGINES)}")
+    fallback = None
+    if chosen == "fast":
+        try:
+            return _validate_fast(data, shapes, ontology)
+        except shacl_fast.UnsupportedShapes as error:
+            if engine == "fast":
+                raise ShaclEngineError(f"the fast SHACL engine does not support these shapes: "
+                                       f"{error}") from None
+            fallback = f"shapes not supported by the fast engine: {error}"
+        except shacl_fast.NeedsReference as error:
+            fallback = f"data the fast engine hands to pySHACL: {error}"
+        LOG.info("SHACL validation by pySHACL (%s)", fallback)
+    report = _validate_pyshacl(data, shapes, ontology, inplace=inplace)
+    report.fallback = fallback
+    return report
+
+
+def _validate_fast(data: Graph, shapes: Graph, ontology: Graph | None) -> ShaclReport:
+    conforms, found, build_graph = shacl_fast.validate(data, shapes, ontology)
+    results = [ShaclResult(*result) for result in found]
+    results.sort(key=_result_key)
+    return ShaclReport(conforms=conforms, results=results, engine="fast",
+                       build_graph=build_graph)
+
+
+def _validate_pyshacl(data: Graph, shapes: Graph, ontology: Graph | None, *,
+                      inplace: bool) -> ShaclReport:
+    """pySHACL. ``ontology`` is merged into the data, as described below.
 
     The ontology is merged into a copy of the data here rather than passed as pySHACL's
     ``ont_graph``: pySHACL 0.40 "inoculates" it by deep-cloning every owl:NamedIndividual
@@ -172,12 +270,22 @@ def add_results(report: ShaclReport, results: Iterable[ShaclResult]) -> None:
     results = list(results)
     if not results:
         return
-    graph = report.graph
+    report.results.extend(results)
+    report.results.sort(key=_result_key)
+    if any(result.severity == "Violation" for result in results):
+        report.conforms = False
+    if report._graph is None:  # the graph is not built yet: they are added when it is
+        report._pending.extend(results)
+    else:
+        _add_to_graph(report._graph, results, report.conforms)
+
+
+def _add_to_graph(graph: Graph, results: list[ShaclResult], conforms: bool) -> None:
     report_node = next(iter(graph.subjects(RDF.type, SH.ValidationReport)), None)
     if report_node is None:
         report_node = BNode()
         graph.add((report_node, RDF.type, SH.ValidationReport))
-        graph.add((report_node, SH.conforms, Literal(report.conforms)))
+        graph.add((report_node, SH.conforms, Literal(conforms)))
     for result in results:
         node = BNode()
         graph.add((report_node, SH.result, node))
@@ -192,10 +300,7 @@ def add_results(report: ShaclReport, results: Iterable[ShaclResult]) -> None:
         graph.add((node, SH.resultMessage, Literal(result.message, lang="en")))
         if result.constraint is not None:
             graph.add((node, SH.sourceConstraintComponent, result.constraint))
-    report.results.extend(results)
-    report.results.sort(key=_result_key)
-    if any(result.severity == "Violation" for result in results):
-        report.conforms = False
+    if not conforms:
         graph.set((report_node, SH.conforms, Literal(False)))
 
 
