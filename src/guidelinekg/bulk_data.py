@@ -24,6 +24,7 @@ from typing import Any, TypeGuard
 
 from guidelinekg.fhir_identity import (
     ABSOLUTE_URI,
+    SUBJECT_ELEMENTS,
     TYPE_ID_TAIL,
     as_dict,
     as_list,
@@ -36,7 +37,6 @@ from guidelinekg.loading import InputError
 NDJSON_SUFFIX = ".ndjson"
 # A resource line is a few kilobytes; a line longer than this is not a resource.
 MAX_LINE_BYTES = 16 * 1024 * 1024
-SUBJECT_ELEMENTS = ("subject", "patient")
 MEDICATION_REFERENCE = re.compile(r"(?:^|/)Medication/([A-Za-z0-9\-.]{1,64})$")
 
 

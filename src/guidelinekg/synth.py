@@ -285,8 +285,9 @@ def _run_fhir(args: argparse.Namespace, outside: float) -> int:
                                      "--output DIR")
     templates = (synth_fhir.fhir_templates_from([args.templates])
                  if args.templates is not None else None)
-    options = synth_fhir.FhirOptions(args.patients, args.seed, args.incomplete, args.invalid,
-                                     outside)
+    options = synth_fhir.FhirOptions(patients=args.patients, seed=args.seed,
+                                     incomplete_rate=args.incomplete,
+                                     invalid_rate=args.invalid, outside_rate=outside)
     cohort = synth_fhir.synthesize_fhir(options, templates)
     synth_fhir.empty_output_folder(args.out)
     if args.format == "fhir":

@@ -47,6 +47,7 @@ from rdflib.term import Node
 from guidelinekg.fhir_identity import TYPE_ID_TAIL, as_dict, as_list
 from guidelinekg.loading import InputError, read_bytes_checked
 from guidelinekg.resources import examples_dir
+from guidelinekg.synth import SynthOptions
 from guidelinekg.synth_values import CodeChoices, shift_dates
 
 IDENTIFIER_SYSTEM = "http://example.org/synth/mrn"
@@ -62,16 +63,10 @@ BORN_AFTER_DAYS = 30
 
 
 @dataclass(frozen=True)
-class FhirOptions:
-    """What the FHIR forms add to the RDF cohort's options (guidelinekg.synth.SynthOptions)."""
+class FhirOptions(SynthOptions):
+    """What the FHIR forms add to the RDF cohort's options: patients outside the population."""
 
-    patients: int
-    seed: int = 1
-    incomplete_rate: float = 0.20
-    invalid_rate: float = 0.05
     outside_rate: float = 0.10
-    recode_rate: float = 0.30
-    max_shift_days: int = 3 * 365
 
 
 @dataclass(frozen=True)
