@@ -152,7 +152,7 @@ def scoped_triples(quads: Iterable[ox.Quad | ox.Triple], scope: str) -> Iterator
 
 
 class Spool:
-    """The N-Triples spool in a temporary folder, removed by :meth:`close`."""
+    """The N-Triples spool, in the cohort's temporary folder (removed with it)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder

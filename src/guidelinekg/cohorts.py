@@ -34,7 +34,7 @@ from rdflib.term import Node
 
 from guidelinekg.bulk_data import BulkProblem
 from guidelinekg.grouping import UnionFind
-from guidelinekg.loading import InputError, parse_ntriples
+from guidelinekg.loading import MAX_FILE_BYTES, InputError, parse_ntriples
 from guidelinekg.namespaces import GKG
 from guidelinekg.patients import MAX_BLANK_NODE_DEPTH, blank_node_depth
 from guidelinekg.shacl import ShaclReport, shape_name
@@ -274,6 +274,11 @@ def evaluate_bucket(job: tuple[str, int, CohortSettings]) -> PartitionOutcome:
     """A bucket file of whole patients (guidelinekg.cohort_input), evaluated in partitions
     of the given size; one outcome for the bucket."""
     path, size, settings = job
+    if Path(path).stat().st_size > MAX_FILE_BYTES:
+        # Buckets hold whole records of about ``size`` patients: one this large is a record
+        # (or records joined by shared nodes) no patient has; refused, not read.
+        raise InputError("cohort input", f"the records of one group of patients that share "
+                                         f"nodes exceed {MAX_FILE_BYTES} bytes")
     graph = parse_ntriples(Path(path).read_bytes(), "cohort input")
     depth = blank_node_depth(graph)
     if depth > MAX_BLANK_NODE_DEPTH:
