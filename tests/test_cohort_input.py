@@ -254,3 +254,18 @@ def test_the_full_validation_report_goes_to_a_file(tmp_path: Path) -> None:
     warnings = [r for r in results if r["severity"] == "Warning"]
     assert f"{len(warnings)} warnings" in run.stderr
     assert f"every validation result is in {report}" in run.stderr
+
+
+def test_a_bucket_over_the_file_limit_is_refused_not_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import guidelinekg.cohorts as cohorts
+    from guidelinekg.cohorts import evaluate_bucket
+    from guidelinekg.loading import InputError
+
+    cohort = read_cohort([EXAMPLES / "triple-negative-brca1.ttl"], 10)
+    try:
+        monkeypatch.setattr(cohorts, "MAX_FILE_BYTES", 100)
+        with pytest.raises(InputError, match="exceed 100 bytes"):
+            evaluate_bucket((str(cohort.buckets[0]), 10, CohortSettings(AS_OF)))
+    finally:
+        cohort.close()
