@@ -57,6 +57,7 @@ from guidelinekg.fhir_import.datatypes import read_json_file
 from guidelinekg.grouping import UnionFind, file_groups
 from guidelinekg.loading import RDF_FORMATS, InputError, read_bytes_checked, to_oxigraph
 from guidelinekg.namespaces import GKG
+from guidelinekg.patients import folder_files, read_patient_file
 
 STREAMED_FORMATS = {".nt": ox.RdfFormat.N_TRIPLES, ".nq": ox.RdfFormat.N_QUADS}
 RDF_TYPE_TEXT = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>"
@@ -77,20 +78,30 @@ class CohortFiles:
     ndjson: list[Path] = field(default_factory=list)
     # export folder -> the FHIR server its manifest names
     servers: dict[str, str] = field(default_factory=dict)
+    # Bundle files that share an identity key, by index in ``fhir`` (found as the files
+    # are classified, so each is parsed once here)
+    fhir_links: list[tuple[int, int]] = field(default_factory=list)
+    _first_with_key: dict[int, int] = field(default_factory=dict, repr=False)
+
+    def add_fhir(self, path: Path, document: object) -> None:
+        index = len(self.fhir)
+        self.fhir.append(path)
+        for key in bundle_identity_keys(document):
+            first = self._first_with_key.setdefault(hash(key), index)
+            if first != index:
+                self.fhir_links.append((first, index))
 
 
 def cohort_files(paths: Iterable[Path | str]) -> CohortFiles:
-    """Files as given, and the RDF, JSON and NDJSON files of folders (recursively, sorted,
-    hidden ones skipped); a .json file is FHIR when it is an object with resourceType."""
+    """Files as given, and the RDF, JSON and NDJSON files of folders
+    (guidelinekg.patients.folder_files); a .json file is FHIR when it is an object with
+    resourceType."""
     suffixes = (*RDF_FORMATS, ".ndjson")
     found = CohortFiles()
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            files = [candidate for candidate in sorted(path.rglob("*"))
-                     if candidate.is_file() and candidate.suffix.lower() in suffixes
-                     and not any(part.startswith(".")
-                                 for part in candidate.relative_to(path).parts)]
+            files = folder_files(path, suffixes)
             if not files:
                 raise InputError(path, "the folder holds no RDF, JSON or NDJSON file")
         elif path.exists():
@@ -112,7 +123,7 @@ def _classify(path: Path, found: CohortFiles) -> None:
             if server:
                 found.servers[export_label(path)] = server
         else:
-            found.fhir.append(path)
+            found.add_fhir(path, document)
     elif suffix in RDF_FORMATS:
         found.rdf.append(path)
     else:
@@ -178,8 +189,6 @@ class Spool:
         if rdf_format is None:
             # Read whole, with every check of the usual reader (XML and JSON-LD limits,
             # blank node depth, file size).
-            from guidelinekg.patients import read_patient_file
-
             graph, _ = read_patient_file(path)
             self.add(ox.Triple(to_oxigraph(s), to_oxigraph(p), to_oxigraph(o))  # type: ignore[arg-type]
                      for s, p, o in graph)
@@ -324,17 +333,11 @@ def _ndjson_groups(bucket: Path, job: ImportJob) -> list[list[tuple[str, object]
             for (export, _key), resources in sorted(by_patient.items(), key=lambda i: i[0])]
 
 
-def fhir_jobs(files: Sequence[Path], per_job: int) -> Iterator[ImportJob]:
-    """Bundle files in groups that share an identity key (each group imported together, as
-    a whole import would), about ``per_job`` files a job."""
+def fhir_jobs(files: Sequence[Path], links: Sequence[tuple[int, int]], per_job: int
+              ) -> Iterator[ImportJob]:
+    """Bundle files in groups linked by a shared identity key (each group imported together,
+    as a whole import would), about ``per_job`` files a job."""
     labels = tuple(file_labels(str(path) for path in files).items())
-    first_file: dict[int, int] = {}
-    links: list[tuple[int, int]] = []
-    for index, path in enumerate(files):
-        for key in bundle_identity_keys(read_json_file(path)):
-            first = first_file.setdefault(hash(key), index)
-            if first != index:
-                links.append((first, index))
     batch: list[tuple[str, ...]] = []
     for indexes in file_groups(len(files), links):
         batch.append(tuple(str(files[i]) for i in indexes))
@@ -414,7 +417,7 @@ def read_cohort(paths: Sequence[Path | str], partition_size: int,
         result = CohortInput(folder, [], 0, [])
         jobs: list[Iterable[ImportJob]] = []
         if files.fhir:
-            jobs.append(fhir_jobs(files.fhir, max(1, partition_size // 4)))
+            jobs.append(fhir_jobs(files.fhir, files.fhir_links, max(1, partition_size // 4)))
         if files.ndjson:
             jobs.append(ndjson_jobs(files.ndjson, root, sorted(HANDLERS), result.problems,
                                     files.servers))

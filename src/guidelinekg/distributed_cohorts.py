@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from guidelinekg.cohorts import CohortSettings, evaluate_partition, unowned_line
 from guidelinekg.loading import InputError
+from guidelinekg.patients import folder_files
 
 if TYPE_CHECKING:
     from rdflib import Graph
@@ -69,9 +70,7 @@ def distributed_inputs(paths: Iterable[Path | str]) -> DistributedInput:
     found: list[Path] = []
     for given in map(Path, paths):
         if given.is_dir():
-            found += [path for path in sorted(given.rglob("*")) if path.is_file()
-                      and path.suffix.lower() in (".ndjson", ".json")
-                      and not any(p.startswith(".") for p in path.relative_to(given).parts)]
+            found += folder_files(given, (".ndjson", ".json"))
         elif given.is_file():
             if given.suffix.lower() not in (".ndjson", ".json"):
                 raise InputError(given, "a distributed run reads FHIR: NDJSON exports "

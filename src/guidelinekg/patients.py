@@ -70,6 +70,15 @@ class PatientInput:
         return lines + self.cross_file
 
 
+def folder_files(folder: Path, suffixes: Iterable[str]) -> list[Path]:
+    """The files of a folder with one of the suffixes: recursively, sorted, hidden files and
+    folders skipped."""
+    wanted = tuple(suffixes)
+    return [candidate for candidate in sorted(folder.rglob("*"))
+            if candidate.is_file() and candidate.suffix.lower() in wanted
+            and not any(part.startswith(".") for part in candidate.relative_to(folder).parts)]
+
+
 def input_files(paths: Iterable[Path | str], json_only: bool = False) -> list[Path]:
     """The files to read: each file as given, and the RDF/JSON files of each folder
     (recursively, sorted, hidden files and folders skipped; only .json files when
@@ -79,12 +88,7 @@ def input_files(paths: Iterable[Path | str], json_only: bool = False) -> list[Pa
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            found = [
-                candidate for candidate in sorted(path.rglob("*"))
-                if candidate.is_file()
-                and candidate.suffix.lower() in suffixes
-                and not any(part.startswith(".") for part in candidate.relative_to(path).parts)
-            ]
+            found = folder_files(path, suffixes)
             if not found:
                 raise InputError(path, "the folder holds no JSON file" if json_only
                                  else "the folder holds no RDF or JSON file")
