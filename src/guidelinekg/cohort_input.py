@@ -166,7 +166,6 @@ class Spool:
     """The N-Triples spool, in the cohort's temporary folder (removed with it)."""
 
     def __init__(self, folder: Path) -> None:
-        self.folder = folder
         self.path = folder / "spool.nt"
         self.stream: BinaryIO = self.path.open("wb")
         self.sources = 0
