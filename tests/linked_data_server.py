@@ -41,6 +41,16 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
+    def log_lines_with(self, fragment: str, timeout: float = 10.0) -> list[str]:
+        """The log's lines holding ``fragment``, waiting for the first: the server writes
+        its access line as it answers, so a reader can be there before it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = [line for line in self.log().splitlines() if fragment in line]
+            if lines or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.05)
+
     def request(self, method: str, path: str, headers: dict[str, str] | None = None,
                 body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
         """One request, redirects not followed: (status, headers, body)."""

@@ -416,8 +416,7 @@ def test_query_page_is_served_at_sparql_for_html(server: ServerProcess) -> None:
 
 def test_access_log_is_common_log_format(server: ServerProcess) -> None:
     server.request("GET", "/guideline/bcbm/BMA-1", {"Accept": "text/turtle"})
-    line = [entry for entry in server.log().splitlines()
-            if '"GET /guideline/bcbm/BMA-1 HTTP/1.1" 303' in entry][-1]
+    line = server.log_lines_with('"GET /guideline/bcbm/BMA-1 HTTP/1.1" 303')[-1]
     assert re.fullmatch(r'127\.0\.0\.1 - - \[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} '
                         r'[+-]\d{4}\] "GET /guideline/bcbm/BMA-1 HTTP/1\.1" 303 \d+', line)
 
