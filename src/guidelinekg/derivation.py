@@ -7,8 +7,10 @@ patient graph, for every patient at once:
    population (an all-of of the two), so a guideline speaks only for its population;
 2. ``queries/facts/*``: the value of every patient fact at the evaluation date;
 3. ``derive/evaluate-fact-criteria``: each fact criterion, three-valued (1 / 0.5 / 0);
-4. ``derive/evaluate-criteria-groups`` until it adds nothing: all-of, any-of, none-of;
-5. ``derive/trace-undetermined`` until it adds nothing: which unknown criteria matter;
+4. ``derive/evaluate-criteria-groups`` once per level of the criteria tree, from the
+   leaves up: all-of, any-of, none-of;
+5. ``derive/trace-undetermined-start``, then ``derive/trace-undetermined`` a criterion
+   deeper each step until one adds nothing: which unknown criteria matter;
 6. SELECT queries for the population verdict, statuses, missing facts, the basis of each
    status, contraindicated and possibly contraindicated actions, care gaps and dose
    comparisons.
@@ -28,7 +30,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -36,12 +39,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
-from rdflib import Graph, URIRef
+from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, SKOS
 from rdflib.term import Node
 
 from guidelinekg.dose_checks import dose_checks
 from guidelinekg.loading import InputError, shared_guideline_graph
+from guidelinekg.namespaces import GKG
 from guidelinekg.results import (
     CareGap,
     Contraindication,
@@ -59,7 +63,10 @@ from guidelinekg.sparql import EngineName, SparqlEngine, load_query, make_engine
 if TYPE_CHECKING:
     from guidelinekg.validation import PatientValidation
 
-MAX_FIXPOINT_STEPS = 50
+# The subject of the derivation's own state in an engine (the step being run).
+EVALUATION = URIRef("urn:guidelinekg:derivation")
+# Traces go one criterion deeper a step: more steps than this is a tree no guideline has.
+MAX_TRACE_STEPS = 50
 TRUE, FALSE = Decimal(1), Decimal(0)
 
 
@@ -91,17 +98,6 @@ def _bindings(patient: URIRef | None, **extra: Node) -> dict[str, Node]:
     return bindings
 
 
-def _run_to_fixpoint(engine: SparqlEngine, query_name: str, patient: URIRef | None) -> None:
-    text = load_query(query_name).text
-    for _ in range(MAX_FIXPOINT_STEPS):
-        before = len(engine)
-        engine.add_constructed(text, _bindings(patient))
-        if len(engine) == before:
-            return
-    raise DerivationError(f"{query_name} did not settle after {MAX_FIXPOINT_STEPS} steps "
-                          "(a criteria group that contains itself?)")
-
-
 # The guideline graph with its population gates, per (shared guideline graph, engine), in
 # each engine's own form: restored into every new engine instead of built again.
 _GUIDELINE_SNAPSHOTS: WeakKeyDictionary[Graph, dict[str, tuple[list, int]]] = \
@@ -118,7 +114,7 @@ def _guideline_engine(engine_name: EngineName, knowledge: Graph | None
         engine = make_engine(engine_name)
         engine.add(knowledge)
         engine.add_constructed(load_query("derive/population-gates").text, {})
-        return engine, criteria_depth(engine)
+        return engine, add_criteria_levels(engine)
     shared = shared_guideline_graph()
     snapshots = _GUIDELINE_SNAPSHOTS.setdefault(shared, {})
     if engine_name not in snapshots:
@@ -146,22 +142,61 @@ def prepare_engine(patient_graph: Graph, as_of: date, engine_name: EngineName = 
 def evaluate_criteria(engine: SparqlEngine, patient: URIRef | None = None,
                       depth: int | None = None) -> None:
     """Evaluate every criterion for the patients whose fact values the engine holds.
-    ``depth``: how deep criteria groups nest (:func:`criteria_depth`); the groups are then
-    evaluated in exactly that many steps, without a last step to find nothing changed."""
-    engine.add_constructed(load_query("derive/evaluate-fact-criteria").text, _bindings(patient))
+    ``depth``: the deepest level of the criteria groups when the engine already holds their
+    levels (:func:`add_criteria_levels`); they are written first otherwise. Each level is
+    evaluated once, after the levels below it."""
     if depth is None:
-        _run_to_fixpoint(engine, "derive/evaluate-criteria-groups", patient)
-    else:
-        text = load_query("derive/evaluate-criteria-groups").text
-        for _ in range(depth):
+        depth = add_criteria_levels(engine)
+    engine.add_constructed(load_query("derive/evaluate-fact-criteria").text, _bindings(patient))
+    groups = load_query("derive/evaluate-criteria-groups").text
+    for level in range(1, depth + 1):
+        with _at_step(engine, level):
+            engine.add_constructed(groups, _bindings(patient))
+    _trace_undetermined(engine, patient)
+
+
+@contextmanager
+def _at_step(engine: SparqlEngine, step: int) -> Iterator[None]:
+    """The derivation's step (the level of criteria groups to evaluate, the depth of the
+    traces to follow) written into the engine while a query that reads it runs. It is data,
+    not a parameter: pyoxigraph binds nothing inside a subquery, and its plan does not start
+    from a bound parameter (one level of groups cost as much as all of them)."""
+    marker = [(EVALUATION, GKG.currentStep, Literal(step))]
+    engine.add(marker)
+    try:
+        yield
+    finally:
+        engine.remove(marker)
+
+
+def _trace_undetermined(engine: SparqlEngine, patient: URIRef | None) -> None:
+    """Follow the unknown criteria down from each undetermined statement, one step from the
+    traces of the step before, until a step adds nothing."""
+    engine.add_constructed(load_query("derive/trace-undetermined-start").text,
+                           _bindings(patient))
+    text = load_query("derive/trace-undetermined").text
+    for previous in range(MAX_TRACE_STEPS):
+        before = len(engine)
+        with _at_step(engine, previous):
             engine.add_constructed(text, _bindings(patient))
-    _run_to_fixpoint(engine, "derive/trace-undetermined", patient)
+        if len(engine) == before:
+            return
+    raise DerivationError(f"tracing undetermined statements did not settle after "
+                          f"{MAX_TRACE_STEPS} steps")
 
 
-def criteria_depth(engine: SparqlEngine) -> int:
-    """How many steps evaluate every criteria group of the guidelines an engine holds: the
-    height of the deepest group (a group of fact criteria only, or of none, is 1). A group
-    that contains itself raises DerivationError."""
+def add_criteria_levels(engine: SparqlEngine) -> int:
+    """Write each criteria group's level (gkg:evaluationLevel, its height: a group of fact
+    criteria only, or of none, is 1) and return the deepest. A group that contains itself
+    raises DerivationError."""
+    levels = criteria_levels(engine)
+    engine.add((group, GKG.evaluationLevel, Literal(level)) for group, level in levels.items())
+    return max(levels.values(), default=0)
+
+
+def criteria_levels(engine: SparqlEngine) -> dict[Node, int]:
+    """The height of every criteria group of the guidelines an engine holds (a group of fact
+    criteria only, or of none, is 1). A group that contains itself raises DerivationError."""
     members: dict[Node, list[Node]] = defaultdict(list)
     for row in engine.select(load_query("derive/criteria-groups").text):
         members[row["group"]].extend([row["member"]] if "member" in row else [])
@@ -175,7 +210,9 @@ def criteria_depth(engine: SparqlEngine) -> int:
             heights[group] = 1 + max(inner, default=0)
         return heights[group]
 
-    return max((height(group, frozenset()) for group in list(members)), default=0)
+    for group in list(members):
+        height(group, frozenset())
+    return heights
 
 
 def _select(engine: SparqlEngine, name: str, patient: URIRef | None = None) -> list[dict]:

@@ -48,6 +48,8 @@ class GKG(DefinedNamespace):
     AnyOf: URIRef
     NoneOf: URIRef
     FactCriterion: URIRef
+    evaluationLevel: URIRef
+    currentStep: URIRef
     Unit: URIRef
     Radiotherapy: URIRef
     inGuideline: URIRef

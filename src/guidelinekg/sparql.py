@@ -287,6 +287,9 @@ class SparqlEngine:
     def add(self, triples: Iterable[Triple]) -> None:
         raise NotImplementedError
 
+    def remove(self, triples: Iterable[Triple]) -> None:
+        raise NotImplementedError
+
     def select(self, text: str, bindings: Mapping[str, Node] | None = None) -> list[Row]:
         return self.select_with_variables(text, bindings)[1]
 
@@ -330,6 +333,10 @@ class OxigraphEngine(SparqlEngine):
 
     def add(self, triples: Iterable[Triple]) -> None:
         self.store.extend(_oxigraph_quad(s, p, o) for s, p, o in triples)
+
+    def remove(self, triples: Iterable[Triple]) -> None:
+        for s, p, o in triples:
+            self.store.remove(_oxigraph_quad(s, p, o))
 
     def _run(self, text: str, bindings: Mapping[str, Node] | None):
         refuse_remote_access(text)
@@ -431,6 +438,10 @@ class RdflibEngine(SparqlEngine):
         add = self.graph.add
         for triple in triples:
             add(triple)
+
+    def remove(self, triples: Iterable[Triple]) -> None:
+        for triple in triples:
+            self.graph.remove(triple)
 
     def snapshot(self) -> list:
         return list(self.graph)
