@@ -98,30 +98,53 @@ def _bindings(patient: URIRef | None, **extra: Node) -> dict[str, Node]:
     return bindings
 
 
-# The guideline graph with its population gates, per (shared guideline graph, engine), in
-# each engine's own form: restored into every new engine instead of built again.
-_GUIDELINE_SNAPSHOTS: WeakKeyDictionary[Graph, dict[str, tuple[list, int]]] = \
-    WeakKeyDictionary()
+@dataclass(frozen=True)
+class _BuiltGuideline:
+    """The shared guideline graph built into one engine, kept in the engine's own form, with
+    what the derivation reads of the guideline alone: restored into every new engine and
+    reused instead of built and queried again for each derivation."""
+
+    snapshot: list
+    depth: int
+    statements: dict[str, StatementInfo]
+    class_labels: dict[str, str]
+
+
+# Per shared guideline graph (never changed) and engine.
+_BUILT_GUIDELINES: WeakKeyDictionary[Graph, dict[str, _BuiltGuideline]] = WeakKeyDictionary()
+_VOCABULARIES: WeakKeyDictionary[Graph, Vocabulary] = WeakKeyDictionary()
+
+
+def _built_guideline(engine_name: EngineName) -> _BuiltGuideline:
+    built = _BUILT_GUIDELINES.setdefault(shared_guideline_graph(), {})
+    if engine_name not in built:
+        engine, depth = _guideline_engine(engine_name, shared_guideline_graph())
+        built[engine_name] = _BuiltGuideline(
+            snapshot=engine.snapshot(), depth=depth, statements=read_statements(engine),
+            class_labels={str(row["class"]): str(row["label"])
+                          for row in _select(engine, "derive/class-labels")})
+    return built[engine_name]
+
+
+def _vocabulary(graph: Graph) -> Vocabulary:
+    if graph not in _VOCABULARIES:
+        _VOCABULARIES[graph] = Vocabulary(graph)
+    return _VOCABULARIES[graph]
 
 
 def _guideline_engine(engine_name: EngineName, knowledge: Graph | None
                       ) -> tuple[SparqlEngine, int]:
     """A new engine holding the guideline and its population gates, and the depth of its
-    criteria groups. The shared guideline graph (never changed) is built into an engine once
-    and restored after (a third of one patient's derivation went to building it); a graph
-    the caller gives is added as it is."""
-    if knowledge is not None:
-        engine = make_engine(engine_name)
-        engine.add(knowledge)
-        engine.add_constructed(load_query("derive/population-gates").text, {})
-        return engine, add_criteria_levels(engine)
-    shared = shared_guideline_graph()
-    snapshots = _GUIDELINE_SNAPSHOTS.setdefault(shared, {})
-    if engine_name not in snapshots:
-        built, depth = _guideline_engine(engine_name, shared)
-        snapshots[engine_name] = (built.snapshot(), depth)
-    snapshot, depth = snapshots[engine_name]
-    return make_engine(engine_name).restored(snapshot), depth
+    criteria groups. The shared guideline graph is built into an engine once and restored
+    after (a third of one patient's derivation went to building it); a graph the caller
+    gives is added as it is."""
+    if knowledge is None:
+        built = _built_guideline(engine_name)
+        return make_engine(engine_name).restored(built.snapshot), built.depth
+    engine = make_engine(engine_name)
+    engine.add(knowledge)
+    engine.add_constructed(load_query("derive/population-gates").text, {})
+    return engine, add_criteria_levels(engine)
 
 
 def prepare_engine(patient_graph: Graph, as_of: date, engine_name: EngineName = "oxigraph",
@@ -176,11 +199,11 @@ def _trace_undetermined(engine: SparqlEngine, patient: URIRef | None) -> None:
                            _bindings(patient))
     text = load_query("derive/trace-undetermined").text
     for previous in range(MAX_TRACE_STEPS):
-        before = len(engine)
         with _at_step(engine, previous):
-            engine.add_constructed(text, _bindings(patient))
-        if len(engine) == before:
-            return
+            # Only traces not made before are built (counting the store costs as much as
+            # a step on one patient).
+            if not engine.add_constructed(text, _bindings(patient)):
+                return
     raise DerivationError(f"tracing undetermined statements did not settle after "
                           f"{MAX_TRACE_STEPS} steps")
 
@@ -386,8 +409,9 @@ def derive(patient_graph: Graph, as_of: date, engine_name: EngineName = "oxigrap
     started = datetime.now(UTC)
     knowledge = shared_guideline_graph()  # only read here
     engine = prepare_engine(patient_graph, as_of, engine_name, patient)
-    vocabulary = Vocabulary(knowledge)
-    statements = read_statements(engine)
+    vocabulary = _vocabulary(knowledge)
+    built = _built_guideline(engine_name)
+    statements = built.statements
     basis = Basis(_select(engine, "derive/criteria-basis", patient), vocabulary)
     missing = _missing_facts(_select(engine, "derive/missing-facts", patient))
     populations = _populations(engine, basis, missing, patient)
@@ -402,7 +426,7 @@ def derive(patient_graph: Graph, as_of: date, engine_name: EngineName = "oxigrap
         outcomes[pair].append(_outcome(row, info, populations.get(pair) or
                                        _everyone(info.guideline), basis, missing))
     contraindicated = _contraindications(engine, statements, basis, missing, patient)
-    care_gaps = _care_gaps(engine, statements, basis, patient)
+    care_gaps = _care_gaps(engine, statements, built.class_labels, basis, patient)
     checks = dose_checks(engine, vocabulary, patient)
 
     labels = {guideline: _guideline_label(knowledge, guideline) for guideline in chosen}
@@ -486,11 +510,10 @@ def _contraindications(engine: SparqlEngine, statements: dict[str, StatementInfo
     return results
 
 
-def _care_gaps(engine: SparqlEngine, statements: dict[str, StatementInfo], basis: Basis,
-               patient: URIRef | None) -> dict[str, list[CareGap]]:
+def _care_gaps(engine: SparqlEngine, statements: dict[str, StatementInfo],
+               labels: dict[str, str], basis: Basis, patient: URIRef | None
+               ) -> dict[str, list[CareGap]]:
     results: dict[str, list[CareGap]] = defaultdict(list)
-    labels = {str(row["class"]): str(row["label"])
-              for row in _select(engine, "derive/class-labels")}
     for row in _select(engine, "derive/care-gaps", patient):
         info = statements[str(row["recommendation"])]
         pair = (str(row["patient"]), info.iri)

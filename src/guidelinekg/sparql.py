@@ -304,9 +304,12 @@ class SparqlEngine:
     def ask(self, text: str, bindings: Mapping[str, Node] | None = None) -> bool:
         raise NotImplementedError
 
-    def add_constructed(self, text: str, bindings: Mapping[str, Node] | None = None) -> None:
-        """Add what a CONSTRUCT query builds to the engine's own data."""
-        self.add(self.construct(text, bindings))
+    def add_constructed(self, text: str, bindings: Mapping[str, Node] | None = None) -> int:
+        """Add what a CONSTRUCT query builds to the engine's own data; how many triples it
+        built (some may have been there already)."""
+        triples = self.construct(text, bindings)
+        self.add(triples)
+        return len(triples)
 
     def snapshot(self) -> list:
         """The engine's data in its own form, for :meth:`restored` (a fresh engine with the
@@ -378,13 +381,15 @@ class OxigraphEngine(SparqlEngine):
         return [(from_oxigraph(t.subject), from_oxigraph(t.predicate), from_oxigraph(t.object))
                 for t in triples]
 
-    def add_constructed(self, text: str, bindings: Mapping[str, Node] | None = None) -> None:
+    def add_constructed(self, text: str, bindings: Mapping[str, Node] | None = None) -> int:
         # Straight from query to store: converting every term to rdflib and back cost
         # more than the queries themselves on cohorts.
         triples = self._run(text, bindings)
         if not isinstance(triples, ox.QueryTriples):
             raise QueryError("expected a CONSTRUCT query")
-        self.store.extend([ox.Quad(t.subject, t.predicate, t.object) for t in triples])
+        quads = [ox.Quad(t.subject, t.predicate, t.object) for t in triples]
+        self.store.extend(quads)
+        return len(quads)
 
     def ask(self, text: str, bindings: Mapping[str, Node] | None = None) -> bool:
         answer = self._run(text, bindings)
