@@ -180,3 +180,33 @@ def test_one_partition_with_patients_and_triples_of_no_patient_refuses_only_thos
     derived = {d["patient"] for d in documents if not d.get("refused")}
     assert derived | {d["patient"] for d in refused} >= {
         str(p) for p in graph.subjects(RDF.type, PATIENT)}
+
+
+def test_validate_streams_a_cohort_with_the_results_of_the_whole(tmp_path: Path) -> None:
+    """validate --format jsonl --workers 2: every result of the whole input's validation,
+    one line each (the patient named), the results in brief on standard error, exit 1."""
+    cohort = tmp_path / "cohort.nt"
+    subprocess.run([sys.executable, "-m", "guidelinekg.cli", "synth", "--patients", "30",
+                    "--seed", "5", "--invalid", "0.2", "-o", str(cohort)], check=True,
+                   capture_output=True, timeout=300)
+    whole = subprocess.run([sys.executable, "-m", "guidelinekg.cli", "validate", str(cohort),
+                            "--format", "json"], capture_output=True, text=True, timeout=300,
+                           check=False)
+    streamed = subprocess.run([sys.executable, "-m", "guidelinekg.cli", "validate",
+                               str(cohort), "--format", "jsonl", "--workers", "2",
+                               "--partition-size", "4"], capture_output=True, text=True,
+                              timeout=300, check=False)
+    assert whole.returncode == streamed.returncode == 1, streamed.stderr
+    expected = json.loads(whole.stdout)["results"]
+    lines = [json.loads(line) for line in streamed.stdout.splitlines()]
+
+    def key(result: dict) -> tuple:
+        return (result["patient"], result["severity"], result["focus"], result["path"],
+                result["value"], result["message"])
+
+    assert sorted(map(key, lines)) == sorted(map(key, expected))
+    assert {"Violation", "Warning"} <= {r["severity"] for r in lines}
+    violations = {r["patient"] for r in lines if r["severity"] == "Violation"}
+    assert (f"30 patients, {len(violations)} with violations, 0 input lines given to no "
+            "patient") in streamed.stderr
+    assert "Violation" in streamed.stderr.split("Results by shape:")[1]

@@ -1,7 +1,8 @@
-"""``recommend`` on a cohort (``--format jsonl|csv``, ``--partition-size``, ``--workers``):
-the input read as a stream (guidelinekg.cohort_input), evaluated bucket by bucket in worker
-processes (guidelinekg.cohorts), lines written as they come, the validation in brief on
-standard error and in full in a file when asked."""
+"""``recommend`` and ``validate`` on a cohort (``--format jsonl``, ``--partition-size``,
+``--workers``; ``recommend --format csv`` too): the input read as a stream
+(guidelinekg.cohort_input), evaluated bucket by bucket in worker processes
+(guidelinekg.cohorts), lines written as they come, the validation in brief on standard error
+(and, for ``recommend``, in full in a file when asked)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from itertools import chain
 from pathlib import Path
 from typing import TextIO
 
+from guidelinekg.bulk_data import BulkProblem
 from guidelinekg.cohort_input import read_cohort
 from guidelinekg.cohorts import (
     DEFAULT_PARTITION_SIZE,
     CohortSettings,
+    CohortSummary,
     PartitionOutcome,
     Progress,
     evaluate_buckets,
@@ -35,8 +38,7 @@ def run_cohort(args: argparse.Namespace) -> int:
     if args.patient:
         raise InputError("--patient", "a cohort run (jsonl, csv, --partition-size, --workers) "
                                       "covers every patient of the input")
-    if args.partition_size < 0 or args.workers < 1:
-        raise InputError("--partition-size", "sizes and workers must be positive")
+    _check_sizes(args)
     settings = cohort_settings(args)
     size = args.partition_size or DEFAULT_PARTITION_SIZE
     with ExitStack() as stack:
@@ -44,6 +46,26 @@ def run_cohort(args: argparse.Namespace) -> int:
         if args.validation_report is not None:
             report = stack.enter_context(_open_output(args.validation_report))
         return _cohort_lines(args, settings, size, report)
+
+
+def run_cohort_validation(args: argparse.Namespace) -> int:
+    """``validate`` on a cohort read as a stream: every validation result a JSON line (the
+    lines of ``recommend --validation-report``), the results in brief on standard error;
+    exit 1 when a record violates the shapes."""
+    _check_sizes(args)
+    settings = CohortSettings(date.today(), validate_only=True)
+    summary, problems = _evaluate(args, settings, args.partition_size or
+                                  DEFAULT_PARTITION_SIZE, "validate", None)
+    print(f"guidelinekg validate: {summary.patients} patients, {len(summary.refused)} with "
+          f"violations, {len(problems)} input lines given to no patient (each has a line), "
+          f"{summary.warnings} warnings. Results by shape:", file=sys.stderr)
+    print("\n".join(summary.shape_lines()), file=sys.stderr)
+    return 1 if summary.refused or problems else 0
+
+
+def _check_sizes(args: argparse.Namespace) -> None:
+    if args.partition_size < 0 or args.workers < 1:
+        raise InputError("--partition-size", "sizes and workers must be positive")
 
 
 def cohort_settings(args: argparse.Namespace) -> CohortSettings:
@@ -69,12 +91,28 @@ def _open_output(path: Path) -> TextIO:
 
 def _cohort_lines(args: argparse.Namespace, settings: CohortSettings, size: int,
                   report: TextIO | None) -> int:
+    summary, problems = _evaluate(args, settings, size, "recommend", report)
+    print(f"guidelinekg recommend: {summary.patients} patients, {len(summary.refused)} "
+          f"refused (their records violate the patient shapes; each has a line saying why), "
+          f"{len(problems)} input lines given to no patient (each has a line), "
+          f"{summary.warnings} warnings. Validation results by shape:", file=sys.stderr)
+    print("\n".join(summary.shape_lines()), file=sys.stderr)
+    if args.validation_report is not None:
+        print(f"guidelinekg recommend: every validation result is in {args.validation_report}",
+              file=sys.stderr)
+    refused = len(summary.refused) + len(problems)
+    return 1 if refused and not args.allow_invalid else 0
+
+
+def _evaluate(args: argparse.Namespace, settings: CohortSettings, size: int, command: str,
+              report: TextIO | None) -> tuple[CohortSummary, list[BulkProblem]]:
+    """Read the cohort, evaluate it bucket by bucket and write its lines as they come."""
     with worker_pool(args.workers) as mapper:
         started = time.monotonic()
         cohort = read_cohort(args.paths, size, mapper)
         try:
             if not args.quiet:
-                print(f"guidelinekg recommend: read {cohort.patients} patients in "
+                print(f"guidelinekg {command}: read {cohort.patients} patients in "
                       f"{time.monotonic() - started:.1f} s"
                       + (f" (FHIR: {cohort.imported} resources or elements imported, "
                          f"{cohort.ignored} ignored: guidelinekg import-fhir says why)"
@@ -83,17 +121,9 @@ def _cohort_lines(args: argparse.Namespace, settings: CohortSettings, size: int,
             unowned = PartitionOutcome([problem_line(p) for p in cohort.problems], [], 0, 0)
             outcomes = chain([unowned], evaluate_buckets(cohort.buckets, settings, size,
                                                          mapper))
-            summary = write_lines(outcomes, sys.stdout, Progress(cohort.patients, args.quiet),
+            summary = write_lines(outcomes, sys.stdout,
+                                  Progress(cohort.patients, args.quiet, command=command),
                                   as_csv=args.format == "csv", report=report)
         finally:
             cohort.close()
-    refused = len(summary.refused) + len(cohort.problems)
-    print(f"guidelinekg recommend: {summary.patients} patients, {len(summary.refused)} "
-          f"refused (their records violate the patient shapes; each has a line saying why), "
-          f"{len(cohort.problems)} input lines given to no patient (each has a line), "
-          f"{summary.warnings} warnings. Validation results by shape:", file=sys.stderr)
-    print("\n".join(summary.shape_lines()), file=sys.stderr)
-    if args.validation_report is not None:
-        print(f"guidelinekg recommend: every validation result is in {args.validation_report}",
-              file=sys.stderr)
-    return 1 if refused and not args.allow_invalid else 0
+    return summary, cohort.problems

@@ -26,9 +26,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
-from rdflib import Graph, Literal, URIRef
+from rdflib import Graph, Literal
 from rdflib.namespace import RDF
 from rdflib.term import Node
 
@@ -39,9 +39,6 @@ from guidelinekg.namespaces import GKG
 from guidelinekg.patients import MAX_BLANK_NODE_DEPTH, blank_node_depth
 from guidelinekg.shacl import ShaclReport, shape_name
 from guidelinekg.sparql import EngineName
-
-if TYPE_CHECKING:
-    from guidelinekg.validation import PatientResult
 
 PATIENT_CLASS = GKG.Patient
 SUBJECT = GKG.subject
@@ -145,6 +142,8 @@ class CohortSettings:
     guidelines: tuple[str, ...] | None = None
     allow_invalid: bool = False
     full_report: bool = False
+    # validate only: the partition's lines are its validation results, nothing is derived
+    validate_only: bool = False
 
 
 def evaluate_partition(graph: Graph, settings: CohortSettings) -> PartitionOutcome:
@@ -152,7 +151,7 @@ def evaluate_partition(graph: Graph, settings: CohortSettings) -> PartitionOutco
     them), the others are derived; one JSON line per patient and guideline."""
     from guidelinekg.derivation import derive
     from guidelinekg.patient_records import patient_shapes
-    from guidelinekg.validation import PatientValidation, validate_patients
+    from guidelinekg.validation import PatientValidation, result_json, validate_patients
 
     validation = validate_patients(graph)
     by_patient = validation.by_patient()
@@ -161,22 +160,27 @@ def evaluate_partition(graph: Graph, settings: CohortSettings) -> PartitionOutco
                            key=lambda node: (node is not None, str(node)))
     shapes = patient_shapes()
     # Violations of triples that name no patient (patient None) come first, refused too.
-    lines = [_refusal_line(patient, by_patient, shapes) for patient in refused_nodes]
+    lines = [_refusal_line(patient, by_patient, validation.report.graph)
+             for patient in refused_nodes]
     refused = [str(patient) for patient in refused_nodes if patient is not None]
     if None in refused_nodes:
         refused.append("(triples that name no patient)")
     warnings = validation.count("Warning")
     counts: dict[tuple[str, str], int] = {}
     for result in validation.results:
-        key = (result.result.severity, shape_name(result.result.source_shape, shapes))
+        key = (result.result.severity, result.shape_name)
         counts[key] = counts.get(key, 0) + 1
-    report = [_report_line(result, shapes) for result in validation.results
-              ] if settings.full_report else []
+    # Each result as validate --format json gives it, with the patient it concerns.
+    report = [json.dumps(result_json(result, validation.report.graph), ensure_ascii=False)
+              for result in validation.results
+              ] if settings.full_report or settings.validate_only else []
+    patients = len(set(graph.subjects(RDF.type, PATIENT_CLASS)))
+    if settings.validate_only:
+        return PartitionOutcome(report, refused, patients, warnings, counts)
     if settings.allow_invalid:
         refused, lines = [], []
     dropped = set() if settings.allow_invalid else set(refused_nodes)
     kept_graph = _kept(graph, dropped) if dropped else graph
-    patients = len(set(graph.subjects(RDF.type, PATIENT_CLASS)))
     if not any(kept_graph.subjects(RDF.type, PATIENT_CLASS)):
         return PartitionOutcome(lines, refused, patients, warnings, counts, report)
     kept = [r for r in validation.results if r.patient not in dropped]
@@ -193,24 +197,15 @@ def evaluate_partition(graph: Graph, settings: CohortSettings) -> PartitionOutco
     return PartitionOutcome(lines, refused, patients, warnings, counts, report)
 
 
-def _report_line(result: PatientResult, shapes: Graph) -> str:
-    """One validation result of the cohort's full report, with the patient it concerns."""
-    found = result.result
-    return json.dumps({"patient": str(result.patient) if result.patient is not None else None,
-                       "severity": found.severity,
-                       "shape": shape_name(found.source_shape, shapes),
-                       "focus": str(found.focus),
-                       "path": str(found.path) if isinstance(found.path, URIRef) else None,
-                       "value": str(found.value) if found.value is not None else None,
-                       "message": found.message}, ensure_ascii=False)
+def _refusal_line(patient: Node | None, by_patient: dict, report_graph: Graph) -> str:
+    """The line of a refused patient: its violations as validate --format json gives them
+    (the shape by its name)."""
+    from guidelinekg.validation import result_json
 
-
-def _refusal_line(patient: Node | None, by_patient: dict, shapes: Graph) -> str:
-    violations = [{"shape": shape_name(r.result.source_shape, shapes),
-                   "focus": str(r.result.focus),
-                   "path": str(r.result.path) if isinstance(r.result.path, URIRef) else None,
-                   "message": r.result.message}
-                  for r in by_patient[patient] if r.result.severity == "Violation"]
+    found = [result_json(r, report_graph) for r in by_patient[patient]
+             if r.result.severity == "Violation"]
+    violations = [{"shape": r["shape_name"], "focus": r["focus"], "path": r["path"],
+                   "message": r["message"]} for r in found]
     because = ("the record violates the patient shapes; nothing is derived from it"
                if patient is not None else
                "triples of the input name no patient (or a patient that is not one): they "
@@ -341,8 +336,8 @@ class Progress:
     a plain line at most every ``every`` seconds otherwise; nothing when quiet."""
 
     def __init__(self, total: int, quiet: bool = False, every: float = 10.0,
-                 stream: TextIO | None = None) -> None:
-        self.total, self.quiet, self.every = total, quiet, every
+                 stream: TextIO | None = None, command: str = "recommend") -> None:
+        self.total, self.quiet, self.every, self.command = total, quiet, every, command
         self.stream = stream if stream is not None else sys.stderr
         self.started = self.shown = time.monotonic()
         self.terminal = self.stream.isatty()
@@ -355,7 +350,7 @@ class Progress:
         self.shown = now
         rate = done / max(now - self.started, 1e-9)
         left = (self.total - done) / rate if rate else 0.0
-        line = (f"guidelinekg recommend: {done}/{self.total} patients, {rate:.1f}/s, "
+        line = (f"guidelinekg {self.command}: {done}/{self.total} patients, {rate:.1f}/s, "
                 f"about {left:.0f} s left")
         if self.terminal:
             self.stream.write("\r" + line + ("\n" if done >= self.total else ""))

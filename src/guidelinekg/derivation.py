@@ -561,9 +561,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true",
                         help="no progress lines on standard error in a cohort run")
     parser.add_argument("--validation-report", type=Path, default=None, metavar="FILE",
-                        help="a cohort run's full validation report: every result (patient, "
-                             "severity, shape, focus, path, value, message) a JSON line in FILE "
-                             "(standard error has it in brief)")
+                        help="a cohort run's full validation report: every result a JSON "
+                             "line in FILE, as validate --format json gives it (standard error "
+                             "has it in brief)")
     parser.add_argument("--allow-invalid", action="store_true",
                         help="for research only: derive even from a record that violates the "
                              "shapes; every result is then marked as derived from an invalid "

@@ -253,6 +253,22 @@ def _node_json(term: Node | None) -> str | None:
     return str(term)
 
 
+def result_json(result: PatientResult, report_graph: Graph) -> dict[str, object]:
+    """One result as the JSON report gives it (``report_graph`` holds its path's nodes)."""
+    return {
+        "patient": _node_json(result.patient),
+        "severity": result.result.severity,
+        "focus": _node_json(result.result.focus),
+        "path": path_text(report_graph, result.result.path) or None,
+        "value": _node_json(result.result.value),
+        "fact": _node_json(result.fact),
+        "message": result.result.message,
+        "shape": _node_json(result.result.source_shape),
+        "shape_name": result.shape_name,
+        "constraint": _node_json(result.result.constraint),
+    }
+
+
 def json_report(validation: PatientValidation) -> str:
     """The results as documented JSON (see ``guidelinekg validate --help``)."""
     report_graph = validation.report.graph
@@ -265,21 +281,7 @@ def json_report(validation: PatientValidation) -> str:
             "warnings": validation.count("Warning"),
             "infos": validation.count("Info"),
         },
-        "results": [
-            {
-                "patient": _node_json(r.patient),
-                "severity": r.result.severity,
-                "focus": _node_json(r.result.focus),
-                "path": path_text(report_graph, r.result.path) or None,
-                "value": _node_json(r.result.value),
-                "fact": _node_json(r.fact),
-                "message": r.result.message,
-                "shape": _node_json(r.result.source_shape),
-                "shape_name": r.shape_name,
-                "constraint": _node_json(r.result.constraint),
-            }
-            for r in validation.results
-        ],
+        "results": [result_json(r, report_graph) for r in validation.results],
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
@@ -308,11 +310,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
                         help="patient files or folders of them; all are validated together")
-    parser.add_argument("--format", choices=("text", "turtle", "json"), default="text",
-                        help=FORMAT_HELP)
+    parser.add_argument("--format", choices=("text", "turtle", "json", "jsonl"),
+                        default="text", help=FORMAT_HELP + "; jsonl: a cohort read as a "
+                        "stream, validated in partitions, every result a JSON line (an item "
+                        "of json's results) as partitions finish, the results in brief on "
+                        "standard error")
+    parser.add_argument("--partition-size", type=int, default=0, metavar="N",
+                        help="validate the cohort N patients at a time (implies --format "
+                             "jsonl; default with jsonl: 500): memory stays bounded by N")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="worker processes for a cohort (implies --format jsonl); one per "
+                             "core is the fastest, e.g. --workers 2")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress lines on standard error for a cohort")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.format == "jsonl" or args.partition_size or args.workers > 1:
+        from guidelinekg.cohort_command import run_cohort_validation
+
+        return run_cohort_validation(args)
     source = load_patient_input(args.paths)
     if not any(source.graph.subjects(RDF.type, GKG.Patient)):
         where = ", ".join(str(path) for path in source.files)
