@@ -84,7 +84,7 @@ def naive(cohort: Path) -> None:
 
 
 def benchmark(sizes: list[int], workers: int, naive_patients: int, spark: str | None,
-              validate_max: int) -> None:
+              validate_max: int, forms: list[str]) -> None:
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}; as of {AS_OF}; workers {workers}\n")
     print("| patients | command | wall | CPU | wall per patient | peak memory (largest "
@@ -96,17 +96,24 @@ def benchmark(sizes: list[int], workers: int, naive_patients: int, spark: str | 
         for size in sizes:
             nt, bundles, export = root / f"{size}.nt", root / f"{size}-fhir", root / f"{size}-nd"
             synth(size, "ttl", nt)
-            synth(size, "fhir", bundles)
-            synth(size, "ndjson", export)
             if size <= validate_max:
                 run_measured("validate (whole input)", size, [*CLI, "validate", str(nt),
                                                               "--format", "json"])
-            run_measured(f"recommend N-Triples --workers {workers}", size,
-                         [*CLI, "recommend", str(nt), *cohort_run])
-            run_measured(f"recommend FHIR Bundles --workers {workers}", size,
-                         [*CLI, "recommend", str(bundles), *cohort_run])
-            run_measured(f"recommend FHIR NDJSON --workers {workers}", size,
-                         [*CLI, "recommend", str(export), *cohort_run])
+            run_measured(f"validate --format jsonl --workers {workers}", size,
+                         [*CLI, "validate", str(nt), "--format", "jsonl", "--workers",
+                          str(workers), "--quiet"])
+            if "ttl" in forms:
+                run_measured(f"recommend N-Triples --workers {workers}", size,
+                             [*CLI, "recommend", str(nt), *cohort_run])
+            if "fhir" in forms:
+                synth(size, "fhir", bundles)
+                run_measured(f"recommend FHIR Bundles --workers {workers}", size,
+                             [*CLI, "recommend", str(bundles), *cohort_run])
+            if "ndjson" in forms or spark:
+                synth(size, "ndjson", export)
+            if "ndjson" in forms:
+                run_measured(f"recommend FHIR NDJSON --workers {workers}", size,
+                             [*CLI, "recommend", str(export), *cohort_run])
             if spark:
                 run_measured(f"recommend FHIR NDJSON --spark {spark}", size,
                              [*CLI, "recommend", str(export), "--spark", spark,
@@ -178,7 +185,11 @@ def main() -> None:
     parser.add_argument("--spark", default=None, metavar="MASTER",
                         help="also recommend --spark MASTER (e.g. local[2]) on the export")
     parser.add_argument("--validate-max", type=int, default=10000,
-                        help="time `validate` (which loads the input whole) up to this size")
+                        help="time `validate` on the input read whole up to this size (the "
+                             "streamed `validate --format jsonl` is timed at every size)")
+    parser.add_argument("--forms", nargs="+", choices=("ttl", "fhir", "ndjson"),
+                        default=["ttl", "fhir", "ndjson"],
+                        help="the input forms `recommend` is timed on (default: all three)")
     parser.add_argument("--query-scaling", type=int, nargs=2, default=None, metavar=("N", "M"),
                         help="only time every derivation query at N and at M patients and "
                              "flag those that grow faster than the cohort (exit 1 if any)")
@@ -189,7 +200,7 @@ def main() -> None:
         return
     if args.query_scaling:
         raise SystemExit(query_scaling(*args.query_scaling))
-    benchmark(args.sizes, args.workers, args.naive, args.spark, args.validate_max)
+    benchmark(args.sizes, args.workers, args.naive, args.spark, args.validate_max, args.forms)
 
 
 if __name__ == "__main__":
