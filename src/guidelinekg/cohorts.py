@@ -37,7 +37,7 @@ from guidelinekg.grouping import UnionFind
 from guidelinekg.loading import MAX_FILE_BYTES, InputError, parse_ntriples
 from guidelinekg.namespaces import GKG
 from guidelinekg.patients import MAX_BLANK_NODE_DEPTH, blank_node_depth
-from guidelinekg.shacl import ShaclReport, shape_name
+from guidelinekg.shacl import ShaclReport
 from guidelinekg.sparql import EngineName
 
 PATIENT_CLASS = GKG.Patient
@@ -150,7 +150,6 @@ def evaluate_partition(graph: Graph, settings: CohortSettings) -> PartitionOutco
     """Validate the partition; each patient with violations is refused (one line naming
     them), the others are derived; one JSON line per patient and guideline."""
     from guidelinekg.derivation import derive
-    from guidelinekg.patient_records import patient_shapes
     from guidelinekg.validation import PatientValidation, result_json, validate_patients
 
     validation = validate_patients(graph)
@@ -158,7 +157,6 @@ def evaluate_partition(graph: Graph, settings: CohortSettings) -> PartitionOutco
     refused_nodes = sorted((patient for patient, results in by_patient.items()
                             if any(r.result.severity == "Violation" for r in results)),
                            key=lambda node: (node is not None, str(node)))
-    shapes = patient_shapes()
     # Violations of triples that name no patient (patient None) come first, refused too.
     lines = [_refusal_line(patient, by_patient, validation.report.graph)
              for patient in refused_nodes]
