@@ -269,3 +269,30 @@ def test_a_bucket_over_the_file_limit_is_refused_not_read(
             evaluate_bucket((str(cohort.buckets[0]), 10, CohortSettings(AS_OF)))
     finally:
         cohort.close()
+
+
+def test_export_buckets_over_the_open_file_limit_are_cut_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With tiny buckets and at most 2 files open, an export is bucketed in several levels:
+    every patient's lines still in one bucket, and the same results."""
+    import guidelinekg.cohort_input as cohort_input
+    from guidelinekg.synth_fhir import FhirOptions, synthesize_fhir, write_ndjson
+
+    (tmp_path / "export").mkdir()
+    write_ndjson(synthesize_fhir(FhirOptions(patients=12, seed=3)), tmp_path / "export")
+    expected = streamed([tmp_path / "export"], size=5)
+    monkeypatch.setattr(cohort_input, "NDJSON_BUCKET_BYTES", 2_000)
+    monkeypatch.setattr(cohort_input, "MAX_BUCKETS", 2)
+    folder = tmp_path / "buckets"
+    folder.mkdir()
+    problems: list = []
+    jobs = cohort_input.ndjson_jobs(sorted((tmp_path / "export").glob("*.ndjson")), folder,
+                                    ["Condition", "Observation", "MedicationRequest",
+                                     "MedicationAdministration", "Procedure"], problems, {})
+    assert len(jobs) > 4  # cut more than once
+    owners: dict[str, set[str]] = {}
+    for job in jobs:
+        for line in Path(job.ndjson_bucket).read_text(encoding="utf-8").splitlines():
+            owners.setdefault("\t".join(line.split("\t", 2)[:2]), set()).add(job.ndjson_bucket)
+    assert len(owners) == 12 and all(len(buckets) == 1 for buckets in owners.values())
+    assert streamed([tmp_path / "export"], size=5) == expected

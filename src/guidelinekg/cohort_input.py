@@ -25,10 +25,10 @@ JSON files are read whole, each within the usual file limit (guidelinekg.loading
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
-import zlib
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -347,6 +347,52 @@ def fhir_jobs(files: Sequence[Path], links: Sequence[tuple[int, int]], per_job: 
         yield ImportJob(groups=tuple(batch), labels=labels)
 
 
+def _bucket_by_patient(lines: Iterable[str], size: int, folder: Path, name: str,
+                       level: int = 0) -> list[Path]:
+    """Lines ``export<TAB>patient key<TAB>...`` into bucket files of about
+    NDJSON_BUCKET_BYTES, a patient's lines in one bucket; at most MAX_BUCKETS files open at
+    once: a bucket still too large is cut again the same way (another hash each level)."""
+    count = min(MAX_BUCKETS, max(1, -(-size // NDJSON_BUCKET_BYTES)))
+    paths = [folder / f"{name}-{number:04d}.tsv" for number in range(count)]
+    streams = [path.open("w", encoding="utf-8") for path in paths]
+    # A keyed hash a level: CRC32 is linear, so a prefix changes no pair's collisions.
+    salt = str(level).encode("ascii")
+    try:
+        for line in lines:
+            owner = "\t".join(line.split("\t", 2)[:2]).encode("utf-8")
+            digest = hashlib.blake2b(owner, digest_size=8, salt=salt).digest()
+            streams[int.from_bytes(digest, "big") % count].write(line)
+    finally:
+        for stream in streams:
+            stream.close()
+    buckets: list[Path] = []
+    for number, path in enumerate(paths):
+        bytes_held = path.stat().st_size
+        if count == MAX_BUCKETS and bytes_held > NDJSON_BUCKET_BYTES and \
+                _several_patients(path):
+            with path.open(encoding="utf-8") as held:
+                buckets += _bucket_by_patient(held, bytes_held, folder,
+                                              f"{name}-{number:04d}", level + 1)
+            path.unlink()
+        else:
+            buckets.append(path)
+    return buckets
+
+
+def _several_patients(path: Path) -> bool:
+    """Whether a bucket holds the lines of more than one patient (one that does not cannot
+    be cut)."""
+    first = None
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            owner = line.split("\t", 2)[:2]
+            if first is None:
+                first = owner
+            elif owner != first:
+                return True
+    return False
+
+
 def ndjson_jobs(files: Sequence[Path], folder: Path, clinical_types: Sequence[str],
                 problems: list[BulkProblem], servers: dict[str, str]) -> list[ImportJob]:
     """An export's lines bucketed on disk by patient (a patient's lines in one bucket), one
@@ -356,10 +402,8 @@ def ndjson_jobs(files: Sequence[Path], folder: Path, clinical_types: Sequence[st
     clinical = frozenset(clinical_types)
     labels = tuple(file_labels(export_label(path) for path in files).items())
     total = sum(path.stat().st_size for path in files)
-    count = max(1, -(-total // NDJSON_BUCKET_BYTES))
-    paths = [folder / f"ndjson-{number:04d}.tsv" for number in range(count)]
-    streams = [path.open("w", encoding="utf-8") for path in paths]
-    try:
+
+    def owned_lines() -> Iterator[str]:
         for path in files:
             export = export_label(path)
             for number, resource, text in ndjson_lines(path):
@@ -367,11 +411,9 @@ def ndjson_jobs(files: Sequence[Path], folder: Path, clinical_types: Sequence[st
                 if problem is not None:
                     problems.append(problem)
                 if owner is not None:
-                    bucket = zlib.crc32("\t".join(owner).encode("utf-8")) % count
-                    streams[bucket].write(f"{owner[0]}\t{owner[1]}\t{text}\n")
-    finally:
-        for stream in streams:
-            stream.close()
+                    yield f"{owner[0]}\t{owner[1]}\t{text}\n"
+
+    paths = _bucket_by_patient(owned_lines(), total, folder, "ndjson")
     medications = PatientDirectory(medications=directory.medications)
     return [ImportJob(ndjson_bucket=str(path), labels=labels, directory=medications,
                       servers=tuple(servers.items())) for path in paths]
