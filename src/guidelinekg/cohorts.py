@@ -87,22 +87,29 @@ def _groups(graph: Graph) -> tuple[list[list[Node]], dict[Node, set[Node]]]:
 def patient_partitions(graph: Graph, size: int) -> Iterator[Graph]:
     """Graphs of about ``size`` patients each (a group of patients sharing a node is never
     split), then one graph of the triples no patient owns, if there are any."""
+    for part, _owned in owned_partitions(graph, size):
+        yield part
+
+
+def owned_partitions(graph: Graph, size: int) -> Iterator[tuple[Graph, dict[Node, set[Node]]]]:
+    """:func:`patient_partitions`, each graph with what each of its patients owns (see
+    :func:`_owned_subjects`; the graph of triples no patient owns has no patient)."""
     groups, owned = _groups(graph)
     placed: set[Node] = set()
     batch: list[Node] = []
     for group in groups:
         batch.extend(group)
         if len(batch) >= size:
-            yield _subgraph(graph, batch, owned, placed)
+            yield _subgraph(graph, batch, owned, placed), {p: owned[p] for p in batch}
             batch = []
     if batch:
-        yield _subgraph(graph, batch, owned, placed)
+        yield _subgraph(graph, batch, owned, placed), {p: owned[p] for p in batch}
     leftover = Graph()
     for triple in graph:
         if triple[0] not in placed:
             leftover.add(triple)
     if len(leftover):
-        yield leftover
+        yield leftover, {}
 
 
 def _subgraph(graph: Graph, patients: Sequence[Node], owned: dict[Node, set[Node]],
@@ -146,9 +153,11 @@ class CohortSettings:
     validate_only: bool = False
 
 
-def evaluate_partition(graph: Graph, settings: CohortSettings) -> PartitionOutcome:
+def evaluate_partition(graph: Graph, settings: CohortSettings,
+                       owned: dict[Node, set[Node]] | None = None) -> PartitionOutcome:
     """Validate the partition; each patient with violations is refused (one line naming
-    them), the others are derived; one JSON line per patient and guideline."""
+    them), the others are derived; one JSON line per patient and guideline. ``owned``: what
+    each patient owns, when the caller has it (:func:`owned_partitions`)."""
     from guidelinekg.derivation import derive
     from guidelinekg.validation import PatientValidation, result_json, validate_patients
 
@@ -178,7 +187,7 @@ def evaluate_partition(graph: Graph, settings: CohortSettings) -> PartitionOutco
     if settings.allow_invalid:
         refused, lines = [], []
     dropped = set() if settings.allow_invalid else set(refused_nodes)
-    kept_graph = _kept(graph, dropped) if dropped else graph
+    kept_graph = _kept(graph, dropped, owned) if dropped else graph
     if not any(kept_graph.subjects(RDF.type, PATIENT_CLASS)):
         return PartitionOutcome(lines, refused, patients, warnings, counts, report)
     kept = [r for r in validation.results if r.patient not in dropped]
@@ -213,17 +222,18 @@ def _refusal_line(patient: Node | None, by_patient: dict, report_graph: Graph) -
                       ensure_ascii=False)
 
 
-def _kept(graph: Graph, refused: set[Node | None]) -> Graph:
+def _kept(graph: Graph, refused: set[Node | None],
+          owned: dict[Node, set[Node]] | None = None) -> Graph:
     """The records of the patients not refused: without the refused ones, and without the
     triples that name no patient (refused too when they violate the shapes)."""
     keep: set[Node] = set()
     for patient in graph.subjects(RDF.type, PATIENT_CLASS):
         if patient not in refused:
-            keep |= _owned_subjects(graph, patient)
+            keep |= owned[patient] if owned is not None else _owned_subjects(graph, patient)
     kept = Graph()
-    for triple in graph:
-        if triple[0] in keep:
-            kept.add(triple)
+    for subject in keep:
+        for predicate, obj in graph.predicate_objects(subject):
+            kept.add((subject, predicate, obj))
     return kept
 
 
@@ -241,13 +251,12 @@ def evaluate_cohort(graph: Graph, settings: CohortSettings, partition_size: int,
                     workers: int) -> Iterator[PartitionOutcome]:
     """Each partition's outcome of a graph in memory, in order; with ``workers`` > 1 in
     worker processes (a cohort on disk: :func:`evaluate_buckets`)."""
-    partitions = patient_partitions(graph, max(1, partition_size))
     if workers <= 1:
-        for partition in partitions:
-            yield evaluate_partition(partition, settings)
+        for partition, owned in owned_partitions(graph, max(1, partition_size)):
+            yield evaluate_partition(partition, settings, owned)
         return
     jobs = ((partition.serialize(format="nt", encoding="utf-8"), settings)
-            for partition in partitions)
+            for partition in patient_partitions(graph, max(1, partition_size)))
     with worker_pool(workers) as mapper:
         yield from mapper(_evaluate_serialised, jobs)
 
@@ -277,7 +286,8 @@ def evaluate_bucket(job: tuple[str, int, CohortSettings]) -> PartitionOutcome:
     if depth > MAX_BLANK_NODE_DEPTH:
         raise InputError("cohort input", f"blank nodes are nested {depth} levels deep (the "
                                          f"limit is {MAX_BLANK_NODE_DEPTH})")
-    outcomes = [evaluate_partition(part, settings) for part in patient_partitions(graph, size)]
+    outcomes = [evaluate_partition(part, settings, owned)
+                for part, owned in owned_partitions(graph, size)]
     shapes: dict[tuple[str, str], int] = {}
     for outcome in outcomes:
         for key, count in outcome.shapes.items():
