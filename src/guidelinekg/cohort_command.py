@@ -32,6 +32,19 @@ from guidelinekg.loading import InputError
 from guidelinekg.resources import guideline_module
 
 
+def add_cohort_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    """The options of a cohort run, for ``recommend`` and ``validate``; ``what`` the command
+    does to each patient ("evaluate", "validate")."""
+    parser.add_argument("--partition-size", type=int, default=0, metavar="N",
+                        help=f"{what} the cohort N patients at a time (implies --format "
+                             "jsonl; default with jsonl: 500): memory stays bounded by N")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="worker processes for a cohort run (implies --format jsonl); "
+                             "one per core is the fastest, e.g. --workers 2")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress lines on standard error in a cohort run")
+
+
 def run_cohort(args: argparse.Namespace) -> int:
     """A cohort read as a stream (guidelinekg.cohort_input), evaluated in partitions: each
     patient refused or derived on its own, JSON lines (or CSV rows) out as they come."""

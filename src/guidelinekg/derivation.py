@@ -534,6 +534,8 @@ def _care_gaps(engine: SparqlEngine, statements: dict[str, StatementInfo],
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from guidelinekg.cohort_command import add_cohort_arguments
+
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
                         help="patient records: RDF files, FHIR JSON, or folders of them")
     parser.add_argument("--as-of", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD",
@@ -552,14 +554,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guideline", action="append", metavar="ID",
                         help="report on this guideline only (repeatable; default: every "
                              "guideline found, one result per patient and guideline)")
-    parser.add_argument("--partition-size", type=int, default=0, metavar="N",
-                        help="evaluate the cohort N patients at a time (implies --format "
-                             "jsonl; default with jsonl: 500): memory stays bounded by N")
-    parser.add_argument("--workers", type=int, default=1, metavar="N",
-                        help="worker processes for a cohort run (implies --format jsonl); "
-                             "one per core is the fastest, e.g. --workers 2")
-    parser.add_argument("--quiet", action="store_true",
-                        help="no progress lines on standard error in a cohort run")
+    add_cohort_arguments(parser, "evaluate")
     parser.add_argument("--validation-report", type=Path, default=None, metavar="FILE",
                         help="a cohort run's full validation report: every result a JSON "
                              "line in FILE, as validate --format json gives it (standard error "

@@ -315,14 +315,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "stream, validated in partitions, every result a JSON line (an item "
                         "of json's results) as partitions finish, the results in brief on "
                         "standard error")
-    parser.add_argument("--partition-size", type=int, default=0, metavar="N",
-                        help="validate the cohort N patients at a time (implies --format "
-                             "jsonl; default with jsonl: 500): memory stays bounded by N")
-    parser.add_argument("--workers", type=int, default=1, metavar="N",
-                        help="worker processes for a cohort (implies --format jsonl); one per "
-                             "core is the fastest, e.g. --workers 2")
-    parser.add_argument("--quiet", action="store_true",
-                        help="no progress lines on standard error for a cohort")
+    from guidelinekg.cohort_command import add_cohort_arguments
+
+    add_cohort_arguments(parser, "validate")
 
 
 def run(args: argparse.Namespace) -> int:
