@@ -11,7 +11,9 @@ Exit codes, the same for every command (``--help`` and the README list them):
   ``check`` found errors;
 - 2: bad input or usage (an unreadable file, an unknown query, a syntax error): one
   message, never a traceback;
-- 3: an internal error (a bug): one line, and ``--debug`` shows the traceback.
+- 3: an internal error (a bug): one line, and ``--debug`` shows the traceback;
+- 4: the SPARQL store (``--endpoint``) could not be reached, refused the request or answered
+  something unreadable: one message naming its URL and quoting its answer.
 
 Library log records (rdflib logs a traceback for every ill-typed literal it reads) stay
 off the terminal unless ``--debug`` asks for them: what the user must know is in the
@@ -48,15 +50,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("guidelinekg.server", "serve the guideline with content negotiation and SPARQL"),
     "export-fhir": ("guidelinekg.fhir_export", "export the guideline as CPG-on-FHIR artefacts"),
     "synth": ("guidelinekg.synth", "make a synthetic cohort from template records (benchmarks)"),
+    "load": ("guidelinekg.load_command",
+             "write the guideline graph or patient records into a SPARQL 1.1 store"),
 }
 
 EXIT_DONE = 0
 EXIT_VIOLATIONS = 1
 EXIT_USAGE_OR_INPUT_ERROR = 2
 EXIT_INTERNAL_ERROR = 3
+EXIT_STORE_ERROR = 4
 EXIT_CODES_HELP = ("exit codes: 0 done (records conform), 1 a record violates the shapes (or "
                    "check found errors), 2 bad input or usage, 3 internal error (--debug shows "
-                   "the traceback)")
+                   "the traceback), 4 the SPARQL store (--endpoint) could not be reached or "
+                   "refused the request")
 
 
 def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
@@ -93,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from guidelinekg.loading import InputError
     from guidelinekg.resources import LIBRARY_VARIABLE, LibraryError
     from guidelinekg.sparql import QueryError
+    from guidelinekg.store import StoreError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     selected = next((arg for arg in argv if arg in COMMANDS), None)
@@ -111,6 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InputError, QueryError, LibraryError) as error:
         print(f"guidelinekg {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE_OR_INPUT_ERROR
+    except StoreError as error:
+        print(f"guidelinekg {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_STORE_ERROR
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -10,6 +10,10 @@ Parameters are optional unless their description starts with ``required``: the b
 queries are written so that an unbound parameter means "all". An IRI value must occur in
 the guideline graph, so a mistyped name is an error rather than an empty answer.
 
+With ``--endpoint`` the query runs on a SPARQL 1.1 store instead (guidelinekg.store): on the
+merge of the guideline's named graphs that ``guidelinekg load`` writes, or of the ``--graph``
+IRIs given, with the same parameter checks and the same output.
+
 Results are printed as an aligned table (IRIs as CURIEs), CSV (RFC 4180, full IRIs, as in
 the SPARQL 1.1 CSV results format) or SPARQL 1.1 Query Results JSON; a CONSTRUCT query
 prints Turtle. Numbers are printed in their canonical form (``120.0`` as ``120``), as
@@ -25,7 +29,7 @@ import io
 import json
 import sys
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +37,11 @@ from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import XSD
 from rdflib.term import Node
 
+from guidelinekg.load_command import (
+    add_endpoint_arguments,
+    endpoint_from_args,
+    guideline_graph_names,
+)
 from guidelinekg.loading import InputError, bind_project_prefixes, guideline_graph
 from guidelinekg.namespaces import canonical_literal, curie
 from guidelinekg.sparql import (
@@ -42,6 +51,7 @@ from guidelinekg.sparql import (
     QueryForm,
     QueryParameter,
     Row,
+    SparqlEngine,
     Triple,
     bind_parameters,
     bundled_queries,
@@ -49,6 +59,13 @@ from guidelinekg.sparql import (
     query_form,
     read_query_file,
     refuse_remote_access,
+)
+from guidelinekg.store import (
+    OCCURS,
+    StoreClient,
+    StoreError,
+    sparql_term,
+    with_bindings,
 )
 
 FORMATS = ("table", "csv", "json")
@@ -129,8 +146,11 @@ def _occurs_in(graph: Graph, iri: URIRef) -> bool:
             or (None, iri, None) in graph)
 
 
-def bind_checked(query: QueryFile, values: Mapping[str, str], graph: Graph) -> dict[str, Node]:
-    """The RDF terms to bind, after checking names, required parameters and IRI values."""
+def bind_checked(query: QueryFile, values: Mapping[str, str],
+                 graph: Graph | Callable[[URIRef], bool]) -> dict[str, Node]:
+    """The RDF terms to bind, after checking names, required parameters and IRI values
+    (each must occur in the graph, or be one ``graph(iri)`` says occurs)."""
+    occurs = (lambda iri: _occurs_in(graph, iri)) if isinstance(graph, Graph) else graph
     declared = {parameter.name: parameter for parameter in query.parameters}
     missing = [name for name, parameter in declared.items()
                if is_required(parameter) and name not in values]
@@ -147,7 +167,7 @@ def bind_checked(query: QueryFile, values: Mapping[str, str], graph: Graph) -> d
                 message = f"parameter {name}: {message}"
             raise QueryError(message) from None
         term = bindings[name]
-        if isinstance(term, URIRef) and not _occurs_in(graph, term):
+        if isinstance(term, URIRef) and not occurs(term):
             raise QueryError(f"parameter {name}: {value} (<{term}>) does not occur in the "
                              "guideline graph; check its spelling")
     return bindings
@@ -157,18 +177,65 @@ def bind_checked(query: QueryFile, values: Mapping[str, str], graph: Graph) -> d
 # Running it
 
 
+@dataclass
+class StoreDataset:
+    """A store and the graphs a query reads (their merge is its default graph): what
+    ``guidelinekg query --endpoint`` runs on, with an embedded engine's interface. The
+    first request checks that the store holds every graph, so that a store not loaded yet
+    is said to be so, rather than answering nothing."""
+
+    client: StoreClient
+    graphs: Sequence[str]
+    _checked: bool = field(default=False, repr=False)
+
+    def _ready(self, text: str, bindings: Mapping[str, Node] | None) -> None:
+        with_bindings(text, bindings)  # a refused term is refused before anything is sent
+        if self._checked:
+            return
+        missing = [graph for graph, size in self.client.graph_sizes(self.graphs).items()
+                   if not size]
+        if missing:
+            raise StoreError(f"the SPARQL store at {self.client.endpoint.query_url} has no "
+                             f"graph {', '.join(f'<{g}>' for g in missing)}; write it with "
+                             "guidelinekg load --endpoint URL")
+        self._checked = True
+
+    def select_with_variables(self, text: str, bindings: Mapping[str, Node] | None = None
+                              ) -> tuple[list[str], list[Row]]:
+        self._ready(text, bindings)
+        return self.client.select(text, bindings, self.graphs)
+
+    def construct(self, text: str, bindings: Mapping[str, Node] | None = None) -> list[Triple]:
+        self._ready(text, bindings)
+        return list(self.client.construct(text, bindings, self.graphs))
+
+    def ask(self, text: str, bindings: Mapping[str, Node] | None = None) -> bool:
+        self._ready(text, bindings)
+        return self.client.ask(text, bindings, self.graphs)
+
+    def occurs(self, iri: URIRef) -> bool:
+        self._ready(OCCURS, {"term": iri})
+        return self.client.occurs(iri, self.graphs)
+
+
 def _projected_variables(text: str) -> list[str]:
     """The SELECT clause's variables, read by evaluating the query on an empty graph."""
     return make_engine("oxigraph").select_with_variables(text)[0]
 
 
 def run_query(query: QueryFile, values: Mapping[str, str] | None = None,
-              engine_name: EngineName = "oxigraph", graph: Graph | None = None) -> QueryResult:
-    """Run a query file on the guideline graph (or the graph given) with parameter values."""
+              engine_name: EngineName = "oxigraph", graph: Graph | None = None,
+              store: StoreDataset | None = None) -> QueryResult:
+    """Run a query file on the guideline graph (or the graph given, or the store's graphs)
+    with parameter values."""
     refuse_remote_access(query.text, query.name)
     form = query_form(query.text, query.name)
-    graph = guideline_graph() if graph is None else graph
-    bindings = bind_checked(query, values or {}, graph)
+    engine: SparqlEngine | StoreDataset
+    if store is not None:
+        bindings = bind_checked(query, values or {}, store.occurs)
+    else:
+        graph = guideline_graph() if graph is None else graph
+        bindings = bind_checked(query, values or {}, graph)
     if form == "SELECT" and bindings:
         # pyoxigraph binds only projected variables; the rule is checked for both engines so
         # that a query that runs on one runs on the other.
@@ -177,7 +244,8 @@ def run_query(query: QueryFile, values: Mapping[str, str] | None = None,
         if unprojected:
             raise QueryError(f"{query.name}: parameter {', '.join(unprojected)} must be a "
                              "variable of the SELECT clause to be bound")
-    engine = make_engine(engine_name, graph)  # an unknown name raises QueryError
+    # an unknown engine name raises QueryError
+    engine = store if store is not None else make_engine(engine_name, graph)
     try:
         if form == "SELECT":
             variables, rows = engine.select_with_variables(query.text, bindings)
@@ -190,6 +258,8 @@ def run_query(query: QueryFile, values: Mapping[str, str] | None = None,
         return QueryResult(form, boolean=engine.ask(query.text, bindings))
     except QueryError as error:
         raise QueryError(f"{query.name}: {error}") from None
+    except StoreError:
+        raise
     except Exception as error:  # rdflib's evaluator raises many types; the user sees why
         raise QueryError(f"{query.name}: the {engine_name} engine could not run the query: "
                          f"{type(error).__name__}: {error}") from None
@@ -336,9 +406,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, default=None,
                         help="SELECT/ASK output: aligned table (default), CSV, or SPARQL JSON; "
                              "CONSTRUCT prints Turtle")
-    parser.add_argument("--engine", choices=ENGINES, default="oxigraph",
+    parser.add_argument("--engine", choices=ENGINES, default=None,
                         help="SPARQL engine (default oxigraph; rdflib gives the same answers, "
                              "slower)")
+    add_endpoint_arguments(parser)
+    parser.add_argument("--graph", action="append", default=[], metavar="IRI",
+                        help="with --endpoint: a named graph of the store to query (repeatable; "
+                             "their merge is the default graph); by default the guideline "
+                             "graphs guidelinekg load writes")
+
+
+def store_dataset(args: argparse.Namespace) -> StoreDataset | None:
+    """The store and graphs ``--endpoint`` asks for, or None for the embedded graph."""
+    if not args.endpoint:
+        given = [flag for flag, value in (("--graph", args.graph), ("--query-url", args.query_url),
+                                          ("--store-url", args.store_url),
+                                          ("--update-url", args.update_url)) if value]
+        if given:
+            raise QueryError(f"{', '.join(given)} need --endpoint URL")
+        return None
+    if args.engine:
+        raise QueryError("--engine chooses an embedded engine; with --endpoint the store runs "
+                         "the query")
+    graphs = list(args.graph) or guideline_graph_names()
+    for graph in graphs:
+        sparql_term(URIRef(graph))  # an IRI, checked before anything is sent
+    return StoreDataset(StoreClient.from_environment(endpoint_from_args(args)), graphs)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -352,6 +445,8 @@ def run(args: argparse.Namespace) -> int:
                          + (" (not both)" if args.name else "")
                          + "; guidelinekg query --list shows the bundled queries")
     query = read_user_query(args.file) if args.file else resolve_query(args.name)
-    result = run_query(query, parse_parameter_values(args.param), args.engine)
+    store = store_dataset(args)
+    result = run_query(query, parse_parameter_values(args.param), args.engine or "oxigraph",
+                       store=store)
     sys.stdout.write(format_result(result, args.format))
     return 0

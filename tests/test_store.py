@@ -1,0 +1,608 @@
+"""`guidelinekg load` and `query --endpoint` against a SPARQL 1.1 store (issue 14).
+
+A real Oxigraph server (the `oxigraph` package's `oxigraph serve`) runs for the module on a
+free port with a temporary folder. The guideline written with `load` must answer every
+bundled guideline query exactly as the embedded engine does; patient records written with
+`load --patients` must read back as the files' records. Requests the store must never see
+(a hostile parameter, a SERVICE query) and what reaches the store's HTTP layer (credentials,
+retries, error answers) are checked against a small recording HTTP server.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from rdflib import Graph, Literal, URIRef
+from rdflib.compare import isomorphic
+
+from guidelinekg import cli
+from guidelinekg.load_command import file_graph_iri, guideline_graph_names, guideline_writes
+from guidelinekg.loading import shared_guideline_graph
+from guidelinekg.namespaces import canonical_literal
+from guidelinekg.patients import load_patient_input
+from guidelinekg.querying import StoreDataset
+from guidelinekg.resources import examples_dir
+from guidelinekg.sparql import QueryError, bundled_queries
+from guidelinekg.store import (
+    Endpoint,
+    StoreClient,
+    read_patient_graph,
+    sparql_term,
+    values_block,
+    with_bindings,
+)
+from linked_data_server import free_port
+
+pytestmark = pytest.mark.xdist_group("store")
+
+OXIGRAPH = Path(sys.executable).with_name("oxigraph")
+PATIENTS = examples_dir() / "patients"
+VALID_PATIENTS = sorted(path for path in PATIENTS.glob("*.ttl")
+                        if not path.name.startswith("invalid-"))
+FHIR_PATIENTS = sorted((examples_dir() / "fhir").glob("*.json"))
+INVALID_PATIENT = PATIENTS / "invalid-negative-dose.ttl"
+GUIDELINE_GRAPHS = ["https://w3id.org/guidelinekg/ontology/0.1.0",
+                    "https://w3id.org/guidelinekg/domain/oncology/0.1.0",
+                    "https://w3id.org/guidelinekg/guideline/bcbm/0.1.0"]
+# A value for each parameter of the bundled guideline queries (as tests/test_query.py).
+SAMPLE_PARAMETERS = {
+    "section": "bcbm:section-her2-positive-disease",
+    "modality": "gkg:ShouldNot",
+    "intervention": "gkg:BoneModifyingAgent",
+    "source": "bcbm:REF-4",
+    "recommendation": "bcbm:TN-2",
+}
+HOSTILE_IRI = "http://example.org/x> } ; DROP ALL #"
+
+
+# ---------------------------------------------------------------------------------------
+# The Oxigraph server
+
+
+@dataclass
+class OxigraphServer:
+    port: int
+    process: subprocess.Popen
+    log: Path
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self) -> StoreClient:
+        return StoreClient(Endpoint.from_base(self.base))
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+def start_oxigraph(folder: Path) -> OxigraphServer:
+    port = free_port()
+    log = folder / "oxigraph.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen([str(OXIGRAPH), "serve", "--location", str(folder / "db"),
+                                    "--bind", f"127.0.0.1:{port}"],
+                                   stdout=output, stderr=subprocess.STDOUT)
+    server = OxigraphServer(port, process, log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"oxigraph serve exited early:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(server.base + "/", timeout=2) as answer:
+                if answer.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"oxigraph serve did not answer in time:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OxigraphServer]:
+    server = start_oxigraph(tmp_path_factory.mktemp("oxigraph"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def guideline_load(store: OxigraphServer) -> subprocess.CompletedProcess[str]:
+    """The guideline written into the store once, by the command itself."""
+    done = subprocess.run([sys.executable, "-m", "guidelinekg.cli", "load", "--endpoint",
+                           store.base, "--replace"], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = cli.main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def store_totals(client: StoreClient) -> tuple[int, int]:
+    """(named graphs, triples in them) in the whole store."""
+    _, rows = client.select("SELECT (COUNT(DISTINCT ?g) AS ?graphs) (COUNT(*) AS ?triples) "
+                            "WHERE { GRAPH ?g { ?s ?p ?o } }")
+    return int(str(rows[0]["graphs"])), int(str(rows[0]["triples"]))
+
+
+def row_count(text: str, output: str) -> int:
+    if output == "json":
+        return len(json.loads(text)["results"]["bindings"])
+    if output == "csv":
+        return len(list(csv.reader(io.StringIO(text, newline="")))) - 1
+    found = re.fullmatch(r"\((\d+) rows?\)", text.splitlines()[-1])
+    assert found, text
+    return int(found[1])
+
+
+def canonical(graph: Graph) -> Graph:
+    """The graph with numbers in canonical form, as Oxigraph stores them (120.0 as 120)."""
+    result = Graph()
+    for s, p, o in graph:
+        result.add((s, p, canonical_literal(o)))
+    return result
+
+
+# ---------------------------------------------------------------------------------------
+# The guideline graph
+
+
+def test_load_writes_the_guideline_one_named_graph_per_module(store, guideline_load):
+    assert guideline_graph_names() == GUIDELINE_GRAPHS
+    lines = guideline_load.stdout.splitlines()
+    assert len(lines) == 3
+    sizes = store.client().graph_sizes(GUIDELINE_GRAPHS)
+    sources = ["core ontology: guidelinekg.ttl, patient-facts.ttl",
+               "domain oncology: facts.ttl, oncology.ttl",
+               "guideline bcbm: bcbm.ttl, vocabulary.ttl"]
+    for line, graph, source in zip(lines, GUIDELINE_GRAPHS, sources, strict=True):
+        assert line == (f"replaced <{graph}>: {sizes[graph]} triples (it held 0, now "
+                        f"{sizes[graph]}) from {source}")
+    # Together they are exactly the graph `query` runs on, each triple in one graph only.
+    assert sum(sizes.values()) == len(shared_guideline_graph())
+    assert [write.iri for write in guideline_writes()] == GUIDELINE_GRAPHS
+
+
+def _guideline_cases() -> Iterator[object]:
+    for query in bundled_queries("guideline"):
+        yield pytest.param(query.name, [], id=f"{query.name}-all")
+        for parameter in query.parameters:
+            value = SAMPLE_PARAMETERS[parameter.name]
+            yield pytest.param(query.name, ["--param", f"{parameter.name}={value}"],
+                               id=f"{query.name}-{parameter.name}")
+
+
+@pytest.mark.parametrize(("name", "params"), list(_guideline_cases()))
+@pytest.mark.parametrize("output", ["table", "csv", "json"])
+def test_query_on_the_store_prints_what_the_embedded_engine_prints(
+        store, guideline_load, capsys, name, params, output):
+    argv = ["query", name, *params, "--format", output]
+    embedded = run_cli(argv, capsys)
+    on_store = run_cli([*argv, "--endpoint", store.base], capsys)
+    assert embedded[0] == 0, embedded[2]
+    assert on_store == embedded
+    assert row_count(embedded[1], output) > 0
+
+
+def test_a_parameter_narrows_the_store_query_as_it_narrows_the_embedded_one(
+        store, guideline_load, capsys):
+    # A parameter only a FILTER EXISTS reads: a VALUES block after the WHERE clause would
+    # list every regimen; the store must list only the bone-modifying agents'.
+    argv = ["query", "dose-regimens", "--param", "intervention=gkg:BoneModifyingAgent",
+            "--format", "csv", "--endpoint", store.base]
+    code, out, err = run_cli(argv, capsys)
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert sorted({row["regimen"].rsplit("/", 1)[-1] for row in rows}) == [
+        "regimen-denosumab-120mg-q4w", "regimen-zoledronic-acid-4mg-q12w",
+        "regimen-zoledronic-acid-4mg-q3-4w"]
+    assert {row["intervention"] for row in rows} == {
+        "https://w3id.org/guidelinekg/ontology#BoneModifyingAgent"}
+
+
+@pytest.mark.parametrize(("text", "params"), [
+    ("# param: modality (IRI) the modality\n"
+     "PREFIX gkg: <https://w3id.org/guidelinekg/ontology#>\n"
+     "PREFIX skos: <http://www.w3.org/2004/02/skos/core#>\n"
+     "CONSTRUCT { ?r skos:notation ?key } WHERE { ?r gkg:modality ?modality ; "
+     "skos:notation ?key }\n", ["--param", "modality=gkg:ShouldNot"]),
+    ("# param: key (string) a statement key\n"
+     "PREFIX skos: <http://www.w3.org/2004/02/skos/core#>\n"
+     "ASK { ?r skos:notation ?key }\n", ["--param", "key=BMA-1"]),
+    ("# param: key (string) a statement key\n"
+     "PREFIX skos: <http://www.w3.org/2004/02/skos/core#>\n"
+     "ASK { ?r skos:notation ?key }\n", ["--param", "key=NO-SUCH-KEY"]),
+], ids=["construct", "ask-true", "ask-false"])
+def test_construct_and_ask_files_give_the_same_output(store, guideline_load, capsys, tmp_path,
+                                                      text, params):
+    query = tmp_path / "mine.rq"
+    query.write_text(text, encoding="utf-8")
+    embedded = run_cli(["query", "--file", str(query), *params], capsys)
+    on_store = run_cli(["query", "--file", str(query), *params, "--endpoint", store.base],
+                       capsys)
+    assert embedded[0] == 0, embedded[2]
+    assert on_store == embedded
+
+
+@pytest.mark.parametrize("params", [
+    ["--param", "section=bcbm:no-such-section"],
+    ["--param", "nonsense=1"],
+    ["--param", "modality=gkg:ShouldNot", "--param", "modality=gkg:Should"],
+    ["--param", "section=http://example.org/a b"],
+])
+def test_parameters_are_checked_as_on_the_embedded_engine(store, guideline_load, capsys,
+                                                          params):
+    argv = ["query", "recommendations-by-section", *params]
+    embedded = run_cli(argv, capsys)
+    on_store = run_cli([*argv, "--endpoint", store.base], capsys)
+    assert embedded[0] == 2
+    assert on_store == embedded
+
+
+def test_a_graph_the_store_lacks_is_named(store, guideline_load, capsys):
+    code, out, err = run_cli(["query", "recommendations-by-section", "--endpoint", store.base,
+                              "--graph", "urn:guidelinekg:test:absent"], capsys)
+    assert (code, out) == (4, "")
+    assert err == (f"guidelinekg query: error: the SPARQL store at {store.base}/query has no "
+                   "graph <urn:guidelinekg:test:absent>; write it with guidelinekg load "
+                   "--endpoint URL\n")
+
+
+def test_engine_and_endpoint_do_not_go_together(store, capsys):
+    code, _, err = run_cli(["query", "recommendations-by-section", "--engine", "rdflib",
+                            "--endpoint", store.base], capsys)
+    assert code == 2
+    assert "with --endpoint the store runs the query" in err
+
+
+# ---------------------------------------------------------------------------------------
+# Patient records
+
+
+def test_patients_are_written_one_graph_per_file_and_read_back(store, capsys):
+    files = [*VALID_PATIENTS, *FHIR_PATIENTS]
+    code, out, err = run_cli(["load", "--endpoint", store.base, "--patients", *map(str, files)],
+                             capsys)
+    assert code == 0, err
+    records = {path: load_patient_input([path], quiet=True).graph for path in files}
+    assert out.splitlines() == [
+        f"appended {len(records[path])} triples to <{file_graph_iri(path)}> (it held 0, now "
+        f"{len(records[path])}) from {path}" for path in files]
+    expected = canonical(load_patient_input(files, quiet=True).graph)
+    endpoint = Endpoint.from_base(store.base)
+    everything = read_patient_graph(endpoint, partition_size=4)
+    assert len(everything) == len(expected)
+    assert isomorphic(everything, expected)
+    # Oxigraph stores numbers by value: the store's graph is already in canonical form.
+    assert isomorphic(everything, canonical(everything))
+    one_at_a_time = read_patient_graph(endpoint, partition_size=1)
+    assert isomorphic(one_at_a_time, expected)
+    # Named graphs: only those records.
+    chosen = [FHIR_PATIENTS[0], VALID_PATIENTS[0]]
+    subset = read_patient_graph(endpoint, [file_graph_iri(path) for path in chosen])
+    assert isomorphic(subset, canonical(load_patient_input(chosen, quiet=True).graph))
+
+
+def test_a_record_that_violates_the_shapes_is_refused_and_nothing_written(store, capsys):
+    client = store.client()
+    before = store_totals(client)
+    code, out, err = run_cli(["load", "--endpoint", store.base, "--patients",
+                              str(VALID_PATIENTS[0]), str(INVALID_PATIENT)], capsys)
+    assert (code, out) == (1, "")
+    assert err.startswith(f"{INVALID_PATIENT}: refused, violates the patient shapes:\n")
+    assert "The dose amount is one number above 0" in err
+    assert err.endswith("Nothing was written to the store: 1 of 2 inputs violate the shapes "
+                        "(exit 1).\n")
+    assert store_totals(client) == before
+    assert client.graph_sizes([file_graph_iri(INVALID_PATIENT)]) == {
+        file_graph_iri(INVALID_PATIENT): 0}
+
+
+def test_replace_puts_and_append_posts(store, capsys, tmp_path):
+    first = tmp_path / "first.ttl"
+    first.write_text("<urn:s> <urn:p> 1, 2, 3 .\n", encoding="utf-8")
+    second = tmp_path / "second.ttl"
+    second.write_text("<urn:s> <urn:p> 3, 4 .\n", encoding="utf-8")
+    nested = tmp_path / "nested.ttl"
+    nested.write_text("<urn:s> <urn:q> [ <urn:r> 5 ] .\n", encoding="utf-8")
+    graph = "urn:guidelinekg:test:replace-and-append"
+
+    def load(path: Path, *flags: str) -> str:
+        code, out, err = run_cli(["load", "--endpoint", store.base, "--graph", graph,
+                                  str(path), *flags], capsys)
+        assert code == 0, err
+        return out
+
+    assert load(first, "--replace") == f"replaced <{graph}>: 3 triples (it held 0, now 3) " \
+                                       f"from {first}\n"
+    assert load(second) == f"appended 2 triples to <{graph}> (it held 3, now 4) from {second}\n"
+    assert load(second) == f"appended 2 triples to <{graph}> (it held 4, now 4) from {second}\n"
+    note = ("; blank nodes are never merged with the graph's own, so writing these again adds "
+            "them again (--replace writes a graph anew)\n")
+    assert load(nested) == f"appended 2 triples to <{graph}> (it held 4, now 6) from {nested}" \
+                           + note
+    assert load(nested) == f"appended 2 triples to <{graph}> (it held 6, now 8) from {nested}" \
+                           + note
+    assert load(second, "--replace") == f"replaced <{graph}>: 2 triples (it held 8, now 2) " \
+                                        f"from {second}\n"
+    # Without --graph, a file goes to the graph its file: URL names.
+    code, out, _ = run_cli(["load", "--endpoint", store.base, str(first), "--replace"], capsys)
+    assert code == 0
+    assert out == f"replaced <{first.resolve().as_uri()}>: 3 triples (it held 0, now 3) " \
+                  f"from {first}\n"
+
+
+# ---------------------------------------------------------------------------------------
+# Failures
+
+
+def test_a_stopped_store_is_a_clear_error_and_quick(tmp_path, capsys):
+    stopped = start_oxigraph(tmp_path)
+    stopped.stop()
+    started = time.monotonic()
+    code, out, err = run_cli(["query", "recommendations-by-section", "--endpoint",
+                              stopped.base], capsys)
+    elapsed = time.monotonic() - started
+    assert (code, out) == (cli.EXIT_STORE_ERROR, "")
+    assert re.fullmatch(
+        rf"guidelinekg query: error: the SPARQL store at {re.escape(stopped.base)}/query did "
+        r"not answer: connection refused \(3 attempts in \d+\.\d s\); is it running\?\n", err)
+    assert elapsed < 5
+    code, _, err = run_cli(["load", "--endpoint", stopped.base, "--replace"], capsys)
+    assert code == 4
+    assert f"the SPARQL store at {stopped.base}/query did not answer" in err
+
+
+@dataclass
+class RecordingStore:
+    """An HTTP server on 127.0.0.1 that records every request and answers from a script:
+    each answer is (status, content type, body); the last one is repeated."""
+
+    answers: list[tuple[int, str, bytes]]
+    requests: list[dict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                recorder.requests.append({"method": self.command, "path": self.path,
+                                          "headers": dict(self.headers),
+                                          "body": self.rfile.read(length)})
+                status, kind, body = recorder.answers[
+                    min(len(recorder.requests), len(recorder.answers)) - 1]
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = _answer
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+NO_ROWS = (200, "application/sparql-results+json",
+           json.dumps({"head": {"vars": ["g", "triples"]},
+                       "results": {"bindings": []}}).encode())
+
+
+@pytest.fixture
+def recorder() -> Iterator[RecordingStore]:
+    running = RecordingStore([NO_ROWS])
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def rdf_file(tmp_path: Path) -> Path:
+    path = tmp_path / "one.ttl"
+    path.write_text("<urn:s> <urn:p> <urn:o> .\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("variables", "header"), [
+    ({"GUIDELINEKG_STORE_USER": "alice", "GUIDELINEKG_STORE_PASSWORD": "s3cret-pw"},
+     "Basic " + base64.b64encode(b"alice:s3cret-pw").decode()),
+    ({"GUIDELINEKG_STORE_TOKEN": "t0ken-value"}, "Bearer t0ken-value"),
+], ids=["basic", "bearer"])
+def test_credentials_from_the_environment_reach_the_store(recorder, rdf_file, monkeypatch,
+                                                          capsys, variables, header):
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    code, out, err = run_cli(["load", "--endpoint", recorder.base, "--graph", "urn:g",
+                              str(rdf_file)], capsys)
+    assert code == 0, err
+    assert [(r["method"], r["path"]) for r in recorder.requests] == [
+        ("POST", "/query"), ("POST", "/store?graph=urn%3Ag"), ("POST", "/query")]
+    assert [r["headers"].get("Authorization") for r in recorder.requests] == [header] * 3
+    assert recorder.requests[1]["body"] == b"<urn:s> <urn:p> <urn:o> .\n"
+    assert "s3cret-pw" not in out + err and "t0ken-value" not in out + err
+
+
+def test_no_credentials_no_authorization_header(recorder, rdf_file, monkeypatch, capsys):
+    for name in ("GUIDELINEKG_STORE_USER", "GUIDELINEKG_STORE_PASSWORD",
+                 "GUIDELINEKG_STORE_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    assert run_cli(["load", "--endpoint", recorder.base, str(rdf_file)], capsys)[0] == 0
+    assert all("Authorization" not in r["headers"] for r in recorder.requests)
+
+
+def test_a_refusal_names_the_url_and_quotes_the_store_not_the_password(
+        recorder, rdf_file, monkeypatch, capsys):
+    monkeypatch.setenv("GUIDELINEKG_STORE_USER", "alice")
+    monkeypatch.setenv("GUIDELINEKG_STORE_PASSWORD", "s3cret-pw")
+    recorder.answers = [(401, "text/plain", b"bad credentials for this realm")]
+    code, out, err = run_cli(["query", "evidence-sources", "--endpoint", recorder.base],
+                             capsys)
+    assert (code, out) == (4, "")
+    assert err == (f"guidelinekg query: error: the SPARQL store at {recorder.base}/query "
+                   "refused the request: HTTP 401 Unauthorized: bad credentials for this "
+                   "realm (credentials are read from GUIDELINEKG_STORE_USER and "
+                   "GUIDELINEKG_STORE_PASSWORD, or GUIDELINEKG_STORE_TOKEN)\n")
+    assert len(recorder.requests) == 1  # a refusal is not retried
+
+
+@pytest.mark.parametrize(("status", "reason"), [(400, "Bad Request"), (403, "Forbidden")])
+def test_a_refused_graph_write_is_an_error(recorder, rdf_file, capsys, status, reason):
+    recorder.answers = [NO_ROWS, (status, "text/plain", b"no " * 200)]
+    code, _, err = run_cli(["load", "--endpoint", recorder.base, str(rdf_file)], capsys)
+    assert code == 4
+    # The store's answer, cut after 300 characters.
+    hint = (" (credentials are read from GUIDELINEKG_STORE_USER and GUIDELINEKG_STORE_PASSWORD, "
+            "or GUIDELINEKG_STORE_TOKEN)") if status == 403 else ""
+    assert err == (f"guidelinekg load: error: the SPARQL store at {recorder.base}/store "
+                   f"refused the request: HTTP {status} {reason}: {'no ' * 100}...{hint}\n")
+    assert len(recorder.requests) == 2
+
+
+def test_transient_answers_are_retried_a_bounded_number_of_times(recorder, capsys):
+    unavailable = (503, "text/plain", b"starting up")
+    recorder.answers = [unavailable, unavailable, NO_ROWS]
+    client = StoreClient(Endpoint.from_base(recorder.base))
+    assert client.graph_sizes(["urn:g"]) == {"urn:g": 0}
+    assert len(recorder.requests) == 3
+    recorder.requests.clear()
+    recorder.answers = [unavailable]
+    code, _, err = run_cli(["query", "evidence-sources", "--endpoint", recorder.base], capsys)
+    assert code == 4
+    assert re.fullmatch(rf"guidelinekg query: error: the SPARQL store at "
+                        rf"{re.escape(recorder.base)}/query did not answer: HTTP 503: starting "
+                        r"up \(3 attempts in \d+\.\d s\)\n", err)
+    assert len(recorder.requests) == 3
+
+
+def test_an_append_that_may_have_reached_the_store_is_not_repeated(recorder, rdf_file, capsys):
+    recorder.answers = [NO_ROWS, (502, "text/plain", b"bad gateway")]
+    code, _, err = run_cli(["load", "--endpoint", recorder.base, str(rdf_file)], capsys)
+    assert code == 4
+    assert "/store did not answer: HTTP 502: bad gateway (1 attempt in" in err
+    assert [r["method"] for r in recorder.requests] == ["POST", "POST"]
+
+
+def test_a_malformed_answer_is_an_error(recorder, capsys):
+    recorder.answers = [(200, "text/plain", b"hello, not JSON")]
+    code, _, err = run_cli(["query", "evidence-sources", "--endpoint", recorder.base], capsys)
+    assert code == 4
+    assert err == (f"guidelinekg query: error: the SPARQL store at {recorder.base}/query "
+                   "returned a malformed result (expected SPARQL results JSON, got text/plain):"
+                   " hello, not JSON\n")
+
+
+def test_credentials_in_the_url_are_refused(capsys):
+    code, _, err = run_cli(["query", "evidence-sources", "--endpoint",
+                            "http://alice:pw@127.0.0.1:1"], capsys)
+    assert code == 2
+    assert "give credentials in GUIDELINEKG_STORE_USER" in err and "pw@" not in err
+
+
+# ---------------------------------------------------------------------------------------
+# Nothing hostile is sent
+
+
+def test_a_hostile_parameter_is_refused_and_not_sent(recorder, capsys):
+    code, out, err = run_cli(["query", "intervention", "--endpoint", recorder.base,
+                              "--param", f"intervention={HOSTILE_IRI}"], capsys)
+    assert (code, out) == (2, "")
+    assert "is not an IRI or a known prefixed name" in err
+    # The Python API's own line: a URIRef rdflib accepted is refused by the serializer.
+    dataset = StoreDataset(StoreClient(Endpoint.from_base(recorder.base)), GUIDELINE_GRAPHS)
+    with pytest.raises(QueryError, match="is not a valid absolute IRI"):
+        dataset.select_with_variables("SELECT ?intervention WHERE { ?class ?p ?intervention }",
+                                      {"intervention": URIRef(HOSTILE_IRI)})
+    with pytest.raises(QueryError, match="is not a valid absolute IRI"):
+        dataset.occurs(URIRef(HOSTILE_IRI))
+    with pytest.raises(QueryError, match="not a SPARQL variable name"):
+        values_block(["x } DROP ALL #"], [[Literal("1")]])
+    with pytest.raises(QueryError, match="backslash before u"):
+        sparql_term(Literal("\\u0022 } DROP ALL #"))
+    assert recorder.requests == []
+
+
+@pytest.mark.parametrize("query", [
+    "SELECT * WHERE { SERVICE <http://127.0.0.1:1/sparql> { ?s ?p ?o } }",
+    "SELECT * FROM <http://127.0.0.1:1/data.ttl> WHERE { ?s ?p ?o }",
+], ids=["service", "from"])
+def test_a_query_that_would_reach_out_is_refused_before_sending(recorder, capsys, tmp_path,
+                                                                query):
+    path = tmp_path / "outside.rq"
+    path.write_text(query, encoding="utf-8")
+    code, _, err = run_cli(["query", "--file", str(path), "--endpoint", recorder.base], capsys)
+    assert code == 2
+    assert "is not allowed: queries run offline" in err
+    assert recorder.requests == []
+
+
+def test_literal_values_reach_the_store_exactly(store):
+    client = store.client()
+    for value in (Literal('x" } ; DROP ALL # \\ \n\t é 🦴'), Literal("texte", lang="fr-CA"),
+                  Literal("2026-12-01", datatype=URIRef("http://www.w3.org/2001/XMLSchema#date")),
+                  URIRef("https://w3id.org/guidelinekg/guideline/bcbm/BMA-1")):
+        variables, rows = client.select("SELECT ?v WHERE { }", {"v": value})
+        assert (variables, rows) == (["v"], [{"v": value}])
+
+
+# ---------------------------------------------------------------------------------------
+# Where the VALUES block goes
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("SELECT ?a WHERE { ?a ?b ?c }", "SELECT ?a WHERE { VALUES ( ?a ) { ( 1 ) }\n ?a ?b ?c }"),
+    ("select ?a { ?a ?b ?c }", "select ?a { VALUES ( ?a ) { ( 1 ) }\n ?a ?b ?c }"),
+    ("ASK { ?a ?b ?c }", "ASK { VALUES ( ?a ) { ( 1 ) }\n ?a ?b ?c }"),
+    ("# where { is in a comment\nPREFIX ex: <http://e/{x}>\nSELECT ?a (\"WHERE {\" AS ?w)\n"
+     "WHERE { ?a ex:WHERE ?c }",
+     "# where { is in a comment\nPREFIX ex: <http://e/{x}>\nSELECT ?a (\"WHERE {\" AS ?w)\n"
+     "WHERE { VALUES ( ?a ) { ( 1 ) }\n ?a ex:WHERE ?c }"),
+    ("CONSTRUCT { ?a ?b ?c } WHERE { ?a ?b ?c }",
+     "CONSTRUCT { ?a ?b ?c } WHERE { VALUES ( ?a ) { ( 1 ) }\n ?a ?b ?c }"),
+    ("SELECT ?a (EXISTS { ?a ?b 2 } AS ?e) WHERE { { SELECT ?a WHERE { ?a ?b ?c } } }",
+     "SELECT ?a (EXISTS { ?a ?b 2 } AS ?e) WHERE { VALUES ( ?a ) { ( 1 ) }\n "
+     "{ SELECT ?a WHERE { ?a ?b ?c } } }"),
+])
+def test_the_values_block_opens_the_where_group(text, expected):
+    one = Literal("1", datatype=URIRef("http://www.w3.org/2001/XMLSchema#integer"))
+    assert with_bindings(text, {"a": one}).replace(
+        '"1"^^<http://www.w3.org/2001/XMLSchema#integer>', "1") == expected
+
+
+@pytest.mark.parametrize("text", ["CONSTRUCT WHERE { ?a ?b ?c }", "DESCRIBE <http://e/x>"])
+def test_a_query_without_a_where_group_to_bind_in_is_refused(text):
+    with pytest.raises(QueryError):
+        with_bindings(text, {"a": Literal("1")})
