@@ -210,3 +210,14 @@ def test_validate_streams_a_cohort_with_the_results_of_the_whole(tmp_path: Path)
     assert (f"30 patients, {len(violations)} with violations, 0 input lines given to no "
             "patient") in streamed.stderr
     assert "Violation" in streamed.stderr.split("Results by shape:")[1]
+
+
+def test_validate_of_a_cohort_without_patients_is_an_input_error(tmp_path: Path) -> None:
+    data = tmp_path / "no-patient.nt"
+    data.write_text('<http://example.org/a> <http://example.org/p> "x" .\n', encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "guidelinekg.cli", "validate", str(data),
+                             "--format", "jsonl", "--quiet"], capture_output=True, text=True,
+                            timeout=300, check=False)
+    assert result.returncode == 2
+    assert "no patient found (nothing is declared `a gkg:Patient`): nothing to validate" in \
+        result.stderr

@@ -69,6 +69,10 @@ def run_cohort_validation(args: argparse.Namespace) -> int:
     settings = CohortSettings(date.today(), validate_only=True)
     summary, problems = _evaluate(args, settings, args.partition_size or
                                   DEFAULT_PARTITION_SIZE, "validate", None)
+    if not summary.patients and not problems:
+        # As validate on the input read whole: an input without patients is an error.
+        raise InputError(", ".join(map(str, args.paths)), "no patient found (nothing is "
+                         "declared `a gkg:Patient`): nothing to validate")
     print(f"guidelinekg validate: {summary.patients} patients, {len(summary.refused)} with "
           f"violations, {len(problems)} input lines given to no patient (each has a line), "
           f"{summary.warnings} warnings. Results by shape:", file=sys.stderr)
