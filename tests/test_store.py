@@ -1,26 +1,32 @@
-"""`guidelinekg load` and `query --endpoint` against a SPARQL 1.1 store (issue 14).
+"""`guidelinekg load`, and `query`, `validate` and `recommend --endpoint` against a SPARQL 1.1
+store (issue 14).
 
 A real Oxigraph server (the `oxigraph` package's `oxigraph serve`) runs for the module on a
 free port with a temporary folder. The guideline written with `load` must answer every
 bundled guideline query exactly as the embedded engine does; patient records written with
-`load --patients` must read back as the files' records. Requests the store must never see
-(a hostile parameter, a SERVICE query) and what reaches the store's HTTP layer (credentials,
-retries, error answers) are checked against a small recording HTTP server.
+`load --patients` must read back as the files' records, and be validated and derived as the
+files are; a run's results written back must read back whole, and a store that fails during
+a run must be left without any of them (a proxy that drops connections). Requests the store
+must never see (a hostile parameter, a SERVICE query) and what reaches the store's HTTP layer
+(credentials, retries, error answers) are checked against a small recording HTTP server.
 """
 
 from __future__ import annotations
 
 import base64
 import csv
+import http.client
 import io
 import json
 import re
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,6 +34,7 @@ from pathlib import Path
 import pytest
 from rdflib import Graph, Literal, URIRef
 from rdflib.compare import isomorphic
+from rdflib.namespace import PROV, RDF
 
 from guidelinekg import cli
 from guidelinekg.load_command import file_graph_iri, guideline_graph_names, guideline_writes
@@ -36,15 +43,15 @@ from guidelinekg.namespaces import canonical_literal
 from guidelinekg.patients import load_patient_input
 from guidelinekg.querying import StoreDataset
 from guidelinekg.resources import examples_dir
-from guidelinekg.sparql import QueryError, bundled_queries
+from guidelinekg.sparql import QueryError, bundled_queries, make_engine
 from guidelinekg.store import (
     Endpoint,
     StoreClient,
-    read_patient_graph,
     sparql_term,
     values_block,
     with_bindings,
 )
+from guidelinekg.store_commands import read_patient_graph
 from linked_data_server import free_port
 
 pytestmark = pytest.mark.xdist_group("store")
@@ -67,6 +74,7 @@ SAMPLE_PARAMETERS = {
     "recommendation": "bcbm:TN-2",
 }
 HOSTILE_IRI = "http://example.org/x> } ; DROP ALL #"
+DATE_TIME = URIRef("http://www.w3.org/2001/XMLSchema#dateTime")
 
 
 # ---------------------------------------------------------------------------------------
@@ -158,9 +166,12 @@ def row_count(text: str, output: str) -> int:
 
 
 def canonical(graph: Graph) -> Graph:
-    """The graph with numbers in canonical form, as Oxigraph stores them (120.0 as 120)."""
+    """The graph with numbers in canonical form and times in one form, as Oxigraph stores
+    them by value (120.0 as 120, 18:44:06+00:00 as 18:44:06Z)."""
     result = Graph()
     for s, p, o in graph:
+        if isinstance(o, Literal) and o.datatype == DATE_TIME:
+            o = Literal(o.toPython(), datatype=DATE_TIME)
         result.add((s, p, canonical_literal(o)))
     return result
 
@@ -352,6 +363,295 @@ def test_replace_puts_and_append_posts(store, capsys, tmp_path):
     assert code == 0
     assert out == f"replaced <{first.resolve().as_uri()}>: 3 triples (it held 0, now 3) " \
                   f"from {first}\n"
+
+
+# ---------------------------------------------------------------------------------------
+# validate and recommend on the store's patient records
+
+AS_OF = "2026-12-01"
+RESULTS_GRAPH = re.compile(r"urn:guidelinekg:results:\d{8}T\d{6}Z-[0-9a-f]{8}")
+PROV_LINKS = """PREFIX prov: <http://www.w3.org/ns/prov#>
+SELECT ?result ?source WHERE { ?result prov:wasGeneratedBy ?run ; prov:wasDerivedFrom ?source }
+ORDER BY ?result ?source"""
+RUN_USED = """PREFIX prov: <http://www.w3.org/ns/prov#>
+SELECT ?used WHERE { ?run a prov:Activity ; prov:used ?used } ORDER BY ?used"""
+WHOLE_GRAPH = "CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }"
+
+
+@pytest.fixture(scope="module")
+def patients_in_store(store: OxigraphServer, guideline_load: object) -> list[Path]:
+    """The example records (those that conform) written by `load --patients`, one graph
+    per file; replaced, so an earlier test's append does not double their blank nodes."""
+    files = [*VALID_PATIENTS, *FHIR_PATIENTS]
+    done = subprocess.run([sys.executable, "-m", "guidelinekg.cli", "load", "--endpoint",
+                           store.base, "--replace", "--patients", *map(str, files)],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    return files
+
+
+def store_graph(store: OxigraphServer, graph: str) -> Graph:
+    return store.client().construct(WHOLE_GRAPH, graphs=[graph])
+
+
+def without_run(graph: Graph) -> Graph:
+    """The results graph with its run made anonymous: each run is named by its own start
+    time (urn:guidelinekg:run:<time>, prov:startedAtTime), which two runs cannot share."""
+    runs = set(graph.subjects(RDF.type, PROV.Activity))
+    assert len(runs) == 1, runs
+    same = Graph()
+    for s, p, o in graph:
+        if p == PROV.startedAtTime:
+            continue
+        s, o = (URIRef("urn:guidelinekg:test:run") if term in runs else term for term in (s, o))
+        same.add((s, p, canonical_literal(o)))
+    return same
+
+
+def test_validate_on_the_store_reports_what_it_reports_on_the_files(store, patients_in_store,
+                                                                     capsys):
+    on_files = run_cli(["validate", *map(str, patients_in_store), "--format", "json"], capsys)
+    on_store = run_cli(["validate", "--endpoint", store.base, "--format", "json"], capsys)
+    assert on_files[0] == on_store[0] == 0, on_store[2]
+    report = json.loads(on_store[1])
+    assert report == json.loads(on_files[1])
+    assert report["summary"]["patients"] == len(patients_in_store)
+    # Where each patient came from: the store's graph where the files' run names the file.
+    named = {str(path): f"<{file_graph_iri(path)}>" for path in patients_in_store}
+    from_files = sorted(re.sub(r"from (.+)$", lambda m: "from " + named[m[1]], line)
+                        for line in on_files[2].splitlines())
+    assert sorted(on_store[2].splitlines()) == from_files
+
+
+@pytest.mark.parametrize("output", ["json", "turtle", "jsonl"])
+def test_recommend_on_the_store_gives_what_it_gives_on_the_files(store, patients_in_store,
+                                                                 capsys, output):
+    flags = ["--format", output, "--as-of", AS_OF, "--quiet"]
+    code, on_files, err = run_cli(["recommend", *map(str, patients_in_store), *flags], capsys)
+    assert code == 0, err
+    code, on_store, err = run_cli(["recommend", "--endpoint", store.base, *flags], capsys)
+    assert code == 0, err
+    if output == "json":
+        assert json.loads(on_store) == json.loads(on_files)
+        assert len(json.loads(on_store)) == len(patients_in_store)
+    elif output == "turtle":
+        assert isomorphic(without_run(Graph().parse(data=on_store, format="turtle")),
+                          without_run(Graph().parse(data=on_files, format="turtle")))
+    else:
+        # The store is read in order of patient IRIs, the files in the order given.
+        def by_patient(text: str) -> list[dict]:
+            return sorted(map(json.loads, text.splitlines()), key=lambda line: line["patient"])
+
+        assert by_patient(on_store) == by_patient(on_files)
+        assert len(on_store.splitlines()) == len(patients_in_store)
+
+
+def test_a_named_graph_without_patients_is_an_error(store, patients_in_store, capsys):
+    code, out, err = run_cli(["validate", "--endpoint", store.base, "--graph",
+                              "urn:guidelinekg:test:absent"], capsys)
+    assert (code, out) == (4, "")
+    assert err == (f"guidelinekg validate: error: the SPARQL store at {store.base}/query has no "
+                   "patient in <urn:guidelinekg:test:absent>; write patients with guidelinekg "
+                   "load --endpoint URL --patients FILE\n")
+
+
+def put_raw(store: OxigraphServer, graph: str, path: Path | None) -> None:
+    """A Graph Store PUT of a Turtle file (or a DELETE), bypassing load's validation."""
+    request = urllib.request.Request(
+        f"{store.base}/store?graph={urllib.parse.quote(graph, safe='')}",
+        data=path.read_bytes() if path else None, method="PUT" if path else "DELETE",
+        headers={"Content-Type": "text/turtle"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert answer.status in (200, 201, 204)
+
+
+def test_an_invalid_record_in_the_store_is_refused_as_from_a_file(store, capsys):
+    graph = "urn:guidelinekg:test:invalid-record"
+    results = "urn:guidelinekg:test:results-of-a-refused-record"
+    put_raw(store, graph, INVALID_PATIENT)
+    try:
+        on_store = ["recommend", "--endpoint", store.base, "--graph", graph, "--as-of", AS_OF]
+        on_file = ["recommend", str(INVALID_PATIENT), "--as-of", AS_OF]
+        code, out, err = run_cli([*on_store, "--format", "json", "--write-results",
+                                  "--results-graph", results], capsys)
+        expected = run_cli([*on_file, "--format", "json"], capsys)
+        assert (code, out) == (expected[0], expected[1]) == (1, "")
+        # The store keeps numbers by value (docs/store.md): the file's -120.0 reads back -120.
+        assert expected[2].count("value: -120.0;") == 1
+        report = expected[2].replace("value: -120.0;", "value: -120;")
+        assert err == (f"guidelinekg recommend: this run's results graph: <{results}>\n"
+                       f"{report}guidelinekg recommend: no result was derived; the results "
+                       f"graph <{results}> is not written\n")
+        assert store.client().graph_sizes([results]) == {results: 0}
+        # A cohort run: the same refusal line, and exit 1.
+        lines = run_cli([*on_store, "--format", "jsonl", "--quiet"], capsys)
+        expected = run_cli([*on_file, "--format", "jsonl", "--quiet"], capsys)
+        assert lines[:2] == expected[:2]
+        assert lines[0] == 1 and json.loads(lines[1])["refused"] is True
+    finally:
+        put_raw(store, graph, None)
+
+
+def test_write_results_leaves_the_runs_prov_graph_in_the_store(store, patients_in_store,
+                                                               capsys):
+    code, out, err = run_cli(["recommend", "--endpoint", store.base, "--format", "turtle",
+                              "--as-of", AS_OF, "--write-results"], capsys)
+    assert code == 0, err
+    iri = RESULTS_GRAPH.search(err)[0]
+    printed = Graph().parse(data=out, format="turtle")
+    assert err.startswith(f"guidelinekg recommend: this run's results graph: <{iri}>\n")
+    assert err.endswith(f"guidelinekg recommend: the results are in the graph <{iri}> of "
+                        f"{store.base}/store ({len(printed)} triples)\n")
+    # Read back whole: the very graph the run printed (to_rdf of the embedded derivation).
+    assert isomorphic(canonical(store_graph(store, iri)), canonical(printed))
+    # And by SPARQL on the store: the PROV-O links, and the guideline versions used, which
+    # are the graphs `load` wrote the guideline into.
+    client = store.client()
+    embedded = make_engine("oxigraph")
+    embedded.add(printed)
+    _, links = client.select(PROV_LINKS, graphs=[iri])
+    assert links == embedded.select(PROV_LINKS)
+    assert len(links) > 100
+    _, used = client.select(RUN_USED, graphs=[iri])
+    assert [str(row["used"]) for row in used] == sorted(GUIDELINE_GRAPHS)
+
+
+def test_a_cohort_run_writes_one_graph_of_all_its_partitions(store, patients_in_store, capsys):
+    graph = "urn:guidelinekg:test:results-of-a-cohort-run"
+    code, out, err = run_cli(["recommend", "--endpoint", store.base, "--format", "jsonl",
+                              "--partition-size", "4", "--as-of", AS_OF, "--quiet",
+                              "--write-results", "--results-graph", graph], capsys)
+    assert code == 0, err
+    assert len(out.splitlines()) == len(patients_in_store)
+    assert f"the results are in the graph <{graph}> of {store.base}/store" in err
+    whole = run_cli(["recommend", "--endpoint", store.base, "--format", "turtle", "--as-of",
+                     AS_OF], capsys)
+    # The union of four partitions' results is the results of one run over all patients.
+    assert isomorphic(without_run(store_graph(store, graph)),
+                      without_run(Graph().parse(data=whole[1], format="turtle")))
+
+
+@dataclass
+class DroppingProxy:
+    """An HTTP proxy on 127.0.0.1 to the Oxigraph server that drops the connection, without
+    an answer, on each request ``drops(method, body, count)`` picks (``count``: requests of
+    that method seen before); every request is recorded as (method, path, dropped)."""
+
+    target: OxigraphServer
+    drops: Callable[[str, bytes, int], bool]
+    requests: list[tuple[str, str, bool]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                count = sum(1 for method, _, _ in proxy.requests if method == self.command)
+                dropped = proxy.drops(self.command, body, count)
+                proxy.requests.append((self.command, self.path, dropped))
+                if dropped:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                upstream = http.client.HTTPConnection("127.0.0.1", proxy.target.port,
+                                                      timeout=60)
+                headers = {name: value for name, value in self.headers.items()
+                           if name.lower() in ("content-type", "accept", "authorization")}
+                upstream.request(self.command, self.path, body, headers)
+                answer = upstream.getresponse()
+                data = answer.read()
+                upstream.close()
+                self.send_response(answer.status)
+                self.send_header("Content-Type", answer.getheader("Content-Type") or "")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = _forward
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _is_construct(body: bytes) -> bool:
+    return "CONSTRUCT" in urllib.parse.parse_qs(body.decode()).get("query", [""])[0]
+
+
+FAILURES = {
+    # The results PUT at the end of a run: every attempt is dropped.
+    "results-put": (["--format", "json"],
+                    lambda method, body, count: method == "PUT"),
+    # The records of the second partition of a cohort run: the store is gone mid-run.
+    "second-partition": (["--format", "jsonl", "--partition-size", "4"],
+                         lambda method, body, count: _is_construct(body) and count > 1),
+}
+
+
+@pytest.mark.parametrize("where", list(FAILURES))
+def test_a_store_failing_mid_run_leaves_no_results_graph(store, patients_in_store, capsys,
+                                                         where):
+    flags, drops = FAILURES[where]
+    proxy = DroppingProxy(store, drops)
+    graph = f"urn:guidelinekg:test:results-lost-at-{where}"
+    client = store.client()
+    before = store_totals(client)
+    try:
+        code, out, err = run_cli(["recommend", "--endpoint", proxy.base, *flags, "--as-of",
+                                  AS_OF, "--quiet", "--write-results", "--results-graph",
+                                  graph], capsys)
+    finally:
+        proxy.close()
+    assert code == cli.EXIT_STORE_ERROR
+    attempts = r"\(3 attempts in \d+\.\d s\)"
+    if where == "results-put":
+        assert json.loads(out)  # the run's own output was complete
+        assert [request for request in proxy.requests if request[0] == "PUT"] == [
+            ("PUT", f"/store?graph={urllib.parse.quote(graph, safe='')}", True)] * 3
+        message = (rf"the SPARQL store at {re.escape(proxy.base)}/store did not answer: "
+                   rf"connection lost \(RemoteDisconnected\) {attempts}\. The results graph "
+                   rf"<{graph}> was not confirmed written; one PUT is one transaction, so the "
+                   r"store holds all of it or none")
+    else:
+        assert len(out.splitlines()) == 4  # the first partition's lines, as they came
+        assert not any(method == "PUT" for method, _, _ in proxy.requests)
+        message = (rf"the SPARQL store at {re.escape(proxy.base)}/query did not answer: "
+                   rf"connection lost \(RemoteDisconnected\) {attempts}\. Nothing was written "
+                   rf"to the results graph <{graph}>")
+    assert re.fullmatch(rf"guidelinekg recommend: error: {message}", err.splitlines()[-1]), err
+    # Through the real server: no results graph, nothing else written either.
+    assert client.graph_sizes([graph]) == {graph: 0}
+    assert store_totals(client) == before
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["validate"], "give patient records (PATH...) or --endpoint URL"),
+    (["recommend", "--write-results", str(INVALID_PATIENT)], "--write-results needs --endpoint"),
+    (["validate", "--graph", "urn:g", str(INVALID_PATIENT)], "--graph needs --endpoint URL"),
+    (["recommend", "--endpoint", "http://127.0.0.1:1", str(INVALID_PATIENT)],
+     "give patient records (PATH...) or --endpoint URL, not both"),
+    (["recommend", "--endpoint", "http://127.0.0.1:1", "--results-graph", "urn:g"],
+     "--results-graph needs --write-results"),
+    (["recommend", "--endpoint", "http://127.0.0.1:1", "--write-results", "--results-graph",
+      "not an IRI"], "<not an IRI> is not a valid absolute IRI"),
+], ids=["no-input", "results-need-a-store", "graph-needs-a-store", "both-inputs",
+        "results-graph-alone", "results-graph-not-an-iri"])
+def test_store_options_are_checked_before_anything_is_sent(capsys, argv, message):
+    code, out, err = run_cli(argv, capsys)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"guidelinekg {argv[0]}: error: {message}"), err
 
 
 # ---------------------------------------------------------------------------------------

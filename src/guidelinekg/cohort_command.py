@@ -57,7 +57,7 @@ def run_cohort(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         report = None
         if args.validation_report is not None:
-            report = stack.enter_context(_open_output(args.validation_report))
+            report = stack.enter_context(open_output(args.validation_report))
         return _cohort_lines(args, settings, size, report)
 
 
@@ -99,7 +99,7 @@ def cohort_settings(args: argparse.Namespace) -> CohortSettings:
                           full_report=getattr(args, "validation_report", None) is not None)
 
 
-def _open_output(path: Path) -> TextIO:
+def open_output(path: Path) -> TextIO:
     try:
         return path.open("w", encoding="utf-8")
     except OSError as error:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -140,6 +140,8 @@ class PartitionOutcome:
     shapes: dict[tuple[str, str], int] = field(default_factory=dict)
     # every validation result as a JSON line, when the full report is asked for
     report: list[str] = field(default_factory=list)
+    # the results graph (PROV-O, N-Triples) of the patients derived, when asked for
+    results_graph: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,8 @@ class CohortSettings:
     full_report: bool = False
     # validate only: the partition's lines are its validation results, nothing is derived
     validate_only: bool = False
+    # the start of the run whose results graph each partition adds to (PROV-O), if any
+    results_started: datetime | None = None
 
 
 def evaluate_partition(graph: Graph, settings: CohortSettings,
@@ -201,7 +205,14 @@ def evaluate_partition(graph: Graph, settings: CohortSettings,
                         guidelines=settings.guidelines)
     lines += [json.dumps(result.to_json(), ensure_ascii=False) for result in
               derivation.patients]
-    return PartitionOutcome(lines, refused, patients, warnings, counts, report)
+    results_graph = b""
+    if settings.results_started is not None:
+        from guidelinekg.recommend_output import to_rdf
+
+        # Every partition names the same run: their union is one run's results graph.
+        derivation.started = settings.results_started
+        results_graph = to_rdf(derivation).serialize(format="nt", encoding="utf-8")
+    return PartitionOutcome(lines, refused, patients, warnings, counts, report, results_graph)
 
 
 def _refusal_line(patient: Node | None, by_patient: dict, report_graph: Graph) -> str:

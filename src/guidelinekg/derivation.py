@@ -535,9 +535,11 @@ def _care_gaps(engine: SparqlEngine, statements: dict[str, StatementInfo],
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from guidelinekg.cohort_command import add_cohort_arguments
+    from guidelinekg.store_commands import add_store_arguments
 
-    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
-                        help="patient records: RDF files, FHIR JSON, or folders of them")
+    parser.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                        help="patient records: RDF files, FHIR JSON, or folders of them (or "
+                             "--endpoint URL: from a SPARQL store)")
     parser.add_argument("--as-of", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD",
                         help="evaluation date for ages, durations and counts (default: today)")
     parser.add_argument("--format", choices=("text", "json", "turtle", "jsonl", "csv"),
@@ -564,14 +566,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "shapes; every result is then marked as derived from an invalid "
                              "record")
     add_spark_arguments(parser)
+    add_store_arguments(parser, results=True)
 
 
 def run(args: argparse.Namespace) -> int:
     from guidelinekg.patients import load_patient_input
     from guidelinekg.recommend_output import to_json, to_rdf, to_text
     from guidelinekg.sparql import expand_iri
+    from guidelinekg.store_commands import reads_store, run_recommend
     from guidelinekg.validation import text_report, validate_patients
 
+    if reads_store(args):
+        return run_recommend(args)
     if args.spark:
         return run_spark(args)
     if args.format in ("jsonl", "csv") or args.partition_size or args.workers > 1:

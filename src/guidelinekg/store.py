@@ -1,5 +1,5 @@
-"""A client for a SPARQL 1.1 store (Oxigraph server, Fuseki, GraphDB): queries, graph writes,
-and patient records read back.
+"""A client for a SPARQL 1.1 store (Oxigraph server, Fuseki, GraphDB): queries and graph
+writes (patient records are read back and results written by guidelinekg.store_commands).
 
 Queries (SELECT, CONSTRUCT, ASK) go through SPARQLWrapper with the SPARQL 1.1 Protocol; graphs
 are written with the Graph Store HTTP Protocol (PUT replaces a named graph, POST appends to
@@ -49,8 +49,6 @@ TOKEN_VARIABLE = "GUIDELINEKG_STORE_TOKEN"
 TRANSIENT_STATUSES = frozenset({502, 503, 504})
 # How much of a store's error answer a message quotes.
 BODY_EXCERPT = 300
-# Patients a read_patient_graph CONSTRUCT asks for at once.
-PATIENT_PARTITION = 100
 
 T = TypeVar("T")
 
@@ -479,15 +477,22 @@ class StoreClient:
 
     def write_graph(self, graph_iri: str, triples: Graph, *, replace: bool) -> int:
         """PUT (replace) or POST (append) the triples to a named graph; the number sent."""
+        self._write(graph_iri, triples.serialize(format="nt", encoding="utf-8"), replace)
+        return len(triples)
+
+    def put_ntriples_file(self, graph_iri: str, path: Path) -> None:
+        """Replace a named graph by an N-Triples file, in one PUT (one transaction on the
+        Oxigraph server: the graph is then whole or as it was); the file is streamed."""
+        self._write(graph_iri, path, replace=True)
+
+    def _write(self, graph_iri: str, body: bytes | Path, replace: bool) -> None:
         _iri_text(graph_iri)
-        body = triples.serialize(format="nt", encoding="utf-8")
         url = f"{self.endpoint.store_url}?graph={quote(graph_iri, safe='')}"
         method = "PUT" if replace else "POST"
         self._retrying(self.endpoint.store_url, lambda: self._send_graph(method, url, body),
                        idempotent=replace)
-        return len(triples)
 
-    def _send_graph(self, method: str, url: str, body: bytes) -> None:
+    def _send_graph(self, method: str, url: str, body: bytes | Path) -> None:
         parts = urlsplit(url)
         kind = http.client.HTTPSConnection if parts.scheme == "https" \
             else http.client.HTTPConnection
@@ -501,7 +506,13 @@ class StoreClient:
             assert connection.sock is not None
             timeout = self.endpoint.read_timeout
             connection.sock.settimeout(timeout)
-            connection.request(method, f"{parts.path}?{parts.query}", body, headers)
+            if isinstance(body, Path):
+                # Read anew at each attempt; a length, not chunks, which some stores refuse.
+                headers["Content-Length"] = str(body.stat().st_size)
+                with body.open("rb") as stream:
+                    connection.request(method, f"{parts.path}?{parts.query}", stream, headers)
+            else:
+                connection.request(method, f"{parts.path}?{parts.query}", body, headers)
             response = connection.getresponse()
             answer = _read_body(response, self.endpoint.store_url)
         except (OSError, http.client.HTTPException) as error:
@@ -528,56 +539,3 @@ def _json_term(value: Mapping[str, str]) -> Node:
     if "xml:lang" in value or datatype in (None, "http://www.w3.org/2001/XMLSchema#string"):
         return Literal(text, lang=value.get("xml:lang"))
     return Literal(text, datatype=URIRef(datatype))
-
-
-# ---------------------------------------------------------------------------------------
-# Patient records read back
-
-_PATIENTS = """PREFIX gkg: <https://w3id.org/guidelinekg/ontology#>
-SELECT DISTINCT ?patient WHERE { ?patient a gkg:Patient } ORDER BY ?patient"""
-
-_PATIENT_GRAPHS = """PREFIX gkg: <https://w3id.org/guidelinekg/ontology#>
-SELECT DISTINCT ?g WHERE { GRAPH ?g { ?patient a gkg:Patient } } ORDER BY ?g"""
-
-# A record as guidelinekg.cohorts._owned_subjects has it: the patient, the items that name
-# it, and every node they lead to that is described, other patients excepted. A property
-# path cannot stop at a node, so a node reached only through another patient would be read
-# too (a record never links to another patient's nodes). ?patient is bound by VALUES.
-_RECORDS = """PREFIX gkg: <https://w3id.org/guidelinekg/ontology#>
-PREFIX rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#>
-CONSTRUCT { ?s ?p ?o } WHERE {
-  ?patient (^gkg:subject)?/(rdf:type|!rdf:type)* ?s .
-  FILTER(?s = ?patient || NOT EXISTS { ?s a gkg:Patient })
-  ?s ?p ?o .
-}"""
-
-
-def patient_graphs(client: StoreClient) -> list[str]:
-    """The named graphs of the store that declare a patient."""
-    _, rows = client.select(_PATIENT_GRAPHS)
-    return [str(row["g"]) for row in rows]
-
-
-def read_patient_graph(endpoint: Endpoint | StoreClient, graphs: Sequence[str] | None = None,
-                       *, partition_size: int = PATIENT_PARTITION) -> Graph:
-    """The patient records of the named graphs (None: every graph that declares a
-    patient), one CONSTRUCT per ``partition_size`` patients, merged into one graph."""
-    client = endpoint if isinstance(endpoint, StoreClient) \
-        else StoreClient.from_environment(endpoint)
-    graphs = patient_graphs(client) if graphs is None else list(graphs)
-    records = Graph()
-    if not graphs:
-        return records
-    _, rows = client.select(_PATIENTS, graphs=graphs)
-    patients = [row["patient"] for row in rows]
-    anonymous = [patient for patient in patients if not isinstance(patient, URIRef)]
-    if anonymous:
-        raise StoreError(f"the store holds {len(anonymous)} patient(s) as blank nodes, which "
-                         "cannot be asked for by name; give each patient an IRI")
-    size = max(1, partition_size)
-    for start in range(0, len(patients), size):
-        batch = [[patient] for patient in patients[start:start + size]]
-        part = client.construct(with_values(_RECORDS, ["patient"], batch), graphs=graphs)
-        for triple in part:
-            records.add(triple)
-    return records

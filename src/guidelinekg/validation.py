@@ -308,19 +308,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "notes. Exit code 0: conforms (warnings allowed); 1: violations; 2: an input could "
         "not be read."
     )
-    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
-                        help="patient files or folders of them; all are validated together")
+    parser.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                        help="patient files or folders of them; all are validated together "
+                             "(or --endpoint URL: the records of a SPARQL store)")
     parser.add_argument("--format", choices=("text", "turtle", "json", "jsonl"),
                         default="text", help=FORMAT_HELP + "; jsonl: a cohort read as a "
                         "stream, validated in partitions, every result a JSON line (an item "
                         "of json's results) as partitions finish, the results in brief on "
                         "standard error")
     from guidelinekg.cohort_command import add_cohort_arguments
+    from guidelinekg.store_commands import add_store_arguments
 
     add_cohort_arguments(parser, "validate")
+    add_store_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from guidelinekg.store_commands import reads_store, run_validate
+
+    if reads_store(args):
+        return run_validate(args)
     if args.format == "jsonl" or args.partition_size or args.workers > 1:
         from guidelinekg.cohort_command import run_cohort_validation
 

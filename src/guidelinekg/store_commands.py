@@ -1,0 +1,479 @@
+"""``validate`` and ``recommend`` on patient records kept in a SPARQL 1.1 store
+(``--endpoint URL``), and a run's results written back (``recommend --write-results``).
+
+Patients are read from the named graphs ``load --patients`` wrote (by default every graph
+that declares a ``gkg:Patient``; ``--graph IRI`` names them), each patient's record with
+one CONSTRUCT, a partition of patients per request. They are then validated and derived
+exactly as records read from files: the embedded engine and the guideline this version of
+guidelinekg ships, so the output is the files' output (blank nodes aside, which the store
+names). ``--format jsonl`` (and csv) streams the partitions through
+:func:`guidelinekg.cohorts.evaluate_partition`, as a cohort read from files.
+
+The results graph of a run (:func:`guidelinekg.recommend_output.to_rdf`, PROV-O; for a
+cohort run the union of each partition's) is gathered as N-Triples in a temporary file
+while the run goes and written at the end with one Graph Store PUT: one request is one
+transaction on the Oxigraph server, so the graph appears whole or not at all, and a failure
+before that request writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TextIO
+
+from rdflib import Graph, URIRef
+
+from guidelinekg.cohorts import (
+    DEFAULT_PARTITION_SIZE,
+    CohortSettings,
+    CohortSummary,
+    PartitionOutcome,
+    Progress,
+    evaluate_partition,
+    worker_pool,
+    write_lines,
+)
+from guidelinekg.load_command import add_endpoint_arguments, endpoint_from_args
+from guidelinekg.loading import InputError, parse_ntriples
+from guidelinekg.sparql import QueryError
+from guidelinekg.store import Endpoint, StoreClient, StoreError, sparql_term, with_values
+
+# Patients a CONSTRUCT asks for at once when the whole graph is read.
+PATIENT_PARTITION = 100
+RESULTS_PREFIX = "urn:guidelinekg:results:"
+
+
+# ---------------------------------------------------------------------------------------
+# Patient records read back
+
+# Every (patient, graph) pair; ?g is bound by VALUES when graphs are named.
+_PATIENT_GRAPHS = """PREFIX gkg: <https://w3id.org/guidelinekg/ontology#>
+SELECT DISTINCT ?patient ?g WHERE { GRAPH ?g { ?patient a gkg:Patient } }
+ORDER BY ?patient ?g"""
+
+# A record as guidelinekg.cohorts._owned_subjects has it: the patient, the items that name
+# it, and every node they lead to that is described, other patients excepted. A property
+# path cannot stop at a node, so a node reached only through another patient would be read
+# too (a record never links to another patient's nodes). ?patient is bound by VALUES.
+_RECORDS = """PREFIX gkg: <https://w3id.org/guidelinekg/ontology#>
+PREFIX rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#>
+CONSTRUCT { ?s ?p ?o } WHERE {
+  ?patient (^gkg:subject)?/(rdf:type|!rdf:type)* ?s .
+  FILTER(?s = ?patient || NOT EXISTS { ?s a gkg:Patient })
+  ?s ?p ?o .
+}"""
+
+
+@dataclass(frozen=True)
+class StorePatients:
+    """The patients of some named graphs of a store, in order, with their graphs."""
+
+    graphs: list[str]
+    patients: list[URIRef]
+    patient_graphs: dict[URIRef, list[str]]
+
+    def provenance_lines(self) -> list[str]:
+        """Per patient, the graphs it came from (as a file input names its files)."""
+        return [f"patient <{patient}>: from {', '.join(f'<{g}>' for g in graphs)}"
+                for patient, graphs in self.patient_graphs.items()]
+
+
+def patient_graphs(client: StoreClient) -> list[str]:
+    """The named graphs of the store that declare a patient."""
+    return store_patients(client).graphs
+
+
+def store_patients(client: StoreClient, graphs: Sequence[str] | None = None) -> StorePatients:
+    """The patients the named graphs declare (None: every graph that declares one)."""
+    text = _PATIENT_GRAPHS
+    if graphs is not None:
+        if not graphs:
+            return StorePatients([], [], {})
+        text = with_values(text, ["g"], [[URIRef(graph)] for graph in graphs])
+    _, rows = client.select(text)
+    anonymous = {row["patient"] for row in rows if not isinstance(row["patient"], URIRef)}
+    if anonymous:
+        raise StoreError(f"the store holds {len(anonymous)} patient(s) as blank nodes, which "
+                         "cannot be asked for by name; give each patient an IRI")
+    found: dict[URIRef, list[str]] = {}
+    for row in rows:
+        patient = row["patient"]
+        if isinstance(patient, URIRef):
+            found.setdefault(patient, []).append(str(row["g"]))
+    named = sorted({graph for owners in found.values() for graph in owners})
+    return StorePatients(list(graphs) if graphs is not None else named, list(found), found)
+
+
+def read_patient_partitions(client: StoreClient, found: StorePatients, *,
+                            partition_size: int = PATIENT_PARTITION) -> Iterator[Graph]:
+    """The records of ``partition_size`` patients at a time, one CONSTRUCT each."""
+    size = max(1, partition_size)
+    for start in range(0, len(found.patients), size):
+        batch = [[patient] for patient in found.patients[start:start + size]]
+        yield client.construct(with_values(_RECORDS, ["patient"], batch), graphs=found.graphs)
+
+
+def read_patient_graph(endpoint: Endpoint | StoreClient, graphs: Sequence[str] | None = None,
+                       *, partition_size: int = PATIENT_PARTITION) -> Graph:
+    """The patient records of the named graphs (None: every graph that declares a
+    patient), one CONSTRUCT per ``partition_size`` patients, merged into one graph."""
+    client = endpoint if isinstance(endpoint, StoreClient) \
+        else StoreClient.from_environment(endpoint)
+    return _merged(read_patient_partitions(client, store_patients(client, graphs),
+                                           partition_size=partition_size))
+
+
+def _merged(parts: Iterable[Graph]) -> Graph:
+    records = Graph()
+    for part in parts:
+        for triple in part:
+            records.add(triple)
+    return records
+
+
+# ---------------------------------------------------------------------------------------
+# Command-line options, for validate and recommend
+
+# (flag, attribute) of the options that mean nothing without --endpoint.
+_STORE_OPTIONS = (("--graph", "graph"), ("--query-url", "query_url"),
+                  ("--update-url", "update_url"), ("--store-url", "store_url"),
+                  ("--write-results", "write_results"), ("--results-graph", "results_graph"))
+
+
+def add_store_arguments(parser: argparse.ArgumentParser, *, results: bool = False) -> None:
+    """``--endpoint`` and its options; ``results``: ``--write-results`` too (recommend)."""
+    add_endpoint_arguments(parser)
+    parser.add_argument("--graph", action="append", default=[], metavar="IRI",
+                        help="with --endpoint: a named graph of patient records to read "
+                             "(repeatable); by default every graph of the store that declares "
+                             "a patient (those load --patients writes)")
+    if results:
+        parser.add_argument("--write-results", action="store_true",
+                            help="with --endpoint: write the run's results (PROV-O, as "
+                                 "--format turtle gives them) into a named graph of their own, "
+                                 "in one request at the end: whole or not at all")
+        parser.add_argument("--results-graph", metavar="IRI",
+                            help="with --write-results: the graph to write (replaced if it "
+                                 "exists; default urn:guidelinekg:results:<UTC time>-<random>, "
+                                 "printed on standard error)")
+
+
+def reads_store(args: argparse.Namespace) -> bool:
+    """Whether the command reads its patients from a store (``--endpoint``); the options
+    are checked either way."""
+    if not args.endpoint:
+        given = [flag for flag, name in _STORE_OPTIONS if getattr(args, name, None)]
+        if given:
+            raise QueryError(f"{', '.join(given)} need{'s' if len(given) == 1 else ''} "
+                             "--endpoint URL")
+        if not args.paths:
+            raise QueryError("give patient records (PATH...) or --endpoint URL")
+        return False
+    if args.paths:
+        raise QueryError("give patient records (PATH...) or --endpoint URL, not both")
+    if getattr(args, "spark", None):
+        raise QueryError("--spark reads files; it does not go with --endpoint")
+    if getattr(args, "results_graph", None):
+        if not args.write_results:
+            raise QueryError("--results-graph needs --write-results")
+        sparql_term(URIRef(args.results_graph))  # an IRI, checked before anything is sent
+    return True
+
+
+def _is_cohort_run(args: argparse.Namespace) -> bool:
+    return args.format in ("jsonl", "csv") or bool(args.partition_size) or args.workers > 1
+
+
+def _store_input(args: argparse.Namespace) -> tuple[StoreClient, StorePatients]:
+    """The store and the patients of the graphs asked for; an error when there are none."""
+    if args.partition_size < 0 or args.workers < 1:
+        raise InputError("--partition-size", "sizes and workers must be positive")
+    for graph in args.graph:
+        sparql_term(URIRef(graph))  # an IRI, checked before anything is sent
+    client = StoreClient.from_environment(endpoint_from_args(args))
+    found = store_patients(client, args.graph or None)
+    url = client.endpoint.query_url
+    empty = [graph for graph in args.graph
+             if not any(graph in owners for owners in found.patient_graphs.values())]
+    if empty:
+        raise StoreError(f"the SPARQL store at {url} has no patient in "
+                         f"{', '.join(f'<{graph}>' for graph in empty)}; write patients with "
+                         "guidelinekg load --endpoint URL --patients FILE")
+    if not found.patients:
+        raise InputError(url, "no patient found (no named graph declares `a gkg:Patient`; "
+                              "guidelinekg load --endpoint URL --patients FILE writes them)")
+    return client, found
+
+
+def _whole_graph(client: StoreClient, found: StorePatients) -> Graph:
+    """Every patient's record in one graph; with several graphs, where each patient came
+    from on standard error (as several input files are named)."""
+    graph = _merged(read_patient_partitions(client, found))
+    if len(found.graphs) > 1:
+        for line in found.provenance_lines():
+            print(line, file=sys.stderr)
+    return graph
+
+
+# ---------------------------------------------------------------------------------------
+# validate --endpoint
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    """``validate --endpoint``: as ``validation.run`` on files."""
+    from guidelinekg.validation import (
+        EXIT_CONFORMS,
+        EXIT_VIOLATIONS,
+        annotated_report_graph,
+        json_report,
+        text_report,
+        validate_patients,
+    )
+
+    client, found = _store_input(args)
+    if _is_cohort_run(args):
+        return _validate_cohort(args, client, found)
+    graph = _whole_graph(client, found)
+    validation = validate_patients(graph, inplace=True)
+    if args.format == "turtle":
+        output = annotated_report_graph(validation, graph).serialize(format="turtle")
+    elif args.format == "json":
+        output = json_report(validation)
+    else:
+        output = text_report(validation, data=graph)
+    sys.stdout.write(output)
+    return EXIT_VIOLATIONS if validation.has_violations else EXIT_CONFORMS
+
+
+def _validate_cohort(args: argparse.Namespace, client: StoreClient,
+                     found: StorePatients) -> int:
+    settings = CohortSettings(date.today(), validate_only=True)
+    summary = _stream(args, client, found, settings, "validate", None, None)
+    print(f"guidelinekg validate: {summary.patients} patients, {len(summary.refused)} with "
+          f"violations, {summary.warnings} warnings. Results by shape:", file=sys.stderr)
+    print("\n".join(summary.shape_lines()), file=sys.stderr)
+    return 1 if summary.refused else 0
+
+
+# ---------------------------------------------------------------------------------------
+# recommend --endpoint
+
+
+def run_recommend(args: argparse.Namespace) -> int:
+    """``recommend --endpoint``: as ``derivation.run`` on files, and the results written
+    back when asked."""
+    client, found = _store_input(args)
+    with results_file(args) as results:
+        try:
+            if _is_cohort_run(args):
+                code = _recommend_cohort(args, client, found, results)
+            else:
+                code = _recommend_whole(args, client, found, results)
+        except StoreError as error:
+            if results is None:
+                raise
+            raise StoreError(f"{error}. Nothing was written to the results graph "
+                             f"<{results.iri}>") from None
+        if results is not None:
+            results.write(client)
+    return code
+
+
+def _recommend_whole(args: argparse.Namespace, client: StoreClient, found: StorePatients,
+                     results: ResultsFile | None) -> int:
+    from guidelinekg.derivation import derive
+    from guidelinekg.recommend_output import to_json, to_rdf, to_text
+    from guidelinekg.sparql import expand_iri
+    from guidelinekg.validation import text_report, validate_patients
+
+    graph = _whole_graph(client, found)
+    validation = validate_patients(graph)
+    if validation.has_violations and not args.allow_invalid:
+        print("guidelinekg recommend: the record violates the patient shapes; nothing is "
+              "derived. Validation report:\n", file=sys.stderr)
+        print(text_report(validation, data=graph), file=sys.stderr)
+        if results is not None:
+            results.abandon("no result was derived")
+        return 1
+    if validation.results:
+        print(text_report(validation, data=graph), file=sys.stderr)
+    if validation.has_violations:
+        print("guidelinekg recommend: --allow-invalid: the record violates the patient shapes; "
+              "every result below is derived from an invalid record, for research only.",
+              file=sys.stderr)
+    patient = expand_iri(args.patient) if args.patient else None
+    try:
+        derivation = derive(graph, args.as_of or date.today(), args.engine, patient,
+                            validation=validation, allow_invalid=args.allow_invalid,
+                            guidelines=args.guideline)
+    except ValueError as error:
+        raise InputError("--guideline", str(error)) from None
+    if not derivation.patients:
+        print("guidelinekg recommend: no gkg:Patient in the input", file=sys.stderr)
+        if results is not None:
+            results.abandon("no result was derived")
+        return 2
+    rdf = to_rdf(derivation) if args.format == "turtle" or results is not None else None
+    if args.format == "json":
+        print(to_json(derivation))
+    elif rdf is not None and args.format == "turtle":
+        print(rdf.serialize(format="turtle"))
+    else:
+        print(to_text(derivation))
+    if results is not None and rdf is not None:
+        results.add(rdf.serialize(format="nt", encoding="utf-8"))
+    return 0
+
+
+def _recommend_cohort(args: argparse.Namespace, client: StoreClient, found: StorePatients,
+                      results: ResultsFile | None) -> int:
+    from guidelinekg.cohort_command import cohort_settings, open_output
+
+    if args.patient:
+        raise InputError("--patient", "a cohort run (jsonl, csv, --partition-size, --workers) "
+                                      "covers every patient of the input")
+    settings = cohort_settings(args)
+    with ExitStack() as stack:
+        report = None
+        if args.validation_report is not None:
+            report = stack.enter_context(open_output(args.validation_report))
+        summary = _stream(args, client, found, settings, "recommend", report, results)
+    print(f"guidelinekg recommend: {summary.patients} patients, {len(summary.refused)} "
+          f"refused (their records violate the patient shapes; each has a line saying why), "
+          f"{summary.warnings} warnings. Validation results by shape:", file=sys.stderr)
+    print("\n".join(summary.shape_lines()), file=sys.stderr)
+    if args.validation_report is not None:
+        print(f"guidelinekg recommend: every validation result is in {args.validation_report}",
+              file=sys.stderr)
+    return 1 if summary.refused and not args.allow_invalid else 0
+
+
+# ---------------------------------------------------------------------------------------
+# Cohort runs: partitions read from the store, evaluated as a cohort from files is
+
+
+@dataclass(frozen=True)
+class _Job:
+    records: bytes  # N-Triples: a job may go to a worker process
+    settings: CohortSettings
+
+
+def _evaluate(job: _Job) -> tuple[PartitionOutcome, bytes]:
+    """One partition's lines, and its results graph as N-Triples when asked for."""
+    outcome = evaluate_partition(parse_ntriples(job.records, "store partition"), job.settings)
+    return outcome, outcome.results_graph
+
+
+def _stream(args: argparse.Namespace, client: StoreClient, found: StorePatients,
+            settings: CohortSettings, command: str, report: TextIO | None,
+            results: ResultsFile | None) -> CohortSummary:
+    """Read the partitions, evaluate them (in worker processes with --workers) and write
+    their lines as they come; each partition's results go to ``results``."""
+    size = args.partition_size or DEFAULT_PARTITION_SIZE
+    if not args.quiet:
+        print(f"guidelinekg {command}: {_count(len(found.patients), 'patient')} in "
+              f"{_count(len(found.graphs), 'graph')} of {client.endpoint.query_url}",
+              file=sys.stderr)
+    if results is not None:
+        settings = replace(settings, results_started=results.started)
+    jobs = (_Job(part.serialize(format="nt", encoding="utf-8"), settings)
+            for part in read_patient_partitions(client, found, partition_size=size))
+    with worker_pool(args.workers) as mapper:
+        outcomes = _gathering(mapper(_evaluate, jobs), results)
+        return write_lines(outcomes, sys.stdout,
+                           Progress(len(found.patients), args.quiet, command=command),
+                           as_csv=args.format == "csv", report=report)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _gathering(evaluated: Iterable[tuple[PartitionOutcome, bytes]],
+               results: ResultsFile | None) -> Iterator[PartitionOutcome]:
+    for outcome, triples in evaluated:
+        if results is not None:
+            results.add(triples)
+        yield outcome
+
+
+# ---------------------------------------------------------------------------------------
+# The results graph, written whole or not at all
+
+
+@dataclass
+class ResultsFile:
+    """The run's results as N-Triples in a temporary file, until one PUT writes them."""
+
+    iri: str
+    path: Path
+    started: datetime
+    abandoned: bool = False
+
+    def add(self, ntriples: bytes) -> None:
+        with self.path.open("ab") as stream:
+            stream.write(ntriples)
+
+    def abandon(self, why: str) -> None:
+        print(f"guidelinekg recommend: {why}; the results graph <{self.iri}> is not written",
+              file=sys.stderr)
+        self.abandoned = True
+
+    def write(self, client: StoreClient) -> None:
+        """One PUT of the whole file (retried only as a PUT may be: it is idempotent)."""
+        if self.abandoned:
+            return
+        try:
+            client.put_ntriples_file(self.iri, self.path)
+        except StoreError as error:
+            raise StoreError(f"{error}. The results graph <{self.iri}> was not confirmed "
+                             "written; one PUT is one transaction, so the store holds all "
+                             "of it or none") from None
+        size = client.graph_sizes([self.iri])[self.iri]
+        print(f"guidelinekg recommend: the results are in the graph <{self.iri}> of "
+              f"{client.endpoint.store_url} ({size} triples)", file=sys.stderr)
+
+
+def default_results_graph(now: datetime | None = None) -> str:
+    """A results graph IRI of its own for a run: its UTC start and a random part."""
+    now = now or datetime.now(UTC)
+    return f"{RESULTS_PREFIX}{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(4)}"
+
+
+@contextmanager
+def results_file(args: argparse.Namespace) -> Iterator[ResultsFile | None]:
+    """The results file of a run that writes its results (None otherwise); removed after."""
+    if not getattr(args, "write_results", False):
+        yield None
+        return
+    started = datetime.now(UTC)
+    iri = args.results_graph or default_results_graph(started)
+    with tempfile.TemporaryDirectory(prefix="guidelinekg-results-") as folder:
+        path = Path(folder) / "results.nt"
+        path.touch()
+        print(f"guidelinekg recommend: this run's results graph: <{iri}>", file=sys.stderr)
+        yield ResultsFile(iri, path, started)
+
+
+__all__ = [
+    "PATIENT_PARTITION",
+    "ResultsFile",
+    "StorePatients",
+    "add_store_arguments",
+    "default_results_graph",
+    "patient_graphs",
+    "read_patient_graph",
+    "read_patient_partitions",
+    "reads_store",
+    "run_recommend",
+    "run_validate",
+    "store_patients",
+]
