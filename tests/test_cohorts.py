@@ -19,6 +19,7 @@ from guidelinekg.derivation import derive
 from guidelinekg.loading import PREFIXES, parse_rdf_file
 from guidelinekg.resources import examples_dir
 from guidelinekg.synth import SynthOptions, synthesize, templates_from
+from json_contract import cohort_line
 
 VIGNETTES = Path(__file__).parent / "vignettes"
 AS_OF = date(2026, 12, 1)
@@ -35,7 +36,7 @@ def _vignette_cohort(count: int = 12) -> Graph:
 
 def _lines(graph: Graph, size: int, workers: int = 1) -> list[dict]:
     outcomes = evaluate_cohort(graph, CohortSettings(AS_OF), size, workers)
-    return sorted((json.loads(line) for outcome in outcomes for line in outcome.lines),
+    return sorted((cohort_line(line) for outcome in outcomes for line in outcome.lines),
                   key=lambda d: (d["patient"] or "", d.get("guideline", "")))
 
 
@@ -118,7 +119,7 @@ def test_the_command_writes_json_lines_and_exits_1_when_a_patient_is_refused(
                              str(cohort), "--as-of", "2026-12-01", "--partition-size", "6",
                              "--workers", "2"], capture_output=True, text=True,
                             timeout=600, check=False)
-    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    lines = [cohort_line(line) for line in result.stdout.splitlines()]
     refused = [d for d in lines if d.get("refused")]
     assert result.returncode == (1 if refused else 0), result.stderr
     assert len({d["patient"] for d in lines}) == 20
@@ -149,7 +150,7 @@ def test_csv_rows_flatten_the_json_lines_and_the_summary_counts_shapes(tmp_path:
     summary = write_lines(outcomes, out, as_csv=True)
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert tuple(rows[0]) == CSV_COLUMNS
-    documents = [json.loads(line) for outcome in outcomes for line in outcome.lines]
+    documents = [cohort_line(line) for outcome in outcomes for line in outcome.lines]
     for document in documents:
         mine = [r for r in rows if r["patient"] == document["patient"]
                 and r["guideline"] == document["guideline"]]
@@ -174,7 +175,7 @@ def test_one_partition_with_patients_and_triples_of_no_patient_refuses_only_thos
     orphan = URIRef("http://example.org/orphan-item")
     graph.add((orphan, RDF.type, URIRef(GKG + "Observation")))
     outcome = evaluate_partition(graph, CohortSettings(AS_OF))
-    documents = [json.loads(line) for line in outcome.lines]
+    documents = [cohort_line(line) for line in outcome.lines]
     refused = [d for d in documents if d.get("refused")]
     assert [d["patient"] for d in refused if d["patient"] is None] == [None]
     derived = {d["patient"] for d in documents if not d.get("refused")}

@@ -9,7 +9,6 @@ differently).
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from datetime import date
@@ -34,6 +33,7 @@ from guidelinekg.facts import (
 from guidelinekg.loading import PREFIXES, guideline_graph, parse_rdf_file
 from guidelinekg.resources import examples_dir
 from guidelinekg.sparql import QueryError, SparqlEngine, bundled_queries, load_query, make_engine
+from json_contract import results_of
 
 ENGINES = ("oxigraph", "rdflib")
 AS_OF = date(2026, 12, 1)
@@ -393,7 +393,8 @@ def recommend_json(path: Path) -> dict:
         [sys.executable, "-m", "guidelinekg.cli", "recommend", str(path), "--as-of",
          "2026-12-01", "--format", "json"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    (document,) = results_of(done.stdout)
+    return document
 
 
 HER2_KEYS = ("SYS-1", "HRP-1", "HRP-2", "HRP-3", "HER2-1", "HER2-3", "TN-1")

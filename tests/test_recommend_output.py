@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from guidelinekg.loading import PREFIXES, parse_rdf_file
 from guidelinekg.recommend_output import to_json, to_rdf, to_text
 from guidelinekg.resources import examples_dir
 from guidelinekg.results import Derivation
+from json_contract import results_of
 
 GKG = PREFIXES["gkg"]
 EXAMPLE = examples_dir() / "patients" / "hr-positive-her2-negative-bone-only.ttl"
@@ -28,7 +28,7 @@ def derivation() -> Derivation:
 
 
 def test_json_contract(derivation: Derivation) -> None:
-    document = json.loads(to_json(derivation))
+    (document,) = results_of(to_json(derivation))  # always a list, one patient here
     assert next(iter(document)) == "population"
     assert document["population"]["status"] == "in"
     assert document["population"]["missing"] == []
@@ -154,8 +154,7 @@ def test_json_rdf_and_text_agree_on_every_result_of_a_cohort() -> None:
     for path in sorted(cohort.glob("*.ttl")):
         graph_in += parse_rdf_file(path)
     derivation = derive(graph_in, AS_OF)
-    documents = json.loads(to_json(derivation))
-    documents = documents if isinstance(documents, list) else [documents]
+    documents = results_of(to_json(derivation))
     graph = Graph().parse(data=to_rdf(derivation).serialize(format="turtle"), format="turtle")
     text = to_text(derivation)
     assert len(documents) >= 3

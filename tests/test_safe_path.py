@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from guidelinekg.derivation import InvalidRecordError, derive
 from guidelinekg.loading import PREFIXES, parse_rdf_file
 from guidelinekg.recommend_output import to_json, to_rdf, to_text
 from guidelinekg.resources import examples_dir
+from json_contract import results_of
 
 AS_OF = date(2026, 12, 1)
 INVALID_EXAMPLES = sorted((examples_dir() / "patients").glob("invalid-*.ttl"))
@@ -49,13 +49,13 @@ def test_deriving_an_invalid_record_for_research_marks_every_result(capsys) -> N
     path = examples_dir() / "patients" / "invalid-her2-contradiction.ttl"
     derivation = derive(parse_rdf_file(path), AS_OF, allow_invalid=True)
     assert derivation.derived_from_invalid_record
-    document = json.loads(to_json(derivation))
+    (document,) = results_of(to_json(derivation))
     assert document["derived_from_invalid_record"] is True
     assert "DERIVED FROM A RECORD THAT VIOLATES THE SHAPES" in to_text(derivation)
     assert cli.main(["recommend", str(path), "--as-of", "2026-12-01", "--format", "json",
                      "--allow-invalid"]) == 0
     captured = capsys.readouterr()
-    assert json.loads(captured.out)["derived_from_invalid_record"] is True
+    assert results_of(captured.out)[0]["derived_from_invalid_record"] is True
     assert "every result below is derived from an invalid record" in captured.err
 
 
@@ -67,7 +67,7 @@ def _vignette(name: str):
 def test_an_outside_patient_is_told_so_first_in_every_format() -> None:
     derivation = derive(parse_rdf_file(VIGNETTES / "population-lung-cancer-bone-metastasis.ttl"),
                         AS_OF)
-    document = json.loads(to_json(derivation))
+    (document,) = results_of(to_json(derivation))
     assert next(iter(document)) == "population"
     assert document["population"]["status"] == "out"
     assert document["population"]["population"] == "stage 4 breast cancer with bone metastasis"
@@ -100,7 +100,7 @@ def test_unknown_membership_names_the_missing_facts_first() -> None:
 def test_a_possibly_contraindicated_order_stands_with_the_contraindications() -> None:
     derivation = derive(parse_rdf_file(
         VIGNETTES / "first-line-paclitaxel-bone-predominance-unknown.ttl"), AS_OF)
-    document = json.loads(to_json(derivation))
+    (document,) = results_of(to_json(derivation))
     (flag,) = document["contraindicated"]
     assert flag["key"] == "AVOID-2"
     assert flag["status"] == "possibly-contraindicated"

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from json_contract import results_of
+
 LIBRARY = Path(__file__).resolve().parent / "fixtures" / "library"
 PATIENTS = LIBRARY / "patients"
 EXAMPLE = "https://w3id.org/guidelinekg/guideline/example/"
@@ -38,7 +40,7 @@ def _run(*args: str, library: bool = True) -> subprocess.CompletedProcess[str]:
 def results() -> list[dict]:
     result = _run("recommend", str(PATIENTS), "--as-of", "2026-12-01", "--format", "json")
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    return results_of(result.stdout)
 
 
 def _result(results: list[dict], patient: str, guideline: str) -> dict:
@@ -196,7 +198,7 @@ def test_recommend_for_one_guideline() -> None:
     result = _run("recommend", str(PATIENTS), "--as-of", "2026-12-01", "--format", "json",
                   "--guideline", "example")
     assert result.returncode == 0, result.stderr
-    assert {r["guideline"] for r in json.loads(result.stdout)} == {EXAMPLE + "guideline"}
+    assert {r["guideline"] for r in results_of(result.stdout)} == {EXAMPLE + "guideline"}
     unknown = _run("recommend", str(PATIENTS), "--as-of", "2026-12-01",
                    "--guideline", "nowhere")
     assert unknown.returncode == 2

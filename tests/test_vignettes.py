@@ -38,6 +38,7 @@ from rdflib import Graph, URIRef
 from rdflib.namespace import RDF, SKOS
 
 from guidelinekg.loading import PREFIXES, guideline_graph, merge_graphs, parse_rdf_file
+from json_contract import results_of
 
 VIGNETTE_DIR = Path(__file__).resolve().parent / "vignettes"
 EXPECTED_DIR = VIGNETTE_DIR / "expected"
@@ -374,7 +375,7 @@ def test_cli_recommend_json_contract() -> None:
          "--as-of", expected["as_of"], "--format", "json"],
         capture_output=True, text=True, timeout=120, check=False)
     assert completed.returncode == 0, completed.stderr
-    document = json.loads(completed.stdout)
+    (document,) = results_of(completed.stdout)  # always a list: one patient here
     assert next(iter(document)) == "population", "the population verdict comes first"
     assert set(document) == {"population", "patient", "guideline", "as_of", "recommendations",
                              "contraindicated", "care_gaps", "dose_checks"}

@@ -38,9 +38,9 @@ POPULATION_WORDS = {"in": "in the guideline's population",
 
 
 def to_json(derivation: Derivation) -> str:
-    documents = [p.to_json() for p in derivation.patients]
-    payload = documents[0] if len(documents) == 1 else documents
-    return json.dumps(payload, indent=2, ensure_ascii=False)
+    """The JSON contract: always a list, one object per patient and guideline (one patient
+    is a list of one), each as ``schemas/recommendation-result.schema.json`` describes."""
+    return json.dumps([p.to_json() for p in derivation.patients], indent=2, ensure_ascii=False)
 
 
 # --------------------------------------------------------------------------------------
