@@ -291,11 +291,12 @@ def test_recommendation_page_sources_pitfalls_and_links(site: Site) -> None:
 
 def test_recommendation_page_doses(site: Site) -> None:
     words = text_of(page(site, "guideline/bcbm/HER2-3.html"))
-    assert "4 mg/kg (per kg body weight) intravenous SNOMED CT 47625008 " \
-           "4 mg/kg, intravenous, over 90 min, once" in words
+    assert "4 mg/kg (per kg body weight) intravenous SNOMED CT 47625008 Intravenous route " \
+           "(qualifier value) 4 mg/kg, intravenous, over 90 min, once" in words
     assert "6 mg/kg, intravenous, every 3 wk" in words
     denosumab = text_of(page(site, "guideline/bcbm/BMA-2.html"))
-    assert "120 mg subcutaneous SNOMED CT 34206005 120 mg, subcutaneous, every 4 wk" in denosumab
+    assert "120 mg subcutaneous SNOMED CT 34206005 Subcutaneous 120 mg, subcutaneous, every 4 wk" \
+        in denosumab
 
 
 def test_recommendation_page_embeds_its_rdf(site: Site) -> None:
@@ -498,3 +499,71 @@ def test_a_precondition_check_is_shown_with_its_statement(site: Site) -> None:
     text = text_of(page(site, "guideline/bcbm/OLIGO-1.html"))
     assert "Precondition: local ablative therapy after multidisciplinary discussion" in text
     assert "local ablative therapy with no multidisciplinary discussion before it" in text
+
+
+# ---------------------------------------------------------------------------------------
+# Pages for readers (issue 15): the source by its title, codes with names, a 404 page, and
+# no notes about the project's own files
+# ---------------------------------------------------------------------------------------
+
+
+def test_publish_prints_no_notes_about_the_projects_own_files(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], site: Site) -> None:
+    assert site.notes == []
+    assert main(["publish", "--out", str(tmp_path / "site")]) == 0
+    assert "note:" not in capsys.readouterr().err
+
+
+def test_a_library_file_without_a_version_is_still_a_note(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from guidelinekg.resources import LIBRARY_VARIABLE
+
+    folder = tmp_path / "guidelines" / "mine"
+    folder.mkdir(parents=True)
+    (folder / "mine.ttl").write_text(
+        "@prefix owl: <http://www.w3.org/2002/07/owl#> .\n"
+        f"<{BASE}guideline/mine> a owl:Ontology .\n", encoding="utf-8")
+    monkeypatch.setenv(LIBRARY_VARIABLE, str(tmp_path))
+    notes: list[str] = []
+    collect_graphs(shapes_files=[], codesystem_file=tmp_path / "absent.json", notes=notes)
+    versions = [note for note in notes if "owl:versionInfo" in note]
+    assert versions == ["guideline-mine: no owl:versionInfo; published as version 0.1.0"]
+
+
+def test_curated_from_names_the_source_by_its_title(site: Site) -> None:
+    title = "Treatment for Stage 4 Breast Cancer with Bone Metastasis"
+    source = f"{title} (Dr.Oracle Medical Advisory Board) source file 000_98d52ddb3bbd7ff4.txt"
+    assert f"Curated from {source}" in text_of(page(site, "index.html"))
+    statement = page(site, "guideline/bcbm/BMA-2.html")
+    assert f"Curated from line 26 of {source}" in text_of(statement)
+    assert f"<cite>{title}</cite>" in statement
+
+
+def test_codes_are_shown_with_the_names_the_data_gives_them(site: Site) -> None:
+    for key, code, name in (("BMA-2", "RxNorm 993449", "Denosumab"),
+                            ("BMA-2", "RxNorm 1046399", "Xgeva"),
+                            ("BMA-2", "SNOMED CT 34206005", "Subcutaneous"),
+                            ("BMA-3", "RxNorm 77655", "Zoledronic acid")):
+        assert f'<code>{code}</code> <span class="code-display">{name}</span>' in \
+            page(site, f"guideline/bcbm/{key}.html"), code
+    ontology = page(site, "ontology.html")
+    assert '<code>RxNorm 72965</code> <span class="code-display">Letrozole</span>' in ontology
+    # A term's statements: gkg:rxnormCode "993449" with its name.
+    assert '<li>993449 <span class="code-display">Denosumab</span></li>' in ontology
+    # Every code the pages show has a name in the repository's data (none is left bare).
+    bare = {code for name in site.files if name.endswith(".html")
+            for code in re.findall(r'<span class="coded"><code>([^<]+)</code></span>',
+                                   page(site, name))}
+    assert bare == set()
+
+
+def test_the_site_has_a_404_page_and_the_htaccess_points_at_it(site: Site) -> None:
+    not_found = page(site, "404.html")
+    assert "<h1>Not found</h1>" in not_found and DISCLAIMER_START in not_found
+    # Served at any path, so its links start at the root.
+    assert '<link rel="stylesheet" href="/static/style.css">' in not_found
+    assert '<a href="/index.html">' in not_found
+    assert "ErrorDocument 404 /404.html" in page(site, ".htaccess").splitlines()
+    from guidelinekg.publishing import htaccess
+
+    assert "ErrorDocument" not in htaccess(site.routes, "https://example.org/guidelinekg/")

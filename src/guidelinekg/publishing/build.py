@@ -1,6 +1,6 @@
 """Building the site: an orchestrator of small named steps.
 
-collect the graphs -> routes -> graph files -> pages (resources, graphs, patient data, query)
+collect the graphs -> routes -> graph files -> pages (resources, graphs, patient data, query, 404)
 -> dataset description -> server files (context, .htaccess, static assets) -> manifest ->
 write. Every step adds to one ``_Build``; nothing is written to disk before the last step.
 """
@@ -46,7 +46,9 @@ from guidelinekg.publishing.ontology_page import ontology_view
 from guidelinekg.publishing.output import Site, _prepare_out, manifest, write_files
 from guidelinekg.publishing.pages import (
     Page,
+    RootPage,
     SiteContext,
+    code_displays,
     describe,
     environment,
     notice,
@@ -65,6 +67,7 @@ from guidelinekg.publishing.routes import (
 )
 from guidelinekg.publishing.shapes_page import shapes_view
 from guidelinekg.rdf_output import Prefixes, Triple, stable_triples
+from guidelinekg.sparql import query_prefixes
 
 # Shown on a resource page: the first links to it (a code used everywhere has thousands).
 _INCOMING_SHOWN = 300
@@ -103,8 +106,9 @@ class _Renderer:
         return Page(self.site, path)
 
     def render(self, template: str, path: str, title: str, jsonld: dict | None = None,
-               alternates: list[tuple[str, str]] | None = None, **context: Any) -> None:
-        page = self.page(path)
+               alternates: list[tuple[str, str]] | None = None, page: Page | None = None,
+               **context: Any) -> None:
+        page = page or self.page(path)
         html = self.environment.get_template(template).render(
             page=page, title=title, notice=self.notice,
             jsonld=script_json(jsonld) if jsonld is not None else None,
@@ -285,7 +289,16 @@ def _patient_and_query_pages(renderer: _Renderer,
                              for f in site.facts},
                     shapes=shapes_view(page, site.shapes) if site.shapes is not None else [],
                     shape_graphs=patient_shape_graphs)
-    renderer.render("query.html", "query.html", "SPARQL query", None, None)
+    # The page's editor offers the prefixes the endpoint declares for a query.
+    renderer.render("query.html", "query.html", "SPARQL query", None, None,
+                    prefixes=query_prefixes())
+
+
+def _not_found_page(renderer: _Renderer) -> None:
+    """404.html: the answer to an unknown path, in the site's layout (served at that path,
+    so its links start at the root)."""
+    renderer.render("not_found.html", "404.html", "Not found", None, None,
+                    page=RootPage(renderer.site, "404.html"))
 
 
 def _dataset_and_index(build: _Build, renderer: _Renderer, notes: list[str]) -> None:
@@ -333,11 +346,12 @@ def build_site(out: Path | str, site_url: str | None = None,
     _graph_files(build, graphs)
     patient_shape_graphs, patient_shapes = _patient_shapes(graphs)
     site = SiteContext(union, routes, build.prefixes, guideline_list, patient_facts(union),
-                       graphs, patient_shapes)
+                       graphs, patient_shapes, code_displays(graphs))
     renderer = _Renderer(site, build)
     _resource_documents(build, renderer)
     _graph_pages(renderer, kept)
     _patient_and_query_pages(renderer, patient_shape_graphs)
+    _not_found_page(renderer)
     _dataset_and_index(build, renderer, notes)
     _server_files(build, routes, site_url)
     build.files[MANIFEST_NAME] = manifest(out, build.files, graphs, kept, write)

@@ -24,6 +24,7 @@ from guidelinekg.resources import (
     fhir_folders,
     library_roots,
     modules,
+    resource_root,
 )
 
 
@@ -77,6 +78,11 @@ def source_name(path: Path) -> str:
     return path.name
 
 
+def _is_bundled(path: Path) -> bool:
+    """Whether a file is one of the project's own (shipped with the package)."""
+    return path.resolve().is_relative_to(resource_root().resolve())
+
+
 def _ontology_iri(name: str, merged: Graph, default_iri: str, notes: list[str]) -> URIRef:
     ontologies = sorted(s for s in merged.subjects(RDF.type, OWL.Ontology) if isinstance(s, URIRef))
     if URIRef(default_iri) in ontologies or not ontologies:
@@ -109,7 +115,10 @@ def ontology_graph(name: str, files: list[Path], stem: str, default_iri: str,
     version = text(merged, iri, OWL.versionInfo)
     if version is None:
         version = fallback_version or __version__
-        notes.append(f"{name}: no owl:versionInfo; published as version {version}")
+        # The project's own files are released together and take the release's version;
+        # only a library's file, whose author can add owl:versionInfo, is worth a note.
+        if not all(_is_bundled(path) for path in files):
+            notes.append(f"{name}: no owl:versionInfo; published as version {version}")
     version_iri = merged.value(iri, OWL.versionIRI)
     modified = merged.value(iri, DCTERMS.modified)
     license_iri = merged.value(iri, DCTERMS.license)

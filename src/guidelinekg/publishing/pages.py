@@ -14,6 +14,14 @@ from rdflib.namespace import RDF, RDFS, SKOS
 from rdflib.paths import MulPath, SequencePath
 from rdflib.term import Node
 
+from guidelinekg.fhir_import.codes import (
+    FINDING,
+    RXNORM,
+    SNOMED,
+    canonical_system,
+    code_map_paths,
+    read_code_map,
+)
 from guidelinekg.guideline_content import (
     Guideline,
     PatientFact,
@@ -32,6 +40,11 @@ from guidelinekg.publishing.routes import Route
 from guidelinekg.rdf_output import Prefixes
 
 _KEY_IN_TEXT = re.compile(r"\b[A-Z][A-Z0-9]*-\d+\b")
+# The code systems as guideline_parts.Code names them, and the properties holding codes.
+_CODE_SYSTEMS = {"RxNorm": RXNORM, "SNOMED CT": SNOMED, "guidelinekg finding": FINDING}
+_CODE_PROPERTIES = {GKG.rxnormCode: RXNORM, GKG.snomedCode: SNOMED, GKG.findingCode: FINDING}
+# How many sentences of a disclaimer every page shows before "Full disclaimer".
+_DISCLAIMER_LEAD = 2
 
 
 def environment() -> jinja2.Environment:
@@ -56,6 +69,8 @@ class SiteContext:
     facts: list[PatientFact]
     graphs: list[PublishedGraph]
     shapes: Graph | None
+    # (code system URL, code) -> the name the repository's data gives it (code_displays).
+    code_displays: dict[tuple[str, str], str] = field(default_factory=dict)
     _labels: dict[Node, str] = field(default_factory=dict)
 
     def html_document(self, iri: Node) -> str | None:
@@ -117,6 +132,11 @@ class Page:
     def compact(self, term: Node) -> str:
         return self.site.compact(term)
 
+    def code_display(self, system: str, code: str) -> str | None:
+        """The name of a code shown as ``system`` (``RxNorm``, ``SNOMED CT``), if the
+        repository's data holds one."""
+        return self.site.code_displays.get((_CODE_SYSTEMS.get(system, system), code))
+
     def fact_href(self, fact: Node) -> str:
         key = text(self.site.union, fact, SKOS.notation) or local_name(fact)
         return self.url("patient-data.html") + "#" + key
@@ -145,14 +165,51 @@ class Page:
         return found
 
 
-def notice(guideline_list: list[Guideline]) -> dict[str, list[str]]:
+class RootPage(Page):
+    """A page served at any path (the 404 page): its links start at the site's root, where
+    the .htaccess puts the site (RewriteBase /) and where `guidelinekg serve` serves it."""
+
+    def url(self, target: str) -> str:
+        return "/" + target
+
+
+def disclaimer_parts(disclaimer: str) -> dict[str, str]:
+    """A disclaimer's first sentences, which every page shows, and the rest, folded: whole,
+    it fills a phone's first screen."""
+    sentences = re.split(r"(?<=[.!?])\s+", disclaimer.strip())
+    return {"lead": " ".join(sentences[:_DISCLAIMER_LEAD]),
+            "rest": " ".join(sentences[_DISCLAIMER_LEAD:])}
+
+
+def notice(guideline_list: list[Guideline]) -> dict[str, list]:
     """The review status and disclaimer(s) every page shows."""
     statuses = sorted({g.review_status for g in guideline_list if g.review_status})
+    disclaimers = sorted({g.disclaimer for g in guideline_list if g.disclaimer})
     return {
         "statuses": statuses or ["not stated"],
         "notes": sorted({g.review_note for g in guideline_list if g.review_note}),
-        "disclaimers": sorted({g.disclaimer for g in guideline_list if g.disclaimer}),
+        "disclaimers": disclaimers,
+        "disclaimer_parts": [disclaimer_parts(d) for d in disclaimers],
     }
+
+
+def code_displays(graphs: list[PublishedGraph]) -> dict[tuple[str, str], str]:
+    """What the repository's own data calls each code: the modules' FHIR code maps, then the
+    published CodeSystems. A code named nowhere has no entry; its pages show it bare."""
+    displays: dict[tuple[str, str], str] = {}
+    for path in code_map_paths():
+        for row in read_code_map(path).rows:
+            if row.display and not row.code.endswith("*"):  # "C50*" is a range, not a code
+                displays.setdefault((canonical_system(row.system), row.code), row.display)
+    for graph in graphs:
+        if graph.kind != "codesystem":
+            continue
+        for concept in graph.graph.subjects(SKOS.inScheme, graph.iri):
+            notation = text(graph.graph, concept, SKOS.notation)
+            name = text(graph.graph, concept, SKOS.prefLabel)
+            if notation and name:
+                displays.setdefault((str(graph.iri), notation), name)
+    return displays
 
 
 def value_view(page: Page, term: Node) -> dict[str, str | None]:
@@ -170,17 +227,27 @@ def optional_value_view(page: Page, term: Node | None) -> dict[str, str | None] 
     return value_view(page, term) if term is not None else None
 
 
+def _property_value(page: Page, graph: Graph, predicate: Node,
+                    value: Node) -> dict[str, object]:
+    if isinstance(value, BNode):
+        return {"text": "", "href": None, "note": None, "iri": None,
+                "rows": property_rows(page, graph, value)}
+    view: dict[str, object] = dict(value_view(page, value))
+    system = _CODE_PROPERTIES.get(predicate) if isinstance(predicate, URIRef) else None
+    if system is not None and isinstance(value, Literal):
+        view["display"] = page.site.code_displays.get((system, str(value)))
+    return view
+
+
 def property_rows(page: Page, graph: Graph, subject: Node) -> list[dict]:
-    """Every property of a subject with its values; a blank node's properties nested."""
+    """Every property of a subject with its values (a code with its name); a blank node's
+    properties nested."""
     rows = []
     for predicate in sorted(set(graph.predicates(subject)), key=lambda p: page.compact(p)):
         values = sorted(graph.objects(subject, predicate), key=_term_key)
         rows.append({
             "predicate": value_view(page, predicate),
-            "values": [value_view(page, value) if not isinstance(value, BNode)
-                       else {"text": "", "href": None, "note": None, "iri": None,
-                             "rows": property_rows(page, graph, value)}
-                       for value in values],
+            "values": [_property_value(page, graph, predicate, value) for value in values],
         })
     return rows
 

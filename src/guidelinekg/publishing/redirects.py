@@ -38,7 +38,8 @@ def _header(target: str, site_url: str | None) -> list[str]:
         "RewriteEngine on",
     ]
     if not site_url:
-        lines += ["RewriteBase /", "", "# Existing files are served as they are.",
+        lines += ["RewriteBase /", "ErrorDocument 404 /404.html", "",
+                  "# Existing files are served as they are.",
                   "RewriteCond %{REQUEST_FILENAME} -f", "RewriteRule ^ - [L]"]
     return lines
 
