@@ -1,4 +1,16 @@
-"""guidelinekg: a clinical practice guideline as a computable, publishable knowledge graph."""
+"""guidelinekg: a clinical practice guideline as a computable, publishable knowledge graph.
+
+The Python API (:mod:`guidelinekg.api`, re-exported here)::
+
+    import guidelinekg
+    patients = guidelinekg.read_patients(["examples/patients/demo-cohort"])
+    guidelinekg.validate(patients).conforms
+    results = guidelinekg.recommend(patients, as_of=datetime.date(2026, 12, 1))
+
+Names are imported when first used, so that the command line starts without them.
+"""
+
+from typing import Any
 
 import rdflib
 
@@ -9,3 +21,14 @@ __version__ = "0.1.0"
 # finding the record never stated. The project keeps every literal as the record wrote it;
 # the patient checks (guidelinekg.literal_checks) refuse the ill-typed ones.
 rdflib.NORMALIZE_LITERALS = False
+
+__all__ = ["InvalidRecordError", "Patients", "Recommendations", "ValidationReport",
+           "__version__", "load_guideline", "read_patients", "recommend", "validate"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from guidelinekg import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'guidelinekg' has no attribute {name!r}")
