@@ -15,14 +15,8 @@ from pathlib import Path
 import pytest
 
 from counting_listener import CountingListener
-from guidelinekg.sparql import (
-    QueryError,
-    bundled_queries,
-    make_engine,
-    query_form,
-    refuse_remote_access,
-    remote_access,
-)
+from guidelinekg.query_text import QueryError, refuse_remote_access, remote_access
+from guidelinekg.sparql import bundled_queries, make_engine, query_form
 
 
 def hostile_queries(port: int) -> list[str]:

@@ -59,3 +59,15 @@ def test_installed_package_finds_its_resources(unpacked_wheel: Path, tmp_path: P
     assert Path(root) == unpacked_wheel / "guidelinekg" / "_resources"
     assert enough == "True"
     assert found == "core,oncology,bcbm"
+
+
+def test_wheel_carries_the_vendored_query_editor(unpacked_wheel: Path) -> None:
+    # The query page's YASGUI is package data: the installed site works offline.
+    vendored = ROOT / "src" / "guidelinekg" / "static" / "vendor" / "yasgui"
+    installed = unpacked_wheel / "guidelinekg" / "static" / "vendor" / "yasgui"
+    names = {"yasgui.min.js", "yasgui.min.css", "LICENSE", "README.md"}
+    assert {path.name for path in vendored.iterdir()} == names
+    for name in names:
+        assert (installed / name).read_bytes() == (vendored / name).read_bytes(), name
+    assert "MIT License" in (installed / "LICENSE").read_text(encoding="utf-8")
+    assert "@zazuko/yasgui@4.6.2" in (installed / "README.md").read_text(encoding="utf-8")

@@ -24,6 +24,7 @@ from rdflib.compare import isomorphic
 from guidelinekg import cli
 from guidelinekg.loading import PREFIXES, guideline_graph
 from guidelinekg.namespaces import canonical_literal
+from guidelinekg.query_text import QueryError, prepare_query, refuse_remote_access
 from guidelinekg.querying import (
     QueryResult,
     format_csv,
@@ -32,13 +33,7 @@ from guidelinekg.querying import (
     resolve_query,
     run_query,
 )
-from guidelinekg.sparql import (
-    QueryError,
-    bundled_queries,
-    expand_iri,
-    make_engine,
-    refuse_remote_access,
-)
+from guidelinekg.sparql import bundled_queries, expand_iri, make_engine
 
 GKG = PREFIXES["gkg"]
 BCBM = PREFIXES["bcbm"]
@@ -450,6 +445,74 @@ def test_cli_answers_an_ask_query(tmp_path, capsys):
     code, out, _ = run_cli(["query", "--file", str(path), "--param", "r=bcbm:BMA-1",
                             "--format", "json"], capsys)
     assert (code, json.loads(out)) == (0, {"head": {}, "boolean": False})
+
+
+# ---------------------------------------------------------------------------------------
+# The project prefixes in a user's query, an unknown prefix, an update
+
+KNOWN_PREFIXES = ("bcbm:, code:, dcterms:, fact:, gkg:, gsh:, owl:, prov:, psh:, rdf:, rdfs:, "
+                  "sh:, skos:, unit:, xsd:")
+
+
+def test_cli_runs_a_user_query_without_prefix_declarations(tmp_path, capsys):
+    path = tmp_path / "bare.rq"
+    path.write_text("# The pitfalls, as the tables print them.\n"
+                    "SELECT ?statement ?key WHERE {\n"
+                    "  ?statement gkg:modality gkg:ShouldNot ; skos:notation ?key .\n"
+                    "  FILTER(STRSTARTS(STR(?statement), STR(bcbm:)))\n"
+                    "}\nORDER BY ?key\n", encoding="utf-8")
+    code, out, err = run_cli(["query", "--file", str(path)], capsys)
+    assert (code, err) == (0, "")
+    assert out.splitlines()[2].split() == ["bcbm:AVOID-1", "AVOID-1"]
+    assert out.splitlines()[-1] == "(6 rows)"
+
+
+def test_an_explicit_prefix_wins_over_the_project_one(tmp_path, capsys):
+    path = tmp_path / "own.rq"
+    # gkg: declared as another namespace: nothing there; skos: still comes from the project.
+    path.write_text("PREFIX gkg: <https://example.org/not-gkg#>\n"
+                    "SELECT ?key WHERE { ?s a gkg:Recommendation ; skos:notation ?key }\n",
+                    encoding="utf-8")
+    assert run_cli(["query", "--file", str(path)], capsys)[1].splitlines()[-1] == "(0 rows)"
+    path.write_text("PREFIX g: <https://w3id.org/guidelinekg/ontology#>\n"
+                    "SELECT ?key WHERE { ?s a g:Recommendation ; skos:notation ?key }\n",
+                    encoding="utf-8")
+    assert run_cli(["query", "--file", str(path)], capsys)[1].splitlines()[-1] == "(37 rows)"
+
+
+def test_only_the_prefixes_used_and_undeclared_are_declared():
+    text = ('PREFIX skos: <http://www.w3.org/2004/02/skos/core#>\n'
+            'SELECT ?key WHERE { ?s a gkg:Recommendation ; skos:notation ?key ; '
+            '<https://example.org/fact:x> "bcbm:KEY" } # rdfs:label in a comment\n')
+    assert prepare_query(text) == "PREFIX gkg: <https://w3id.org/guidelinekg/ontology#>\n" + text
+    assert prepare_query(text.replace("gkg:", "skos:")) == text.replace("gkg:", "skos:")
+
+
+def test_cli_names_an_undeclared_prefix(tmp_path, capsys):
+    path = tmp_path / "foo.rq"
+    path.write_text("SELECT * WHERE { ?s foo:bar ?o }\n", encoding="utf-8")
+    code, out, err = run_cli(["query", "--file", str(path)], capsys)
+    assert (code, out) == (2, "")
+    assert err == (f"guidelinekg query: error: {path}: the prefix foo: is not declared; "
+                   f"known prefixes: {KNOWN_PREFIXES}\n")
+
+
+@pytest.mark.parametrize("update", [
+    'INSERT DATA { <urn:x:a> <urn:x:b> "c" }',
+    "DELETE WHERE { ?s gkg:modality ?m }",
+    "LOAD <http://example.org/data.ttl>",
+    "CLEAR ALL",
+    "DROP GRAPH <urn:x:g>",
+    "PREFIX ex: <urn:x:>\nINSERT { ?s ex:p 1 } WHERE { ?s ?p ?o }",
+    "INSERT DATA { <urn:x:a> <urn:x:b> }",  # not even a valid update: still named one
+])
+def test_cli_refuses_an_update(tmp_path, capsys, update):
+    path = tmp_path / "update.rq"
+    path.write_text(update + "\n", encoding="utf-8")
+    code, out, err = run_cli(["query", "--file", str(path)], capsys)
+    assert (code, out) == (2, "")
+    assert err == (f"guidelinekg query: error: {path}: updates are refused: the endpoint is "
+                   "read-only\n")
 
 
 ERROR_CASES = {

@@ -360,7 +360,7 @@ def test_an_update_is_refused(server: ServerProcess) -> None:
     with pytest.raises(urllib.error.HTTPError) as refused:
         client.query()
     assert refused.value.code == 403
-    assert "read-only" in refused.value.read().decode()
+    assert refused.value.read() == b"updates are refused: the endpoint is read-only\n"
     status, _, body = server.request("POST", "/sparql", {"Content-Type":
                                                          "application/sparql-update"},
                                      update.encode())
@@ -372,6 +372,55 @@ def test_an_update_is_refused(server: ServerProcess) -> None:
     client = endpoint(server)
     client.setQuery("ASK { <urn:x:a> ?p ?o }")
     assert client.query().convert()["boolean"] is False
+
+
+def test_a_query_may_use_the_project_prefixes_undeclared(server: ServerProcess,
+                                                         published: Graph) -> None:
+    bare = SELECT_RECOMMENDATIONS.removeprefix(PREFIXES)
+    assert "PREFIX" not in bare
+    client = endpoint(server)
+    client.setQuery(bare)
+    rows = client.query().convert()["results"]["bindings"]
+    remote = [{name: _json_term(value) for name, value in row.items()} for row in rows]
+    assert len(remote) == 37
+    assert remote == _rows_in_process(published, SELECT_RECOMMENDATIONS, "oxigraph")
+    # bcbm: too, the guideline's own prefix, by every way of sending a query.
+    ask = "ASK { bcbm:AVOID-2 gkg:modality gkg:ShouldNot }"
+    for status, _, body in _three_ways(server, ask):
+        assert status == 200 and json.loads(body)["boolean"] is True, body
+
+
+def test_an_explicit_prefix_wins_over_the_project_one(server: ServerProcess) -> None:
+    client = endpoint(server)
+    client.setQuery("PREFIX gkg: <https://example.org/not-gkg#>\n"
+                    "ASK { ?s a gkg:Recommendation ; skos:notation ?key }")
+    assert client.query().convert()["boolean"] is False
+    client.setQuery("PREFIX g: <https://w3id.org/guidelinekg/ontology#>\n"
+                    "ASK { ?s a g:Recommendation ; skos:notation ?key }")
+    assert client.query().convert()["boolean"] is True
+
+
+KNOWN_PREFIXES = ("bcbm:, code:, dcterms:, fact:, gkg:, gsh:, owl:, prov:, psh:, rdf:, rdfs:, "
+                  "sh:, skos:, unit:, xsd:")
+
+
+def test_an_undeclared_prefix_is_named(server: ServerProcess) -> None:
+    expected = ("query: the prefix foo: is not declared; known prefixes: "
+                f"{KNOWN_PREFIXES}\n").encode()
+    for status, _, body in _three_ways(server, "SELECT * WHERE { ?s foo:bar ?o }"):
+        assert (status, body) == (400, expected)
+
+
+@pytest.mark.parametrize("update", [
+    'INSERT DATA { <urn:x:a> <urn:x:b> "c" }',
+    "DELETE WHERE { ?s gkg:modality ?m }",
+    "LOAD <http://127.0.0.1:9/data.ttl>",
+    "CLEAR ALL",
+    "DROP GRAPH <urn:x:g>",
+])
+def test_an_update_sent_as_a_query_is_named(server: ServerProcess, update: str) -> None:
+    for status, _, body in _three_ways(server, update):
+        assert (status, body) == (403, b"updates are refused: the endpoint is read-only\n")
 
 
 def test_a_malformed_query_is_400_with_the_parser_message(server: ServerProcess) -> None:
@@ -404,8 +453,19 @@ def test_query_page_is_served_at_sparql_for_html(server: ServerProcess) -> None:
         status, headers, body = server.request("GET", path, {"Accept": "text/html"})
         assert status == 200 and headers["content-type"].startswith("text/html")
         page = body.decode()
-        assert 'id="query"' in page and 'src="static/query.js"' in page
-    assert server.request("GET", "/static/query.js")[0] == 200
+        assert 'src="static/query.js"' in page
+        # YASGUI from this site, and the plain form for a browser without it.
+        assert 'src="static/vendor/yasgui/yasgui.min.js"' in page
+        assert 'href="static/vendor/yasgui/yasgui.min.css"' in page
+        assert '<form id="query-form" method="get" action="sparql">' in page
+        assert 'id="query" name="query"' in page and "<noscript>" in page
+        prefixes = json.loads(re.search(r'<script type="application/json" id="query-prefixes">'
+                                         r"(.*?)</script>", page, re.S)[1])
+        assert prefixes["gkg"] == str(GKG) and prefixes["bcbm"] == BASE + "guideline/bcbm/"
+    for asset in ("query.js", "vendor/yasgui/yasgui.min.js", "vendor/yasgui/yasgui.min.css"):
+        status, headers, body = server.request("GET", "/static/" + asset)
+        local = Path(__file__).resolve().parents[1] / "src/guidelinekg/static" / asset
+        assert (status, body) == (200, local.read_bytes()), asset
     status, _, body = server.request("GET", "/sparql",
                                      {"Accept": "application/sparql-results+json"})
     assert status == 400 and b"missing the query" in body

@@ -4,7 +4,9 @@ The graph is the bundled one (core ontology, patient-fact vocabulary, guideline 
 A query is a commented ``.rq`` file: a bundled one under ``queries/`` named by its path
 without ``.rq`` (or by its file stem when that is unique), or the user's own (``--file``).
 Parameters are the file's ``# param:`` lines; values given as ``--param name=value`` are
-turned into RDF terms and bound by the engine (never written into the query text).
+turned into RDF terms and bound by the engine (never written into the query text). A query
+may use the project's prefixes (``gkg:``, ``bcbm:``...) without declaring them
+(:func:`guidelinekg.query_text.prepare_query`); an update is refused.
 
 Parameters are optional unless their description starts with ``required``: the bundled
 queries are written so that an unbound parameter means "all". An IRI value must occur in
@@ -30,7 +32,7 @@ import json
 import sys
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rdflib import BNode, Graph, Literal, URIRef
@@ -44,6 +46,7 @@ from guidelinekg.load_command import (
 )
 from guidelinekg.loading import InputError, bind_project_prefixes, guideline_graph
 from guidelinekg.namespaces import canonical_literal, curie
+from guidelinekg.query_text import prepare_query
 from guidelinekg.sparql import (
     EngineName,
     QueryError,
@@ -58,7 +61,6 @@ from guidelinekg.sparql import (
     make_engine,
     query_form,
     read_query_file,
-    refuse_remote_access,
 )
 from guidelinekg.store import (
     OCCURS,
@@ -228,7 +230,9 @@ def run_query(query: QueryFile, values: Mapping[str, str] | None = None,
               store: StoreDataset | None = None) -> QueryResult:
     """Run a query file on the guideline graph (or the graph given, or the store's graphs)
     with parameter values."""
-    refuse_remote_access(query.text, query.name)
+    prepared = prepare_query(query.text, query.name)  # project prefixes declared, checked
+    if prepared != query.text:
+        query = replace(query, text=prepared)
     form = query_form(query.text, query.name)
     engine: SparqlEngine | StoreDataset
     if store is not None:

@@ -9,8 +9,9 @@ At start the static site is built (``guidelinekg publish``) into a temporary fol
   asked for can be served. The ontology's hash IRIs (gkg:...) dereference through /ontology.
 - ``/sparql`` is a read-only SPARQL 1.1 Protocol endpoint (GET ``?query=``, POST form-encoded
   or ``application/sparql-query``); results as JSON, XML, CSV or TSV, graphs as Turtle,
-  N-Triples, RDF/XML or JSON-LD, by Accept. Updates are refused (403), a malformed query is
-  a 400 with the parser's message. With Accept text/html, /sparql is the query page.
+  N-Triples, RDF/XML or JSON-LD, by Accept. The project's prefixes may be used undeclared
+  (query_text.prepare_query); updates are refused (403), a malformed query or an unknown prefix
+  is a 400 with a message. With Accept text/html, /sparql is the query page (YASGUI).
 
 Open to anyone, it guards itself: a query with SERVICE or FROM / FROM NAMED is refused (400)
 before a worker sees it (pyoxigraph would call a SERVICE endpoint: the server would make
@@ -42,8 +43,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from rdflib.plugins.sparql.parser import parseUpdate
-
 from guidelinekg import __version__
 from guidelinekg.http_protocol import (
     CONTROL_CHARACTERS,
@@ -57,6 +56,7 @@ from guidelinekg.http_protocol import (
     printable,
 )
 from guidelinekg.publishing import FHIR_JSON, HTML, MEDIA_TYPES, Site, build_site
+from guidelinekg.query_text import UPDATE_REFUSED, QueryError, UpdateRefused, prepare_query
 from guidelinekg.query_workers import (
     DEFAULT_MEMORY_MB,
     DEFAULT_QUERY_TIMEOUT,
@@ -73,11 +73,10 @@ from guidelinekg.query_workers import (
     default_workers,
     describe_failure,
 )
-from guidelinekg.sparql import RDFLIB_PARSE_LOCK, QueryError, refuse_remote_access
 
 EXIT_USAGE = 2
-# Queries are parsed in this process (refuse_remote_access, the update check), one at a time,
-# at about 2 microseconds a character: a bigger body would hold every other query for long.
+# Queries are parsed in this process (prepare_query: prefixes, updates, remote access), one at
+# a time, at about 2 microseconds a character: a bigger body would hold every other query long.
 # 64 KiB is also http.server's limit of a request line, so GET and POST take the same queries.
 MAX_BODY_BYTES = 64 * 1024
 RETRY_AFTER_SECONDS = 5
@@ -290,7 +289,7 @@ class Handler(BaseHTTPRequestHandler):
         relative = path.lstrip("/")
         target = self._file(relative)
         if target is None:
-            self._text(404, f"not found: {path}")
+            self._not_found(path)
             return
         if _is_file(target):
             self._serve_file(target)
@@ -308,7 +307,16 @@ class Handler(BaseHTTPRequestHandler):
         if _is_file(target / "index.html"):
             self._serve_file(target / "index.html")
             return
-        self._text(404, f"not found: {path}")
+        self._not_found(path)
+
+    def _not_found(self, path: str) -> None:
+        # A browser gets the site's 404 page; RDF clients and scripts a line of text.
+        page = self.server.site.root / "404.html"
+        wanted = negotiate(self.headers.get("Accept"), ["text/plain", HTML])
+        if wanted == HTML and _is_file(page):
+            self._send(404, page.read_bytes(), MEDIA_TYPES[".html"], {"Vary": "Accept"})
+            return
+        self._text(404, f"not found: {path}", {"Vary": "Accept"})
 
     def _see_other(self, location: str) -> None:
         self._send(303, f"See Other: {location}\n".encode(), "text/plain; charset=utf-8",
@@ -367,7 +375,7 @@ class Handler(BaseHTTPRequestHandler):
                             "parameter of an application/x-www-form-urlencoded form")
 
     def _refuse_update(self) -> None:
-        self._text(403, "SPARQL Update is refused: this endpoint is read-only")
+        self._text(403, UPDATE_REFUSED)
 
     def _run_query(self, parameters: dict[str, list[str]]) -> None:
         queries = parameters.get("query", [])
@@ -375,12 +383,17 @@ class Handler(BaseHTTPRequestHandler):
             self._text(400, "give exactly one query parameter")
             return
         text = queries[0]
-        refusal = remote_access_refusal(text)
-        if refusal is not None:
-            if _is_update(text):
-                self._refuse_update()
-            else:
-                self._text(400, refusal, {"Vary": "Accept"})
+        try:
+            text = prepare_query(text)  # the project prefixes declared; it takes the parse lock
+        except UpdateRefused:
+            self._refuse_update()
+            return
+        except QueryError as error:
+            self._text(400, str(error), {"Vary": "Accept"})
+            return
+        except Exception as error:  # fail closed: a query the check cannot read does not run
+            self._text(400, f"query: it could not be checked ({type(error).__name__})",
+                       {"Vary": "Accept"})
             return
         accept = self.headers.get("Accept")
         request = QueryRequest(text, tuple(parameters.get("default-graph-uri", [])),
@@ -391,23 +404,10 @@ class Handler(BaseHTTPRequestHandler):
         if answer.outcome is Outcome.OK:
             charset = "; charset=utf-8" if answer.media_type in TEXT_TYPES else ""
             self._send(200, answer.body, answer.media_type + charset, {"Vary": "Accept"})
-        elif answer.outcome is Outcome.SYNTAX and _is_update(text):
-            self._refuse_update()
         else:
             code, message, retry = describe_failure(answer, self.server.limits)
             headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if retry else {}
             self._text(code, message, {"Vary": "Accept", **headers})
-
-
-def remote_access_refusal(text: str) -> str | None:
-    """Why the query may not run (SERVICE, FROM), or None."""
-    try:
-        refuse_remote_access(text, "query")  # it takes rdflib's parse lock itself
-    except QueryError as error:
-        return str(error)
-    except Exception as error:  # fail closed: a query the check cannot read does not run
-        return f"query: it could not be checked for remote access ({type(error).__name__})"
-    return None
 
 
 def _is_file(path: Path) -> bool:
@@ -415,15 +415,6 @@ def _is_file(path: Path) -> bool:
         return path.is_file()
     except OSError:  # a name the file system refuses (too long): no such file
         return False
-
-
-def _is_update(text: str) -> bool:
-    try:
-        with RDFLIB_PARSE_LOCK:  # rdflib's grammar is not thread-safe
-            parseUpdate(text)
-    except Exception:  # rdflib raises pyparsing's exceptions, and others
-        return False
-    return True
 
 
 # ---------------------------------------------------------------------------------------

@@ -9,12 +9,8 @@ Parameters are bound as RDF terms (rdflib ``initBindings``, pyoxigraph ``substit
 query text is never built from user input. Both engines answer with rdflib terms, so a
 caller cannot tell them apart (the test suite checks they agree).
 
-No query reaches the network or the file system: both engines can call a SERVICE endpoint
-over HTTP, and rdflib loads FROM graphs from their IRIs. Every query text an engine is given
-is therefore inspected in its parsed form (rdflib's SPARQL algebra) before it runs, and
-refused when it holds a SERVICE pattern or a FROM / FROM NAMED clause, or cannot be parsed
-for the check. The bundled queries are trusted by their exact text (a test checks each of
-them), so the derivation does not parse them twice.
+What a query text may do before it runs (offline, the project's prefixes, no updates) is
+judged in :mod:`guidelinekg.query_text`; the engines here refuse what it refuses.
 """
 
 from __future__ import annotations
@@ -22,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -34,13 +29,17 @@ from rdflib import Graph, Literal, URIRef, Variable
 from rdflib.namespace import XSD
 from rdflib.plugins.sparql import evaluate as _rdflib_evaluate
 from rdflib.plugins.sparql import prepareQuery
-from rdflib.plugins.sparql.algebra import translateQuery
-from rdflib.plugins.sparql.parser import parseQuery
-from rdflib.plugins.sparql.parserutils import CompValue
 from rdflib.term import Identifier, Node
 
 from guidelinekg.loading import PREFIXES, from_oxigraph, to_oxigraph
 from guidelinekg.namespaces import expand_curie
+from guidelinekg.query_text import (
+    RDFLIB_PARSE_LOCK,
+    QueryError,
+    offline_refusal,
+    refuse_remote_access,
+    remote_access,
+)
 from guidelinekg.resources import query_roots
 
 EngineName = TypingLiteral["oxigraph", "rdflib"]
@@ -52,10 +51,6 @@ _OxTerm = ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple
 _PARAM_LINE = re.compile(r"^#\s*param:\s*(\w+)\s*\((\w+)\)\s*(.*)$")
 # A bundled query's name: folders and a file stem, never a path that climbs out.
 _QUERY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(/[A-Za-z0-9][A-Za-z0-9_-]*)*")
-
-
-class QueryError(Exception):
-    """A query that cannot be found, parsed or run; the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -181,26 +176,6 @@ def check_syntax(text: str, where: str = "query") -> None:
 
 QueryForm = TypingLiteral["SELECT", "CONSTRUCT", "ASK"]
 
-def remote_access(algebra: object) -> str | None:
-    """What in a translated query would read outside the local graph: "SERVICE",
-    "FROM" (a dataset clause) or None. Walks every node of the algebra, sub-queries too."""
-    stack = [algebra]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, CompValue):
-            if node.name == "ServiceGraphPattern":
-                return "SERVICE"
-            # dict.get: CompValue.get answers a missing key with the key itself.
-            if dict.get(node, "datasetClause"):
-                return "FROM"
-            stack.extend(node.values())
-        elif isinstance(node, dict):
-            stack.extend(node.values())
-        elif isinstance(node, list | tuple):
-            stack.extend(node)
-    return None
-
-
 def _no_service(ctx: object, part: object) -> object:
     raise QueryError("SERVICE is not allowed: this engine has no SERVICE handler")
 
@@ -209,54 +184,6 @@ def _no_service(ctx: object, part: object) -> object:
 # handler at all (it would fetch the endpoint with urllib). pyoxigraph's Python API offers no
 # such switch, so for it the check of the parsed query is the only line.
 _rdflib_evaluate.evalServiceQuery = _no_service
-
-
-# rdflib's SPARQL grammar (pyparsing) is not thread-safe: two threads parsing at once get
-# spurious errors from its parse actions (the server checks queries in many threads). Every
-# rdflib parse of a query in this process takes this lock.
-RDFLIB_PARSE_LOCK = threading.Lock()
-
-
-@lru_cache(maxsize=512)
-def _parsed_remote_access(text: str) -> tuple[str | None, str | None]:
-    """(what reaches outside, or None; the parser's message when the text does not parse)."""
-    try:
-        with RDFLIB_PARSE_LOCK:
-            query = translateQuery(parseQuery(text))
-    except Exception as error:  # pyparsing and the translator raise many types
-        return None, " ".join(str(error).split())[:300] or type(error).__name__
-    return remote_access(query.algebra), None
-
-
-def _bundled_texts() -> frozenset[str]:
-    return _texts_under(query_roots())
-
-
-@cache
-def _texts_under(roots: tuple[Path, ...]) -> frozenset[str]:
-    return frozenset(path.read_text(encoding="utf-8")
-                     for root in roots for path in root.rglob("*.rq"))
-
-
-def refuse_remote_access(text: str, where: str = "query") -> None:
-    """Raise QueryError for a query that would read over the network or the file system
-    (SERVICE, FROM, FROM NAMED), judged on its parsed form, before anything evaluates it.
-
-    A text the checker cannot parse is refused too: what cannot be inspected cannot be run.
-    """
-    if text in _bundled_texts():
-        return
-    found, unparsed = _parsed_remote_access(text)
-    if unparsed is not None:
-        raise QueryError(f"{where}: SPARQL syntax error (the query is parsed before it runs, "
-                         f"to check that it stays offline): {unparsed}")
-    if found is not None:
-        raise _offline_refusal(where, found)
-
-
-def _offline_refusal(where: str, found: str) -> QueryError:
-    return QueryError(f"{where}: {found} is not allowed: queries run offline on the graphs "
-                      "loaded here and nothing is fetched over the network or read from files")
 
 
 def query_form(text: str, where: str = "query") -> QueryForm:
@@ -465,7 +392,7 @@ class RdflibEngine(SparqlEngine):
         # The prepared query is already the algebra the check needs.
         found = remote_access(query.algebra)
         if found is not None:
-            raise _offline_refusal("query", found)
+            raise offline_refusal("query", found)
         # rdflib takes variables or their names as keys (a Variable is a str).
         init: dict[str, Identifier] = {}
         for name, value in (bindings or {}).items():

@@ -66,8 +66,8 @@ from guidelinekg.publishing.routes import (
     resource_routes,
 )
 from guidelinekg.publishing.shapes_page import shapes_view
+from guidelinekg.query_text import query_prefixes
 from guidelinekg.rdf_output import Prefixes, Triple, stable_triples
-from guidelinekg.sparql import query_prefixes
 
 # Shown on a resource page: the first links to it (a code used everywhere has thousands).
 _INCOMING_SHOWN = 300

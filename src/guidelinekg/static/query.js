@@ -1,16 +1,17 @@
-// The SPARQL query page: runs a query on the endpoint of `guidelinekg serve` and shows the
-// result. Written for this site; loads nothing from elsewhere.
+// The SPARQL query page: YASGUI (vendored in static/vendor/yasgui, served by this site) on the
+// endpoint of `guidelinekg serve`, with the project's prefixes, the example queries as tabs
+// and a results table that shows a literal's text. Nothing is loaded from elsewhere; when
+// YASGUI cannot start, the page's plain form stays.
 "use strict";
 
-const PREFIXES = `PREFIX gkg: <https://w3id.org/guidelinekg/ontology#>
-PREFIX fact: <https://w3id.org/guidelinekg/fact/>
-PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
-PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
-`;
-
-const EXAMPLES = {
-  recommendations: PREFIXES + `
-SELECT ?key ?modality ?text WHERE {
+// Each example names the prefixes it uses: they are declared from the page's prefix table.
+const EXAMPLES = [
+  {
+    id: "recommendations",
+    name: "Recommendations",
+    title: "Recommendations with modality and verbatim text",
+    prefixes: ["gkg", "skos"],
+    body: `SELECT ?key ?modality ?text WHERE {
   ?statement a gkg:Recommendation ;
       skos:notation ?key ;
       gkg:sectionOrder ?order ;
@@ -18,121 +19,190 @@ SELECT ?key ?modality ?text WHERE {
       gkg:verbatimText ?text .
 }
 ORDER BY ?order`,
-  facts: PREFIXES + `
-SELECT ?key ?fact WHERE {
+  },
+  {
+    id: "facts",
+    name: "Facts tested",
+    title: "Facts a statement's criteria test",
+    prefixes: ["gkg", "skos"],
+    body: `SELECT ?key ?fact WHERE {
   ?statement a gkg:Recommendation ;
       skos:notation ?key ;
       gkg:applicability/gkg:hasMember*/gkg:onFact/skos:notation ?fact .
 }
 ORDER BY ?key ?fact`,
-  doses: PREFIXES + `
-SELECT ?regimen ?step ?amount ?unit ?period ?periodUnit WHERE {
+  },
+  {
+    id: "doses",
+    name: "Dose steps",
+    title: "Dose steps of every regimen",
+    prefixes: ["gkg", "rdfs"],
+    body: `SELECT ?regimen ?step ?amount ?unit ?period ?periodUnit WHERE {
   ?r a gkg:DoseRegimen ; rdfs:label ?regimen ; gkg:hasStep ?s .
   ?s gkg:stepOrder ?step ; gkg:doseAmount ?amount ; gkg:doseUnit ?unit .
   OPTIONAL { ?s gkg:period ?period ; gkg:periodUnit ?periodUnit }
 }
 ORDER BY ?regimen ?step`,
-  unresolved: PREFIXES + `
-SELECT ?key ?source WHERE {
+  },
+  {
+    id: "unresolved",
+    name: "Unresolved sources",
+    title: "Statements citing an unresolved source",
+    prefixes: ["gkg", "skos"],
+    body: `SELECT ?key ?source WHERE {
   ?statement skos:notation ?key ; gkg:hasEvidenceSource ?s .
   ?s a gkg:UnresolvedCitation ; skos:notation ?source .
 }
 ORDER BY ?key`,
-  construct: PREFIXES + `
-CONSTRUCT { ?statement skos:notation ?key ; gkg:verbatimText ?text }
+  },
+  {
+    id: "construct",
+    name: "Should-not (CONSTRUCT)",
+    title: "CONSTRUCT: the should-not statements with their text",
+    prefixes: ["gkg", "skos"],
+    body: `CONSTRUCT { ?statement skos:notation ?key ; gkg:verbatimText ?text }
 WHERE {
   ?statement a gkg:Recommendation ;
       gkg:modality gkg:ShouldNot ;
       skos:notation ?key ; gkg:verbatimText ?text .
 }`,
-};
+  },
+];
 
-function element(tag, text, className) {
-  const node = document.createElement(tag);
-  if (text !== undefined) node.textContent = text;
-  if (className) node.className = className;
-  return node;
-}
-
-function termText(term) {
-  if (!term) return "";
-  if (term.type === "uri") return term.value;
-  if (term.type === "bnode") return "_:" + term.value;
-  let shown = term.value;
-  if (term["xml:lang"]) shown += " @" + term["xml:lang"];
-  return shown;
-}
-
-function showTable(results, data) {
-  const table = element("table", undefined, "results");
-  const head = table.createTHead().insertRow();
-  for (const name of data.head.vars) head.appendChild(element("th", name));
-  const body = table.createTBody();
-  for (const binding of data.results.bindings) {
-    const row = body.insertRow();
-    for (const name of data.head.vars) row.insertCell().textContent = termText(binding[name]);
-  }
-  results.appendChild(table);
-  return data.results.bindings.length + " rows";
-}
-
-async function runQuery(event) {
-  if (event) event.preventDefault();
-  const status = document.getElementById("status");
-  const results = document.getElementById("results");
-  const query = document.getElementById("query").value;
-  const accept = document.getElementById("accept").value;
-  const endpoint = document.getElementById("endpoint").value || "sparql";
-  results.replaceChildren();
-  status.className = "";
-  status.textContent = "running…";
+function projectPrefixes() {
+  const table = document.getElementById("query-prefixes");
   try {
-    const response = await fetch(endpoint, {
-      method: "POST",
-      headers: { "Content-Type": "application/sparql-query", "Accept": accept },
-      body: query,
-    });
-    const type = response.headers.get("Content-Type") || "";
-    const body = await response.text();
-    if (!response.ok) {
-      status.className = "error";
-      status.textContent = "HTTP " + response.status + ": " + body;
-      return;
-    }
-    if (type.startsWith("application/sparql-results+json")) {
-      const data = JSON.parse(body);
-      if ("boolean" in data) {
-        status.textContent = "ASK: " + data.boolean;
-      } else {
-        status.textContent = showTable(results, data);
-      }
-    } else {
-      results.appendChild(element("pre", body, "result"));
-      status.textContent = "done (" + type + ")";
-    }
+    return JSON.parse(table ? table.textContent : "{}");
   } catch (error) {
-    status.className = "error";
-    status.textContent = "No SPARQL endpoint answered at '" + endpoint +
-      "' (" + error.message + "). Run `guidelinekg serve` and open this page from it.";
+    return {};
   }
+}
+
+function exampleText(example, prefixes) {
+  const declarations = example.prefixes.filter((name) => name in prefixes)
+    .map((name) => "PREFIX " + name + ": <" + prefixes[name] + ">");
+  return declarations.join("\n") + "\n\n" + example.body;
+}
+
+const HTML_ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (character) => HTML_ESCAPES[character]);
+}
+
+function compactIri(iri, prefixes) {
+  for (const [name, namespace] of Object.entries(prefixes)) {
+    if (iri.startsWith(namespace)) return name + ":" + iri.slice(namespace.length);
+  }
+  return iri;
+}
+
+// YASR writes "text"@en or "120"^^xsd:decimal in every cell. A reader wants the text; the
+// language (as the lang attribute) and the datatype stay in the cell's tooltip.
+function showLiteralText(Table, prefixes) {
+  Table.prototype.formatLiteral = function formatLiteral(binding) {
+    const text = escapeHtml(binding.value);
+    const language = binding["xml:lang"];
+    if (language) {
+      return "<span lang=\"" + escapeHtml(language) + "\" title=\"language: " +
+        escapeHtml(language) + "\">" + text + "</span>";
+    }
+    if (binding.datatype) {
+      return "<span title=\"" + escapeHtml(compactIri(binding.datatype, prefixes)) + "\">" +
+        text + "</span>";
+    }
+    return text;
+  };
+}
+
+function showOutcome(tab, status) {
+  const results = tab.getYasr() ? tab.getYasr().results : undefined;
+  if (results && results.hasError()) {
+    status.className = "error";
+    status.textContent = "the endpoint did not run the query (its message is below)";
+    return;
+  }
+  const bindings = results ? results.getBindings() : undefined;
+  status.textContent = bindings ? bindings.length + (bindings.length === 1 ? " row" : " rows")
+    : "done";
+}
+
+function configureYasgui(Yasgui, prefixes) {
+  // Only completers that work offline: YASQE's class and property completers ask Linked
+  // Open Vocabularies over the network. The prefix completer offers the project's prefixes
+  // (typing gkg: adds its PREFIX line) instead of its bundled list of other vocabularies.
+  const completers = ["prefixes", "variables"];
+  Yasgui.Yasqe.defaults.autocompleters = completers;
+  Yasgui.defaults.yasqe.autocompleters = completers;
+  Yasgui.Yasqe.Autocompleters.prefixes.get = Object.entries(prefixes)
+    .map(([name, namespace]) => name + ": <" + namespace + ">");
+  showLiteralText(Yasgui.Yasr.plugins.table, prefixes);
+}
+
+function addExampleTabs(yasgui, prefixes, requested, activateFirst) {
+  const tabs = {};
+  let first;
+  for (const example of EXAMPLES) {
+    const tab = yasgui.addTab(activateFirst && first === undefined, {
+      name: example.name,
+      yasqe: { value: exampleText(example, prefixes) },
+    });
+    if (first === undefined) first = tab;
+    tabs[example.id] = tab;
+  }
+  return tabs[requested] || first;
+}
+
+function startYasgui(Yasgui, root, status) {
+  const prefixes = projectPrefixes();
+  configureYasgui(Yasgui, prefixes);
+  const endpoint = new URL("sparql", document.baseURI).href;
+  const parameters = new URLSearchParams(window.location.search);
+  const yasgui = new Yasgui(root, {
+    requestConfig: { endpoint: endpoint, method: "POST" },
+    endpointCatalogueOptions: { getData: () => [{ endpoint: endpoint }] },
+    // The examples as shipped on every visit, not tabs stored by an older version.
+    persistenceId: null,
+    autoAddOnInit: false,
+    yasr: { prefixes: prefixes },
+  });
+  yasgui.on("queryBefore", () => {
+    status.className = "";
+    status.textContent = "running…";
+  });
+  // YASGUI tells of the response before its results view has read it.
+  yasgui.on("queryResponse", (instance, tab) => setTimeout(() => showOutcome(tab, status), 0));
+  // ?query=... opens that query in a tab of its own (YASGUI's share links do the same).
+  const fromLink = yasgui.persistentConfig.getTabs().length > 0;
+  const chosen = addExampleTabs(yasgui, prefixes, parameters.get("example"), !fromLink);
+  if (!fromLink) {
+    yasgui.selectTabId(chosen.getId());
+    yasgui.tabElements.selectTab(chosen.getId());
+    if (parameters.has("run")) chosen.query().catch(() => {});
+  }
+  return yasgui;
 }
 
 function init() {
-  const select = document.getElementById("example");
-  const textarea = document.getElementById("query");
-  const parameters = new URLSearchParams(window.location.search);
-  select.addEventListener("change", () => { textarea.value = EXAMPLES[select.value]; });
-  document.getElementById("query-form").addEventListener("submit", runQuery);
-  if (parameters.has("query")) {
-    textarea.value = parameters.get("query");
-    if (parameters.has("accept")) document.getElementById("accept").value = parameters.get("accept");
-    runQuery();
-  } else if (parameters.has("example") && EXAMPLES[parameters.get("example")]) {
-    select.value = parameters.get("example");
-    textarea.value = EXAMPLES[select.value];
-    if (parameters.has("run")) runQuery();
-  } else {
-    textarea.value = EXAMPLES[select.value];
+  const root = document.getElementById("yasgui");
+  const form = document.getElementById("query-form");
+  const status = document.getElementById("status");
+  if (typeof window.Yasgui !== "function") {
+    root.hidden = true;
+    status.className = "error";
+    status.textContent = "The query editor (YASGUI) did not load: the form below sends the " +
+      "query to the endpoint, which answers in SPARQL JSON.";
+    return;
+  }
+  form.hidden = true;
+  try {
+    window.guidelinekgYasgui = startYasgui(window.Yasgui, root, status);
+  } catch (error) {
+    form.hidden = false;
+    root.hidden = true;
+    status.className = "error";
+    status.textContent = "The query editor (YASGUI) failed to start (" + error.message +
+      "): the form below sends the query to the endpoint.";
   }
 }
 

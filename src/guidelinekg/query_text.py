@@ -1,0 +1,218 @@
+"""What a query text may do, judged before any engine runs it: the offline check, the
+project's prefixes for a user's query, updates refused.
+
+No query reaches the network or the file system: both engines can call a SERVICE endpoint
+over HTTP, and rdflib loads FROM graphs from their IRIs. Every query text an engine is given
+is therefore inspected in its parsed form (rdflib's SPARQL algebra) before it runs, and
+refused when it holds a SERVICE pattern or a FROM / FROM NAMED clause, or cannot be parsed
+for the check. The bundled queries are trusted by their exact text (a test checks each of
+them), so the derivation does not parse them twice.
+
+A user's query (``query --file``, the server's ``/sparql``, the query page) may use the
+project's prefixes without declaring them: :func:`prepare_query` reads the prefixed names of
+the parsed query and declares those it uses and does not declare (its own PREFIX wins). An
+unknown prefix and an update are named as such, not in the parser's words.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from pathlib import Path
+
+from rdflib import URIRef
+from rdflib.namespace import RDF, SH
+from rdflib.plugins.sparql.algebra import translateQuery
+from rdflib.plugins.sparql.parser import parseQuery, parseUpdate
+from rdflib.plugins.sparql.parserutils import CompValue
+
+from guidelinekg.loading import PREFIXES
+from guidelinekg.namespaces import GSH, PSH
+from guidelinekg.resources import query_roots
+
+
+class QueryError(Exception):
+    """A query that cannot be found, parsed or run; the message says which and why."""
+
+
+class UpdateRefused(QueryError):
+    """A SPARQL Update where a query was expected: every way in is read-only."""
+
+
+UPDATE_REFUSED = "updates are refused: the endpoint is read-only"
+
+
+def remote_access(algebra: object) -> str | None:
+    """What in a translated query would read outside the local graph: "SERVICE",
+    "FROM" (a dataset clause) or None. Walks every node of the algebra, sub-queries too."""
+    stack = [algebra]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, CompValue):
+            if node.name == "ServiceGraphPattern":
+                return "SERVICE"
+            # dict.get: CompValue.get answers a missing key with the key itself.
+            if dict.get(node, "datasetClause"):
+                return "FROM"
+            stack.extend(node.values())
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list | tuple):
+            stack.extend(node)
+    return None
+
+
+# rdflib's SPARQL grammar (pyparsing) is not thread-safe: two threads parsing at once get
+# spurious errors from its parse actions (the server checks queries in many threads). Every
+# rdflib parse of a query in this process takes this lock.
+RDFLIB_PARSE_LOCK = threading.Lock()
+
+
+def query_prefixes() -> dict[str, str]:
+    """The prefixes a query may use undeclared: the project's (loading.PREFIXES: the core's,
+    each guideline's, the standard ones) and the others the result tables print with."""
+    return dict(sorted({**PREFIXES, "rdf": str(RDF), "sh": str(SH), "psh": str(PSH),
+                        "gsh": str(GSH)}.items()))
+
+
+@dataclass(frozen=True)
+class _Inspection:  # what the parsed form of a text says before it may run
+    error: str | None = None  # the parser's message when the text is not a query
+    update: bool = False
+    undeclared: tuple[str, ...] = ()  # prefixes used without a PREFIX declaration
+    remote: str | None = None  # see remote_access
+
+
+# An update's first keyword after comments and the prologue: an update the grammar refuses
+# (a typo in it) is still named an update rather than given the parser's message.
+_UPDATE_START = re.compile(
+    r"(?:\s|#[^\n]*(?:\n|$))*"
+    r"(?:(?:PREFIX\s*[^\s:]*:\s*<[^>]*>|BASE\s*<[^>]*>)(?:\s|#[^\n]*(?:\n|$))*)*"
+    r"(?:INSERT|DELETE|LOAD|CLEAR|DROP|CREATE|ADD|MOVE|COPY|WITH)\b", re.IGNORECASE)
+
+
+def _parser_message(error: Exception) -> str:
+    return " ".join(str(error).split())[:300] or type(error).__name__
+
+
+def _is_update(text: str) -> bool:  # called with RDFLIB_PARSE_LOCK held
+    with contextlib.suppress(Exception):  # pyparsing raises many types
+        # An empty text parses as an update of no operation: not one.
+        if dict.get(parseUpdate(text), "request"):
+            return True
+    return bool(_UPDATE_START.match(text))
+
+
+def _prefix_usage(tree: object) -> tuple[set[str], set[str]]:
+    """(prefixes declared, prefixes used) in rdflib's parse tree of a query ("": the empty
+    prefix)."""
+    declared: set[str] = set()
+    used: set[str] = set()
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, CompValue):
+            # dict.get: CompValue.get answers a missing key with the key itself.
+            if node.name == "PrefixDecl":
+                declared.add(dict.get(node, "prefix") or "")
+            elif node.name == "pname":
+                used.add(dict.get(node, "prefix") or "")
+            stack.extend(node.values())
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+        elif not isinstance(node, str) and hasattr(node, "__iter__"):
+            stack.extend(node)  # lists and pyparsing's ParseResults
+    return declared, used
+
+
+@lru_cache(maxsize=512)
+def _inspect(text: str) -> _Inspection:
+    with RDFLIB_PARSE_LOCK:
+        try:
+            tree = parseQuery(text)
+        except Exception as error:  # pyparsing raises many types
+            return _Inspection(error=_parser_message(error), update=_is_update(text))
+        declared, used = _prefix_usage(tree)
+        if used - declared:
+            return _Inspection(undeclared=tuple(sorted(used - declared)))
+        try:
+            query = translateQuery(tree)
+        except Exception as error:  # the translator raises many types
+            return _Inspection(error=_parser_message(error))
+    return _Inspection(remote=remote_access(query.algebra))
+
+
+def _undeclared(where: str, prefixes: Sequence[str]) -> QueryError:
+    names = ", ".join(f"{prefix}:" for prefix in prefixes)
+    said = f"prefix {names} is" if len(prefixes) == 1 else f"prefixes {names} are"
+    known = ", ".join(f"{prefix}:" for prefix in query_prefixes())
+    return QueryError(f"{where}: the {said} not declared; known prefixes: {known}")
+
+
+def _refuse(inspection: _Inspection, where: str) -> None:
+    """Raise the error the inspection of a text calls for, if any."""
+    if inspection.update:
+        raise UpdateRefused(f"{where}: {UPDATE_REFUSED}")
+    if inspection.error is not None:
+        raise QueryError(f"{where}: SPARQL syntax error (the query is parsed before it runs, "
+                         f"to check that it stays offline): {inspection.error}")
+    if inspection.undeclared:
+        raise _undeclared(where, inspection.undeclared)
+    if inspection.remote is not None:
+        raise offline_refusal(where, inspection.remote)
+
+
+# The one keyword this module writes into a query: a declaration made of a prefix name the
+# parser found in the query and an IRI of the project's own table; no text of the user's is
+# spliced into a query.
+_DECLARATION = "PREFIX"
+
+
+def prepare_query(text: str, where: str = "query") -> str:
+    """A user's query made ready to run (by the CLI, the server and its query page): a PREFIX
+    declaration added at its start for each project prefix (:func:`query_prefixes`) it uses
+    and does not declare (its own declaration wins), then :func:`refuse_remote_access`. A
+    prefix neither declared nor the project's, and an update (:class:`UpdateRefused`), are
+    named as such."""
+    inspection = _Inspection() if text in _bundled_texts() else _inspect(text)
+    if inspection.undeclared:
+        known = query_prefixes()
+        unknown = [prefix for prefix in inspection.undeclared if prefix not in known]
+        if unknown:
+            raise _undeclared(where, unknown)
+        declarations = [" ".join((_DECLARATION, f"{prefix}:", URIRef(known[prefix]).n3()))
+                        for prefix in inspection.undeclared]
+        text = "\n".join([*declarations, text])
+    refuse_remote_access(text, where)
+    return text
+
+
+def _bundled_texts() -> frozenset[str]:
+    return _texts_under(query_roots())
+
+
+@cache
+def _texts_under(roots: tuple[Path, ...]) -> frozenset[str]:
+    return frozenset(path.read_text(encoding="utf-8")
+                     for root in roots for path in root.rglob("*.rq"))
+
+
+def refuse_remote_access(text: str, where: str = "query") -> None:
+    """Raise QueryError for a query that would read over the network or the file system
+    (SERVICE, FROM, FROM NAMED), judged on its parsed form, before anything evaluates it.
+
+    A text the checker cannot parse is refused too (what cannot be inspected cannot be run),
+    and so are an update (:class:`UpdateRefused`) and an undeclared prefix.
+    """
+    if text in _bundled_texts():
+        return
+    _refuse(_inspect(text), where)
+
+
+def offline_refusal(where: str, found: str) -> QueryError:
+    return QueryError(f"{where}: {found} is not allowed: queries run offline on the graphs "
+                      "loaded here and nothing is fetched over the network or read from files")
