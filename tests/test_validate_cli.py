@@ -307,3 +307,16 @@ def test_the_command_line_exits_with_the_codes_and_no_traceback(tmp_path: Path) 
         outcomes[path.name] = (done.returncode, "Traceback" in done.stderr)
     assert outcomes == {VALID.name: (0, False), NEGATIVE_DOSE.name: (1, False),
                         "truncated.ttl": (2, False)}
+
+
+def test_the_w3c_report_conforms_only_without_any_result_as_shacl_defines(capsys) -> None:
+    """A record with warnings only: exit 0 and "no violations" in the project's summary, but
+    sh:conforms false in the W3C report, as SHACL defines it (any result)."""
+    code, out, _ = run(capsys, REFERENCE, "--format", "turtle")
+    report = Graph().parse(data=out, format="turtle")
+    (node,) = report.subjects(RDF.type, SH.ValidationReport)
+    severities = {report.value(r, SH.resultSeverity) for r in report.objects(node, SH.result)}
+    assert code == 0 and SH.Violation not in severities and SH.Warning in severities
+    assert report.value(node, SH.conforms) == Literal(False)
+    code, out, _ = run(capsys, REFERENCE, "--format", "json")
+    assert code == 0 and json.loads(out)["conforms"] is True

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rdflib import BNode, Graph, URIRef
+from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.collection import Collection
 from rdflib.namespace import DCTERMS, RDF, SH
 from rdflib.term import Node
@@ -129,8 +129,14 @@ def validate_patients(graph: Graph, *, inplace: bool = False) -> PatientValidati
 
 
 def annotated_report_graph(validation: PatientValidation, data: Graph) -> Graph:
-    """The W3C validation report, each result with gkg:patient naming its patient."""
+    """The W3C validation report, each result with gkg:patient naming its patient.
+
+    Its sh:conforms is SHACL's: false when there is any result, a warning or a note too.
+    (The engines, as pySHACL with warnings allowed, say true when no result is a violation;
+    the project's "no violations" is the exit code and the summary, not this triple.)"""
     report = validation.report.graph
+    for node in report.subjects(RDF.type, SH.ValidationReport):
+        report.set((node, SH.conforms, Literal(not validation.results)))
     for result in report.subjects(RDF.type, SH.ValidationResult):
         focus = report.value(result, SH.focusNode)
         if focus is not None:
@@ -293,7 +299,9 @@ def json_report(validation: PatientValidation) -> str:
 FORMAT_HELP = """\
 output format. text (default): a report grouped by patient and a summary line. turtle:
 the W3C SHACL validation report (sh:ValidationReport), each result also naming its patient
-(gkg:patient). json: {"conforms": bool, "summary": {"patients", "patients_with_violations",
+(gkg:patient); its sh:conforms is SHACL's, false with any result, warnings too. json:
+{"conforms": bool (no violations, warnings allowed: the exit code's reading), "summary":
+{"patients", "patients_with_violations",
 "violations", "warnings", "infos"}, "results": [{"patient", "severity" (Violation, Warning,
 Info), "focus", "path" (SPARQL path syntax), "value", "fact" (for a completeness warning),
 "message", "shape", "shape_name", "constraint"}]}; IRIs as strings, blank nodes as _:id,
