@@ -6,9 +6,12 @@ free port with a temporary folder. The guideline written with `load` must answer
 bundled guideline query exactly as the embedded engine does; patient records written with
 `load --patients` must read back as the files' records, and be validated and derived as the
 files are; a run's results written back must read back whole, and a store that fails during
-a run must be left without any of them (a proxy that drops connections). Requests the store
-must never see (a hostile parameter, a SERVICE query) and what reaches the store's HTTP layer
-(credentials, retries, error answers) are checked against a small recording HTTP server.
+a run must be left without any of them (a proxy that drops connections). A store that
+answers otherwise than the embedded engine (a proxy that alters its answers) is refused: by
+`load`'s store check, and by the probe of the record path every `--endpoint` command makes.
+Requests the store must never see (a hostile parameter, a SERVICE query) and what reaches the
+store's HTTP layer (credentials, retries, error answers) are checked against a small recording
+HTTP server.
 """
 
 from __future__ import annotations
@@ -32,16 +35,24 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from rdflib import Graph, Literal, URIRef
+from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.compare import isomorphic
 from rdflib.namespace import PROV, RDF
 
 from guidelinekg import cli
-from guidelinekg.load_command import file_graph_iri, guideline_graph_names, guideline_writes
+from guidelinekg.load_command import (
+    CHECK_PARAMETERS,
+    canonical_graph,
+    file_graph_iri,
+    guideline_check_cases,
+    guideline_graph_names,
+    guideline_writes,
+    row_text,
+)
 from guidelinekg.loading import shared_guideline_graph
 from guidelinekg.namespaces import canonical_literal
 from guidelinekg.patients import load_patient_input
-from guidelinekg.querying import StoreDataset
+from guidelinekg.querying import StoreDataset, resolve_query, run_query
 from guidelinekg.resources import examples_dir
 from guidelinekg.sparql import QueryError, bundled_queries, make_engine
 from guidelinekg.store import (
@@ -51,7 +62,8 @@ from guidelinekg.store import (
     values_block,
     with_bindings,
 )
-from guidelinekg.store_commands import read_patient_graph
+from guidelinekg.store_commands import PROBE_MARK, RECORD_PATH, read_patient_graph, store_patients
+from json_contract import cohort_line, results_of
 from linked_data_server import free_port
 
 pytestmark = pytest.mark.xdist_group("store")
@@ -65,16 +77,18 @@ INVALID_PATIENT = PATIENTS / "invalid-negative-dose.ttl"
 GUIDELINE_GRAPHS = ["https://w3id.org/guidelinekg/ontology/0.1.0",
                     "https://w3id.org/guidelinekg/domain/oncology/0.1.0",
                     "https://w3id.org/guidelinekg/guideline/bcbm/0.1.0"]
-# A value for each parameter of the bundled guideline queries (as tests/test_query.py).
-SAMPLE_PARAMETERS = {
-    "section": "bcbm:section-her2-positive-disease",
-    "modality": "gkg:ShouldNot",
-    "intervention": "gkg:BoneModifyingAgent",
-    "source": "bcbm:REF-4",
-    "recommendation": "bcbm:TN-2",
-}
+# A value for each parameter of the bundled guideline queries (as tests/test_query.py); the
+# store check of `load` runs the same cases.
+SAMPLE_PARAMETERS = CHECK_PARAMETERS
 HOSTILE_IRI = "http://example.org/x> } ; DROP ALL #"
-DATE_TIME = URIRef("http://www.w3.org/2001/XMLSchema#dateTime")
+GUIDELINE_SOURCES = ["core ontology: guidelinekg.ttl, patient-facts.ttl",
+                     "domain oncology: facts.ttl, oncology.ttl",
+                     "guideline bcbm: bcbm.ttl, vocabulary.ttl"]
+GUIDELINE_CHECK = ("store check: 13 queries answer as the embedded engine (the bundled guideline "
+                   "queries, without and with a parameter), and so does the path records are "
+                   "read with")
+NEEDS = ("may lack or mis-evaluate a SPARQL 1.1 feature the {} need (docs/store.md lists "
+         "them)")
 
 
 # ---------------------------------------------------------------------------------------
@@ -165,15 +179,9 @@ def row_count(text: str, output: str) -> int:
     return int(found[1])
 
 
-def canonical(graph: Graph) -> Graph:
-    """The graph with numbers in canonical form and times in one form, as Oxigraph stores
-    them by value (120.0 as 120, 18:44:06+00:00 as 18:44:06Z)."""
-    result = Graph()
-    for s, p, o in graph:
-        if isinstance(o, Literal) and o.datatype == DATE_TIME:
-            o = Literal(o.toPython(), datatype=DATE_TIME)
-        result.add((s, p, canonical_literal(o)))
-    return result
+# The graph with numbers in canonical form and times in one form, as Oxigraph stores them by
+# value (120.0 as 120, 18:44:06+00:00 as 18:44:06Z): the store check's own comparison.
+canonical = canonical_graph
 
 
 # ---------------------------------------------------------------------------------------
@@ -183,12 +191,12 @@ def canonical(graph: Graph) -> Graph:
 def test_load_writes_the_guideline_one_named_graph_per_module(store, guideline_load):
     assert guideline_graph_names() == GUIDELINE_GRAPHS
     lines = guideline_load.stdout.splitlines()
-    assert len(lines) == 3
+    assert len(lines) == 4
+    # Checked after writing: every bundled guideline query answers as the embedded engine.
+    assert lines.pop() == GUIDELINE_CHECK
+    assert len(list(guideline_check_cases())) == 13
     sizes = store.client().graph_sizes(GUIDELINE_GRAPHS)
-    sources = ["core ontology: guidelinekg.ttl, patient-facts.ttl",
-               "domain oncology: facts.ttl, oncology.ttl",
-               "guideline bcbm: bcbm.ttl, vocabulary.ttl"]
-    for line, graph, source in zip(lines, GUIDELINE_GRAPHS, sources, strict=True):
+    for line, graph, source in zip(lines, GUIDELINE_GRAPHS, GUIDELINE_SOURCES, strict=True):
         assert line == (f"replaced <{graph}>: {sizes[graph]} triples (it held 0, now "
                         f"{sizes[graph]}) from {source}")
     # Together they are exactly the graph `query` runs on, each triple in one graph only.
@@ -299,8 +307,10 @@ def test_patients_are_written_one_graph_per_file_and_read_back(store, capsys):
     assert code == 0, err
     records = {path: load_patient_input([path], quiet=True).graph for path in files}
     assert out.splitlines() == [
-        f"appended {len(records[path])} triples to <{file_graph_iri(path)}> (it held 0, now "
-        f"{len(records[path])}) from {path}" for path in files]
+        *(f"appended {len(records[path])} triples to <{file_graph_iri(path)}> (it held 0, now "
+          f"{len(records[path])}) from {path}" for path in files),
+        f"store check: {len(files)} graphs read back as written, and the store follows the "
+        "path records are read with as the embedded engine does"]
     expected = canonical(load_patient_input(files, quiet=True).graph)
     endpoint = Endpoint.from_base(store.base)
     everything = read_patient_graph(endpoint, partition_size=4)
@@ -432,15 +442,15 @@ def test_recommend_on_the_store_gives_what_it_gives_on_the_files(store, patients
     code, on_store, err = run_cli(["recommend", "--endpoint", store.base, *flags], capsys)
     assert code == 0, err
     if output == "json":
-        assert json.loads(on_store) == json.loads(on_files)
-        assert len(json.loads(on_store)) == len(patients_in_store)
+        assert results_of(on_store) == results_of(on_files)
+        assert len(results_of(on_store)) == len(patients_in_store)
     elif output == "turtle":
         assert isomorphic(without_run(Graph().parse(data=on_store, format="turtle")),
                           without_run(Graph().parse(data=on_files, format="turtle")))
     else:
         # The store is read in order of patient IRIs, the files in the order given.
         def by_patient(text: str) -> list[dict]:
-            return sorted(map(json.loads, text.splitlines()), key=lambda line: line["patient"])
+            return sorted(map(cohort_line, text.splitlines()), key=lambda line: line["patient"])
 
         assert by_patient(on_store) == by_patient(on_files)
         assert len(on_store.splitlines()) == len(patients_in_store)
@@ -531,15 +541,23 @@ def test_a_cohort_run_writes_one_graph_of_all_its_partitions(store, patients_in_
                       without_run(Graph().parse(data=whole[1], format="turtle")))
 
 
+def _keep(body: bytes, answer: bytes) -> bytes:
+    return answer
+
+
 @dataclass
 class DroppingProxy:
     """An HTTP proxy on 127.0.0.1 to the Oxigraph server that drops the connection, without
     an answer, on each request ``drops(method, body, count)`` picks (``count``: requests of
-    that method seen before); every request is recorded as (method, path, dropped)."""
+    that method seen before), and passes the store's answers on as ``alters(body, answer)``
+    gives them; every request is recorded as (method, path, dropped), its body in
+    ``bodies``."""
 
     target: OxigraphServer
     drops: Callable[[str, bytes, int], bool]
+    alters: Callable[[bytes, bytes], bytes] = _keep
     requests: list[tuple[str, str, bool]] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         proxy = self
@@ -550,6 +568,7 @@ class DroppingProxy:
                 count = sum(1 for method, _, _ in proxy.requests if method == self.command)
                 dropped = proxy.drops(self.command, body, count)
                 proxy.requests.append((self.command, self.path, dropped))
+                proxy.bodies.append(body)
                 if dropped:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
@@ -560,7 +579,7 @@ class DroppingProxy:
                            if name.lower() in ("content-type", "accept", "authorization")}
                 upstream.request(self.command, self.path, body, headers)
                 answer = upstream.getresponse()
-                data = answer.read()
+                data = proxy.alters(body, answer.read())
                 upstream.close()
                 self.send_response(answer.status)
                 self.send_header("Content-Type", answer.getheader("Content-Type") or "")
@@ -586,17 +605,43 @@ class DroppingProxy:
         self.server.server_close()
 
 
-def _is_construct(body: bytes) -> bool:
-    return "CONSTRUCT" in urllib.parse.parse_qs(body.decode()).get("query", [""])[0]
+def query_sent(body: bytes) -> str:
+    """The query text of a SPARQL Protocol request body ("" for a graph write)."""
+    try:
+        return urllib.parse.parse_qs(body.decode()).get("query", [""])[0]
+    except UnicodeDecodeError:
+        return ""
+
+
+def _reads_records(body: bytes) -> bool:
+    query = query_sent(body)
+    return "CONSTRUCT" in query and RECORD_PATH in query
+
+
+def _records_read_after_the_first() -> Callable[[str, bytes, int], bool]:
+    seen = 0
+
+    def drops(method: str, body: bytes, count: int) -> bool:
+        nonlocal seen
+        if not _reads_records(body):
+            return False
+        seen += 1
+        return seen > 1
+
+    return drops
+
+
+def _never(method: str, body: bytes, count: int) -> bool:
+    return False
 
 
 FAILURES = {
     # The results PUT at the end of a run: every attempt is dropped.
     "results-put": (["--format", "json"],
-                    lambda method, body, count: method == "PUT"),
+                    lambda: lambda method, body, count: method == "PUT"),
     # The records of the second partition of a cohort run: the store is gone mid-run.
     "second-partition": (["--format", "jsonl", "--partition-size", "4"],
-                         lambda method, body, count: _is_construct(body) and count > 1),
+                         _records_read_after_the_first),
 }
 
 
@@ -604,7 +649,7 @@ FAILURES = {
 def test_a_store_failing_mid_run_leaves_no_results_graph(store, patients_in_store, capsys,
                                                          where):
     flags, drops = FAILURES[where]
-    proxy = DroppingProxy(store, drops)
+    proxy = DroppingProxy(store, drops())
     graph = f"urn:guidelinekg:test:results-lost-at-{where}"
     client = store.client()
     before = store_totals(client)
@@ -634,6 +679,130 @@ def test_a_store_failing_mid_run_leaves_no_results_graph(store, patients_in_stor
     # Through the real server: no results graph, nothing else written either.
     assert client.graph_sizes([graph]) == {graph: 0}
     assert store_totals(client) == before
+
+
+# ---------------------------------------------------------------------------------------
+# A store that answers otherwise than the embedded engine
+
+
+def _without_last_row(answer: bytes) -> bytes:
+    document = json.loads(answer)
+    document["results"]["bindings"].pop()
+    return json.dumps(document).encode()
+
+
+def _no_rows(answer: bytes) -> bytes:
+    document = json.loads(answer)
+    document["results"]["bindings"] = []
+    return json.dumps(document).encode()
+
+
+def _is_probe_select(body: bytes) -> bool:
+    query = query_sent(body)
+    return query.startswith(PROBE_MARK) and "SELECT DISTINCT ?anchor ?s" in query
+
+
+def _is_by_section_should_not(body: bytes) -> bool:
+    query = query_sent(body)
+    return "?modalityNotation" in query and "ontology#ShouldNot>" in query
+
+
+def test_load_refuses_a_store_that_answers_a_guideline_query_wrong(store, guideline_load,
+                                                                    capsys):
+    # One row of one answer goes missing on its way back: as a store that mis-evaluates a
+    # feature of that query would answer.
+    proxy = DroppingProxy(store, _never, lambda body, answer: _without_last_row(answer)
+                          if _is_by_section_should_not(body) else answer)
+    try:
+        code, out, err = run_cli(["load", "--endpoint", proxy.base, "--replace"], capsys)
+        unchecked = run_cli(["load", "--endpoint", proxy.base, "--replace", "--no-check"],
+                            capsys)
+    finally:
+        proxy.close()
+    query, values = resolve_query("recommendations-by-section"), {"modality": "gkg:ShouldNot"}
+    expected = run_query(query, values, graph=shared_guideline_graph())
+    rows = len(expected.rows)
+    assert rows > 1
+    sizes = store.client().graph_sizes(GUIDELINE_GRAPHS)
+    written = "".join(f"replaced <{graph}>: {sizes[graph]} triples (it held {sizes[graph]}, now "
+                      f"{sizes[graph]}) from {source}\n"
+                      for graph, source in zip(GUIDELINE_GRAPHS, GUIDELINE_SOURCES, strict=True))
+    assert (code, out) == (cli.EXIT_STORE_ERROR, written)  # written, then checked
+    assert err == (
+        f"guidelinekg load: error: the SPARQL store at {proxy.base}/query answers guideline/"
+        "recommendations-by-section --param modality=gkg:ShouldNot otherwise than the embedded "
+        f"engine on the guideline graph just written: the store gives {rows - 1} rows, the "
+        f"embedded engine {rows}; the first differing row is row {rows}: the store gives no "
+        f"row, the embedded engine {row_text(expected.rows[-1], expected.variables)}. The "
+        f"store {NEEDS.format('bundled queries')}\n")
+    # --no-check: written and said so, nothing checked.
+    assert unchecked == (0, written, "")
+    # The store itself is right: the same load straight to it passes the check.
+    code, out, err = run_cli(["load", "--endpoint", store.base, "--replace"], capsys)
+    assert (code, out.splitlines()[-1], err) == (0, GUIDELINE_CHECK, "")
+
+
+def test_load_refuses_a_store_that_does_not_give_back_a_record(store, patients_in_store,
+                                                               capsys):
+    record = VALID_PATIENTS[0]
+    iri = file_graph_iri(record)
+    held = store.client().graph_sizes([iri])[iri]
+    # The whole graph read back comes back empty, as from a store that lost it.
+    proxy = DroppingProxy(store, _never, lambda body, answer: b""
+                          if query_sent(body).startswith("CONSTRUCT { ?s ?p ?o }") else answer)
+    argv = ["load", "--endpoint", proxy.base, "--replace", "--patients", str(record)]
+    try:
+        code, out, err = run_cli(argv, capsys)
+        unchecked = run_cli([*argv, "--no-check"], capsys)
+    finally:
+        proxy.close()
+    raw = load_patient_input([record], quiet=True).graph
+    ground = sorted(" ".join(term.n3() for term in triple) for triple in canonical(raw)
+                     if not any(isinstance(term, BNode) for term in triple))
+    assert held >= len(ground) > 0
+    line = f"replaced <{iri}>: {len(raw)} triples (it held {held}, now {held}) from {record}\n"
+    assert (code, out) == (cli.EXIT_STORE_ERROR, line)
+    assert err == (f"guidelinekg load: error: the SPARQL store at {proxy.base}/query lost or "
+                   f"changed triples of <{iri}>: read back after writing, {len(ground)} "
+                   f"triple(s) written are not there, the first {ground[0]}\n")
+    assert unchecked == (0, line, "")
+
+
+@pytest.mark.parametrize("argv", [
+    ["recommend", "--format", "json", "--as-of", AS_OF],
+    ["validate", "--format", "json"],
+    ["query", "evidence-sources"],
+], ids=["recommend", "validate", "query"])
+def test_every_store_command_probes_the_record_path_first(store, patients_in_store, capsys,
+                                                          argv):
+    # A store whose path evaluation answers nothing is refused before anything is read...
+    proxy = DroppingProxy(store, _never, lambda body, answer: _no_rows(answer)
+                          if _is_probe_select(body) else answer)
+    try:
+        code, out, err = run_cli([*argv, "--endpoint", proxy.base], capsys)
+    finally:
+        proxy.close()
+    assert (code, out) == (cli.EXIT_STORE_ERROR, "")
+    if argv[0] == "query":
+        anchor = r"<[^<>\s]+>"  # the store chooses one
+    else:
+        anchor = re.escape(f"<{store_patients(store.client()).patients[0]}>")
+    assert re.fullmatch(
+        rf"guidelinekg {argv[0]}: error: the SPARQL store at {re.escape(proxy.base)}/query "
+        r"does not follow the property path patient records are read with, "
+        rf"{re.escape(RECORD_PATH)}, as the embedded engine does: from {anchor} it reaches 0 "
+        r"of the nodes probed, the embedded engine [1-9]\d*; it misses .+\. It "
+        rf"{re.escape(NEEDS.format('queries'))}\n", err), err
+    assert not any(_reads_records(body) for body in proxy.bodies)
+    # ... and on a store that answers right, the probe costs two requests per command.
+    proxy = DroppingProxy(store, _never)
+    try:
+        code, out, err = run_cli([*argv, "--endpoint", proxy.base], capsys)
+    finally:
+        proxy.close()
+    assert code == 0, err
+    assert out == run_cli([*argv, "--endpoint", store.base], capsys)[1]
+    assert sum(query_sent(body).startswith(PROBE_MARK) for body in proxy.bodies) == 2
 
 
 @pytest.mark.parametrize(("argv", "message"), [

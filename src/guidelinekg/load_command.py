@@ -13,35 +13,52 @@ a record that violates the shapes is refused with its report and nothing is writ
 ``--replace`` replaces each graph (HTTP PUT); by default triples are appended (POST). RDF
 graphs are sets, so appending a file again adds nothing, except its blank nodes, which are
 new nodes each time: write a graph again with ``--replace``.
+
+Then the store is checked (``--no-check`` skips it, for a store already checked): after the
+guideline graph, every bundled guideline query must answer on the store as the embedded
+engine answers on the graph just written; after patient records, each graph must read back
+as written; after either, the store must follow the path records are read with
+(:func:`guidelinekg.store_commands.probe_record_path`). A store that does not is refused
+(exit 4): it may lack or mis-evaluate a SPARQL 1.1 feature the queries need.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import datetime
 from functools import cache
+from itertools import zip_longest
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from rdflib import BNode, Graph, URIRef
-from rdflib.namespace import OWL, RDF
+from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.compare import isomorphic
+from rdflib.namespace import OWL, RDF, XSD
+from rdflib.term import Node
 
 from guidelinekg import __version__
 from guidelinekg.cli import EXIT_CODES_HELP, EXIT_DONE, EXIT_VIOLATIONS
 from guidelinekg.loading import BASE, InputError, parse_rdf_file
-from guidelinekg.namespaces import GKG
+from guidelinekg.namespaces import GKG, canonical_literal
 from guidelinekg.patients import input_files, load_patient_input
 from guidelinekg.resources import Module, modules
-from guidelinekg.sparql import QueryError
+from guidelinekg.sparql import QueryError, QueryFile, Row, bundled_queries
 from guidelinekg.store import (
     PASSWORD_VARIABLE,
     TOKEN_VARIABLE,
     USER_VARIABLE,
     Endpoint,
     StoreClient,
+    StoreError,
     sparql_term,
 )
+
+if TYPE_CHECKING:
+    from guidelinekg.querying import QueryResult
 
 
 @dataclass
@@ -189,8 +206,10 @@ def endpoint_from_args(args: argparse.Namespace) -> Endpoint:
 # Writing
 
 
-def write_graphs(client: StoreClient, writes: list[GraphWrite], *, replace: bool) -> list[str]:
-    """Write each graph; a line per graph saying what was done, with triple counts."""
+def write_graphs(client: StoreClient, writes: list[GraphWrite], *, replace: bool
+                 ) -> tuple[list[str], dict[str, int]]:
+    """Write each graph; a line per graph saying what was done, with triple counts, and
+    the number of triples each graph held before."""
     names = [write.iri for write in writes]
     before = client.graph_sizes(names)
     for write in writes:
@@ -210,7 +229,216 @@ def write_graphs(client: StoreClient, writes: list[GraphWrite], *, replace: bool
                 line += ("; blank nodes are never merged with the graph's own, so writing "
                          "these again adds them again (--replace writes a graph anew)")
         lines.append(line)
-    return lines
+    return lines, before
+
+
+# ---------------------------------------------------------------------------------------
+# The store check: the store answers as the embedded engine on what was just written
+
+# A representative value for each parameter of the bundled guideline queries: the check
+# runs each query without parameters, then once with each value its parameters have here.
+CHECK_PARAMETERS = {
+    "section": "bcbm:section-her2-positive-disease",
+    "modality": "gkg:ShouldNot",
+    "intervention": "gkg:BoneModifyingAgent",
+    "source": "bcbm:REF-4",
+    "recommendation": "bcbm:TN-2",
+}
+WHOLE_GRAPH = "CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }"
+_NEEDS = ("The store may lack or mis-evaluate a SPARQL 1.1 feature the bundled queries need "
+          "(docs/store.md lists them)")
+_EXCERPT = 300
+
+
+def canonical_term(term: Node) -> Node:
+    """The term as a store that keeps literals by value gives it back: numbers in canonical
+    form (Oxigraph reads 120.0 back as 120) and date-times in one form (Z as +00:00)."""
+    if isinstance(term, Literal) and term.datatype == XSD.dateTime \
+            and isinstance(term.value, datetime):
+        return Literal(term.value, datatype=XSD.dateTime)
+    return canonical_literal(term)
+
+
+def canonical_graph(graph: Graph) -> Graph:
+    """The graph with each literal as :func:`canonical_term` gives it."""
+    result = Graph()
+    for s, p, o in graph:
+        result.add((s, p, canonical_term(o)))
+    return result
+
+
+def guideline_check_cases() -> Iterator[tuple[QueryFile, dict[str, str]]]:
+    """Each bundled guideline query without parameters, then with each parameter that has a
+    value in :data:`CHECK_PARAMETERS`."""
+    for query in bundled_queries("guideline"):
+        yield query, {}
+        for parameter in query.parameters:
+            if parameter.name in CHECK_PARAMETERS:
+                yield query, {parameter.name: CHECK_PARAMETERS[parameter.name]}
+
+
+def case_name(query: QueryFile, values: dict[str, str]) -> str:
+    return " ".join([query.name, *(f"--param {name}={value}" for name, value in values.items())])
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "..."
+
+
+def row_text(row: Row | None, variables: list[str]) -> str:
+    from guidelinekg.querying import display_text
+
+    if row is None:
+        return "no row"
+    cells = [f"?{name}={display_text(row[name])}" for name in variables if name in row]
+    return _cut(" ".join(cells) or "an empty row")
+
+
+def _comparable(row: Row) -> dict[str, Node]:
+    # The store names blank nodes its own way: any blank node matches any other.
+    return {name: BNode("b") if isinstance(term, BNode) else term for name, term in row.items()}
+
+
+def answer_difference(embedded: QueryResult, on_store: QueryResult) -> str | None:
+    """What first differs between two answers to one query (literals canonical in both, as
+    run_query gives them), or None when they are the same."""
+    if embedded.form == "ASK":
+        if embedded.boolean == on_store.boolean:
+            return None
+        return f"the store answers {on_store.boolean}, the embedded engine {embedded.boolean}"
+    if embedded.form == "CONSTRUCT":
+        mine, theirs = Graph(), Graph()
+        for triple in embedded.triples:
+            mine.add(triple)
+        for triple in on_store.triples:
+            theirs.add(triple)
+        return None if isomorphic(mine, theirs) else (
+            f"the store builds {len(theirs)} triples, the embedded engine {len(mine)}")
+    if embedded.variables != on_store.variables:
+        return (f"the store's variables are {' '.join(on_store.variables)}, the embedded "
+                f"engine's {' '.join(embedded.variables)}")
+    pairs = zip_longest(embedded.rows, on_store.rows)
+    for number, (mine_row, their_row) in enumerate(pairs, start=1):
+        if mine_row is None or their_row is None or _comparable(mine_row) != _comparable(
+                their_row):
+            counts = ("" if len(embedded.rows) == len(on_store.rows) else
+                      f"the store gives {len(on_store.rows)} rows, the embedded engine "
+                      f"{len(embedded.rows)}; ")
+            return (f"{counts}the first differing row is row {number}: the store gives "
+                    f"{row_text(their_row, on_store.variables)}, the embedded engine "
+                    f"{row_text(mine_row, embedded.variables)}")
+    return None
+
+
+def _merged_writes(writes: list[GraphWrite]) -> Graph:
+    merged = Graph()
+    for write in writes:
+        for triple in write.graph:
+            merged.add(triple)
+    return merged
+
+
+def _first_typed(graph: Graph, kind: URIRef) -> URIRef | None:
+    found = sorted(node for node in graph.subjects(RDF.type, kind) if isinstance(node, URIRef))
+    return found[0] if found else None
+
+
+def check_guideline(client: StoreClient, writes: list[GraphWrite], held: dict[str, int], *,
+                    replace: bool) -> str:
+    """Run the guideline check cases on the store's guideline graphs and on the embedded
+    engine with the graph just written; a StoreError at the first difference."""
+    from guidelinekg.querying import StoreDataset, run_query
+    from guidelinekg.store_commands import probe_record_path
+
+    graph = _merged_writes(writes)
+    names = [write.iri for write in writes]
+    dataset = StoreDataset(client, names, probe=False)
+    url = client.endpoint.query_url
+    # Appended to graphs that held triples: the store may hold more than the files.
+    hint = "" if replace or not any(held.values()) else (
+        "; the graphs held triples before this append, so they may hold more than was "
+        "written: write them anew with --replace")
+    checked = 0
+    for query, values in guideline_check_cases():
+        try:
+            embedded = run_query(query, values, graph=graph)
+        except QueryError:
+            if not values:
+                raise
+            continue  # this library's guidelines lack the representative value
+        try:
+            difference = answer_difference(embedded, run_query(query, values, store=dataset))
+        except QueryError as error:  # the embedded engine ran it: the store's answer is wrong
+            difference = str(error)
+        if difference:
+            raise StoreError(f"the SPARQL store at {url} answers {case_name(query, values)} "
+                             "otherwise than the embedded engine on the guideline graph just "
+                             f"written: {difference}. {_NEEDS}{hint}")
+        checked += 1
+    anchor = _first_typed(graph, GKG.Recommendation) or _first_typed(graph, OWL.Ontology)
+    if anchor is not None:
+        # After an append the store may hold more than the files: probe on its own triples.
+        probe_record_path(client, names, anchor, None if hint else graph)
+    return (f"store check: {checked} queries answer as the embedded engine (the bundled "
+            "guideline queries, without and with a parameter), and so does the path records "
+            "are read with")
+
+
+def _triple_key(triple: tuple[Node, Node, Node]) -> str:
+    return " ".join(term.n3() for term in triple)
+
+
+def _triple_text(triple: tuple[Node, Node, Node]) -> str:
+    return _cut(_triple_key(triple))
+
+
+def _graph_difference(written: Graph, stored: Graph, *, appended: bool) -> str | None:
+    """How the graph read back differs from the one written (both canonical); after an
+    append to triples held before, only whether every triple without blank nodes is there."""
+    def ground(graph: Graph) -> set[tuple[Node, Node, Node]]:
+        return {triple for triple in graph
+                if not any(isinstance(term, BNode) for term in triple)}
+
+    missing = sorted(ground(written) - set(stored), key=_triple_key)
+    if missing:
+        return (f"{len(missing)} triple(s) written are not there, the first "
+                f"{_triple_text(missing[0])}")
+    if appended:
+        return None
+    extra = sorted(ground(stored) - set(written), key=_triple_key)
+    if extra:
+        return (f"{len(extra)} triple(s) not written are there, the first "
+                f"{_triple_text(extra[0])}")
+    if len(stored) != len(written) or not isomorphic(stored, written):
+        return (f"its triples with blank nodes differ ({len(stored)} triples read back, "
+                f"{len(written)} written)")
+    return None
+
+
+def check_written_graphs(client: StoreClient, writes: list[GraphWrite], held: dict[str, int],
+                         *, replace: bool) -> str:
+    """Read back each graph written (one CONSTRUCT each, without paths) and compare it with
+    what was written; then probe the record path from the first patient."""
+    from guidelinekg.store_commands import probe_record_path
+
+    probe: tuple[URIRef, str, Graph] | None = None
+    for write in writes:
+        stored = canonical_graph(client.construct(WHOLE_GRAPH, graphs=[write.iri]))
+        difference = _graph_difference(canonical_graph(write.graph), stored,
+                                       appended=not replace and held[write.iri] > 0)
+        if difference:
+            raise StoreError(f"the SPARQL store at {client.endpoint.query_url} lost or changed "
+                             f"triples of <{write.iri}>: read back after writing, "
+                             f"{difference}")
+        patient = _first_typed(stored, GKG.Patient)
+        if probe is None and patient is not None:
+            probe = (patient, write.iri, stored)
+    if probe is not None:
+        patient, iri, stored = probe
+        probe_record_path(client, [iri], patient, stored)
+    count = f"{len(writes)} graph{'' if len(writes) == 1 else 's'}"
+    return (f"store check: {count} read back as written, and the store follows the path "
+            "records are read with as the embedded engine does")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -232,6 +460,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--replace", action="store_true",
                         help="replace each graph (HTTP PUT); by default triples are appended "
                              "(POST)")
+    parser.add_argument("--no-check", action="store_true",
+                        help="skip the store check after the guideline graph or --patients "
+                             "(for a store you have checked): by default every bundled "
+                             "guideline query must answer as the embedded engine, and each "
+                             "record graph read back as written (exit 4 otherwise)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -251,6 +484,12 @@ def run(args: argparse.Namespace) -> int:
                              "graph is written one graph per module")
         writes = guideline_writes()
     client = StoreClient.from_environment(endpoint_from_args(args))
-    for line in write_graphs(client, writes, replace=args.replace):
+    lines, held = write_graphs(client, writes, replace=args.replace)
+    for line in lines:
         print(line)
+    if args.no_check or args.files:
+        return EXIT_DONE
+    sys.stdout.flush()  # what was written is said before a check that may fail
+    check = check_written_graphs if args.patients else check_guideline
+    print(check(client, writes, held, replace=args.replace))
     return EXIT_DONE

@@ -184,10 +184,13 @@ class StoreDataset:
     """A store and the graphs a query reads (their merge is its default graph): what
     ``guidelinekg query --endpoint`` runs on, with an embedded engine's interface. The
     first request checks that the store holds every graph, so that a store not loaded yet
-    is said to be so, rather than answering nothing."""
+    is said to be so, rather than answering nothing; then (``probe``) that the store follows
+    property paths as the embedded engine does (two small requests), so that one that does
+    not is refused rather than answering wrong."""
 
     client: StoreClient
     graphs: Sequence[str]
+    probe: bool = True
     _checked: bool = field(default=False, repr=False)
 
     def _ready(self, text: str, bindings: Mapping[str, Node] | None) -> None:
@@ -200,6 +203,10 @@ class StoreDataset:
             raise StoreError(f"the SPARQL store at {self.client.endpoint.query_url} has no "
                              f"graph {', '.join(f'<{g}>' for g in missing)}; write it with "
                              "guidelinekg load --endpoint URL")
+        if self.probe:
+            from guidelinekg.store_commands import probe_record_path
+
+            probe_record_path(self.client, self.graphs)
         self._checked = True
 
     def select_with_variables(self, text: str, bindings: Mapping[str, Node] | None = None

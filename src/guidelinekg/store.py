@@ -4,7 +4,7 @@ writes (patient records are read back and results written by guidelinekg.store_c
 Queries (SELECT, CONSTRUCT, ASK) go through SPARQLWrapper with the SPARQL 1.1 Protocol; graphs
 are written with the Graph Store HTTP Protocol (PUT replaces a named graph, POST appends to
 it) as N-Triples. Nothing else is sent: no SPARQL Update, so no LOAD, DROP or CLEAR, and every
-query is checked by :func:`guidelinekg.sparql.refuse_remote_access` (no SERVICE, no FROM)
+query is checked by :func:`guidelinekg.query_text.refuse_remote_access` (no SERVICE, no FROM)
 exactly as the embedded engines check theirs.
 
 Parameters are bound as RDF terms: each term is written by :func:`sparql_term`, which checks
@@ -39,7 +39,8 @@ from SPARQLWrapper import JSON, POST, TURTLE, URLENCODED, SPARQLWrapper
 from SPARQLWrapper import SPARQLExceptions as wrapper_errors
 
 from guidelinekg.loading import MAX_FILE_BYTES, RDF_FORMATS, InputError, parse_rdf_bytes
-from guidelinekg.sparql import QueryError, Row, refuse_remote_access
+from guidelinekg.query_text import QueryError, refuse_remote_access
+from guidelinekg.sparql import Row
 
 USER_VARIABLE = "GUIDELINEKG_STORE_USER"
 PASSWORD_VARIABLE = "GUIDELINEKG_STORE_PASSWORD"
@@ -55,7 +56,12 @@ T = TypeVar("T")
 
 class StoreError(Exception):
     """The store could not be reached, refused a request, or answered something unreadable;
-    the message names the URL and quotes the store's answer."""
+    the message names the URL and quotes the store's answer. ``status``: the HTTP status of
+    a refusal (a 400 to a query may mean the store lacks a SPARQL feature it uses)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 # ---------------------------------------------------------------------------------------
@@ -306,7 +312,7 @@ def _refused(url: str, status: int, body: bytes) -> StoreError:
     if status in (401, 403):
         message += (f" (credentials are read from {USER_VARIABLE} and {PASSWORD_VARIABLE}, "
                     f"or {TOKEN_VARIABLE})")
-    return StoreError(message)
+    return StoreError(message, status)
 
 
 def _connection_failure(url: str, error: BaseException, timeout: float) -> NoReturn:

@@ -22,6 +22,7 @@ import argparse
 import secrets
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
@@ -29,7 +30,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TextIO
 
-from rdflib import Graph, URIRef
+from rdflib import BNode, Graph, URIRef
+from rdflib.term import Node
 
 from guidelinekg.cohorts import (
     DEFAULT_PARTITION_SIZE,
@@ -41,7 +43,7 @@ from guidelinekg.cohorts import (
     worker_pool,
     write_lines,
 )
-from guidelinekg.load_command import add_endpoint_arguments, endpoint_from_args
+from guidelinekg.load_command import add_endpoint_arguments, canonical_term, endpoint_from_args
 from guidelinekg.loading import InputError, parse_ntriples
 from guidelinekg.sparql import QueryError
 from guidelinekg.store import Endpoint, StoreClient, StoreError, sparql_term, with_values
@@ -140,6 +142,99 @@ def _merged(parts: Iterable[Graph]) -> Graph:
 
 
 # ---------------------------------------------------------------------------------------
+# The feature probe: does the store follow the record path as the embedded engine does?
+
+# The mark lets a reader of the store's log (and the tests' proxy) tell the probe apart.
+PROBE_MARK = "# guidelinekg store probe"
+RECORD_PATH = "(^gkg:subject)?/(rdf:type|!rdf:type)*"
+_PREFIXES = """PREFIX gkg: <https://w3id.org/guidelinekg/ontology#>
+PREFIX rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#>
+"""
+# The record path (inverse, optional step, alternative, negated property set, closure) from
+# one node. The FILTER keeps the nodes at most two steps from the node or the items that
+# name it, so that the answer depends only on the triples _PROBE_DATA reads without paths,
+# whatever the rest of the store holds. ?anchor is bound by VALUES.
+_PROBE_PATHS = PROBE_MARK + ": the record path\n" + _PREFIXES + """SELECT DISTINCT ?anchor ?s
+WHERE {
+  ?anchor """ + RECORD_PATH + """ ?s .
+  FILTER(sameTerm(?s, ?anchor) || EXISTS { ?s gkg:subject ?anchor }
+         || EXISTS { ?anchor ?p ?s } || EXISTS { ?anchor ?p ?m . ?m ?q ?s }
+         || EXISTS { ?i gkg:subject ?anchor ; ?p ?s }
+         || EXISTS { ?i gkg:subject ?anchor ; ?p ?m . ?m ?q ?s })
+}"""
+# The triples that answer depends on, read with plain patterns; the node comes back as the
+# object of a marker triple (chosen by the store when not given: any typed IRI).
+_ANCHOR = URIRef("urn:guidelinekg:probe-anchor")
+_PROBE_HEAD = (PROBE_MARK + ": its data, without paths\n" + _PREFIXES
+               + "CONSTRUCT { ?s ?p ?o . <urn:guidelinekg:probe> <" + str(_ANCHOR)
+               + "> ?anchor }\nWHERE {\n")
+_PROBE_WHERE = """  { ?anchor ?p ?o BIND(?anchor AS ?s) }
+  UNION { ?s gkg:subject ?anchor ; ?p ?o }
+  UNION { ?anchor ?q ?s . ?s ?p ?o }
+  UNION { ?i gkg:subject ?anchor ; ?q ?s . ?s ?p ?o }
+}"""
+_PROBE_DATA = _PROBE_HEAD + _PROBE_WHERE
+_PROBE_DATA_ANY = (_PROBE_HEAD + "  { SELECT ?anchor WHERE { ?anchor a ?type "
+                   "FILTER(isIRI(?anchor)) } LIMIT 1 }\n" + _PROBE_WHERE)
+_NEEDS = ("It may lack or mis-evaluate a SPARQL 1.1 feature the queries need "
+          "(docs/store.md lists them)")
+
+
+def probe_record_path(client: StoreClient, graphs: Sequence[str],
+                      anchor: URIRef | None = None, reference: Graph | None = None) -> None:
+    """Refuse a store that does not follow :data:`RECORD_PATH` from ``anchor`` as the
+    embedded engine does on ``reference`` (the data the graphs hold; by default its part
+    the answer depends on, read from the store without paths: one request more, and the
+    store chooses the node when none is given). One or two cheap requests."""
+    from guidelinekg.sparql import make_engine
+
+    url = client.endpoint.query_url
+    try:
+        if reference is None:
+            text = _PROBE_DATA if anchor is not None else _PROBE_DATA_ANY
+            reference = client.construct(text, {"anchor": anchor} if anchor else None, graphs)
+            chosen = next(reference.objects(None, _ANCHOR), None)
+            if not isinstance(chosen, URIRef):
+                return  # no typed IRI in the graphs: nothing to start from
+            anchor = chosen
+            reference.remove((None, _ANCHOR, None))
+        if anchor is None:
+            raise ValueError("an anchor is needed with a reference graph")
+        _, on_store = client.select(_PROBE_PATHS, {"anchor": anchor}, graphs)
+    except StoreError as error:
+        if error.status != 400:
+            raise
+        raise StoreError(f"{error}. That was guidelinekg's probe of the property path patient "
+                         f"records are read with, {RECORD_PATH}. {_NEEDS}", 400) from None
+    _, embedded = make_engine("oxigraph", reference).select_with_variables(
+        _PROBE_PATHS, {"anchor": anchor})
+    difference = _reach_difference([row["s"] for row in embedded if "s" in row],
+                                   [row["s"] for row in on_store if "s" in row])
+    if difference:
+        raise StoreError(f"the SPARQL store at {url} does not follow the property path patient "
+                         f"records are read with, {RECORD_PATH}, as the embedded engine does: "
+                         f"from <{anchor}> {difference}. {_NEEDS}")
+
+
+def _reach_difference(embedded: list[Node], on_store: list[Node]) -> str | None:
+    """What the store reaches otherwise than the embedded engine (blank nodes count, but
+    their labels differ between the two)."""
+    def keys(nodes: list[Node]) -> Counter[str]:
+        return Counter("_:" if isinstance(node, BNode) else canonical_term(node).n3()
+                       for node in nodes)
+
+    mine, theirs = keys(embedded), keys(on_store)
+    if mine == theirs:
+        return None
+    counts = (f"it reaches {len(on_store)} of the nodes probed, the embedded engine "
+              f"{len(embedded)}")
+    missed = sorted((mine - theirs).elements())
+    if missed:
+        return f"{counts}; it misses {missed[0]}"
+    return f"{counts}; it reaches {sorted((theirs - mine).elements())[0]}, which it should not"
+
+
+# ---------------------------------------------------------------------------------------
 # Command-line options, for validate and recommend
 
 # (flag, attribute) of the options that mean nothing without --endpoint.
@@ -210,6 +305,10 @@ def _store_input(args: argparse.Namespace) -> tuple[StoreClient, StorePatients]:
     if not found.patients:
         raise InputError(url, "no patient found (no named graph declares `a gkg:Patient`; "
                               "guidelinekg load --endpoint URL --patients FILE writes them)")
+    # Before any record is read: a store that mis-follows the record path would give
+    # records with parts missing, and so wrong results rather than an error.
+    first = found.patients[0]
+    probe_record_path(client, found.patient_graphs[first], first)
     return client, found
 
 
@@ -470,6 +569,7 @@ __all__ = [
     "add_store_arguments",
     "default_results_graph",
     "patient_graphs",
+    "probe_record_path",
     "read_patient_graph",
     "read_patient_partitions",
     "reads_store",
