@@ -46,7 +46,7 @@ from guidelinekg.loading import BASE, InputError, parse_rdf_file
 from guidelinekg.namespaces import GKG, canonical_literal
 from guidelinekg.patients import input_files, load_patient_input
 from guidelinekg.resources import Module, modules
-from guidelinekg.sparql import QueryError, QueryFile, Row, bundled_queries
+from guidelinekg.sparql import QueryError, QueryFile, Row, bundled_queries, load_query
 from guidelinekg.store import (
     PASSWORD_VARIABLE,
     TOKEN_VARIABLE,
@@ -244,7 +244,6 @@ CHECK_PARAMETERS = {
     "source": "bcbm:REF-4",
     "recommendation": "bcbm:TN-2",
 }
-WHOLE_GRAPH = "CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }"
 _NEEDS = ("The store may lack or mis-evaluate a SPARQL 1.1 feature the bundled queries need "
           "(docs/store.md lists them)")
 _EXCERPT = 300
@@ -422,8 +421,9 @@ def check_written_graphs(client: StoreClient, writes: list[GraphWrite], held: di
     from guidelinekg.store_commands import probe_record_path
 
     probe: tuple[URIRef, str, Graph] | None = None
+    whole_graph = load_query("store/whole-graph").text
     for write in writes:
-        stored = canonical_graph(client.construct(WHOLE_GRAPH, graphs=[write.iri]))
+        stored = canonical_graph(client.construct(whole_graph, graphs=[write.iri]))
         difference = _graph_difference(canonical_graph(write.graph), stored,
                                        appended=not replace and held[write.iri] > 0)
         if difference:

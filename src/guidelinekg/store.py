@@ -35,12 +35,12 @@ from urllib.parse import quote, urlsplit
 
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Node
-from SPARQLWrapper import JSON, POST, TURTLE, URLENCODED, SPARQLWrapper
+from SPARQLWrapper import CONSTRUCT, JSON, POST, SELECT, TURTLE, URLENCODED, SPARQLWrapper
 from SPARQLWrapper import SPARQLExceptions as wrapper_errors
 
 from guidelinekg.loading import MAX_FILE_BYTES, RDF_FORMATS, InputError, parse_rdf_bytes
 from guidelinekg.query_text import QueryError, refuse_remote_access
-from guidelinekg.sparql import Row
+from guidelinekg.sparql import Row, load_query
 
 USER_VARIABLE = "GUIDELINEKG_STORE_USER"
 PASSWORD_VARIABLE = "GUIDELINEKG_STORE_PASSWORD"
@@ -270,9 +270,16 @@ def with_values(text: str, variables: Sequence[str], rows: Sequence[Sequence[Nod
 # ---------------------------------------------------------------------------------------
 # The client
 
-# ?term and ?g are bound by VALUES.
-OCCURS = "ASK { { ?term ?p ?o } UNION { ?s ?term ?o } UNION { ?s ?p ?term } }"
-_GRAPH_SIZES = "SELECT ?g (COUNT(*) AS ?triples) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g"
+# The client's own queries are queries/store/term-occurs.rq and graph-sizes.rq, loaded when
+# they run, not on import: loading looks through the library folders, and a bad
+# GUIDELINEKG_LIBRARY must fail as a command's error, not as an import's.
+
+
+def __getattr__(name: str) -> str:
+    # OCCURS, the text of store/term-occurs, is still imported by that name (querying).
+    if name == "OCCURS":
+        return load_query("store/term-occurs").text
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class _Transient(Exception):
@@ -390,6 +397,10 @@ class StoreClient:
         self._probe(url)
         wrapper = SPARQLWrapper(url)
         wrapper.setQuery(text)
+        # SPARQLWrapper guesses the form from the first keyword-like word of the text, with
+        # comment lines only half stripped: a commented query whose comment says "load" went
+        # as an update. Only queries are sent; the result format says which kind.
+        wrapper.queryType = CONSTRUCT if result_format == TURTLE else SELECT
         wrapper.setMethod(POST)
         wrapper.setRequestMethod(URLENCODED)  # no URL length limit; protocol's own form
         wrapper.setReturnFormat(result_format)
@@ -467,13 +478,13 @@ class StoreClient:
 
     def occurs(self, iri: URIRef, graphs: Sequence[str] = ()) -> bool:
         """Whether the IRI is a subject, predicate or object in the graphs."""
-        return self.ask(OCCURS, {"term": iri}, graphs)
+        return self.ask(load_query("store/term-occurs").text, {"term": iri}, graphs)
 
     def graph_sizes(self, graphs: Sequence[str]) -> dict[str, int]:
         """The number of triples in each named graph (0 for one the store does not have)."""
         if not graphs:
             return {}
-        _, rows = self.select(with_values(_GRAPH_SIZES, ["g"],
+        _, rows = self.select(with_values(load_query("store/graph-sizes").text, ["g"],
                                           [[URIRef(graph)] for graph in graphs]))
         sizes = dict.fromkeys(graphs, 0)
         sizes.update({str(row["g"]): int(str(row["triples"])) for row in rows})

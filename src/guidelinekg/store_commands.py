@@ -45,7 +45,7 @@ from guidelinekg.cohorts import (
 )
 from guidelinekg.load_command import add_endpoint_arguments, canonical_term, endpoint_from_args
 from guidelinekg.loading import InputError, parse_ntriples
-from guidelinekg.sparql import QueryError
+from guidelinekg.sparql import QueryError, load_query
 from guidelinekg.store import Endpoint, StoreClient, StoreError, sparql_term, with_values
 
 # Patients a CONSTRUCT asks for at once when the whole graph is read.
@@ -56,22 +56,9 @@ RESULTS_PREFIX = "urn:guidelinekg:results:"
 # ---------------------------------------------------------------------------------------
 # Patient records read back
 
-# Every (patient, graph) pair; ?g is bound by VALUES when graphs are named.
-_PATIENT_GRAPHS = """PREFIX gkg: <https://w3id.org/guidelinekg/ontology#>
-SELECT DISTINCT ?patient ?g WHERE { GRAPH ?g { ?patient a gkg:Patient } }
-ORDER BY ?patient ?g"""
-
-# A record as guidelinekg.cohorts._owned_subjects has it: the patient, the items that name
-# it, and every node they lead to that is described, other patients excepted. A property
-# path cannot stop at a node, so a node reached only through another patient would be read
-# too (a record never links to another patient's nodes). ?patient is bound by VALUES.
-_RECORDS = """PREFIX gkg: <https://w3id.org/guidelinekg/ontology#>
-PREFIX rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#>
-CONSTRUCT { ?s ?p ?o } WHERE {
-  ?patient (^gkg:subject)?/(rdf:type|!rdf:type)* ?s .
-  FILTER(?s = ?patient || NOT EXISTS { ?s a gkg:Patient })
-  ?s ?p ?o .
-}"""
+# The queries are under queries/store/: patient-graphs (every patient with its graph; ?g
+# bound by VALUES when graphs are named) and patient-records (the records of a partition of
+# patients, bound by VALUES), each written out with its reasons there.
 
 
 @dataclass(frozen=True)
@@ -95,7 +82,7 @@ def patient_graphs(client: StoreClient) -> list[str]:
 
 def store_patients(client: StoreClient, graphs: Sequence[str] | None = None) -> StorePatients:
     """The patients the named graphs declare (None: every graph that declares one)."""
-    text = _PATIENT_GRAPHS
+    text = load_query("store/patient-graphs").text
     if graphs is not None:
         if not graphs:
             return StorePatients([], [], {})
@@ -118,9 +105,10 @@ def read_patient_partitions(client: StoreClient, found: StorePatients, *,
                             partition_size: int = PATIENT_PARTITION) -> Iterator[Graph]:
     """The records of ``partition_size`` patients at a time, one CONSTRUCT each."""
     size = max(1, partition_size)
+    records = _record_path_query("store/patient-records")
     for start in range(0, len(found.patients), size):
         batch = [[patient] for patient in found.patients[start:start + size]]
-        yield client.construct(with_values(_RECORDS, ["patient"], batch), graphs=found.graphs)
+        yield client.construct(with_values(records, ["patient"], batch), graphs=found.graphs)
 
 
 def read_patient_graph(endpoint: Endpoint | StoreClient, graphs: Sequence[str] | None = None,
@@ -144,38 +132,14 @@ def _merged(parts: Iterable[Graph]) -> Graph:
 # ---------------------------------------------------------------------------------------
 # The feature probe: does the store follow the record path as the embedded engine does?
 
-# The mark lets a reader of the store's log (and the tests' proxy) tell the probe apart.
+# The probe's queries (queries/store/record-path-probe*.rq) start with this mark: a reader of
+# the store's log (and the tests' proxy) tells the probe apart by it.
 PROBE_MARK = "# guidelinekg store probe"
+# The path store/patient-records and store/record-path-probe write out, for messages.
 RECORD_PATH = "(^gkg:subject)?/(rdf:type|!rdf:type)*"
-_PREFIXES = """PREFIX gkg: <https://w3id.org/guidelinekg/ontology#>
-PREFIX rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#>
-"""
-# The record path (inverse, optional step, alternative, negated property set, closure) from
-# one node. The FILTER keeps the nodes at most two steps from the node or the items that
-# name it, so that the answer depends only on the triples _PROBE_DATA reads without paths,
-# whatever the rest of the store holds. ?anchor is bound by VALUES.
-_PROBE_PATHS = PROBE_MARK + ": the record path\n" + _PREFIXES + """SELECT DISTINCT ?anchor ?s
-WHERE {
-  ?anchor """ + RECORD_PATH + """ ?s .
-  FILTER(sameTerm(?s, ?anchor) || EXISTS { ?s gkg:subject ?anchor }
-         || EXISTS { ?anchor ?p ?s } || EXISTS { ?anchor ?p ?m . ?m ?q ?s }
-         || EXISTS { ?i gkg:subject ?anchor ; ?p ?s }
-         || EXISTS { ?i gkg:subject ?anchor ; ?p ?m . ?m ?q ?s })
-}"""
-# The triples that answer depends on, read with plain patterns; the node comes back as the
-# object of a marker triple (chosen by the store when not given: any typed IRI).
+# The predicate of the marker triple by which store/record-path-probe-data*.rq give back the
+# node they read around (chosen by the store when none is given).
 _ANCHOR = URIRef("urn:guidelinekg:probe-anchor")
-_PROBE_HEAD = (PROBE_MARK + ": its data, without paths\n" + _PREFIXES
-               + "CONSTRUCT { ?s ?p ?o . <urn:guidelinekg:probe> <" + str(_ANCHOR)
-               + "> ?anchor }\nWHERE {\n")
-_PROBE_WHERE = """  { ?anchor ?p ?o BIND(?anchor AS ?s) }
-  UNION { ?s gkg:subject ?anchor ; ?p ?o }
-  UNION { ?anchor ?q ?s . ?s ?p ?o }
-  UNION { ?i gkg:subject ?anchor ; ?q ?s . ?s ?p ?o }
-}"""
-_PROBE_DATA = _PROBE_HEAD + _PROBE_WHERE
-_PROBE_DATA_ANY = (_PROBE_HEAD + "  { SELECT ?anchor WHERE { ?anchor a ?type "
-                   "FILTER(isIRI(?anchor)) } LIMIT 1 }\n" + _PROBE_WHERE)
 _NEEDS = ("It may lack or mis-evaluate a SPARQL 1.1 feature the queries need "
           "(docs/store.md lists them)")
 
@@ -189,10 +153,13 @@ def probe_record_path(client: StoreClient, graphs: Sequence[str],
     from guidelinekg.sparql import make_engine
 
     url = client.endpoint.query_url
+    paths = _record_path_query("store/record-path-probe")
     try:
         if reference is None:
-            text = _PROBE_DATA if anchor is not None else _PROBE_DATA_ANY
-            reference = client.construct(text, {"anchor": anchor} if anchor else None, graphs)
+            name = "store/record-path-probe-data" if anchor is not None \
+                else "store/record-path-probe-data-any"
+            reference = client.construct(load_query(name).text,
+                                         {"anchor": anchor} if anchor else None, graphs)
             chosen = next(reference.objects(None, _ANCHOR), None)
             if not isinstance(chosen, URIRef):
                 return  # no typed IRI in the graphs: nothing to start from
@@ -200,20 +167,30 @@ def probe_record_path(client: StoreClient, graphs: Sequence[str],
             reference.remove((None, _ANCHOR, None))
         if anchor is None:
             raise ValueError("an anchor is needed with a reference graph")
-        _, on_store = client.select(_PROBE_PATHS, {"anchor": anchor}, graphs)
+        _, on_store = client.select(paths, {"anchor": anchor}, graphs)
     except StoreError as error:
         if error.status != 400:
             raise
         raise StoreError(f"{error}. That was guidelinekg's probe of the property path patient "
                          f"records are read with, {RECORD_PATH}. {_NEEDS}", 400) from None
     _, embedded = make_engine("oxigraph", reference).select_with_variables(
-        _PROBE_PATHS, {"anchor": anchor})
+        paths, {"anchor": anchor})
     difference = _reach_difference([row["s"] for row in embedded if "s" in row],
                                    [row["s"] for row in on_store if "s" in row])
     if difference:
         raise StoreError(f"the SPARQL store at {url} does not follow the property path patient "
                          f"records are read with, {RECORD_PATH}, as the embedded engine does: "
                          f"from <{anchor}> {difference}. {_NEEDS}")
+
+
+def _record_path_query(name: str) -> str:
+    """The text of a bundled query that follows :data:`RECORD_PATH`; a QueryError if it no
+    longer writes that path (the probe vouches for the records query only when both do)."""
+    text = load_query(name).text
+    if RECORD_PATH not in text:
+        raise QueryError(f"the bundled query {name} does not follow the record path "
+                         f"{RECORD_PATH}; it and the probe must read records alike")
+    return text
 
 
 def _reach_difference(embedded: list[Node], on_store: list[Node]) -> str | None:
@@ -426,7 +403,7 @@ def _recommend_whole(args: argparse.Namespace, client: StoreClient, found: Store
     elif rdf is not None and args.format == "turtle":
         print(rdf.serialize(format="turtle"))
     else:
-        print(to_text(derivation))
+        print(to_text(derivation, verbose=getattr(args, "verbose", False)))
     if results is not None and rdf is not None:
         results.add(rdf.serialize(format="nt", encoding="utf-8"))
     return 0
