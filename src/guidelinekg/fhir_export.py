@@ -21,6 +21,13 @@ with the artefacts of every guideline found (the bundled ones and those of GUIDE
 - the guideline as a whole as a PlanDefinition of type ``clinical-protocol``, one action per
   section listing its recommendations by canonical URL.
 
+Every PlanDefinition claims the CPG IG's computable PlanDefinition profile and every
+ActivityDefinition its computable ActivityDefinition profile (``meta.profile``); every resource
+has a generated narrative and every coding the display the repository's data gives it
+(fhir_narrative). An applicability condition references its criterion in the guideline graph
+by IRI (language ``application/x-guidelinekg-criterion``, evaluated by ``guidelinekg
+recommend``), the criterion in words as its description.
+
 Resources are checked structurally with the R4B models of fhir.resources 8 (the package has no
 R4 module; the elements used here are the same in R4 4.0.1 and R4B 4.3.0), and the Bundle is read
 back before it is written. Nothing is invented: codes come from the ontology only, and an
@@ -46,6 +53,13 @@ from rdflib.term import Node
 
 from guidelinekg import __version__
 from guidelinekg.cli import output_directory
+from guidelinekg.fhir_narrative import (
+    CodeDisplays,
+    activity_text,
+    direction,
+    plan_text,
+    protocol_text,
+)
 from guidelinekg.guideline_content import (
     DoseRegimen,
     Guideline,
@@ -74,6 +88,12 @@ FHIR_VERSION_SYSTEM = "http://hl7.org/fhir/FHIR-version"
 ACTIVITY_BASE = BASE + "fhir/ActivityDefinition/"
 UNITS_OF_TIME = {"s", "min", "h", "d", "wk", "mo", "a"}
 CODE_SYSTEMS = {"RxNorm": RXNORM, "SNOMED CT": SNOMED, "guidelinekg finding": FINDING}
+CPG_PLAN_PROFILE = "http://hl7.org/fhir/uv/cpg/StructureDefinition/cpg-computableplandefinition"
+CPG_ACTIVITY_PROFILE = "http://hl7.org/fhir/uv/cpg/StructureDefinition/cpg-computableactivity"
+# The project's media type for an expression that is a criterion's IRI in the guideline graph:
+# the criteria test patient facts derived by the project's queries, which FHIRPath over the raw
+# resources could not state without code lists the repository does not hold.
+CRITERION_LANGUAGE = "application/x-guidelinekg-criterion"
 
 
 def fhir_id(text: str) -> str:
@@ -129,7 +149,7 @@ def activity_kind(graph: Graph, intervention: Intervention) -> str:
     return "Task"
 
 
-def dosage(step: DoseStep, sequence: int) -> dict:
+def dosage(step: DoseStep, sequence: int, codes: CodeDisplays) -> dict:
     """A Dosage from a dose step: only what the step states."""
     words = step.as_written or step.words()
     item: dict = {"sequence": sequence,
@@ -151,7 +171,7 @@ def dosage(step: DoseStep, sequence: int) -> dict:
     if step.route:
         route: dict = {"text": step.route}
         if step.route_snomed:
-            route["coding"] = [{"system": SNOMED, "code": step.route_snomed}]
+            route["coding"] = [codes.coding(SNOMED, step.route_snomed)]
         item["route"] = route
     if step.amount_value is not None and step.unit:
         item["doseAndRate"] = [{"doseQuantity": {
@@ -160,15 +180,16 @@ def dosage(step: DoseStep, sequence: int) -> dict:
     return item
 
 
-def _codeable(codes: list[tuple[str, str]], text: str) -> dict:
+def _codeable(codes: list[tuple[str, str]], text: str, displays: CodeDisplays) -> dict:
     concept: dict = {"text": text}
     if codes:
-        concept["coding"] = [{"system": system, "code": code} for system, code in codes]
+        concept["coding"] = [displays.coding(system, code) for system, code in codes]
     return concept
 
 
 def activity_definition(graph: Graph, intervention: Intervention, regimen: DoseRegimen | None,
-                        do_not_perform: bool, version: str, publisher: str | None) -> dict:
+                        do_not_perform: bool, version: str, publisher: str | None,
+                        displays: CodeDisplays) -> dict:
     # Names qualified by their guideline's prefix where two modules could share a local name:
     # a guideline's own action (example:X beside gkg:X), a regimen (each guideline's own).
     name = qualified_name(intervention.iri) + (f"-{qualified_name(regimen.iri)}"
@@ -183,6 +204,7 @@ def activity_definition(graph: Graph, intervention: Intervention, regimen: DoseR
     resource: dict = {
         "resourceType": "ActivityDefinition",
         "id": identifier,
+        "meta": {"profile": [CPG_ACTIVITY_PROFILE]},
         "url": ACTIVITY_BASE + identifier,
         "identifier": [{"system": ACTIVITY_BASE.rstrip("/"), "value": identifier}],
         "version": version,
@@ -202,15 +224,15 @@ def activity_definition(graph: Graph, intervention: Intervention, regimen: DoseR
     other = [(CODE_SYSTEMS[c.system], c.code) for c in intervention.codes
              if c.system != "RxNorm"]
     if kind == "MedicationRequest":
-        resource["productCodeableConcept"] = _codeable(medication, intervention.label)
+        resource["productCodeableConcept"] = _codeable(medication, intervention.label, displays)
         if other:
-            resource["code"] = _codeable(other, intervention.label)
+            resource["code"] = _codeable(other, intervention.label, displays)
     else:
-        resource["code"] = _codeable(other + medication, intervention.label)
+        resource["code"] = _codeable(other + medication, intervention.label, displays)
     if do_not_perform:
         resource["doNotPerform"] = True
     if regimen is not None and regimen.steps:
-        resource["dosage"] = [dosage(step, index) for index, step in
+        resource["dosage"] = [dosage(step, index, displays) for index, step in
                               enumerate(regimen.steps, start=1)]
         if regimen.condition is not None:
             resource["usage"] = f"Only when: {regimen.condition.words()}"
@@ -272,21 +294,15 @@ def plan_definition(recommendation: Recommendation, guideline: Guideline, versio
         extensions.append({"url": STRENGTH_EXTENSION, "valueCodeableConcept": {"coding": [{
             "system": STRENGTH_SYSTEM, "code": modality.strength,
             "display": modality.strength.capitalize()}], "text": modality.label}})
-    direction = modality.direction
-    if recommendation.forbidden_actions and not recommendation.actions:
-        direction = "against"
-    if direction:
+    way = direction(recommendation)
+    if way:
         extensions.append({"url": DIRECTION_EXTENSION, "valueCodeableConcept": {"coding": [{
-            "system": DIRECTION_SYSTEM, "code": direction,
-            "display": direction.capitalize()}]}})
+            "system": DIRECTION_SYSTEM, "code": way, "display": way.capitalize()}]}})
     action: dict = {
         "id": fhir_id(key),
         "title": key,
         "description": recommendation.verbatim,
-        "condition": [{"kind": "applicability", "expression": {
-            "description": recommendation.criteria_words,
-            "language": "text/plain",
-            "expression": recommendation.criteria_words}}],
+        "condition": [{"kind": "applicability", "expression": applicability(recommendation)}],
     }
     if extensions:
         action["extension"] = extensions
@@ -296,6 +312,9 @@ def plan_definition(recommendation: Recommendation, guideline: Guideline, versio
     urls = []
     for intervention, regimen, do_not in targets:
         activity = activities.get(intervention, regimen, do_not)
+        users = activities.statements.setdefault(activity["id"], [])
+        if all(r.iri != recommendation.iri for r in users):  # regimens may share an activity
+            users.append(recommendation)
         urls.append((activity["url"], activity["title"]))
     if len(urls) == 1:
         action["definitionCanonical"] = urls[0][0]
@@ -313,6 +332,8 @@ def plan_definition(recommendation: Recommendation, guideline: Guideline, versio
     resource: dict = {
         "resourceType": "PlanDefinition",
         "id": fhir_id(f"{guideline.key}-{key}"),
+        "meta": {"profile": [CPG_PLAN_PROFILE]},
+        "text": plan_text(recommendation, guideline),
         "url": canonical,
         "identifier": [{"system": BASE + f"guideline/{guideline.key}", "value": key}],
         "version": version,
@@ -331,6 +352,18 @@ def plan_definition(recommendation: Recommendation, guideline: Guideline, versio
     return resource
 
 
+def applicability(recommendation: Recommendation) -> dict:
+    """The applicability condition's Expression: the criterion's IRI in the guideline graph,
+    its words as description. A statement without a criterion IRI keeps words only (no
+    bundled statement lacks one)."""
+    criterion = recommendation.criterion
+    if criterion is None or not isinstance(criterion.iri, URIRef):
+        return {"description": recommendation.criteria_words, "language": "text/plain",
+                "expression": recommendation.criteria_words}
+    return {"description": recommendation.criteria_words, "language": CRITERION_LANGUAGE,
+            "expression": str(criterion.iri)}
+
+
 def _attribution(resource: dict, guideline: Guideline, publisher: str | None) -> None:
     """guidelinekg publishes the artefacts; the guideline's publisher authored the content."""
     if guideline.modified:
@@ -344,16 +377,20 @@ def _attribution(resource: dict, guideline: Guideline, publisher: str | None) ->
 class Activities:
     """The ActivityDefinitions of a bundle, one per (intervention, regimen, do-not-perform)."""
 
-    def __init__(self, graph: Graph, version: str, publisher: str | None) -> None:
+    def __init__(self, graph: Graph, version: str, publisher: str | None,
+                 displays: CodeDisplays) -> None:
         self.graph = graph
         self.version = version
         self.publisher = publisher
+        self.displays = displays
         self.resources: dict[str, dict] = {}
+        # activity id -> the statements pointing at it, for its narrative
+        self.statements: dict[str, list[Recommendation]] = {}
 
     def get(self, intervention: Intervention, regimen: DoseRegimen | None,
             do_not: bool) -> dict:
         resource = activity_definition(self.graph, intervention, regimen, do_not, self.version,
-                                       self.publisher)
+                                       self.publisher, self.displays)
         return self.resources.setdefault(resource["id"], resource)
 
 
@@ -376,6 +413,8 @@ def guideline_plan(guideline: Guideline, version: str, publisher: str | None) ->
     resource: dict = {
         "resourceType": "PlanDefinition",
         "id": fhir_id(f"{guideline.key}-guideline"),
+        "meta": {"profile": [CPG_PLAN_PROFILE]},
+        "text": protocol_text(guideline),
         "url": str(guideline.iri),
         "identifier": [{"system": BASE + "guideline", "value": guideline.key}],
         "version": version,
@@ -405,21 +444,30 @@ def _content_ontology(graph: Graph, guideline: Guideline) -> URIRef:
     return owners[0] if owners else URIRef(BASE + f"guideline/{guideline.key}")
 
 
-def build_bundle(graph: Graph | None = None) -> dict:
-    """The CPG-on-FHIR Bundle of every guideline in the graph, checked structurally."""
+def build_bundle(graph: Graph | None = None, displays: CodeDisplays | None = None) -> dict:
+    """The CPG-on-FHIR Bundle of every guideline in the graph, checked structurally.
+
+    ``displays`` names the codes (the repository's code maps and CodeSystems by default); the
+    codes it has no name for are left in its ``missing``."""
     graph = graph if graph is not None else guideline_graph()
+    displays = displays if displays is not None else CodeDisplays()
     resources: list[dict] = []
     activity_resources: dict[str, dict] = {}
+    statements: dict[str, list[Recommendation]] = {}
     for guideline in guidelines(graph):
         version = str(graph.value(_content_ontology(graph, guideline), OWL.versionInfo)
                       or __version__)
         publisher = str(graph.value(URIRef(BASE + "ontology"), DCTERMS.publisher) or "guidelinekg")
-        activities = Activities(graph, version, publisher)
-        activities.resources = activity_resources
+        activities = Activities(graph, version, publisher, displays)
+        # One ActivityDefinition per action across guidelines: shared dicts.
+        activities.resources, activities.statements = activity_resources, statements
         resources.append(guideline_plan(guideline, version, publisher))
         resources += [plan_definition(r, guideline, version, activities)
                       for r in guideline.recommendations]
-    resources += [activity_resources[key] for key in sorted(activity_resources)]
+    for key in sorted(activity_resources):
+        activity = activity_resources[key]
+        activity["text"] = activity_text(activity, statements.get(key, []))
+        resources.append(activity)
     for resource in resources:
         MODELS[resource["resourceType"]].model_validate(resource)
     bundle = {
@@ -450,7 +498,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     output_directory(args.out)
-    bundle = build_bundle()
+    displays = CodeDisplays()
+    bundle = build_bundle(displays=displays)
     path = args.out / BUNDLE_FILE
     path.write_text(json.dumps(bundle, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     read_back = read_bundle(path)
@@ -466,4 +515,7 @@ def run(args: argparse.Namespace) -> int:
           + ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
           + f" ({rules} recommendations as eca-rule PlanDefinitions, 1 clinical-protocol per "
             "guideline); checked with the fhir.resources R4B models", file=sys.stdout)
+    for system, code in sorted(displays.missing):
+        print(f"note: {system} code {code} has no display in the repository's code maps or "
+              "CodeSystems; its coding has none", file=sys.stderr)
     return 0
