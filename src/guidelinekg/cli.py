@@ -17,21 +17,29 @@ Exit codes, the same for every command (``--help`` and the README list them):
 
 Library log records (rdflib logs a traceback for every ill-typed literal it reads) stay
 off the terminal unless ``--debug`` asks for them: what the user must know is in the
-command's own report. A reader that closes the output early (``| head``) ends the
-command quietly.
+command's own report. A reader that closes the output early (``| head``, ``less`` quit
+early) ends the command quietly, with exit code 0 and nothing on standard error.
+
+Usage mistakes are said plainly, with exit code 2: a mistyped command or option gets a
+suggestion (``unknown option --as_of; did you mean --as-of?``) under the usage of the command
+it was meant for, and an option value that is not a date or a port says what is expected.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import importlib
 import logging
 import os
+import re
 import sys
 import traceback
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any, NoReturn
 
 from guidelinekg import __version__
 
@@ -65,9 +73,49 @@ EXIT_CODES_HELP = ("exit codes: 0 done (records conform), 1 a record violates th
                    "refused the request")
 
 
-def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+DATE_EXAMPLE = "2026-12-01"
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# A bad option value ("argument --as-of: ...") as argparse words its error.
+_BAD_VALUE = re.compile(r"argument ([^:]+): (.*)", re.DOTALL)
+
+
+def date_argument(text: str) -> date:
+    """The argparse type of every option that takes a date: YYYY-MM-DD and a real day."""
+    with contextlib.suppress(ValueError):
+        if _DATE.fullmatch(text):
+            return date.fromisoformat(text)
+    raise argparse.ArgumentTypeError(f"{text} is not a date (YYYY-MM-DD, e.g. {DATE_EXAMPLE})")
+
+
+def port_argument(text: str) -> int:
+    """The argparse type of a TCP port: 1 to 65535, or 0 for one the system picks."""
+    with contextlib.suppress(ValueError):
+        port = int(text)
+        if 0 <= port <= 65535:
+            return port
+    raise argparse.ArgumentTypeError(f"{text} is not a port (an integer from 1 to 65535, or 0 "
+                                     "for a free one)")
+
+
+class CommandParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one plain line under the usage of the command
+    concerned; ``commands`` holds the subcommands' parsers (on the top-level one)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands: dict[str, argparse.ArgumentParser] = {}
+
+    def error(self, message: str) -> NoReturn:
+        bad_value = _BAD_VALUE.fullmatch(message)
+        if bad_value:  # the option and what is wrong with its value say it all
+            self.exit(EXIT_USAGE_OR_INPUT_ERROR, f"{self.prog}: {bad_value[1]}: {bad_value[2]}\n")
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE_OR_INPUT_ERROR, f"{self.prog}: {message}\n")
+
+
+def build_parser(selected: str | None = None) -> CommandParser:
     """The parser; only the selected command's module is imported to add its options."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="guidelinekg",
         description="A clinical practice guideline as a computable, publishable knowledge graph.",
         epilog=EXIT_CODES_HELP,
@@ -88,31 +136,96 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
         sub.set_defaults(_module=module_name)
         if name == selected:
             _module(module_name).add_arguments(sub)
+            _check_dates(sub)
+        parser.commands[name] = sub
     return parser
+
+
+def _check_dates(parser: argparse.ArgumentParser) -> None:
+    # Commands declare a date option with date.fromisoformat; one checked type replaces it
+    # so that every date option refuses a bad date in the same plain words.
+    for action in parser._actions:
+        if action.type == date.fromisoformat:  # a bound method: equal, never identical
+            action.type = date_argument
 
 
 def _module(name: str):
     return importlib.import_module(name)
 
 
+def _did_you_mean(given: str, known: Iterable[str], quote: str = "") -> str:
+    match = difflib.get_close_matches(given, list(known), n=1)
+    return f"; did you mean {quote}{match[0]}{quote}?" if match else ""
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand the user typed (known or not): the first word that is neither an
+    option of the top-level parser nor the folder of ``--library``."""
+    takes_value = False
+    for token in argv:
+        if takes_value:
+            takes_value = False
+        elif token.startswith("--l") and "--library".startswith(token):
+            takes_value = True  # argparse takes an abbreviated option too
+        elif not token.startswith("-"):
+            return token
+    return None
+
+
+def _unknown_arguments(extras: Sequence[str], parser: argparse.ArgumentParser) -> str:
+    option = next((extra for extra in extras if extra.startswith("-") and extra != "-"), None)
+    if option is None:
+        return f"unexpected argument{'s' if len(extras) > 1 else ''}: {' '.join(extras)}"
+    name = option.split("=", 1)[0]
+    known = (known for known in parser._option_string_actions if known.startswith("--"))
+    return f"unknown option {name}{_did_you_mean(name, known)}"
+
+
+def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
+    """The parsed command line; a usage mistake ends the process with exit code 2 and one
+    message (a suggestion where a known name is close)."""
+    selected = _command_of(argv)
+    if selected is not None and selected not in COMMANDS:
+        parser = build_parser()
+        parser.print_usage(sys.stderr)
+        hint = _did_you_mean(selected, COMMANDS, quote="'") or f" (commands: {', '.join(COMMANDS)})"
+        parser.exit(EXIT_USAGE_OR_INPUT_ERROR,
+                    f"guidelinekg: unknown command '{selected}'{hint}\n")
+    parser = build_parser(selected)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        # argparse reports these from the top-level parser; the command's usage helps more.
+        target = parser.commands.get(getattr(args, "command", None) or "", parser)
+        target.error(_unknown_arguments(extras, target))
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        code = _main(list(sys.argv[1:] if argv is None else argv))
+        # Flushed here, not at exit: a reader gone by now is noticed where it is handled.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_DONE
+    return code
+
+
+def _main(argv: list[str]) -> int:
     from guidelinekg.loading import InputError
     from guidelinekg.resources import LIBRARY_VARIABLE, LibraryError
     from guidelinekg.sparql import QueryError
     from guidelinekg.store import StoreError
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    selected = next((arg for arg in argv if arg in COMMANDS), None)
-    parser = build_parser(selected)
-    args = parser.parse_args(argv)
+    args = parse_arguments(argv)
+    if not getattr(args, "command", None):
+        build_parser().print_help()
+        return EXIT_USAGE_OR_INPUT_ERROR
     debug = bool(getattr(args, "debug", False))
     _quiet_libraries(debug)
     if args.library:
         listed = [os.environ.get(LIBRARY_VARIABLE, ""), *args.library]
         os.environ[LIBRARY_VARIABLE] = os.pathsep.join(part for part in listed if part)
-    if not getattr(args, "command", None):
-        parser.print_help()
-        return EXIT_USAGE_OR_INPUT_ERROR
     try:
         return int(_module(args._module).run(args) or 0)
     except (InputError, QueryError, LibraryError) as error:
@@ -124,8 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        _silence_stdout()
-        return EXIT_DONE
+        raise  # main ends the command quietly
     except Exception as error:  # the last line of defence: a bug, said once
         if debug:
             traceback.print_exc()

@@ -570,7 +570,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from guidelinekg.patients import load_patient_input
+    from guidelinekg.patients import absent_patient, load_patient_input
     from guidelinekg.recommend_output import to_json, to_rdf, to_text
     from guidelinekg.sparql import expand_iri
     from guidelinekg.store_commands import reads_store, run_recommend
@@ -585,6 +585,10 @@ def run(args: argparse.Namespace) -> int:
 
         return run_cohort(args)
     source = load_patient_input(args.paths)
+    # Said before validating: a mistyped IRI is a usage error, not a report on others.
+    if absent := absent_patient(source.graph, expand_iri(args.patient) if args.patient else None):
+        print(f"guidelinekg recommend: {absent}", file=sys.stderr)
+        return 2
     validation = validate_patients(source.graph)
     if validation.has_violations and not args.allow_invalid:
         # A record that violates the shapes is refused: nothing is derived from it.

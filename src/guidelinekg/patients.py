@@ -14,6 +14,10 @@ blank nodes are renamed apart when files are merged.
 RDF IRIs are global: a record item of one file may name a patient another file declares.
 That is not refused, but reported (``b.ttl adds 2 record items to patient <p> of a.ttl``),
 and the input says, per patient, the files it came from.
+
+``-`` among the inputs is standard input, read once, with the size limit of a file; having
+no file name, its format is told from its content (FHIR JSON, JSON-LD, RDF/XML, or else
+Turtle, which N-Triples is a part of), and messages call it "standard input".
 """
 
 from __future__ import annotations
@@ -25,10 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pyoxigraph as ox
 from rdflib import BNode, Graph, URIRef
 from rdflib.namespace import RDF
 
 from guidelinekg.loading import (
+    MAX_FILE_BYTES,
     RDF_FORMATS,
     InputError,
     parse_rdf_bytes,
@@ -45,6 +51,10 @@ JSON_SUFFIXES = (".json", ".jsonld")
 # document nested far deeper is not a record, and deep nesting makes rdflib and pySHACL
 # recurse until they crash.
 MAX_BLANK_NODE_DEPTH = 50
+STDIN_ARGUMENT = "-"
+# Standard input as an input "file": its label in messages and provenance lines.
+STDIN = Path("standard input")
+_STDIN_STEP_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -79,15 +89,20 @@ def folder_files(folder: Path, suffixes: Iterable[str]) -> list[Path]:
             and not any(part.startswith(".") for part in candidate.relative_to(folder).parts)]
 
 
-def input_files(paths: Iterable[Path | str], json_only: bool = False) -> list[Path]:
+def input_files(paths: Iterable[Path | str], json_only: bool = False,
+                stdin: bool = False) -> list[Path]:
     """The files to read: each file as given, and the RDF/JSON files of each folder
     (recursively, sorted, hidden files and folders skipped; only .json files when
-    ``json_only``, for FHIR)."""
+    ``json_only``, for FHIR); with ``stdin``, ``-`` gives :data:`STDIN`."""
     suffixes = (".json",) if json_only else tuple(RDF_FORMATS)
     files: list[Path] = []
     for given in paths:
         path = Path(given)
-        if path.is_dir():
+        if stdin and str(given) == STDIN_ARGUMENT:
+            if STDIN in files:  # it can be read only once
+                raise InputError(STDIN, "given twice (as -)")
+            files.append(STDIN)
+        elif path.is_dir():
             found = folder_files(path, suffixes)
             if not found:
                 raise InputError(path, "the folder holds no JSON file" if json_only
@@ -149,23 +164,72 @@ def _check_depth(graph: Graph, path: Path) -> None:
                                f"record needs a few; the limit is {MAX_BLANK_NODE_DEPTH})")
 
 
-def _import_fhir(paths: Sequence[Path]) -> FhirImport:
+def _import_fhir(paths: Sequence[Path], stdin: bytes | None = None) -> FhirImport:
+    """Import the FHIR files together; ``stdin``: the bytes of :data:`STDIN`, if among them."""
     # Imported here: the FHIR importer is only needed for FHIR input.
     try:
         from guidelinekg.fhir_import import import_fhir_files
+        from guidelinekg.fhir_import.datatypes import parse_json_text, read_json_file
+        from guidelinekg.fhir_import.importer import Importer
     except ImportError:
         raise InputError(paths[0], "FHIR import not available") from None
-    return import_fhir_files(paths)
+    if stdin is None:
+        return import_fhir_files(paths)
+    try:
+        text = stdin.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputError(STDIN, f"not UTF-8 text ({error.reason})") from None
+    return Importer([(str(path), parse_json_text(text, STDIN) if path == STDIN
+                      else read_json_file(path)) for path in paths]).run()
+
+
+def _is_json(path: Path, data: bytes) -> bool:
+    if path == STDIN:
+        return data.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] in (b"{", b"[")
+    return path.suffix.lower() in JSON_SUFFIXES
 
 
 def _is_fhir(path: Path, data: bytes) -> bool:
-    if path.suffix.lower() not in JSON_SUFFIXES:
+    if not _is_json(path, data):
         return False
     document = _json_document(data, path)
     return isinstance(document, dict) and "resourceType" in document
 
 
+def _rdf_format(path: Path, data: bytes) -> ox.RdfFormat:
+    if path != STDIN:
+        rdf_format = rdf_format_for(path)
+        assert rdf_format is not None  # _read_bytes refused other file types
+        return rdf_format
+    if _is_json(path, data):
+        return ox.RdfFormat.JSON_LD
+    if data.removeprefix(b"\xef\xbb\xbf").lstrip().startswith((b"<?xml", b"<rdf:RDF")):
+        return ox.RdfFormat.RDF_XML
+    return ox.RdfFormat.TURTLE
+
+
+def read_stdin() -> bytes:
+    """Standard input's bytes, read in steps up to the size limit of a file."""
+    stream = sys.stdin.buffer
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while size <= MAX_FILE_BYTES and (chunk := stream.read(_STDIN_STEP_BYTES)):
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as error:
+        raise InputError(STDIN, f"cannot be read ({error.strerror})") from None
+    if size > MAX_FILE_BYTES:
+        raise InputError(STDIN, f"too large (over the limit of {MAX_FILE_BYTES} bytes)")
+    data = b"".join(chunks)
+    if not data.strip():
+        raise InputError(STDIN, "empty (nothing was piped in)")
+    return data
+
+
 def _read_bytes(path: Path) -> bytes:
+    if path == STDIN:
+        return read_stdin()
     if rdf_format_for(path) is None:
         raise InputError(path, "unknown file type; expected .ttl, .nt, .rdf/.owl/.xml, "
                                ".jsonld or .json (RDF or FHIR JSON)")
@@ -173,9 +237,7 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _parse_rdf(path: Path, data: bytes) -> Graph:
-    rdf_format = rdf_format_for(path)
-    assert rdf_format is not None
-    graph = parse_rdf_bytes(data, path, rdf_format)
+    graph = parse_rdf_bytes(data, path, _rdf_format(path, data))
     _check_depth(graph, path)
     return graph
 
@@ -183,10 +245,10 @@ def _parse_rdf(path: Path, data: bytes) -> Graph:
 def read_patient_file(path: Path | str) -> tuple[Graph, str | None]:
     """One input file on its own as a graph, and the FHIR importer's summary for a FHIR
     file (several files that belong together: :func:`load_patient_input`)."""
-    path = Path(path)
+    path = STDIN if str(path) == STDIN_ARGUMENT else Path(path)
     data = _read_bytes(path)
     if _is_fhir(path, data):
-        imported = _import_fhir([path])
+        imported = _import_fhir([path], data if path == STDIN else None)
         _check_depth(imported.graph, path)
         return imported.graph, imported.summary()
     return _parse_rdf(path, data), None
@@ -214,14 +276,18 @@ def load_patient_input(paths: Sequence[Path | str], *, fhir_only: bool = False,
     each parsed and merged. ``fhir_only`` (import-fhir): every file must be FHIR JSON, and
     folders give their .json files. With several input files, the files of each patient
     (and the record items one file adds to another's patient) are written to standard
-    error unless ``quiet``."""
-    files = input_files(paths, json_only=fhir_only)
+    error unless ``quiet``. ``-`` reads standard input."""
+    files = input_files(paths, json_only=fhir_only, stdin=True)
     if not files:
         raise InputError("validate", "no input file given")
     fhir_paths: list[Path] = []
     rdf: list[tuple[Path, Graph]] = []
+    stdin: bytes | None = None
     for path in files:
-        data = b"" if fhir_only else _read_bytes(path)
+        # import-fhir's files are read by the importer; standard input only here, once.
+        data = b"" if fhir_only and path != STDIN else _read_bytes(path)
+        if path == STDIN:
+            stdin = data
         if fhir_only or _is_fhir(path, data):
             fhir_paths.append(path)
         else:
@@ -229,7 +295,7 @@ def load_patient_input(paths: Sequence[Path | str], *, fhir_only: bool = False,
     result = PatientInput(graph=Graph(), files=files)
     graphs = [graph for _, graph in rdf]
     if fhir_paths:
-        result.fhir = _import_fhir(fhir_paths)
+        result.fhir = _import_fhir(fhir_paths, stdin if STDIN in fhir_paths else None)
         _check_depth(result.fhir.graph, fhir_paths[0])
         summaries = result.fhir.summaries()
         for path in dict.fromkeys(fhir_paths):
@@ -289,6 +355,19 @@ def _record_provenance(result: PatientInput, rdf: Sequence[tuple[Path, Graph]]) 
                 f"{path} adds {items} to patient <{patient}> of {', '.join(map(str, owners))}"
                 if owners else
                 f"{path}: {items} name patient <{patient}>, which no input file declares")
+
+
+def absent_patient(graph: Graph, patient: URIRef | None, shown: int = 3) -> str | None:
+    """Why ``patient`` (``recommend --patient``) cannot be reported on: not a gkg:Patient of
+    the input (the first few that are, named); None when it is, or none was asked for."""
+    if patient is None or (patient, RDF.type, GKG.Patient) in graph:
+        return None
+    patients = sorted(str(node) for node in graph.subjects(RDF.type, GKG.Patient))
+    if not patients:
+        return f"no patient <{patient}> in the input (it declares no gkg:Patient)"
+    named = ", ".join(f"<{iri}>" for iri in patients[:shown])
+    more = f" and {len(patients) - shown} more" if len(patients) > shown else ""
+    return f"no patient <{patient}> in the input (patients: {named}{more})"
 
 
 def load_patient_graph(paths: Sequence[Path | str]) -> Graph:

@@ -427,8 +427,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on "
                         "(default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks "
-                        "a free one)")
+    from guidelinekg.cli import port_argument
+
+    parser.add_argument("--port", type=port_argument, default=8000, help="port (default 8000; 0 "
+                        "picks a free one)")
     parser.add_argument("--query-timeout", type=float, default=DEFAULT_QUERY_TIMEOUT,
                         metavar="S", help="time limit of a SPARQL query in seconds "
                         f"(default {DEFAULT_QUERY_TIMEOUT:g})")
