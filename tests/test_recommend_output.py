@@ -156,7 +156,7 @@ def test_json_rdf_and_text_agree_on_every_result_of_a_cohort() -> None:
     derivation = derive(graph_in, AS_OF)
     documents = results_of(to_json(derivation))
     graph = Graph().parse(data=to_rdf(derivation).serialize(format="turtle"), format="turtle")
-    text = to_text(derivation)
+    text = to_text(derivation, verbose=True)  # record items by IRI
     assert len(documents) >= 3
     for document in documents:
         patient = document["patient"]
@@ -201,3 +201,17 @@ def test_results_become_json_as_dataclasses_asdict_would_make_them() -> None:
                 kinds.add(type(item).__name__)
     assert kinds == {"RecommendationOutcome", "Contraindication", "CareGap", "DoseCheck",
                      "PopulationVerdict"}
+
+
+def test_text_names_record_items_by_class_and_date_and_folds_summaries(
+        derivation: Derivation) -> None:
+    """The report a clinician reads names an item as its class and date (--verbose: its
+    IRI), and an applicable summary by the statements it summarises, not its text again."""
+    text = to_text(derivation)
+    verbose = to_text(derivation, verbose=True)
+    assert ("because primary breast cancer: yes (primary-breast-cancer = yes; from primary "
+            "breast cancer 2026-09-01)") in text
+    assert "http://example.org/patients/" not in text.split("Patient ", 2)[1].split("\n", 1)[1]
+    assert "http://example.org/patients/" in verbose
+    summary = next(line for line in text.splitlines() if line.strip().startswith("SUM-1"))
+    assert summary.strip() == "SUM-1 [should] summary of BMA-1, BMA-2, RT-2, SYS-1"

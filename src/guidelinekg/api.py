@@ -111,10 +111,11 @@ class Recommendations:
 
         return to_rdf(self.derivation)
 
-    def text(self) -> str:
+    def text(self, verbose: bool = False) -> str:
+        """The report a clinician reads (``verbose``: record items by IRI)."""
         from guidelinekg.recommend_output import to_text
 
-        return to_text(self.derivation)
+        return to_text(self.derivation, verbose)
 
 
 def load_guideline() -> Graph:

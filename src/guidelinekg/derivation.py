@@ -561,6 +561,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a cohort run's full validation report: every result a JSON "
                              "line in FILE, as validate --format json gives it (standard error "
                              "has it in brief)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="text: name record items by their IRIs (by default by their class "
+                             "and date, as a clinician reads them)")
     parser.add_argument("--allow-invalid", action="store_true",
                         help="for research only: derive even from a record that violates the "
                              "shapes; every result is then marked as derived from an invalid "
@@ -618,5 +621,5 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "turtle":
         print(to_rdf(derivation).serialize(format="turtle"))
     else:
-        print(to_text(derivation))
+        print(to_text(derivation, verbose=args.verbose))
     return 0

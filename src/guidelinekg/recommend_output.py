@@ -10,6 +10,7 @@ actually getting is never left at the bottom.
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from urllib.parse import quote
 
@@ -48,16 +49,51 @@ def to_json(derivation: Derivation) -> str:
 # --------------------------------------------------------------------------------------
 
 
-def _population_lines(population: PopulationVerdict) -> list[str]:
+class _ItemNames:
+    """Record items named as a clinician reads them (their class's label and date) in the
+    text report, instead of by IRI; empty (IRIs kept) with --verbose."""
+
+    def __init__(self, names: dict[str, str]) -> None:
+        self.names = names
+        # Longest IRIs first, each ending where an IRI ends: one IRI may begin another.
+        self.pattern = re.compile("|".join(
+            re.escape(iri) + r"(?=[\s,;)]|$)"
+            for iri in sorted(names, key=len, reverse=True))) if names else None
+
+    def __call__(self, text: str) -> str:
+        if self.pattern is None:
+            return text
+        return self.pattern.sub(lambda found: self.names[found.group(0)], text)
+
+
+def _item_names(derivation: Derivation) -> _ItemNames:
+    names: dict[str, str] = {}
+    for row in derivation.engine.select(load_query("derive/record-item-labels").text):
+        item = str(row["item"])
+        if item not in names:
+            date_text = f" {row['date']}" if row.get("date") is not None else ""
+            names[item] = f"{row['label']}{date_text}"
+    return _ItemNames(names)
+
+
+def _summaries(derivation: Derivation) -> dict[str, list[str]]:
+    """Summary statement IRI -> the keys of the statements it summarises."""
+    parts: dict[str, list[str]] = defaultdict(list)
+    for row in derivation.engine.select(load_query("derive/statement-summaries").text):
+        parts[str(row["summary"])].append(str(row["partKey"]))
+    return parts
+
+
+def _population_lines(population: PopulationVerdict, name: _ItemNames) -> list[str]:
     lines = [f"  Population ({population.population}): {POPULATION_WORDS[population.status]}"]
-    lines.extend(f"    because {line}" for line in population.because)
+    lines.extend(f"    because {name(line)}" for line in population.because)
     for detail in population.missing_details:
         reason = f" ({detail['reason']})" if detail["reason"] else ""
         lines.append(f"    missing: {detail['label']} [{detail['fact']}]{reason}")
     return lines
 
 
-def _flag_lines(result: PatientResult) -> list[str]:
+def _flag_lines(result: PatientResult, name: _ItemNames) -> list[str]:
     confirmed = [c for c in result.contraindicated if c.status == "contraindicated"]
     possible = [c for c in result.contraindicated if c.status != "contraindicated"]
     lines = [f"  Contraindicated actions ({len(confirmed)}), possibly contraindicated "
@@ -65,31 +101,32 @@ def _flag_lines(result: PatientResult) -> list[str]:
     for item in result.contraindicated:
         word = "CONTRAINDICATED" if item.status == "contraindicated" else "POSSIBLY CONTRAINDICATED"
         lines.append(f"    {word} {item.key} [{item.modality}] {item.text}")
-        lines.append(f"      conflicting record item: {item.record_item}")
+        lines.append(f"      conflicting record item: {name(item.record_item)}")
         for detail in item.to_confirm_details:
             reason = f" ({detail['reason']})" if detail["reason"] else ""
             lines.append(f"      to confirm: {detail['label']} [{detail['fact']}]{reason}")
         lines.append(f"      sources: {', '.join(item.sources)}")
-        lines.extend(f"      because {line}" for line in item.because)
+        lines.extend(f"      because {name(line)}" for line in item.because)
     return lines
 
 
-def _gap_and_dose_lines(result: PatientResult) -> list[str]:
+def _gap_and_dose_lines(result: PatientResult, name: _ItemNames) -> list[str]:
     lines = [f"  Care gaps ({len(result.care_gaps)})"]
     for gap in result.care_gaps:
         lines.append(f"    {gap.key} {gap.text}")
-        lines.extend(f"      because {line}" for line in gap.because)
+        lines.extend(f"      because {name(line)}" for line in gap.because)
     lines.append("")
     lines.append(f"  Dose checks ({len(result.dose_checks)})")
     for check in result.dose_checks:
-        lines.append(f"    {check.key} {check.status}: {check.record_item}")
+        lines.append(f"    {check.key} {check.status}: {name(check.record_item)}")
         lines.append(f"      found:    {check.found}")
         lines.append(f"      expected: {check.expected}")
-        lines.extend(f"      because {line}" for line in check.because)
+        lines.extend(f"      because {name(line)}" for line in check.because)
     return lines
 
 
-def _statement_lines(result: PatientResult) -> list[str]:
+def _statement_lines(result: PatientResult, name: _ItemNames,
+                     summaries: dict[str, list[str]]) -> list[str]:
     flagged = {c.key for c in result.contraindicated}
     by_status = defaultdict(list)
     for outcome in result.recommendations:
@@ -107,27 +144,36 @@ def _statement_lines(result: PatientResult) -> list[str]:
     lines.append("")
     lines.append(f"  Applicable recommendations ({len(by_status['applies'])})")
     for outcome in by_status["applies"]:
+        if summaries.get(outcome.recommendation):
+            # A summary repeats its parts, each reported in its own place.
+            parts = ", ".join(summaries[outcome.recommendation])
+            lines.append(f"    {outcome.key} [{outcome.modality}] summary of {parts}")
+            continue
         lines.append(f"    {outcome.key} [{outcome.modality}] {outcome.text}")
         lines.append(f"      sources: {', '.join(outcome.sources)}")
-        lines.extend(f"      because {line}" for line in outcome.because)
+        lines.extend(f"      because {name(line)}" for line in outcome.because)
     lines.append("")
     keys = ", ".join(o.key for o in by_status["does-not-apply"])
     lines.append(f"  Does not apply ({len(by_status['does-not-apply'])}): {keys}")
     return lines
 
 
-def to_text(derivation: Derivation) -> str:
+def to_text(derivation: Derivation, verbose: bool = False) -> str:
+    """The report a clinician reads, each patient's actions first; record items by their
+    class and date (``verbose``: by their IRIs)."""
+    name = _ItemNames({}) if verbose else _item_names(derivation)
+    summaries = _summaries(derivation)
     lines: list[str] = []
     for result in derivation.patients:
         lines.append(f"Patient {result.patient}")
-        lines.extend(_population_lines(result.population))
+        lines.extend(_population_lines(result.population, name))
         named = f"{result.guideline_label}, {result.guideline}" if result.guideline_label \
             else result.guideline
         lines.append(f"  guideline {named}, evaluated as of {result.as_of}")
         if result.derived_from_invalid_record:
             lines.append("  DERIVED FROM A RECORD THAT VIOLATES THE SHAPES: for research only")
-        for block in (_flag_lines(result), _gap_and_dose_lines(result),
-                      _statement_lines(result)):
+        for block in (_flag_lines(result, name), _gap_and_dose_lines(result, name),
+                      _statement_lines(result, name, summaries)):
             lines.append("")
             lines.extend(block)
         lines.append("")
