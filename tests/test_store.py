@@ -545,8 +545,25 @@ def _keep(body: bytes, answer: bytes) -> bytes:
     return answer
 
 
+class _LocalHttpServer:
+    """An HTTP server on 127.0.0.1 in a thread of the test, serving ``handler``'s class."""
+
+    def serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 @dataclass
-class DroppingProxy:
+class DroppingProxy(_LocalHttpServer):
     """An HTTP proxy on 127.0.0.1 to the Oxigraph server that drops the connection, without
     an answer, on each request ``drops(method, body, count)`` picks (``count``: requests of
     that method seen before), and passes the store's answers on as ``alters(body, answer)``
@@ -592,17 +609,7 @@ class DroppingProxy:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler)
 
 
 def query_sent(body: bytes) -> str:
@@ -846,7 +853,7 @@ def test_a_stopped_store_is_a_clear_error_and_quick(tmp_path, capsys):
 
 
 @dataclass
-class RecordingStore:
+class RecordingStore(_LocalHttpServer):
     """An HTTP server on 127.0.0.1 that records every request and answers from a script:
     each answer is (status, content type, body); the last one is repeated."""
 
@@ -875,17 +882,7 @@ class RecordingStore:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler)
 
 
 NO_ROWS = (200, "application/sparql-results+json",

@@ -109,6 +109,12 @@ def open_output(path: Path) -> TextIO:
 def _cohort_lines(args: argparse.Namespace, settings: CohortSettings, size: int,
                   report: TextIO | None) -> int:
     summary, problems = _evaluate(args, settings, size, "recommend", report)
+    return finish_cohort_run(args, summary, problems)
+
+
+def finish_cohort_run(args: argparse.Namespace, summary: CohortSummary,
+                      problems: list[BulkProblem]) -> int:
+    """A recommend cohort run's last words on standard error, and its exit code."""
     print(f"guidelinekg recommend: {summary.patients} patients, {len(summary.refused)} "
           f"refused (their records violate the patient shapes; each has a line saying why), "
           f"{len(problems)} input lines given to no patient (each has a line), "

@@ -44,7 +44,7 @@ from guidelinekg.cohorts import (
     write_lines,
 )
 from guidelinekg.load_command import add_endpoint_arguments, canonical_term, endpoint_from_args
-from guidelinekg.loading import InputError, parse_ntriples
+from guidelinekg.loading import InputError, merge_graphs, parse_ntriples
 from guidelinekg.sparql import QueryError, load_query
 from guidelinekg.store import Endpoint, StoreClient, StoreError, sparql_term, with_values
 
@@ -117,16 +117,9 @@ def read_patient_graph(endpoint: Endpoint | StoreClient, graphs: Sequence[str] |
     patient), one CONSTRUCT per ``partition_size`` patients, merged into one graph."""
     client = endpoint if isinstance(endpoint, StoreClient) \
         else StoreClient.from_environment(endpoint)
-    return _merged(read_patient_partitions(client, store_patients(client, graphs),
+    return merge_graphs(read_patient_partitions(client, store_patients(client, graphs),
                                            partition_size=partition_size))
 
-
-def _merged(parts: Iterable[Graph]) -> Graph:
-    records = Graph()
-    for part in parts:
-        for triple in part:
-            records.add(triple)
-    return records
 
 
 # ---------------------------------------------------------------------------------------
@@ -292,7 +285,7 @@ def _store_input(args: argparse.Namespace) -> tuple[StoreClient, StorePatients]:
 def _whole_graph(client: StoreClient, found: StorePatients) -> Graph:
     """Every patient's record in one graph; with several graphs, where each patient came
     from on standard error (as several input files are named)."""
-    graph = _merged(read_patient_partitions(client, found))
+    graph = merge_graphs(read_patient_partitions(client, found))
     if len(found.graphs) > 1:
         for line in found.provenance_lines():
             print(line, file=sys.stderr)
@@ -411,7 +404,7 @@ def _recommend_whole(args: argparse.Namespace, client: StoreClient, found: Store
 
 def _recommend_cohort(args: argparse.Namespace, client: StoreClient, found: StorePatients,
                       results: ResultsFile | None) -> int:
-    from guidelinekg.cohort_command import cohort_settings, open_output
+    from guidelinekg.cohort_command import cohort_settings, finish_cohort_run, open_output
 
     if args.patient:
         raise InputError("--patient", "a cohort run (jsonl, csv, --partition-size, --workers) "
@@ -422,14 +415,7 @@ def _recommend_cohort(args: argparse.Namespace, client: StoreClient, found: Stor
         if args.validation_report is not None:
             report = stack.enter_context(open_output(args.validation_report))
         summary = _stream(args, client, found, settings, "recommend", report, results)
-    print(f"guidelinekg recommend: {summary.patients} patients, {len(summary.refused)} "
-          f"refused (their records violate the patient shapes; each has a line saying why), "
-          f"{summary.warnings} warnings. Validation results by shape:", file=sys.stderr)
-    print("\n".join(summary.shape_lines()), file=sys.stderr)
-    if args.validation_report is not None:
-        print(f"guidelinekg recommend: every validation result is in {args.validation_report}",
-              file=sys.stderr)
-    return 1 if summary.refused and not args.allow_invalid else 0
+    return finish_cohort_run(args, summary, [])
 
 
 # ---------------------------------------------------------------------------------------
