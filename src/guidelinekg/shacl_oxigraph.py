@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
 _CANONICAL: dict[Literal, tuple[str, str, str | None]] = {}
 _TO_OX: dict[Node, Any] = {}
+# Terms kept across runs at most (cleared when full): memory bounded whatever the cohort.
+_MAX_CACHED = 100_000
 _P = ox.NamedNode("urn:guidelinekg:p")
 
 
@@ -121,8 +123,9 @@ def oxigraph_ready(run: _Run) -> bool:
 
 _RUNS = itertools.count()
 # pyoxigraph's in-memory store keeps the strings of removed triples: the shared store is
-# replaced after this many data triples have passed through it.
-_RENEW_AFTER = 3_000_000
+# replaced after this many data triples have passed through it (about 45 KB a patient
+# stayed behind; at 3,000,000 a cohort's workers grew past 1.3 GB each).
+_RENEW_AFTER = 200_000
 
 
 def _load_ontology(onto: _Ontology) -> None:
@@ -158,7 +161,7 @@ def _convert(term: Node, convert: dict[Node, Any]) -> Any:
                 found = ox.Literal(str(term))
         else:
             raise TypeError(f"unsupported term {term!r}")
-        if len(_TO_OX) > 500_000:
+        if len(_TO_OX) > _MAX_CACHED:
             _TO_OX.clear()
         _TO_OX[term] = found
     convert[term] = found
@@ -216,7 +219,7 @@ def _canonicalise(literals: list[Literal]) -> None:
     for quad in scratch:
         stored = quad.object
         literal = literals[int(quad.subject.value[6:])]
-        if len(_CANONICAL) > 500_000:
+        if len(_CANONICAL) > _MAX_CACHED:
             _CANONICAL.clear()
         _CANONICAL[literal] = (stored.value, stored.datatype.value, stored.language)
 
