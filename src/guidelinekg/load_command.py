@@ -25,6 +25,7 @@ as written; after either, the store must follow the path records are read with
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -46,7 +47,14 @@ from guidelinekg.loading import BASE, InputError, parse_rdf_file
 from guidelinekg.namespaces import GKG, canonical_literal
 from guidelinekg.patients import input_files, load_patient_input
 from guidelinekg.resources import Module, modules
-from guidelinekg.sparql import QueryError, QueryFile, Row, bundled_queries, load_query
+from guidelinekg.sparql import (
+    QueryError,
+    QueryFile,
+    QueryParameter,
+    Row,
+    bundled_queries,
+    load_query,
+)
 from guidelinekg.store import (
     PASSWORD_VARIABLE,
     TOKEN_VARIABLE,
@@ -235,15 +243,18 @@ def write_graphs(client: StoreClient, writes: list[GraphWrite], *, replace: bool
 # ---------------------------------------------------------------------------------------
 # The store check: the store answers as the embedded engine on what was just written
 
-# A representative value for each parameter of the bundled guideline queries: the check
-# runs each query without parameters, then once with each value its parameters have here.
-CHECK_PARAMETERS = {
-    "section": "bcbm:section-her2-positive-disease",
-    "modality": "gkg:ShouldNot",
-    "intervention": "gkg:BoneModifyingAgent",
-    "source": "bcbm:REF-4",
-    "recommendation": "bcbm:TN-2",
-}
+# The example a parameter's description gives ("e.g. gkg:ShouldNot"): the check runs each
+# query without parameters, then once with each parameter's example (the query files say
+# what a good value is, so no guideline is named here).
+_EXAMPLE = re.compile(r"\be\.g\.\s+(\S+?)[.,;)]?(?:\s|$)")
+
+
+def parameter_example(parameter: QueryParameter) -> str | None:
+    """The first example value a parameter's description gives, or None."""
+    found = _EXAMPLE.search(parameter.description)
+    return found.group(1) if found else None
+
+
 _NEEDS = ("The store may lack or mis-evaluate a SPARQL 1.1 feature the bundled queries need "
           "(docs/store.md lists them)")
 _EXCERPT = 300
@@ -267,13 +278,14 @@ def canonical_graph(graph: Graph) -> Graph:
 
 
 def guideline_check_cases() -> Iterator[tuple[QueryFile, dict[str, str]]]:
-    """Each bundled guideline query without parameters, then with each parameter that has a
-    value in :data:`CHECK_PARAMETERS`."""
+    """Each bundled guideline query without parameters, then with each parameter that gives
+    an example (:func:`parameter_example`)."""
     for query in bundled_queries("guideline"):
         yield query, {}
         for parameter in query.parameters:
-            if parameter.name in CHECK_PARAMETERS:
-                yield query, {parameter.name: CHECK_PARAMETERS[parameter.name]}
+            example = parameter_example(parameter)
+            if example is not None:
+                yield query, {parameter.name: example}
 
 
 def case_name(query: QueryFile, values: dict[str, str]) -> str:

@@ -5,7 +5,7 @@ A query is a commented ``.rq`` file: a bundled one under ``queries/`` named by i
 without ``.rq`` (or by its file stem when that is unique), or the user's own (``--file``).
 Parameters are the file's ``# param:`` lines; values given as ``--param name=value`` are
 turned into RDF terms and bound by the engine (never written into the query text). A query
-may use the project's prefixes (``gkg:``, ``bcbm:``...) without declaring them
+may use the project's prefixes (``gkg:``, each guideline's own...) without declaring them
 (:func:`guidelinekg.query_text.prepare_query`); an update is refused.
 
 Parameters are optional unless their description starts with ``required``: the bundled
