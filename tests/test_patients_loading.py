@@ -307,7 +307,15 @@ def test_validate_names_the_files_of_each_fhir_patient(capsys) -> None:
     captured = capsys.readouterr()
     assert captured.err == f"patient <{MRN_0042}>: from {files[0]}, {files[1]}\n"
     assert (f"FHIR {files[1]}: patient {MRN_0042}: 1 record items; 0 resources or elements "
-            "ignored (each with why)\n") in captured.out
+            "ignored\n") in captured.out
+
+
+def test_validate_shows_why_each_fhir_resource_or_element_was_ignored(capsys) -> None:
+    path = Path(__file__).parent / "data" / "fhir" / "conditions-and-observations-statuses.json"
+    cli.main(["validate", str(path)])
+    out = capsys.readouterr().out
+    assert ("\n  urn:uuid:7c000007-0002-4000-8000-000000000002 (Condition): ignored: "
+            "verificationStatus entered-in-error\n") in out
 
 
 def test_import_fhir_and_validate_read_the_same_files_into_the_same_graph(

@@ -229,6 +229,9 @@ def text_report(validation: PatientValidation, source: PatientInput | None = Non
     if source is not None:
         for path, summary in source.fhir_summaries.items():
             lines.append(f"FHIR {path}: {summary}")
+        if source.fhir is not None:
+            # What the import left out, each with why (guidelinekg import-fhir says the same).
+            lines.extend(f"  {entry.text()}" for entry in source.fhir.entries(outcome="ignored"))
     grouped = validation.by_patient()
     order: list[Node | None] = [p for p in validation.patients if p in grouped]
     order += sorted((p for p in grouped if p not in order and p is not None), key=str)

@@ -107,7 +107,7 @@ class FhirImport:
             parts = [f"patient {p}: {counts.get(source, {}).get(p, 0)} record items"
                      for p in named.get(source, [])]
             summaries[source] = "; ".join(parts or ["no patient"]) + (
-                f"; {ignored.get(source, 0)} resources or elements ignored (each with why)")
+                f"; {ignored.get(source, 0)} resources or elements ignored")
         return summaries
 
     def report_text(self) -> str:
