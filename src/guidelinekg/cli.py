@@ -136,17 +136,8 @@ def build_parser(selected: str | None = None) -> CommandParser:
         sub.set_defaults(_module=module_name)
         if name == selected:
             _module(module_name).add_arguments(sub)
-            _check_dates(sub)
         parser.commands[name] = sub
     return parser
-
-
-def _check_dates(parser: argparse.ArgumentParser) -> None:
-    # Commands declare a date option with date.fromisoformat; one checked type replaces it
-    # so that every date option refuses a bad date in the same plain words.
-    for action in parser._actions:
-        if action.type == date.fromisoformat:  # a bound method: equal, never identical
-            action.type = date_argument
 
 
 def _module(name: str):

@@ -534,13 +534,14 @@ def _care_gaps(engine: SparqlEngine, statements: dict[str, StatementInfo],
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from guidelinekg.cli import date_argument
     from guidelinekg.cohort_command import add_cohort_arguments
     from guidelinekg.store_commands import add_store_arguments
 
     parser.add_argument("paths", nargs="*", type=Path, metavar="PATH",
                         help="patient records: RDF files, FHIR JSON, or folders of them (or "
                              "--endpoint URL: from a SPARQL store)")
-    parser.add_argument("--as-of", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD",
+    parser.add_argument("--as-of", type=date_argument, default=None, metavar="YYYY-MM-DD",
                         help="evaluation date for ages, durations and counts (default: today)")
     parser.add_argument("--format", choices=("text", "json", "turtle", "jsonl", "csv"),
                         default="text",
