@@ -32,7 +32,7 @@ from urllib.parse import quote
 import pytest
 from pyspark.sql import SparkSession
 
-from guidelinekg import derivation, distributed_cohorts
+from guidelinekg import distributed_cohorts, recommend_command
 from guidelinekg.bulk_data import ndjson_lines, owner_of, read_directory
 from guidelinekg.cohorts import CSV_COLUMNS, CohortSettings, csv_rows, evaluate_partition
 from guidelinekg.distributed_cohorts import (
@@ -250,8 +250,8 @@ def on_spark_ndjson(spark: SparkSession, cohort: Cohort) -> list[str]:
 def parquet_run(spark: SparkSession, cohort: Cohort) -> tuple[int, str, Path]:
     """The command's function (run_spark) on the export, as Parquet: exit code, stderr."""
     parser = argparse.ArgumentParser()
-    derivation.add_arguments(parser)
-    with contextlib.suppress(argparse.ArgumentError):  # once derivation adds them itself
+    recommend_command.add_arguments(parser)
+    with contextlib.suppress(argparse.ArgumentError):  # recommend_command adds them itself
         add_spark_arguments(parser)
     output = cohort.export.parent / "out-parquet"
     args = parser.parse_args([str(cohort.export), "--as-of", AS_OF.isoformat(),
@@ -403,12 +403,12 @@ def test_files_that_share_a_key_are_one_group() -> None:
 
 NO_JAVA_RUN = """
 import argparse, sys
-from guidelinekg import derivation, spark_cohorts
+from guidelinekg import recommend_command, spark_cohorts
 parser = argparse.ArgumentParser()
-derivation.add_arguments(parser)
+recommend_command.add_arguments(parser)
 try:
     spark_cohorts.add_spark_arguments(parser)
-except argparse.ArgumentError:  # derivation adds them already
+except argparse.ArgumentError:  # recommend_command adds them already
     pass
 sys.exit(spark_cohorts.run_spark(parser.parse_args(sys.argv[1:])))
 """

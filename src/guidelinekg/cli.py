@@ -51,7 +51,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "run a bundled or your own SPARQL query on the guideline graph"),
     "validate": ("guidelinekg.validation",
                  "validate patient records (RDF or FHIR) against the shapes"),
-    "recommend": ("guidelinekg.derivation",
+    "recommend": ("guidelinekg.recommend_command",
                   "derive recommendations, contraindications, care gaps, dose checks"),
     "import-fhir": ("guidelinekg.fhir_import", "turn FHIR R4 / mCODE bundles into a patient graph"),
     "publish": ("guidelinekg.publishing", "build the static linked-data site of the guideline"),

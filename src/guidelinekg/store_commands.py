@@ -337,7 +337,7 @@ def _validate_cohort(args: argparse.Namespace, client: StoreClient,
 
 
 def run_recommend(args: argparse.Namespace) -> int:
-    """``recommend --endpoint``: as ``derivation.run`` on files, and the results written
+    """``recommend --endpoint``: as ``recommend_command.run`` on files, and the results written
     back when asked."""
     client, found = _store_input(args)
     with results_file(args) as results:
