@@ -544,6 +544,20 @@ def _keep(body: bytes, answer: bytes) -> bytes:
     return answer
 
 
+class _QuietHandler(BaseHTTPRequestHandler):
+    """A request handler of the tests' own servers: no access log, one way to answer."""
+
+    def reply(self, status: int, kind: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 class _LocalHttpServer:
     """An HTTP server on 127.0.0.1 in a thread of the test, serving ``handler``'s class."""
 
@@ -578,7 +592,7 @@ class DroppingProxy(_LocalHttpServer):
     def __post_init__(self) -> None:
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(_QuietHandler):
             def _forward(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 count = sum(1 for method, _, _ in proxy.requests if method == self.command)
@@ -597,16 +611,9 @@ class DroppingProxy(_LocalHttpServer):
                 answer = upstream.getresponse()
                 data = proxy.alters(body, answer.read())
                 upstream.close()
-                self.send_response(answer.status)
-                self.send_header("Content-Type", answer.getheader("Content-Type") or "")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.reply(answer.status, answer.getheader("Content-Type") or "", data)
 
             do_GET = do_POST = do_PUT = _forward
-
-            def log_message(self, *args: object) -> None:
-                pass
 
         self.serve(Handler)
 
@@ -862,7 +869,7 @@ class RecordingStore(_LocalHttpServer):
     def __post_init__(self) -> None:
         recorder = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(_QuietHandler):
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 recorder.requests.append({"method": self.command, "path": self.path,
@@ -870,16 +877,9 @@ class RecordingStore(_LocalHttpServer):
                                           "body": self.rfile.read(length)})
                 status, kind, body = recorder.answers[
                     min(len(recorder.requests), len(recorder.answers)) - 1]
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.reply(status, kind, body)
 
             do_GET = do_POST = do_PUT = _answer
-
-            def log_message(self, *args: object) -> None:
-                pass
 
         self.serve(Handler)
 
