@@ -91,10 +91,16 @@ def patient_partitions(graph: Graph, size: int) -> Iterator[Graph]:
         yield part
 
 
-def owned_partitions(graph: Graph, size: int) -> Iterator[tuple[Graph, dict[Node, set[Node]]]]:
+def owned_partitions(graph: Graph, size: int, reuse: bool = False
+                     ) -> Iterator[tuple[Graph, dict[Node, set[Node]]]]:
     """:func:`patient_partitions`, each graph with what each of its patients owns (see
-    :func:`_owned_subjects`; the graph of triples no patient owns has no patient)."""
+    :func:`_owned_subjects`; the graph of triples no patient owns has no patient). Every
+    graph is a new one, unless ``reuse`` lets a graph that is one partition be its own."""
     groups, owned = _groups(graph)
+    if reuse and sum(map(len, groups)) <= size and _all_owned(graph, owned):
+        # One partition holding every triple (a bucket of a cohort run): no copy.
+        yield graph, owned
+        return
     placed: set[Node] = set()
     batch: list[Node] = []
     for group in groups:
@@ -110,6 +116,12 @@ def owned_partitions(graph: Graph, size: int) -> Iterator[tuple[Graph, dict[Node
             leftover.add(triple)
     if len(leftover):
         yield leftover, {}
+
+
+def _all_owned(graph: Graph, owned: dict[Node, set[Node]]) -> bool:
+    """Whether every subject of the graph belongs to a patient."""
+    subjects = set().union(*owned.values()) if owned else set()
+    return all(subject in subjects for subject in graph.subjects(unique=True))
 
 
 def _subgraph(graph: Graph, patients: Sequence[Node], owned: dict[Node, set[Node]],
@@ -158,10 +170,13 @@ class CohortSettings:
 
 
 def evaluate_partition(graph: Graph, settings: CohortSettings,
-                       owned: dict[Node, set[Node]] | None = None) -> PartitionOutcome:
+                       owned: dict[Node, set[Node]] | None = None,
+                       disposable: bool = False) -> PartitionOutcome:
     """Validate the partition; each patient with violations is refused (one line naming
     them), the others are derived; one JSON line per patient and guideline. ``owned``: what
-    each patient owns, when the caller has it (:func:`owned_partitions`)."""
+    each patient owns, when the caller has it (:func:`owned_partitions`); ``disposable``:
+    the graph is the partition's own, changed at will (refused records are taken out of it
+    rather than the kept ones copied)."""
     from guidelinekg.derivation import derive
     from guidelinekg.validation import PatientValidation, result_json, validate_patients
 
@@ -191,7 +206,7 @@ def evaluate_partition(graph: Graph, settings: CohortSettings,
     if settings.allow_invalid:
         refused, lines = [], []
     dropped = set() if settings.allow_invalid else set(refused_nodes)
-    kept_graph = _kept(graph, dropped, owned) if dropped else graph
+    kept_graph = _kept(graph, dropped, owned, disposable) if dropped else graph
     if not any(kept_graph.subjects(RDF.type, PATIENT_CLASS)):
         return PartitionOutcome(lines, refused, patients, warnings, counts, report)
     kept = [r for r in validation.results if r.patient not in dropped]
@@ -222,8 +237,11 @@ def _refusal_line(patient: Node | None, by_patient: dict, report_graph: Graph) -
 
     found = [result_json(r, report_graph) for r in by_patient[patient]
              if r.result.severity == "Violation"]
-    violations = [{"shape": r["shape_name"], "focus": r["focus"], "path": r["path"],
-                   "message": r["message"]} for r in found]
+    # In a fixed order: the engine's order depends on how the partition was built.
+    violations = sorted(({"shape": r["shape_name"], "focus": r["focus"], "path": r["path"],
+                          "message": r["message"]} for r in found),
+                        key=lambda v: tuple(str(v[k]) for k in ("focus", "path", "shape",
+                                                                  "message")))
     because = ("the record violates the patient shapes; nothing is derived from it"
                if patient is not None else
                "triples of the input name no patient (or a patient that is not one): they "
@@ -234,13 +252,18 @@ def _refusal_line(patient: Node | None, by_patient: dict, report_graph: Graph) -
 
 
 def _kept(graph: Graph, refused: set[Node | None],
-          owned: dict[Node, set[Node]] | None = None) -> Graph:
-    """The records of the patients not refused: without the refused ones, and without the
-    triples that name no patient (refused too when they violate the shapes)."""
+          owned: dict[Node, set[Node]] | None = None, disposable: bool = False) -> Graph:
+    """The records of the patients not refused: without the refused ones and without the
+    triples that name no patient (refused too when they violate the shapes). A disposable
+    graph loses them (fewer than the kept: cheaper than copying), another is copied."""
     keep: set[Node] = set()
     for patient in graph.subjects(RDF.type, PATIENT_CLASS):
         if patient not in refused:
             keep |= owned[patient] if owned is not None else _owned_subjects(graph, patient)
+    if disposable:
+        for subject in [s for s in graph.subjects(unique=True) if s not in keep]:
+            graph.remove((subject, None, None))
+        return graph
     kept = Graph()
     for subject in keep:
         for predicate, obj in graph.predicate_objects(subject):
@@ -255,7 +278,8 @@ def _kept(graph: Graph, refused: set[Node | None],
 
 def _evaluate_serialised(job: tuple[bytes, CohortSettings]) -> PartitionOutcome:
     data, settings = job
-    return evaluate_partition(parse_ntriples(data, "cohort partition"), settings)
+    return evaluate_partition(parse_ntriples(data, "cohort partition"), settings,
+                              disposable=True)
 
 
 def evaluate_cohort(graph: Graph, settings: CohortSettings, partition_size: int,
@@ -264,7 +288,7 @@ def evaluate_cohort(graph: Graph, settings: CohortSettings, partition_size: int,
     worker processes (a cohort on disk: :func:`evaluate_buckets`)."""
     if workers <= 1:
         for partition, owned in owned_partitions(graph, max(1, partition_size)):
-            yield evaluate_partition(partition, settings, owned)
+            yield evaluate_partition(partition, settings, owned, disposable=True)
         return
     jobs = ((partition.serialize(format="nt", encoding="utf-8"), settings)
             for partition in patient_partitions(graph, max(1, partition_size)))
@@ -297,8 +321,8 @@ def evaluate_bucket(job: tuple[str, int, CohortSettings]) -> PartitionOutcome:
     if depth > MAX_BLANK_NODE_DEPTH:
         raise InputError("cohort input", f"blank nodes are nested {depth} levels deep (the "
                                          f"limit is {MAX_BLANK_NODE_DEPTH})")
-    outcomes = [evaluate_partition(part, settings, owned)
-                for part, owned in owned_partitions(graph, size)]
+    outcomes = [evaluate_partition(part, settings, owned, disposable=True)
+                for part, owned in owned_partitions(graph, size, reuse=True)]
     shapes: dict[tuple[str, str], int] = {}
     for outcome in outcomes:
         for key, count in outcome.shapes.items():

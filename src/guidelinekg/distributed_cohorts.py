@@ -167,7 +167,7 @@ def evaluate_batch(batch: Sequence[Group], settings: CohortSettings) -> Iterator
     if graph is None or not len(graph):
         yield ("stats", 0, [], 0, [], len(refused), unreadable, len(refused))
         return
-    outcome = evaluate_partition(graph, settings)
+    outcome = evaluate_partition(graph, settings, disposable=True)
     yield from map(_row, outcome.lines)
     yield ("stats", outcome.patients, list(outcome.refused), outcome.warnings,
            list(outcome.shapes.items()), len(refused), unreadable,

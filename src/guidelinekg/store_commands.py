@@ -430,7 +430,8 @@ class _Job:
 
 def _evaluate(job: _Job) -> tuple[PartitionOutcome, bytes]:
     """One partition's lines, and its results graph as N-Triples when asked for."""
-    outcome = evaluate_partition(parse_ntriples(job.records, "store partition"), job.settings)
+    outcome = evaluate_partition(parse_ntriples(job.records, "store partition"), job.settings,
+                                 disposable=True)
     return outcome, outcome.results_graph
 
 
