@@ -71,3 +71,11 @@ def test_wheel_carries_the_vendored_query_editor(unpacked_wheel: Path) -> None:
         assert (installed / name).read_bytes() == (vendored / name).read_bytes(), name
     assert "MIT License" in (installed / "LICENSE").read_text(encoding="utf-8")
     assert "@zazuko/yasgui@4.6.2" in (installed / "README.md").read_text(encoding="utf-8")
+
+
+def test_wheel_carries_the_json_schemas(unpacked_wheel: Path) -> None:
+    # The JSON contracts of recommend and validate ship with the package (README).
+    for name in ("recommendation-results.schema.json", "validation-report.schema.json"):
+        shipped = ROOT / "src" / "guidelinekg" / "schemas" / name
+        installed = unpacked_wheel / "guidelinekg" / "schemas" / name
+        assert installed.read_bytes() == shipped.read_bytes(), name
