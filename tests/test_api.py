@@ -17,7 +17,7 @@ from rdflib.compare import isomorphic
 import guidelinekg
 from guidelinekg.loading import parse_rdf_file
 from guidelinekg.resources import examples_dir
-from json_contract import results_of
+from json_contract import results_of, validation_report
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = date(2026, 12, 1)
@@ -72,7 +72,7 @@ def test_an_invalid_record_is_refused_unless_asked_for_research() -> None:
     invalid = examples_dir() / "patients" / "invalid-mg-for-weight.ttl"
     report = guidelinekg.validate(invalid)
     assert not report.conforms
-    assert json.loads(report.to_json())["summary"]["violations"] == 1
+    assert validation_report(report.to_json())["summary"]["violations"] == 1
     assert "violation" in report.text()
     with pytest.raises(guidelinekg.InvalidRecordError):
         guidelinekg.recommend(invalid, as_of=AS_OF)

@@ -26,6 +26,7 @@ from guidelinekg.cohorts import (
 from guidelinekg.loading import PREFIXES, parse_rdf_file
 from guidelinekg.patients import load_patient_input
 from guidelinekg.resources import examples_dir
+from json_contract import validation_line
 
 AS_OF = date(2026, 12, 1)
 GKG = PREFIXES["gkg"]
@@ -243,7 +244,7 @@ def test_the_full_validation_report_goes_to_a_file(tmp_path: Path) -> None:
                           "--partition-size", "4", "--validation-report", str(report)],
                          capture_output=True, text=True, check=False)
     assert run.returncode == 1, run.stderr  # the examples hold invalid records
-    results = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
+    results = [validation_line(line) for line in report.read_text(encoding="utf-8").splitlines()]
     refusals = [json.loads(line) for line in run.stdout.splitlines()
                 if json.loads(line).get("refused")]
     # Every violation of each refusal line is in the report, with its patient.

@@ -4,7 +4,6 @@ and said so, and the triples that name no patient refused too."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from datetime import date
@@ -19,7 +18,7 @@ from guidelinekg.derivation import derive
 from guidelinekg.loading import PREFIXES, parse_rdf_file
 from guidelinekg.resources import examples_dir
 from guidelinekg.synth import SynthOptions, synthesize, templates_from
-from json_contract import cohort_line
+from json_contract import cohort_line, validation_line, validation_report
 
 VIGNETTES = Path(__file__).parent / "vignettes"
 AS_OF = date(2026, 12, 1)
@@ -198,8 +197,8 @@ def test_validate_streams_a_cohort_with_the_results_of_the_whole(tmp_path: Path)
                                "--partition-size", "4"], capture_output=True, text=True,
                               timeout=300, check=False)
     assert whole.returncode == streamed.returncode == 1, streamed.stderr
-    expected = json.loads(whole.stdout)["results"]
-    lines = [json.loads(line) for line in streamed.stdout.splitlines()]
+    expected = validation_report(whole.stdout)["results"]
+    lines = [validation_line(line) for line in streamed.stdout.splitlines()]
 
     def key(result: dict) -> tuple:
         return (result["patient"], result["severity"], result["focus"], result["path"],

@@ -33,6 +33,7 @@ from guidelinekg.fhir_import import (
 )
 from guidelinekg.loading import PREFIXES, InputError, guideline_graph, merge_graphs, parse_rdf_file
 from guidelinekg.resources import resource_root
+from json_contract import validation_report
 
 # A plain Namespace: pytest trips over rdflib's closed XSD namespace when collecting.
 XSD = Namespace(PREFIXES["xsd"])
@@ -725,7 +726,7 @@ def test_a_unit_the_project_cannot_read_is_refused_by_validate(name, focus, shap
     """Once an InputError of the importer; now written as given, and validate refuses the
     record with the shape's message (exit 1)."""
     assert main(["validate", "--format", "json", str(INVALID / name)]) == 1
-    document = json.loads(capsys.readouterr().out)
+    document = validation_report(capsys.readouterr().out)
     found = [(r["focus"], r["shape"].rsplit("#", 1)[-1], r["message"])
              for r in document["results"] if r["severity"] == "Violation"]
     assert found == [(focus, shape, message)]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from json_contract import results_of
+from json_contract import results_of, validation_report
 
 LIBRARY = Path(__file__).resolve().parent / "fixtures" / "library"
 PATIENTS = LIBRARY / "patients"
@@ -115,6 +115,7 @@ def test_without_the_library_the_example_is_unknown() -> None:
 def test_records_using_the_guidelines_own_terms_are_valid() -> None:
     result = _run("validate", str(PATIENTS), "--format", "json")
     assert result.returncode == 0, result.stdout + result.stderr
+    assert validation_report(result.stdout)["conforms"] is True
 
 
 def test_its_generated_completeness_warnings_name_its_own_fact() -> None:

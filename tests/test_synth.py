@@ -47,6 +47,7 @@ from guidelinekg.synth_fhir import (
 )
 from guidelinekg.synth_values import CodeChoices
 from guidelinekg.validation import validate_patients
+from json_contract import validation_report
 
 PATIENT = URIRef(PREFIXES["gkg"] + "Patient")
 TEMPLATE = examples_dir() / "patients" / "hr-positive-her2-negative-bone-only.ttl"
@@ -399,7 +400,7 @@ def test_invalid_patients_are_refused_valid_ones_conform_and_outside_ones_are_ou
                                  "--format", "json", str(tmp_path / kind)],
                                 capture_output=True, text=True, timeout=300, check=False)
         assert result.returncode == (1 if wanted else 0), result.stderr
-        report = json.loads(result.stdout)
+        report = validation_report(result.stdout)
         refused = {URIRef(r["patient"]) for r in report["results"]
                    if r["severity"] == "Violation"}
         assert refused == (invalid if wanted else set())

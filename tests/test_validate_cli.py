@@ -3,7 +3,6 @@ the file (and line) named and nothing else: no traceback, exit code 2."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from rdflib.namespace import RDF, SH
 from guidelinekg import cli
 from guidelinekg.loading import MAX_FILE_BYTES, PREFIXES
 from guidelinekg.resources import examples_dir
+from json_contract import validation_report
 
 EXAMPLES = examples_dir() / "patients"
 VALID = EXAMPLES / "her2-positive-trastuzumab-3-weekly.ttl"
@@ -120,7 +120,7 @@ def test_a_misspelt_property_is_refused_by_validate_and_recommend(capsys, tmp_pa
             "gkg:valueCodee\n"
             "      Unknown property gkg:valueCodee: a typo, or a fact this guideline does not "
             "read.\n") in out
-    document = json.loads(run(capsys, path, "--format", "json")[1])
+    document = validation_report(run(capsys, path, "--format", "json")[1])
     assert document["conforms"] is False
     (typo,) = [r for r in document["results"]
                if r["shape"] == "https://w3id.org/guidelinekg/shapes/patient#UnknownTerm"]
@@ -152,7 +152,7 @@ def test_unread_terms_are_a_warning_that_does_not_fail(capsys, tmp_path) -> None
 def test_json_output_is_the_documented_document(capsys) -> None:
     code, out, _ = run(capsys, NEGATIVE_DOSE, "--format", "json")
     assert code == 1
-    document = json.loads(out)
+    document = validation_report(out)
     assert document["conforms"] is False
     assert document["summary"] == {"patients": 1, "patients_with_violations": 1,
                                    "violations": 1, "warnings": 15, "infos": 0}
@@ -319,4 +319,4 @@ def test_the_w3c_report_conforms_only_without_any_result_as_shacl_defines(capsys
     assert code == 0 and SH.Violation not in severities and SH.Warning in severities
     assert report.value(node, SH.conforms) == Literal(False)
     code, out, _ = run(capsys, REFERENCE, "--format", "json")
-    assert code == 0 and json.loads(out)["conforms"] is True
+    assert code == 0 and validation_report(out)["conforms"] is True
