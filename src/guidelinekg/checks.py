@@ -21,13 +21,15 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import RDF, SKOS
 from rdflib.term import Node
 
+from guidelinekg import console
 from guidelinekg.coverage import (
     REFERENCE_COLUMNS,
     STATEMENT_COLUMNS,
@@ -59,6 +61,7 @@ from guidelinekg.shape_terms import (
     undeclared_shape_terms,
 )
 from guidelinekg.sparql import QueryFile, bundled_queries, make_engine
+from guidelinekg.stdio import STDIN, is_stdio, one_standard_input, stdin_file
 
 GUIDELINE_SHAPES = "guideline.ttl"
 QC_FOLDER = "qc"
@@ -328,26 +331,41 @@ def run_checks(
     for module in chosen:
         read_tsv(Path(statements or module.statements_file), STATEMENT_COLUMNS)
         read_tsv(Path(references or module.references_file), REFERENCE_COLUMNS)
+    started = console.clock()
     graph = checked_graph(chosen, content)
+    console.detail(f"read the guideline graph ({', '.join(m.name for m in chosen)}"
+                   + (f", content from {len(content)} files" if content else "")
+                   + f") in {console.since(started)}: {len(graph):,} triples")
     report = CheckReport(
         triples=len(graph),
         recommendations=len(set(graph.subjects(RDF.type, GKG.Recommendation))),
     )
+    started = console.clock()
     try:
         report.reasoning = check_consistency(graph, java=java)
     except ReasonerError as error:
         report.reasoning_error = str(error)
+    started = _step("the reasoner", started)
     report.shapes_file = display_path(guideline_shapes_path())
     report.shape_findings = validate_guideline(graph)
     files = list(shape_files) if shape_files is not None else all_shape_files(
         {module.name for module in chosen})
     report.shape_files_checked = [display_path(p) for p in files]
     report.shape_term_problems = undeclared_shape_terms(files, graph)
+    started = _step("the shapes", started)
     report.qc = run_qc(graph)
+    started = _step(f"{len(report.qc)} QC queries", started)
     report.coverage = [check_guideline_coverage(module, content, statements, references)
                        for module in chosen]
+    _step("coverage", started)
     report.curation_notes = curation_notes(graph)
     return report
+
+
+def _step(what: str, started: float) -> float:
+    """The detail of a check done (--verbose): what and how long; the next step's start."""
+    console.detail(f"{what}: {console.since(started)}")
+    return console.clock()
 
 
 # --------------------------------------------------------------------------------------------
@@ -421,7 +439,7 @@ def format_text(report: CheckReport) -> str:
     lines.append("")
 
     for coverage in report.coverage:
-        lines.extend(coverage.text_lines(_mark, display_path))
+        lines.extend(coverage.text_lines(_mark, _where))
         lines.append("")
 
     lines.append(f"Curation notes ({len(report.curation_notes)}): readings chosen where the "
@@ -451,16 +469,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--content", type=Path, action="append", metavar="FILE",
                         help="check this content instead of the chosen guideline's own "
                              "(repeatable; the core and domains are always the bundled ones)")
+    parser.epilog = ("- as the PATH or FILE of one of --statements, --references, --content "
+                     "reads standard input (RDF told from its content), spooled to a "
+                     "temporary file that is deleted afterwards. " + (parser.epilog or ""))
     parser.add_argument("--format", choices=("text", "json"), default="text",
                         help="output format (default: text)")
 
 
 def run(args: argparse.Namespace) -> int:
-    report = run_checks(statements=args.statements, references=args.references,
-                        content=args.content or (), guidelines=args.guideline)
+    given = {"--statements": args.statements, "--references": args.references,
+             "--content": args.content or []}
+    one_standard_input(given)
+    with ExitStack() as stack:
+        spooled: dict[Path, Path] = {}
+
+        def readable(path: Path, suffix: str | None = None) -> Path:
+            if not is_stdio(path):
+                return path
+            copy = stack.enter_context(stdin_file(suffix))
+            spooled[copy] = STDIN
+            return copy
+
+        report = run_checks(
+            statements=args.statements and readable(args.statements, ".tsv"),
+            references=args.references and readable(args.references, ".tsv"),
+            content=[readable(path) for path in args.content or ()],
+            guidelines=args.guideline)
+    report.coverage = [replace(coverage,
+                               statements_path=spooled.get(coverage.statements_path,
+                                                           coverage.statements_path),
+                               references_path=spooled.get(coverage.references_path,
+                                                           coverage.references_path))
+                       for coverage in report.coverage]
     if args.format == "json":
         json.dump(report.to_dict(), sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
     else:
         print(format_text(report))
     return 0 if report.ok else 1
+
+
+def _where(path: Path) -> str:
+    """A spec file as the report names it."""
+    return str(path) if path == STDIN else display_path(path)

@@ -41,7 +41,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any, NoReturn
 
-from guidelinekg import __version__
+from guidelinekg import __version__, console
 
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -71,6 +71,52 @@ EXIT_CODES_HELP = ("exit codes: 0 done (records conform), 1 a record violates th
                    "check found errors), 2 bad input or usage, 3 internal error (--debug shows "
                    "the traceback), 4 the SPARQL store (--endpoint) could not be reached or "
                    "refused the request")
+
+
+# What --quiet silences and --verbose adds, per command (both are on every command).
+CHATTER: dict[str, tuple[str, str]] = {
+    "check": ("nothing on standard error but errors (the report is the output)",
+              "the guideline graph read, the time of each check"),
+    "query": ("nothing on standard error but errors",
+              "the query read, its form and parameters, the engine or store, the rows and "
+              "the time"),
+    "validate": ("no list of each patient's files (several inputs), no cohort progress; the "
+                 "results in brief at the end of a cohort run stay",
+                 "the files read, the patients and triples, the time of each step"),
+    "recommend": ("no validation warnings and notes, no list of each patient's files, no "
+                  "cohort progress (a cohort's closing summary stays)",
+                  "the files read, the patients and triples, the time of each step; and "
+                  "--format text names record items by their IRIs (by default by their class "
+                  "and date, as a clinician reads them)"),
+    "import-fhir": ("no import report on standard error (with -o FILE it is on standard "
+                    "output, the output, and stays)",
+                    "the files read, the patients and triples, the time"),
+    "publish": ("no notes on standard error (the summary on standard output stays)",
+                "the time the site took"),
+    "serve": ("no access log and no 'building the site' and 'stopped' lines (the line saying "
+              "where it serves stays)",
+              "the time the site and the query workers took to start"),
+    "export-fhir": ("no notes on codes without a display and, with --out -, no summary line",
+                    "the Bundle's entries and the time"),
+    "synth": ("no summary line on standard error",
+              "the templates used, the time, where the cohort went"),
+    "load": ("nothing on standard error but errors and refused records (what was written, on "
+             "standard output, stays)",
+             "the files read, the triples of each graph, the time of the writes and of the "
+             "store check"),
+}
+
+
+def add_chatter_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    """``--quiet`` and ``--verbose`` (one or the other), as the command means them."""
+    quiet, verbose = CHATTER[command]
+    chatter = parser.add_argument_group("what is said on standard error")
+    exclusive = chatter.add_mutually_exclusive_group()
+    exclusive.add_argument("--quiet", action="store_true",
+                           help=f"no notes, progress or summaries on standard error: {quiet}; "
+                                "errors, refusals and violations are never silenced")
+    exclusive.add_argument("--verbose", action="store_true",
+                           help=f"more detail on standard error: {verbose}")
 
 
 DATE_EXAMPLE = "2026-12-01"
@@ -133,6 +179,7 @@ def build_parser(selected: str | None = None) -> CommandParser:
                                     epilog=EXIT_CODES_HELP)
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                          help="show library log records and, on an internal error, the traceback")
+        add_chatter_arguments(sub, name)
         sub.set_defaults(_module=module_name)
         if name == selected:
             _module(module_name).add_arguments(sub)
@@ -214,6 +261,7 @@ def _main(argv: list[str]) -> int:
         return EXIT_USAGE_OR_INPUT_ERROR
     debug = bool(getattr(args, "debug", False))
     _quiet_libraries(debug)
+    console.configure(args.command, quiet=args.quiet, verbose=args.verbose)
     if args.library:
         listed = [os.environ.get(LIBRARY_VARIABLE, ""), *args.library]
         os.environ[LIBRARY_VARIABLE] = os.pathsep.join(part for part in listed if part)

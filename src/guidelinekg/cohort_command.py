@@ -12,9 +12,9 @@ import time
 from contextlib import ExitStack
 from datetime import date
 from itertools import chain
-from pathlib import Path
 from typing import TextIO
 
+from guidelinekg import console
 from guidelinekg.bulk_data import BulkProblem
 from guidelinekg.cohort_input import read_cohort
 from guidelinekg.cohorts import (
@@ -30,6 +30,7 @@ from guidelinekg.cohorts import (
 )
 from guidelinekg.loading import InputError
 from guidelinekg.resources import guideline_module
+from guidelinekg.stdio import STDIN, is_stdio, output_stream
 
 
 def add_cohort_arguments(parser: argparse.ArgumentParser, what: str) -> None:
@@ -41,8 +42,6 @@ def add_cohort_arguments(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="worker processes for a cohort run (implies --format jsonl); "
                              "one per core is the fastest, e.g. --workers 2")
-    parser.add_argument("--quiet", action="store_true",
-                        help="no progress lines on standard error in a cohort run")
 
 
 def run_cohort(args: argparse.Namespace) -> int:
@@ -57,7 +56,7 @@ def run_cohort(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         report = None
         if args.validation_report is not None:
-            report = stack.enter_context(open_output(args.validation_report))
+            report = stack.enter_context(output_stream(args.validation_report))
         return _cohort_lines(args, settings, size, report)
 
 
@@ -71,8 +70,10 @@ def run_cohort_validation(args: argparse.Namespace) -> int:
                                   DEFAULT_PARTITION_SIZE, "validate", None)
     if not summary.patients and not problems:
         # As validate on the input read whole: an input without patients is an error.
-        raise InputError(", ".join(map(str, args.paths)), "no patient found (nothing is "
-                         "declared `a gkg:Patient`): nothing to validate")
+        raise InputError(", ".join(str(STDIN) if is_stdio(path) else str(path)
+                                   for path in args.paths),
+                         "no patient found (nothing is declared `a gkg:Patient`): nothing to "
+                         "validate")
     print(f"guidelinekg validate: {summary.patients} patients, {len(summary.refused)} with "
           f"violations, {len(problems)} input lines given to no patient (each has a line), "
           f"{summary.warnings} warnings. Results by shape:", file=sys.stderr)
@@ -99,13 +100,6 @@ def cohort_settings(args: argparse.Namespace) -> CohortSettings:
                           full_report=getattr(args, "validation_report", None) is not None)
 
 
-def open_output(path: Path) -> TextIO:
-    try:
-        return path.open("w", encoding="utf-8")
-    except OSError as error:
-        raise InputError(path, f"cannot write the file ({error.strerror})") from None
-
-
 def _cohort_lines(args: argparse.Namespace, settings: CohortSettings, size: int,
                   report: TextIO | None) -> int:
     summary, problems = _evaluate(args, settings, size, "recommend", report)
@@ -120,7 +114,8 @@ def finish_cohort_run(args: argparse.Namespace, summary: CohortSummary,
           f"{len(problems)} input lines given to no patient (each has a line), "
           f"{summary.warnings} warnings. Validation results by shape:", file=sys.stderr)
     print("\n".join(summary.shape_lines()), file=sys.stderr)
-    if args.validation_report is not None:
+    if args.validation_report is not None and not is_stdio(args.validation_report):
+        # Part of the closing summary: said with --quiet too.
         print(f"guidelinekg recommend: every validation result is in {args.validation_report}",
               file=sys.stderr)
     refused = len(summary.refused) + len(problems)
@@ -134,12 +129,15 @@ def _evaluate(args: argparse.Namespace, settings: CohortSettings, size: int, com
         started = time.monotonic()
         cohort = read_cohort(args.paths, size, mapper)
         try:
-            if not args.quiet:
-                print(f"guidelinekg {command}: read {cohort.patients} patients in "
-                      f"{time.monotonic() - started:.1f} s"
-                      + (f" (FHIR: {cohort.imported} resources or elements imported, "
-                         f"{cohort.ignored} ignored: guidelinekg import-fhir says why)"
-                         if cohort.imported or cohort.ignored else ""), file=sys.stderr)
+            console.detail(f"{cohort.read}, cut into "
+                           f"{console.count(len(cohort.buckets), 'bucket')} of whole patients, "
+                           f"{size} patients a partition, "
+                           f"{console.count(args.workers, 'worker')}")
+            console.say(f"guidelinekg {command}: read {cohort.patients} patients in "
+                        f"{time.monotonic() - started:.1f} s"
+                        + (f" (FHIR: {cohort.imported} resources or elements imported, "
+                           f"{cohort.ignored} ignored: guidelinekg import-fhir says why)"
+                           if cohort.imported or cohort.ignored else ""))
             # Input lines that belong to no patient come first, each a line saying why.
             unowned = PartitionOutcome([problem_line(p) for p in cohort.problems], [], 0, 0)
             outcomes = chain([unowned], evaluate_buckets(cohort.buckets, settings, size,

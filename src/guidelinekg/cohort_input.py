@@ -57,7 +57,8 @@ from guidelinekg.fhir_import.datatypes import read_json_file
 from guidelinekg.grouping import UnionFind, file_groups
 from guidelinekg.loading import RDF_FORMATS, InputError, read_bytes_checked, to_oxigraph
 from guidelinekg.namespaces import GKG
-from guidelinekg.patients import folder_files, read_patient_file
+from guidelinekg.patients import folder_files, read_patient_bytes, read_patient_file
+from guidelinekg.stdio import CONTENT_NAMES, STDIN, is_stdio, said_of_stdin, spool_stdin
 
 STREAMED_FORMATS = {".nt": ox.RdfFormat.N_TRIPLES, ".nq": ox.RdfFormat.N_QUADS}
 RDF_TYPE_TEXT = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>"
@@ -81,7 +82,25 @@ class CohortFiles:
     # Bundle files that share an identity key, by index in ``fhir`` (found as the files
     # are classified, so each is parsed once here)
     fhir_links: list[tuple[int, int]] = field(default_factory=list)
+    # the copy of standard input (``-``), named "standard input" in messages and labels
+    stdin: Path | None = None
     _first_with_key: dict[int, int] = field(default_factory=dict, repr=False)
+
+    def label(self, path: Path) -> Path:
+        """A file as messages and local IRIs name it: standard input's copy as "standard
+        input"."""
+        return STDIN if path == self.stdin else path
+
+    def description(self) -> str:
+        kinds = [(len(self.rdf), "RDF file"), (len(self.fhir), "FHIR JSON file"),
+                 (len(self.ndjson), "NDJSON file")]
+        read = ", ".join(f"{number} {kind}{'s' if number != 1 else ''}"
+                         for number, kind in kinds if number)
+        if self.stdin is not None:
+            read += (f" (standard input spooled to a temporary file, "
+                     f"{self.stdin.stat().st_size:,} bytes, read as "
+                     f"{CONTENT_NAMES.get(self.stdin.suffix, self.stdin.suffix)})")
+        return read
 
     def add_fhir(self, path: Path, document: object) -> None:
         index = len(self.fhir)
@@ -92,15 +111,21 @@ class CohortFiles:
                 self.fhir_links.append((first, index))
 
 
-def cohort_files(paths: Iterable[Path | str]) -> CohortFiles:
+def cohort_files(paths: Iterable[Path | str], folder: Path | None = None) -> CohortFiles:
     """Files as given, and the RDF, JSON and NDJSON files of folders
     (guidelinekg.patients.folder_files); a .json file is FHIR when it is an object with
-    resourceType."""
+    resourceType. ``-`` is standard input, spooled to a file of ``folder`` named for its
+    content (guidelinekg.stdio.spool_stdin)."""
     suffixes = (*RDF_FORMATS, ".ndjson")
     found = CohortFiles()
     for given in paths:
         path = Path(given)
-        if path.is_dir():
+        if is_stdio(given) and folder is not None:
+            if found.stdin is not None:  # it can be read only once
+                raise InputError(STDIN, "given twice (as -)")
+            found.stdin = spool_stdin(folder)
+            files = [found.stdin]
+        elif path.is_dir():
             files = folder_files(path, suffixes)
             if not files:
                 raise InputError(path, "the folder holds no RDF, JSON or NDJSON file")
@@ -183,21 +208,25 @@ class Spool:
         except SyntaxError as error:  # written by the project: a fault of the project
             raise InputError(what, f"could not read an imported record back: {error}") from None
 
-    def add_file(self, path: Path) -> None:
+    def add_file(self, path: Path, label: Path | None = None) -> None:
+        """An RDF file; ``label``: what it stands for (standard input, which it is a copy
+        of: it is read as ``-`` is, and named so)."""
+        name = label or path
         rdf_format = STREAMED_FORMATS.get(path.suffix.lower())
         if rdf_format is None:
             # Read whole, with every check of the usual reader (XML and JSON-LD limits,
             # blank node depth, file size).
-            graph, _ = read_patient_file(path)
+            graph, _ = (read_patient_bytes(name, read_bytes_checked(path)) if label
+                        else read_patient_file(path))
             self.add(ox.Triple(to_oxigraph(s), to_oxigraph(p), to_oxigraph(o))  # type: ignore[arg-type]
                      for s, p, o in graph)
             return
         try:
             self.add(ox.parse(path=str(path), format=rdf_format,
-                              base_iri=path.resolve().as_uri()))
+                              base_iri=name.resolve().as_uri()))
         except (SyntaxError, ValueError, OSError) as error:
             line = getattr(error, "lineno", None)
-            raise InputError(path, f"not valid {rdf_format.name}: "
+            raise InputError(name, f"not valid {rdf_format.name}: "
                                    f"{getattr(error, 'msg', error)}", line) from None
 
     def finish(self) -> None:
@@ -332,11 +361,21 @@ def _ndjson_groups(bucket: Path, job: ImportJob) -> list[list[tuple[str, object]
             for (export, _key), resources in sorted(by_patient.items(), key=lambda i: i[0])]
 
 
-def fhir_jobs(files: Sequence[Path], links: Sequence[tuple[int, int]], per_job: int
-              ) -> Iterator[ImportJob]:
+def source_labels(sources: Iterable[Path], label: Callable[[Path], Path] = lambda p: p
+                  ) -> dict[str, str]:
+    """Each source's label in local IRIs (guidelinekg.fhir_identity.file_labels), a source
+    known by another name (standard input's copy) labelled by that name."""
+    named = {str(source): str(label(source)) for source in sources}
+    labels = file_labels(named.values())
+    return {source: labels[name] for source, name in named.items()}
+
+
+def fhir_jobs(files: Sequence[Path], links: Sequence[tuple[int, int]], per_job: int,
+              label: Callable[[Path], Path] = lambda p: p) -> Iterator[ImportJob]:
     """Bundle files in groups linked by a shared identity key (each group imported together,
-    as a whole import would), about ``per_job`` files a job."""
-    labels = tuple(file_labels(str(path) for path in files).items())
+    as a whole import would), about ``per_job`` files a job; ``label``: what a file is
+    named (standard input's copy: "standard input")."""
+    labels = tuple(source_labels(files, label).items())
     batch: list[tuple[str, ...]] = []
     for indexes in file_groups(len(files), links):
         batch.append(tuple(str(files[i]) for i in indexes))
@@ -394,18 +433,24 @@ def _several_patients(path: Path) -> bool:
 
 
 def ndjson_jobs(files: Sequence[Path], folder: Path, clinical_types: Sequence[str],
-                problems: list[BulkProblem], servers: dict[str, str]) -> list[ImportJob]:
+                problems: list[BulkProblem], servers: dict[str, str],
+                stdin: Path | None = None) -> list[ImportJob]:
     """An export's lines bucketed on disk by patient (a patient's lines in one bucket), one
     job a bucket; Patient identifiers and Medications are read first. Lines that belong to
-    no patient are added to ``problems``."""
+    no patient are added to ``problems``. ``stdin``: the copy of standard input, an export
+    of its own named "standard input"."""
     directory = read_directory(files)
     clinical = frozenset(clinical_types)
-    labels = tuple(file_labels(export_label(path) for path in files).items())
+
+    def export_of(path: Path) -> str:
+        return str(STDIN) if path == stdin else export_label(path)
+
+    labels = tuple(file_labels(export_of(path) for path in files).items())
     total = sum(path.stat().st_size for path in files)
 
     def owned_lines() -> Iterator[str]:
         for path in files:
-            export = export_label(path)
+            export = export_of(path)
             for number, resource, text in ndjson_lines(path):
                 owner, problem = owner_of(export, number, resource, directory, clinical)
                 if problem is not None:
@@ -434,6 +479,7 @@ class CohortInput:
     problems: list[BulkProblem]
     imported: int = 0
     ignored: int = 0
+    read: str = ""  # what was read, in words
 
     def close(self) -> None:
         self.folder.cleanup()
@@ -445,35 +491,46 @@ Mapper = Callable[[Callable[[ImportJob], Imported], Iterable[ImportJob]], Iterab
 def read_cohort(paths: Sequence[Path | str], partition_size: int,
                 mapper: Mapper = map) -> CohortInput:
     """Read the input into buckets; ``mapper`` runs the FHIR import jobs (``map``, or a
-    worker pool's ``imap``)."""
-    from guidelinekg.fhir_import.importer import HANDLERS
-
-    files = cohort_files(paths)
+    worker pool's ``imap``). ``-`` reads standard input, copied into the cohort's temporary
+    folder first (read twice, as a file is)."""
     folder = tempfile.TemporaryDirectory(prefix="guidelinekg-cohort-")
     try:
         root = Path(folder.name)
-        spool = Spool(root)
-        for path in files.rdf:
-            spool.add_file(path)
-        result = CohortInput(folder, [], 0, [])
-        jobs: list[Iterable[ImportJob]] = []
-        if files.fhir:
-            jobs.append(fhir_jobs(files.fhir, files.fhir_links, max(1, partition_size // 4)))
-        if files.ndjson:
-            jobs.append(ndjson_jobs(files.ndjson, root, sorted(HANDLERS), result.problems,
-                                    files.servers))
-        for job_list in jobs:
-            for imported in mapper(run_import_job, job_list):
-                if imported.ntriples:
-                    spool.add_ntriples(imported.ntriples, "FHIR import")
-                result.imported += imported.imported
-                result.ignored += imported.ignored
-        spool.finish()
-        routing = plan_routing(spool.path, max(1, partition_size))
-        result.buckets = route(spool.path, routing, root)
-        result.patients = routing.patients
-        os.remove(spool.path)
-        return result
+        files = cohort_files(paths, root)
+        with said_of_stdin(files.stdin):
+            return _read_files(files, CohortInput(folder, [], 0, [], read=files.description()),
+                               partition_size, mapper)
     except BaseException:
         folder.cleanup()
         raise
+
+
+def _read_files(files: CohortFiles, result: CohortInput, partition_size: int,
+                mapper: Mapper) -> CohortInput:
+    from guidelinekg.fhir_import.importer import HANDLERS
+
+    root = Path(result.folder.name)
+    spool = Spool(root)
+    for path in files.rdf:
+        spool.add_file(path, STDIN if path == files.stdin else None)
+    jobs: list[Iterable[ImportJob]] = []
+    if files.fhir:
+        jobs.append(fhir_jobs(files.fhir, files.fhir_links, max(1, partition_size // 4),
+                              files.label))
+    if files.ndjson:
+        jobs.append(ndjson_jobs(files.ndjson, root, sorted(HANDLERS), result.problems,
+                                files.servers, files.stdin))
+    for job_list in jobs:
+        for imported in mapper(run_import_job, job_list):
+            if imported.ntriples:
+                spool.add_ntriples(imported.ntriples, "FHIR import")
+            result.imported += imported.imported
+            result.ignored += imported.ignored
+    spool.finish()
+    routing = plan_routing(spool.path, max(1, partition_size))
+    result.buckets = route(spool.path, routing, root)
+    result.patients = routing.patients
+    os.remove(spool.path)
+    if files.stdin is not None:
+        os.remove(files.stdin)
+    return result

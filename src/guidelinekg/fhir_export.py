@@ -491,31 +491,50 @@ def read_bundle(path: Path) -> Bundle:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, metavar="DIR",
-                        help=f"folder to write {BUNDLE_FILE} into")
+                        help=f"folder to write {BUNDLE_FILE} into; - writes the Bundle to "
+                             "standard output (and the summary line to standard error)")
     parser.add_argument("--fhir-version", default="R4", choices=["R4"],
                         help="FHIR release of the artefacts (R4, 4.0.1)")
 
 
 def run(args: argparse.Namespace) -> int:
-    output_directory(args.out)
+    from guidelinekg import console
+    from guidelinekg.stdio import is_stdio
+
+    to_stdout = is_stdio(args.out)
+    if not to_stdout:
+        output_directory(args.out)
+    started = console.clock()
     displays = CodeDisplays()
     bundle = build_bundle(displays=displays)
-    path = args.out / BUNDLE_FILE
-    path.write_text(json.dumps(bundle, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    read_back = read_bundle(path)
+    text = json.dumps(bundle, indent=2, ensure_ascii=False) + "\n"
+    if to_stdout:
+        sys.stdout.write(text)
+        read_back = Bundle.model_validate_json(text)
+    else:
+        path = args.out / BUNDLE_FILE
+        path.write_text(text, encoding="utf-8")
+        read_back = read_bundle(path)
     kinds: dict[str, int] = {}
     for entry in read_back.entry or []:
         if entry.resource is None:  # build_bundle gives every entry a resource
-            raise ValueError(f"{path}: a Bundle entry without a resource")
+            raise ValueError("a Bundle entry without a resource")
         kind = entry.resource.get_resource_type()
         kinds[kind] = kinds.get(kind, 0) + 1
+    console.detail(f"built and checked the Bundle ({len(bundle['entry'])} entries) in "
+                   f"{console.since(started)}")
     rules = sum(1 for e in bundle["entry"] if e["resource"]["resourceType"] == "PlanDefinition"
                 and e["resource"]["type"]["coding"][0]["code"] == "eca-rule")
-    print(f"wrote {path}: Bundle (collection, FHIR R4 {FHIR_VERSION}) with "
-          + ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
-          + f" ({rules} recommendations as eca-rule PlanDefinitions, 1 clinical-protocol per "
-            "guideline); checked with the fhir.resources R4B models", file=sys.stdout)
+    summary = (f"wrote {'standard output' if to_stdout else args.out / BUNDLE_FILE}: Bundle "
+               f"(collection, FHIR R4 {FHIR_VERSION}) with "
+               + ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
+               + f" ({rules} recommendations as eca-rule PlanDefinitions, 1 clinical-protocol "
+                 "per guideline); checked with the fhir.resources R4B models")
+    if to_stdout:
+        console.say(summary)  # standard output holds the Bundle
+    else:
+        print(summary)
     for system, code in sorted(displays.missing):
-        print(f"note: {system} code {code} has no display in the repository's code maps or "
-              "CodeSystems; its coding has none", file=sys.stderr)
+        console.say(f"note: {system} code {code} has no display in the repository's code maps "
+                    "or CodeSystems; its coding has none")
     return 0

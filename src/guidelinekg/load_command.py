@@ -41,9 +41,9 @@ from rdflib.compare import isomorphic
 from rdflib.namespace import OWL, RDF, XSD
 from rdflib.term import Node
 
-from guidelinekg import __version__
+from guidelinekg import __version__, console
 from guidelinekg.cli import EXIT_CODES_HELP, EXIT_DONE, EXIT_VIOLATIONS
-from guidelinekg.loading import BASE, InputError, parse_rdf_file
+from guidelinekg.loading import BASE, InputError, parse_rdf_bytes, parse_rdf_file
 from guidelinekg.namespaces import GKG, canonical_literal
 from guidelinekg.patients import input_files, load_patient_input
 from guidelinekg.resources import Module, modules
@@ -55,6 +55,7 @@ from guidelinekg.sparql import (
     bundled_queries,
     load_query,
 )
+from guidelinekg.stdio import STDIN, STDIO_ARGUMENT, is_stdio, read_stdin, stdin_rdf_format
 from guidelinekg.store import (
     PASSWORD_VARIABLE,
     TOKEN_VARIABLE,
@@ -148,12 +149,15 @@ def patient_writes(paths: list[Path], graph_iri: str | None) -> list[GraphWrite]
     report) when any violates the shapes."""
     from guidelinekg.validation import text_report, validate_patients
 
-    files = input_files(paths)
+    files = input_files(paths, stdin=True)
     groups = [files] if graph_iri else [[path] for path in files]
     writes: list[GraphWrite] = []
     refused = 0
     for group in groups:
-        source = load_patient_input(group, quiet=True)
+        started = console.clock()
+        source = load_patient_input([STDIO_ARGUMENT if path == STDIN else path
+                                     for path in group], quiet=True)
+        console.files_read(group, started, [f"{len(source.graph):,} triples"])
         label = ", ".join(map(str, group))
         if not any(source.graph.subjects(RDF.type, GKG.Patient)):
             raise InputError(label, "no patient found (nothing is declared `a gkg:Patient`): "
@@ -174,13 +178,31 @@ def patient_writes(paths: list[Path], graph_iri: str | None) -> list[GraphWrite]
 
 def file_writes(paths: list[Path], graph_iri: str | None) -> list[GraphWrite]:
     """RDF files as they are: each into its own graph, or all into ``graph_iri``."""
+    started = console.clock()
     if graph_iri:
         merged = Graph()
         for path in paths:
-            for triple in parse_rdf_file(path):
+            for triple in _rdf_file(path):
                 merged.add(triple)
-        return [GraphWrite(graph_iri, merged, ", ".join(map(str, paths)))]
-    return [GraphWrite(file_graph_iri(path), parse_rdf_file(path), str(path)) for path in paths]
+        writes = [GraphWrite(graph_iri, merged, ", ".join(map(_name, paths)))]
+    else:
+        writes = [GraphWrite(file_graph_iri(path), parse_rdf_file(path), str(path))
+                  for path in paths]
+    console.files_read([_name(path) for path in paths], started,
+                       [f"{sum(len(write.graph) for write in writes):,} triples"])
+    return writes
+
+
+def _name(path: Path) -> str:
+    return str(STDIN) if is_stdio(path) else str(path)
+
+
+def _rdf_file(path: Path) -> Graph:
+    """An RDF file as it is, or standard input (``-``), its format told from its content."""
+    if not is_stdio(path):
+        return parse_rdf_file(path)
+    data = read_stdin()
+    return parse_rdf_bytes(data, STDIN, stdin_rdf_format(data))
 
 
 # ---------------------------------------------------------------------------------------
@@ -463,10 +485,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_endpoint_arguments(parser, required=True)
     parser.add_argument("files", nargs="*", type=Path, metavar="FILE",
                         help="RDF files to write as they are (each into the graph named by "
-                             "its file: URL)")
+                             "its file: URL); - reads standard input, which has no file: URL: "
+                             "give --graph IRI")
     parser.add_argument("--patients", nargs="+", type=Path, metavar="PATH", default=[],
                         help="patient records (RDF or FHIR JSON files, or folders of them), "
-                             "each file into its own graph")
+                             "each file into its own graph; - reads standard input (with "
+                             "--graph IRI)")
     parser.add_argument("--graph", metavar="IRI",
                         help="write everything given into this one named graph")
     parser.add_argument("--replace", action="store_true",
@@ -484,6 +508,9 @@ def run(args: argparse.Namespace) -> int:
         raise QueryError("give FILE... or --patients PATH..., not both")
     if args.graph:
         sparql_term(URIRef(args.graph))  # an IRI, checked before anything is read or sent
+    elif any(is_stdio(path) for path in [*args.files, *args.patients]):
+        raise InputError(STDIN, "has no file: URL to name its graph by: give --graph IRI")
+    started = console.clock()
     if args.patients:
         writes = patient_writes(args.patients, args.graph)
         if writes is None:
@@ -496,12 +523,18 @@ def run(args: argparse.Namespace) -> int:
                              "graph is written one graph per module")
         writes = guideline_writes()
     client = StoreClient.from_environment(endpoint_from_args(args))
+    console.detail(f"{console.count(len(writes), 'graph')} to write, read in "
+                   f"{console.since(started)}")
+    started = console.clock()
     lines, held = write_graphs(client, writes, replace=args.replace)
+    console.detail(f"written to {client.endpoint.store_url} in {console.since(started)}")
     for line in lines:
         print(line)
     if args.no_check or args.files:
         return EXIT_DONE
     sys.stdout.flush()  # what was written is said before a check that may fail
     check = check_written_graphs if args.patients else check_guideline
+    started = console.clock()
     print(check(client, writes, held, replace=args.replace))
+    console.detail(f"store check done in {console.since(started)}")
     return EXIT_DONE

@@ -16,14 +16,14 @@ That is not refused, but reported (``b.ttl adds 2 record items to patient <p> of
 and the input says, per patient, the files it came from.
 
 ``-`` among the inputs is standard input, read once, with the size limit of a file; having
-no file name, its format is told from its content (FHIR JSON, JSON-LD, RDF/XML, or else
-Turtle, which N-Triples is a part of), and messages call it "standard input".
+no file name, its format is told from its content (guidelinekg.stdio: FHIR JSON, JSON-LD,
+RDF/XML, N-Quads, or else Turtle, which N-Triples is a part of), and messages call it
+"standard input".
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,8 +33,8 @@ import pyoxigraph as ox
 from rdflib import BNode, Graph, URIRef
 from rdflib.namespace import RDF
 
+from guidelinekg import console
 from guidelinekg.loading import (
-    MAX_FILE_BYTES,
     RDF_FORMATS,
     InputError,
     parse_rdf_bytes,
@@ -42,6 +42,13 @@ from guidelinekg.loading import (
     read_bytes_checked,
 )
 from guidelinekg.namespaces import GKG
+from guidelinekg.stdio import (
+    STDIN,
+    STDIO_ARGUMENT,
+    read_stdin,
+    stdin_rdf_format,
+    stdin_suffix,
+)
 
 if TYPE_CHECKING:  # the FHIR importer is loaded only for FHIR input
     from guidelinekg.fhir_import import FhirImport
@@ -51,10 +58,6 @@ JSON_SUFFIXES = (".json", ".jsonld")
 # document nested far deeper is not a record, and deep nesting makes rdflib and pySHACL
 # recurse until they crash.
 MAX_BLANK_NODE_DEPTH = 50
-STDIN_ARGUMENT = "-"
-# Standard input as an input "file": its label in messages and provenance lines.
-STDIN = Path("standard input")
-_STDIN_STEP_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -98,7 +101,7 @@ def input_files(paths: Iterable[Path | str], json_only: bool = False,
     files: list[Path] = []
     for given in paths:
         path = Path(given)
-        if stdin and str(given) == STDIN_ARGUMENT:
+        if stdin and str(given) == STDIO_ARGUMENT:
             if STDIN in files:  # it can be read only once
                 raise InputError(STDIN, "given twice (as -)")
             files.append(STDIN)
@@ -184,9 +187,8 @@ def _import_fhir(paths: Sequence[Path], stdin: bytes | None = None) -> FhirImpor
 
 
 def _is_json(path: Path, data: bytes) -> bool:
-    if path == STDIN:
-        return data.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] in (b"{", b"[")
-    return path.suffix.lower() in JSON_SUFFIXES
+    suffix = stdin_suffix(data) if path == STDIN else path.suffix.lower()
+    return suffix in JSON_SUFFIXES
 
 
 def _is_fhir(path: Path, data: bytes) -> bool:
@@ -197,39 +199,18 @@ def _is_fhir(path: Path, data: bytes) -> bool:
 
 
 def _rdf_format(path: Path, data: bytes) -> ox.RdfFormat:
-    if path != STDIN:
-        rdf_format = rdf_format_for(path)
-        assert rdf_format is not None  # _read_bytes refused other file types
-        return rdf_format
-    if _is_json(path, data):
-        return ox.RdfFormat.JSON_LD
-    if data.removeprefix(b"\xef\xbb\xbf").lstrip().startswith((b"<?xml", b"<rdf:RDF")):
-        return ox.RdfFormat.RDF_XML
-    return ox.RdfFormat.TURTLE
-
-
-def read_stdin() -> bytes:
-    """Standard input's bytes, read in steps up to the size limit of a file."""
-    stream = sys.stdin.buffer
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        while size <= MAX_FILE_BYTES and (chunk := stream.read(_STDIN_STEP_BYTES)):
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError as error:
-        raise InputError(STDIN, f"cannot be read ({error.strerror})") from None
-    if size > MAX_FILE_BYTES:
-        raise InputError(STDIN, f"too large (over the limit of {MAX_FILE_BYTES} bytes)")
-    data = b"".join(chunks)
-    if not data.strip():
-        raise InputError(STDIN, "empty (nothing was piped in)")
-    return data
+    if path == STDIN:
+        return stdin_rdf_format(data)
+    rdf_format = rdf_format_for(path)
+    assert rdf_format is not None  # _read_bytes refused other file types
+    return rdf_format
 
 
 def _read_bytes(path: Path) -> bytes:
     if path == STDIN:
-        return read_stdin()
+        data = read_stdin()
+        stdin_suffix(data)  # refuses what only a cohort run reads
+        return data
     if rdf_format_for(path) is None:
         raise InputError(path, "unknown file type; expected .ttl, .nt, .rdf/.owl/.xml, "
                                ".jsonld or .json (RDF or FHIR JSON)")
@@ -245,8 +226,13 @@ def _parse_rdf(path: Path, data: bytes) -> Graph:
 def read_patient_file(path: Path | str) -> tuple[Graph, str | None]:
     """One input file on its own as a graph, and the FHIR importer's summary for a FHIR
     file (several files that belong together: :func:`load_patient_input`)."""
-    path = STDIN if str(path) == STDIN_ARGUMENT else Path(path)
-    data = _read_bytes(path)
+    path = STDIN if str(path) == STDIO_ARGUMENT else Path(path)
+    return read_patient_bytes(path, _read_bytes(path))
+
+
+def read_patient_bytes(path: Path, data: bytes) -> tuple[Graph, str | None]:
+    """:func:`read_patient_file` of bytes already read (``path``: :data:`STDIN` for standard
+    input, or a copy of it: the format is then told from the content)."""
     if _is_fhir(path, data):
         imported = _import_fhir([path], data if path == STDIN else None)
         _check_depth(imported.graph, path)
@@ -308,7 +294,7 @@ def load_patient_input(paths: Sequence[Path | str], *, fhir_only: bool = False,
         _add_renaming_blank_nodes(result.graph, graph)
     if not quiet and len(set(files)) > 1:
         for line in result.provenance_lines():
-            print(line, file=sys.stderr)
+            console.say(line)
     return result
 
 

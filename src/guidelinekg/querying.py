@@ -39,6 +39,7 @@ from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import XSD
 from rdflib.term import Node
 
+from guidelinekg import console
 from guidelinekg.load_command import (
     add_endpoint_arguments,
     endpoint_from_args,
@@ -62,6 +63,7 @@ from guidelinekg.sparql import (
     query_form,
     read_query_file,
 )
+from guidelinekg.stdio import STDIN, is_stdio, stdin_file
 from guidelinekg.store import (
     OCCURS,
     StoreClient,
@@ -115,6 +117,14 @@ def resolve_query(name: str) -> QueryFile:
 
 
 def read_user_query(path: Path | str) -> QueryFile:
+    """The user's query file; ``-``: the query text on standard input."""
+    if is_stdio(path):
+        with stdin_file(".rq") as spooled:
+            try:
+                spooled.read_text(encoding="utf-8")
+            except UnicodeDecodeError as error:
+                raise InputError(STDIN, f"not UTF-8 text ({error.reason})") from None
+            return replace(read_query_file(spooled, str(STDIN)), path=STDIN)
     path = Path(path)
     if not path.exists():
         raise InputError(path, "no such query file")
@@ -405,7 +415,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "name", nargs="?", metavar="NAME",
         help="bundled query: path under queries/ without .rq (guideline/dose-regimens) "
              "or its file name when unique (dose-regimens)")
-    parser.add_argument("--file", metavar="QUERY.rq", help="run your own query file instead")
+    parser.add_argument("--file", metavar="QUERY.rq",
+                        help="run your own query file instead (-: the query text on standard "
+                             "input)")
     parser.add_argument("--list", action="store_true",
                         help="list the bundled queries with their descriptions and parameters "
                              "(with NAME: only those of that folder, e.g. --list guideline)")
@@ -457,7 +469,17 @@ def run(args: argparse.Namespace) -> int:
                          + "; guidelinekg query --list shows the bundled queries")
     query = read_user_query(args.file) if args.file else resolve_query(args.name)
     store = store_dataset(args)
-    result = run_query(query, parse_parameter_values(args.param), args.engine or "oxigraph",
-                       store=store)
+    values = parse_parameter_values(args.param)
+    console.detail(f"query {query.name}"
+                   + (f" ({query.path}), " if str(query.path) != query.name else ", ")
+                   + (f"on the store {store.client.endpoint.query_url}" if store is not None
+                      else f"on the guideline graph with {args.engine or 'oxigraph'}")
+                   + (f", parameters: {', '.join(sorted(values))}" if values else ""))
+    started = console.clock()
+    result = run_query(query, values, args.engine or "oxigraph", store=store)
+    answer = (f"{console.count(len(result.rows), 'row')}" if result.form == "SELECT" else
+              f"{console.count(len(result.triples), 'triple')}" if result.form == "CONSTRUCT"
+              else str(result.boolean).lower())
+    console.detail(f"{result.form} answered in {console.since(started)}: {answer}")
     sys.stdout.write(format_result(result, args.format))
     return 0

@@ -43,7 +43,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from guidelinekg import __version__
+from guidelinekg import __version__, console
 from guidelinekg.http_protocol import (
     CONTROL_CHARACTERS,
     DIGITS,
@@ -164,6 +164,8 @@ class Handler(BaseHTTPRequestHandler):
             self._text(code, message or self.responses.get(code, ("error",))[0])
 
     def _log(self, code: int, size: int) -> None:
+        if console.is_quiet():  # the access log is progress; errors are said anyway
+            return
         request = printable(self.requestline) if self.requestline else "-"
         sys.stderr.write(f'{self.address_string()} - - [{common_log_time()}] "{request}" '
                          f"{code} {size}\n")
@@ -504,17 +506,22 @@ def run(args: argparse.Namespace) -> int:
         server.server_close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    print("stopped", file=sys.stderr, flush=True)
+    console.say("stopped")
     return 0
 
 
 def _serve(server: GuidelineServer, folder: Path, stop: threading.Event) -> None:
-    print("building the site ...", file=sys.stderr, flush=True)
+    console.say("building the site ...")
+    started = console.clock()
     site = build_site(folder / "site")
+    console.detail(f"built the site in {console.since(started)}: {len(site.files)} files")
     dataset = [(str(g.iri), str(site.root / g.file("latest", "nt"))) for g in site.graphs]
     dataset.append(("https://w3id.org/guidelinekg/void", str(site.root / "void.nt")))
     limits = server.limits
+    started = console.clock()
     pool = QueryPool(dataset, limits)
+    console.detail(f"started {limits.workers} query workers and a spare in "
+                   f"{console.since(started)}")
     try:
         server.site = site
         server.pool = pool

@@ -77,7 +77,7 @@ def add_spark_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--spark-output", metavar="DIR", default=None,
                         help="with --spark: the folder to write (it must not exist yet; on a "
                              "cluster, a folder every executor can write: HDFS, S3, a shared "
-                             "mount)")
+                             "mount; a folder, so not - for standard output)")
     parser.add_argument("--spark-format", choices=FORMATS, default="jsonl",
                         help="with --spark: jsonl (one JSON line per patient and guideline, in "
                              "part files) or parquet (results/ and status-rows/ tables) "
@@ -101,9 +101,13 @@ def run_spark(args: argparse.Namespace) -> int:
     """``guidelinekg recommend --spark MASTER``: 0, or 1 when a patient was refused or input
     could not be read; 2 when Spark cannot run here (no pyspark, no Java 17+)."""
     from guidelinekg.cohort_command import cohort_settings
+    from guidelinekg.stdio import STDIN, is_stdio
 
     if getattr(args, "patient", None):
         raise InputError("--patient", "a Spark run covers every patient of the input")
+    if any(is_stdio(path) for path in args.paths):
+        raise InputError(STDIN, "cannot be read by Spark, whose executors read files: give "
+                                "files or folders")
     if not args.spark_output:
         raise InputError("--spark-output", "--spark needs --spark-output DIR, the folder to "
                                            "write the results to (it must not exist yet)")

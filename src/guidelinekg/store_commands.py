@@ -33,6 +33,7 @@ from typing import TextIO
 from rdflib import BNode, Graph, URIRef
 from rdflib.term import Node
 
+from guidelinekg import console
 from guidelinekg.cohorts import (
     DEFAULT_PARTITION_SIZE,
     CohortSettings,
@@ -285,10 +286,14 @@ def _store_input(args: argparse.Namespace) -> tuple[StoreClient, StorePatients]:
 def _whole_graph(client: StoreClient, found: StorePatients) -> Graph:
     """Every patient's record in one graph; with several graphs, where each patient came
     from on standard error (as several input files are named)."""
+    started = console.clock()
     graph = merge_graphs(read_patient_partitions(client, found))
+    console.detail(f"read {console.count(len(found.patients), 'patient')} from "
+                   f"{console.count(len(found.graphs), 'graph')} of {client.endpoint.query_url} "
+                   f"in {console.since(started)}: {len(graph):,} triples")
     if len(found.graphs) > 1:
         for line in found.provenance_lines():
-            print(line, file=sys.stderr)
+            console.say(line)
     return graph
 
 
@@ -359,25 +364,17 @@ def run_recommend(args: argparse.Namespace) -> int:
 def _recommend_whole(args: argparse.Namespace, client: StoreClient, found: StorePatients,
                      results: ResultsFile | None) -> int:
     from guidelinekg.derivation import derive
-    from guidelinekg.recommend_output import to_json, to_rdf, to_text
+    from guidelinekg.recommend_command import print_results, said_validation
+    from guidelinekg.recommend_output import to_rdf
     from guidelinekg.sparql import expand_iri
-    from guidelinekg.validation import text_report, validate_patients
+    from guidelinekg.validation import validate_patients
 
     graph = _whole_graph(client, found)
     validation = validate_patients(graph)
-    if validation.has_violations and not args.allow_invalid:
-        print("guidelinekg recommend: the record violates the patient shapes; nothing is "
-              "derived. Validation report:\n", file=sys.stderr)
-        print(text_report(validation, data=graph), file=sys.stderr)
+    if not said_validation(validation, allow_invalid=args.allow_invalid, data=graph):
         if results is not None:
             results.abandon("no result was derived")
         return 1
-    if validation.results:
-        print(text_report(validation, data=graph), file=sys.stderr)
-    if validation.has_violations:
-        print("guidelinekg recommend: --allow-invalid: the record violates the patient shapes; "
-              "every result below is derived from an invalid record, for research only.",
-              file=sys.stderr)
     patient = expand_iri(args.patient) if args.patient else None
     try:
         derivation = derive(graph, args.as_of or date.today(), args.engine, patient,
@@ -391,12 +388,7 @@ def _recommend_whole(args: argparse.Namespace, client: StoreClient, found: Store
             results.abandon("no result was derived")
         return 2
     rdf = to_rdf(derivation) if args.format == "turtle" or results is not None else None
-    if args.format == "json":
-        print(to_json(derivation))
-    elif rdf is not None and args.format == "turtle":
-        print(rdf.serialize(format="turtle"))
-    else:
-        print(to_text(derivation, verbose=getattr(args, "verbose", False)))
+    print_results(derivation, args.format, args.verbose, rdf)
     if results is not None and rdf is not None:
         results.add(rdf.serialize(format="nt", encoding="utf-8"))
     return 0
@@ -404,7 +396,8 @@ def _recommend_whole(args: argparse.Namespace, client: StoreClient, found: Store
 
 def _recommend_cohort(args: argparse.Namespace, client: StoreClient, found: StorePatients,
                       results: ResultsFile | None) -> int:
-    from guidelinekg.cohort_command import cohort_settings, finish_cohort_run, open_output
+    from guidelinekg.cohort_command import cohort_settings, finish_cohort_run
+    from guidelinekg.stdio import output_stream
 
     if args.patient:
         raise InputError("--patient", "a cohort run (jsonl, csv, --partition-size, --workers) "
@@ -413,7 +406,7 @@ def _recommend_cohort(args: argparse.Namespace, client: StoreClient, found: Stor
     with ExitStack() as stack:
         report = None
         if args.validation_report is not None:
-            report = stack.enter_context(open_output(args.validation_report))
+            report = stack.enter_context(output_stream(args.validation_report))
         summary = _stream(args, client, found, settings, "recommend", report, results)
     return finish_cohort_run(args, summary, [])
 

@@ -31,15 +31,17 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import RDF, SKOS, XSD
 from rdflib.term import Node
 
+from guidelinekg import console
 from guidelinekg.loading import PREFIXES, InputError, parse_rdf_file
 from guidelinekg.namespaces import GKG
 from guidelinekg.resources import examples_dir
+from guidelinekg.stdio import is_stdio, refuse_folder
 
 PATIENT = GKG.Patient
 SUBJECT = GKG.subject
@@ -208,6 +210,7 @@ def write_ntriples(patients: Iterable[list[tuple[Node, Node, Node]]], out: TextI
 
 
 FORMATS = ("ttl", "fhir", "ndjson")
+T = TypeVar("T")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -223,7 +226,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="template records: an RDF file or folder (--format ttl; default: "
                              "the bundled example patients that conform to the shapes), or a "
                              "FHIR Bundle file or folder of them, one patient each (--format "
-                             "fhir, ndjson; default: the bundled examples/fhir Bundles)")
+                             "fhir, ndjson; default: the bundled examples/fhir Bundles); - "
+                             "reads standard input")
     parser.add_argument("--incomplete", type=float, default=0.20, metavar="RATE",
                         help="share of records missing one item (default: 0.20)")
     parser.add_argument("--invalid", type=float, default=0.05, metavar="RATE",
@@ -234,9 +238,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: 0.10)")
     parser.add_argument("-o", "--out", "--output", dest="out", type=Path, default=None,
                         metavar="PATH",
-                        help="--format ttl: the N-Triples file to write (default: standard "
-                             "output); --format fhir, ndjson: the folder to write, new or empty "
-                             "(required)")
+                        help="--format ttl: the N-Triples file to write (default, and -: "
+                             "standard output); --format fhir, ndjson: the folder to write, new "
+                             "or empty (required; a folder, so not -)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -247,25 +251,38 @@ def run(args: argparse.Namespace) -> int:
                        ("--outside", outside)):
         if not 0.0 <= rate <= 1.0:
             raise InputError(name, "must be between 0 and 1")
+    started = console.clock()
     if args.format == "ttl":
         if args.outside is not None:
             raise InputError("--outside", "applies to --format fhir and ndjson only")
         written = _run_ntriples(args)
     else:
+        refuse_folder("--output", args.out, f"--format {args.format}")
         written = _run_fhir(args, outside)
-    print(f"guidelinekg synth: {written} patients (seed {args.seed})", file=sys.stderr)
+    console.detail(f"made and wrote {console.count(written, 'patient')} in "
+                   f"{console.since(started)} to "
+                   f"{'standard output' if args.out is None or is_stdio(args.out) else args.out}")
+    console.say(f"guidelinekg synth: {written} patients (seed {args.seed})")
     return 0
 
 
+def _templates_said(templates: list[T], given: Path | None) -> list[T]:
+    where = ("standard input" if is_stdio(given) else given) if given is not None else \
+        "the bundled example patients"
+    console.detail(f"{console.count(len(templates), 'template record')} from {where}")
+    return templates
+
+
 def _run_ntriples(args: argparse.Namespace) -> int:
-    templates = None
     if args.templates is not None:
         from guidelinekg.patients import load_patient_input
 
         templates = templates_from(load_patient_input([args.templates]).graph)
+    else:
+        templates = default_templates()
     options = SynthOptions(args.patients, args.seed, args.incomplete, args.invalid)
-    cohort = synthesize(options, templates)
-    if args.out is None:
+    cohort = synthesize(options, _templates_said(templates, args.templates))
+    if args.out is None or is_stdio(args.out):
         return write_ntriples(cohort, sys.stdout)
     from guidelinekg.cli import output_directory
 
@@ -284,7 +301,8 @@ def _run_fhir(args: argparse.Namespace, outside: float) -> int:
         raise InputError("--output", f"--format {args.format} writes a folder: give it with "
                                      "--output DIR")
     templates = (synth_fhir.fhir_templates_from([args.templates])
-                 if args.templates is not None else None)
+                 if args.templates is not None else synth_fhir.default_fhir_templates())
+    _templates_said(templates, args.templates)
     options = synth_fhir.FhirOptions(patients=args.patients, seed=args.seed,
                                      incomplete_rate=args.incomplete,
                                      invalid_rate=args.invalid, outside_rate=outside)

@@ -47,6 +47,7 @@ from rdflib.term import Node
 from guidelinekg.fhir_identity import TYPE_ID_TAIL, as_dict, as_list
 from guidelinekg.loading import InputError, read_bytes_checked
 from guidelinekg.resources import examples_dir
+from guidelinekg.stdio import STDIN, is_stdio, read_stdin
 from guidelinekg.synth import SynthOptions
 from guidelinekg.synth_values import CodeChoices, shift_dates
 
@@ -129,7 +130,9 @@ def fhir_templates_from(paths: Sequence[Path]) -> list[FhirTemplate]:
     """One template per Bundle file (a file, or the .json files of a folder, sorted)."""
     files: list[Path] = []
     for path in paths:
-        if path.is_dir():
+        if is_stdio(path):
+            files.append(STDIN)
+        elif path.is_dir():
             files += sorted(p for p in path.rglob("*.json") if p.is_file())
         elif path.is_file():
             files.append(path)
@@ -142,7 +145,8 @@ def fhir_templates_from(paths: Sequence[Path]) -> list[FhirTemplate]:
 
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(read_bytes_checked(path).decode("utf-8-sig"))
+        return json.loads((read_stdin() if path == STDIN else read_bytes_checked(path))
+                          .decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as error:
         raise InputError(path, f"not a FHIR JSON document ({error})") from None
 

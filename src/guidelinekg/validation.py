@@ -320,8 +320,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "not be read."
     )
     parser.add_argument("paths", nargs="*", type=Path, metavar="PATH",
-                        help="patient files or folders of them; all are validated together "
-                             "(or --endpoint URL: the records of a SPARQL store)")
+                        help="patient files or folders of them; all are validated together; "
+                             "- reads standard input (its format told from its content; "
+                             "--format jsonl spools it to a temporary file, deleted "
+                             "afterwards, and reads that) (or --endpoint URL: the records of a "
+                             "SPARQL store)")
     parser.add_argument("--format", choices=("text", "turtle", "json", "jsonl"),
                         default="text", help=FORMAT_HELP + "; jsonl: a cohort read as a "
                         "stream, validated in partitions, every result a JSON line (an item "
@@ -335,6 +338,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from guidelinekg import console
     from guidelinekg.store_commands import reads_store, run_validate
 
     if reads_store(args):
@@ -343,12 +347,18 @@ def run(args: argparse.Namespace) -> int:
         from guidelinekg.cohort_command import run_cohort_validation
 
         return run_cohort_validation(args)
-    source = load_patient_input(args.paths)
-    if not any(source.graph.subjects(RDF.type, GKG.Patient)):
+    started = console.clock()
+    source = load_patient_input(args.paths, quiet=console.is_quiet())
+    patients = len(set(source.graph.subjects(RDF.type, GKG.Patient)))
+    console.files_read(source.files, started, [console.count(patients, "patient"),
+                                               f"{len(source.graph):,} triples"])
+    if not patients:
         where = ", ".join(str(path) for path in source.files)
         raise InputError(where, "no patient found (nothing is declared `a gkg:Patient`): "
                                 "nothing to validate")
+    started = console.clock()
     validation = validate_patients(source.graph, inplace=True)
+    console.detail(f"validated in {console.since(started)}: {_counts(validation.results)}")
     if args.format == "turtle":
         output = annotated_report_graph(validation, source.graph).serialize(format="turtle")
     elif args.format == "json":

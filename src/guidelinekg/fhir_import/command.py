@@ -15,24 +15,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "recommend read the same files (folders give their .json files), with an import "
         "report of what became of each resource.")
     parser.add_argument("bundles", nargs="+", type=Path, metavar="BUNDLE.json",
-                        help="FHIR R4 JSON files (Bundles or single resources), or folders")
+                        help="FHIR R4 JSON files (Bundles or single resources), or folders; - "
+                             "reads standard input")
     parser.add_argument("-o", "--output", type=Path, metavar="patient.ttl",
-                        help="write the patient graph (Turtle) here; default: standard output")
+                        help="write the patient graph (Turtle) here, and the import report "
+                             "to standard output; default, and -: the graph to standard "
+                             "output and the report to standard error")
 
 
 def run(args: argparse.Namespace) -> int:
     # The loader validate and recommend use: the same files give the same graph.
+    from guidelinekg import console
     from guidelinekg.patients import load_patient_input
+    from guidelinekg.stdio import is_stdio
 
+    started = console.clock()
     source = load_patient_input(args.bundles, fhir_only=True, quiet=True)
     assert source.fhir is not None
+    console.files_read(source.files, started, [
+        console.count(len(source.fhir.patients), "patient"),
+        f"{len(source.graph):,} triples"])
     turtle = bind_project_prefixes(source.graph).serialize(format="turtle")
     report = source.fhir.report_text()
     if len(set(source.files)) > 1:
         report += "".join(f"{line}\n" for line in source.provenance_lines())
-    if args.output is None:
+    if args.output is None or is_stdio(args.output):
         sys.stdout.write(turtle)
-        sys.stderr.write(report)
+        if not console.is_quiet():
+            sys.stderr.write(report)
         return 0
     try:
         args.output.write_text(turtle, encoding="utf-8")
