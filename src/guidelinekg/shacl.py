@@ -257,9 +257,14 @@ def _validate_pyshacl(data: Graph, shapes: Graph, ontology: Graph | None, *,
     return ShaclReport(conforms=bool(conforms), results=results, graph=report_graph)
 
 
-def _result_key(result: ShaclResult) -> tuple[int, str, str, str, str]:
-    return (SEVERITY_ORDER.get(result.severity, 9), str(result.focus), str(result.path),
-            str(result.source_shape), result.message)
+def _result_key(result: ShaclResult) -> tuple[int, str, str, str, str, str, str]:
+    # The same order at every run: a blank node's label (a sequence path's) changes from run
+    # to run, so such a path is ordered by its shape; and down to the value and the
+    # constraint, which otherwise kept the engine's order (Python's per-run string hashing).
+    path = "" if isinstance(result.path, BNode) else str(result.path)
+    return (SEVERITY_ORDER.get(result.severity, 9), str(result.focus), path,
+            str(result.source_shape), result.message, str(result.value),
+            str(result.constraint))
 
 
 def add_results(report: ShaclReport, results: Iterable[ShaclResult]) -> None:
