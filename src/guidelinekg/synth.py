@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TextIO, TypeVar
 
 from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.compare import to_canonical_graph
 from rdflib.namespace import RDF, SKOS, XSD
 from rdflib.term import Node
 
@@ -83,7 +84,10 @@ def value_sets(vocabulary: Graph) -> dict[Node, tuple[Node, ...]]:
 
 
 def templates_from(graph: Graph) -> list[Template]:
-    """One template per patient of the graph, with the items that name it."""
+    """One template per patient of the graph, with the items that name it. Blank nodes get
+    canonical labels first: the parser's labels change from run to run, and a cohort's
+    bytes must not."""
+    graph = canonical_blank_nodes(graph)
     found = []
     for patient in sorted(graph.subjects(RDF.type, PATIENT), key=str):
         if not isinstance(patient, URIRef):
@@ -95,6 +99,15 @@ def templates_from(graph: Graph) -> list[Template]:
                                key=lambda t: (str(t[0]), str(t[1]), str(t[2]))))
         found.append(Template(triples, patient, items))
     return found
+
+
+def canonical_blank_nodes(graph: Graph) -> Graph:
+    """The graph with its blank nodes labelled by their content (RDF canonicalisation),
+    the same labels at every run."""
+    canonical = Graph()
+    for triple in to_canonical_graph(graph):
+        canonical.add(triple)
+    return canonical
 
 
 def _nested(graph: Graph, roots: Iterable[Node]) -> set[Node]:
@@ -142,8 +155,9 @@ class _PatientMaker:
         for subject, predicate, obj in template.triples:
             if subject == dropped or obj == dropped:
                 continue
-            triples.append((self._rename(subject, prefix, renamed), predicate,
-                            self._value(predicate, self._rename(obj, prefix, renamed), shift)))
+            triples.append((self._rename(subject, prefix, number, renamed), predicate,
+                            self._value(predicate, self._rename(obj, prefix, number, renamed),
+                                        shift)))
         if self.random.random() < self.options.invalid_rate:
             triples = self._born_after_everything(triples, renamed[template.patient])
         return triples
@@ -153,9 +167,14 @@ class _PatientMaker:
             return template.items[self.random.randrange(len(template.items))]
         return None
 
-    def _rename(self, node: Node, prefix: str, renamed: dict[Node, Node]) -> Node:
+    def _rename(self, node: Node, prefix: str, number: int, renamed: dict[Node, Node]
+                ) -> Node:
         if isinstance(node, BNode):
-            return renamed.setdefault(node, BNode())
+            # Numbered in the template's (canonical) order, with the seed and the patient:
+            # the same at every run, and no two patients share a blank node.
+            if node not in renamed:
+                renamed[node] = BNode(f"b{len(renamed)}s{self.options.seed}p{number}")
+            return renamed[node]
         if isinstance(node, URIRef) and not any(str(node).startswith(ns)
                                                  for ns in PREFIXES.values()):
             local = str(node).rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1]
