@@ -328,7 +328,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("text", "turtle", "json", "jsonl"),
                         default="text", help=FORMAT_HELP + "; jsonl: a cohort read as a "
                         "stream, validated in partitions, every result a JSON line (an item "
-                        "of json's results) as partitions finish, the results in brief on "
+                        "of json's results) as partitions finish, and a line of a FHIR Bulk "
+                        "Data export that names no patient a refusal line saying why "
+                        "(\"patient\": null, \"refused\": true); the results in brief on "
                         "standard error")
     from guidelinekg.cohort_command import add_cohort_arguments
     from guidelinekg.store_commands import add_store_arguments
