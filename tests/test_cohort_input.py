@@ -182,9 +182,11 @@ def test_ndjson_lines_of_no_patient_are_each_a_refusal_line(tmp_path: Path) -> N
         stream.write("this is not JSON\n")
     cohort = read_cohort([export], 10)
     try:
+        # Each named by its file, where its line number points.
         problems = sorted((p.resource, p.source, p.line) for p in cohort.problems)
-        assert problems == [("", str(export), 1), ("Condition/c1", str(export), 1),
-                            ("Practitioner/dr", str(export), 1)]
+        assert problems == [("", str(export / "Observation.ndjson"), 1),
+                            ("Condition/c1", str(export / "Condition.ndjson"), 1),
+                            ("Practitioner/dr", str(export / "Practitioner.ndjson"), 1)]
         assert cohort.patients == 1
     finally:
         cohort.close()
@@ -197,6 +199,9 @@ def test_ndjson_lines_of_no_patient_are_each_a_refusal_line(tmp_path: Path) -> N
     assert sorted(line["resource"] or "" for line in refusals) == [
         "", "Condition/c1", "Practitioner/dr"]
     assert all(line["patient"] is None and line["because"] for line in refusals)
+    assert {line["source"] for line in refusals} == {
+        str(export / name) for name in ("Observation.ndjson", "Condition.ndjson",
+                                        "Practitioner.ndjson")}
     assert "3 input lines given to no patient" in run.stderr
 
 

@@ -31,7 +31,7 @@ import os
 import tempfile
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -454,7 +454,9 @@ def ndjson_jobs(files: Sequence[Path], folder: Path, clinical_types: Sequence[st
             for number, resource, text in ndjson_lines(path):
                 owner, problem = owner_of(export, number, resource, directory, clinical)
                 if problem is not None:
-                    problems.append(problem)
+                    # Named by its file, where its line number points (the export owns).
+                    problems.append(replace(problem, source=export if path == stdin
+                                            else str(path)))
                 if owner is not None:
                     yield f"{owner[0]}\t{owner[1]}\t{text}\n"
 
