@@ -34,7 +34,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import BinaryIO, NoReturn
+from typing import BinaryIO, NoReturn, TypeAlias
 from xml.parsers import expat
 
 import pyoxigraph as ox
@@ -72,6 +72,10 @@ _XML_CHUNK_BYTES = 1024 * 1024
 _READ_STEP_BYTES = 1024 * 1024
 _RDF_HTML = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#HTML")
 
+# The parser's name for a format (the values of RDF_FORMATS), for modules that do not
+# import pyoxigraph themselves.
+RdfFormat: TypeAlias = ox.RdfFormat
+
 RDF_FORMATS: dict[str, ox.RdfFormat] = {
     ".ttl": ox.RdfFormat.TURTLE,
     ".turtle": ox.RdfFormat.TURTLE,
@@ -85,6 +89,15 @@ RDF_FORMATS: dict[str, ox.RdfFormat] = {
     ".jsonld": ox.RdfFormat.JSON_LD,
     ".json": ox.RdfFormat.JSON_LD,
 }
+
+
+def parses_whole_as(data: bytes, suffix: str) -> bool:
+    """Whether ``data`` is RDF in the format of the file suffix, every byte of it, with at
+    least one triple (telling the format of input that has no name)."""
+    try:
+        return sum(1 for _ in ox.parse(data, format=RDF_FORMATS[suffix])) > 0
+    except (SyntaxError, ValueError, OSError, MemoryError):
+        return False
 
 
 class InputError(Exception):

@@ -26,9 +26,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-import pyoxigraph as ox
-
-from guidelinekg.loading import MAX_FILE_BYTES, RDF_FORMATS, InputError
+from guidelinekg.loading import (
+    MAX_FILE_BYTES,
+    RDF_FORMATS,
+    InputError,
+    RdfFormat,
+    parses_whole_as,
+)
 
 STDIO_ARGUMENT = "-"
 # Standard input as an input "file": its label in messages and provenance lines.
@@ -93,13 +97,6 @@ def _json_lines(text: bytes) -> bool:
         return False
 
 
-def _parses_as(data: bytes, rdf_format: ox.RdfFormat) -> bool:
-    try:
-        return sum(1 for _ in ox.parse(data, format=rdf_format)) > 0  # all of it parses
-    except (SyntaxError, ValueError, OSError, MemoryError):
-        return False
-
-
 @functools.lru_cache(maxsize=4)  # asked again by each reader of the same input
 def content_suffix(head: bytes, whole: bool) -> str:
     """The file suffix standard input reads as, told from its first bytes (``whole``: they
@@ -112,9 +109,9 @@ def content_suffix(head: bytes, whole: bool) -> str:
     if text.startswith((b"<?xml", b"<rdf:RDF")):
         return ".rdf"
     lines = head if whole or b"\n" not in head else head[:head.rindex(b"\n") + 1]
-    if _parses_as(lines, ox.RdfFormat.N_TRIPLES):
+    if parses_whole_as(lines, ".nt"):
         return ".nt"
-    if _parses_as(lines, ox.RdfFormat.N_QUADS):
+    if parses_whole_as(lines, ".nq"):
         return ".nq"
     return ".ttl"
 
@@ -134,7 +131,7 @@ def stdin_suffix(data: bytes) -> str:
     return suffix
 
 
-def stdin_rdf_format(data: bytes) -> ox.RdfFormat:
+def stdin_rdf_format(data: bytes) -> RdfFormat:
     """The RDF format standard input, read whole, is parsed in (N-Triples as Turtle, which
     it is a part of: Turtle reads all of it, whatever its first lines were)."""
     suffix = stdin_suffix(data)
