@@ -65,7 +65,7 @@ def target_nodes(run: _Run, target: SparqlQuery) -> set[Node]:
                 return found
         except KeyError:
             pass  # no ?this in the projection
-    from guidelinekg.shacl_fast import literal_normalisation
+    from guidelinekg.shacl_fast_report import literal_normalisation
 
     with literal_normalisation():
         rows = list(run.union.query(target.query))
