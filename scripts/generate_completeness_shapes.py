@@ -38,7 +38,7 @@ from pathlib import Path
 
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.collection import Collection
-from rdflib.namespace import RDF, RDFS, SH, SKOS, XSD
+from rdflib.namespace import DCTERMS, RDF, RDFS, SH, SKOS, XSD
 from rdflib.term import Node
 
 from guidelinekg.loading import PREFIXES, bind_project_prefixes, merge_graphs, parse_rdf_file
@@ -96,6 +96,21 @@ class FactNeed:
     keys: tuple[str, ...]
 
 
+def _name_guidelines(graph: Graph, used_by: list[tuple[str, Node]]) -> None:
+    """Statement keys followed by their guideline's title, once after its last key: keys
+    are unique within a guideline only, and a patient's record may meet several."""
+    def title(node: Node) -> str | None:
+        guideline = graph.value(node, gkg("inGuideline"))
+        named = graph.value(guideline, DCTERMS.title) if guideline is not None else None
+        return str(named) if named is not None else None
+
+    titles = [title(node) for _, node in used_by]
+    for index, (key, node) in enumerate(used_by):
+        last = index + 1 == len(used_by) or titles[index + 1] != titles[index]
+        if titles[index] is not None and last:
+            used_by[index] = (f"{key} of \"{titles[index]}\"", node)
+
+
 def _criterion_facts(graph: Graph, criterion: Node, seen: set) -> set[Node]:
     if criterion in seen:
         return set()
@@ -136,6 +151,8 @@ def fact_needs(graph: Graph) -> list[FactNeed]:
             if any(node in guidelines for _, node in by_fact.get(fact, [])):
                 continue  # already named: every statement
             by_fact.setdefault(fact, []).append((notation, recommendation))
+    for used_by in by_fact.values():
+        _name_guidelines(graph, used_by)
     needs = []
     for fact, used_by in by_fact.items():
         if graph.value(fact, gkg("whenSilent")) != URIRef(CODE + "silence-unknown"):

@@ -121,7 +121,8 @@ def test_records_using_the_guidelines_own_terms_are_valid() -> None:
 def test_its_generated_completeness_warnings_name_its_own_fact() -> None:
     result = _run("validate", str(PATIENTS / "adult-smoking-status-unrecorded.ttl"))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Currently smokes is missing: SMOKE-1 cannot be decided." in result.stdout
+    assert ('Currently smokes is missing: SMOKE-1 of "Example guideline for tests: smoking '
+            'cessation for patients with cancer" cannot be decided.') in result.stdout
     # The committed file is what the generator writes for it today.
     script = Path(__file__).resolve().parents[1] / "scripts" / "generate_completeness_shapes.py"
     env = {**os.environ, "GUIDELINEKG_LIBRARY": str(LIBRARY)}

@@ -44,7 +44,8 @@ def test_warnings_do_not_fail_validation(capsys) -> None:
                           "0 violations, 7 warnings, 0 notes\n")
     assert "  WARNING   fact:significant-weight-bearing-lesion\n" \
            "      Significant lesion in a weight-bearing long bone or vertebra is missing: " \
-           "ORTH-1 cannot be decided.\n" in out
+           "ORTH-1 of \"Treatment for Stage 4 Breast Cancer with Bone Metastasis\" cannot be " \
+           "decided.\n" in out
 
 
 def test_violation_exits_1_and_the_text_names_item_path_value_and_shape(capsys) -> None:
