@@ -190,8 +190,9 @@ def export_server(document: object) -> str | None:
 
 def owner_of(source: str, number: int, resource: dict[str, Any] | None,
              directory: PatientDirectory, clinical_types: frozenset[str]
-             ) -> tuple[tuple[str, str] | None, BulkProblem | None]:
-    """The (export, patient key) a line belongs to, or the problem to report. Medication
+             ) -> tuple[str | None, BulkProblem | None]:
+    """The patient key of line ``number`` of the file ``source`` (within its export: the
+    caller keys it by the export), or the problem to report, naming the file. Medication
     resources belong to no patient and are no problem (each Bundle that references one gets
     it)."""
     if resource is None:
@@ -199,7 +200,7 @@ def owner_of(source: str, number: int, resource: dict[str, Any] | None,
                                                      "object with resourceType)")
     key = patient_key(resource, directory)
     if key is not None:
-        return (source, key), None
+        return key, None
     kind = resource["resourceType"]
     if kind == "Medication":
         return None, None
@@ -222,9 +223,9 @@ def group_by_patient(lines: Iterable[tuple[str, int, str]], directory: PatientDi
     for source, number, text in lines:
         document = read_resource_line(text, source)
         resource = document if _is_resource(document) else None
-        owner, problem = owner_of(source, number, resource, directory, clinical)
-        if owner is not None and resource is not None:
-            groups.setdefault(owner, []).append(resource)
+        key, problem = owner_of(source, number, resource, directory, clinical)
+        if key is not None and resource is not None:
+            groups.setdefault((source, key), []).append(resource)
         elif problem is not None:
             problems.append(problem)
     return groups, problems

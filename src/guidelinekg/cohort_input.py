@@ -31,7 +31,7 @@ import os
 import tempfile
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -452,13 +452,13 @@ def ndjson_jobs(files: Sequence[Path], folder: Path, clinical_types: Sequence[st
         for path in files:
             export = export_of(path)
             for number, resource, text in ndjson_lines(path):
-                owner, problem = owner_of(export, number, resource, directory, clinical)
+                # A problem names the file, where its line number points.
+                key, problem = owner_of(export if path == stdin else str(path), number,
+                                        resource, directory, clinical)
                 if problem is not None:
-                    # Named by its file, where its line number points (the export owns).
-                    problems.append(replace(problem, source=export if path == stdin
-                                            else str(path)))
-                if owner is not None:
-                    yield f"{owner[0]}\t{owner[1]}\t{text}\n"
+                    problems.append(problem)
+                if key is not None:
+                    yield f"{export}\t{key}\t{text}\n"
 
     paths = _bucket_by_patient(owned_lines(), total, folder, "ndjson")
     medications = PatientDirectory(medications=directory.medications)

@@ -369,9 +369,9 @@ def key_lines(chunk: Chunk, before: int, source: str, location: str,
         document = read_resource_line(text, source)
         resource = document if isinstance(document, dict) and isinstance(
             document.get("resourceType"), str) else None
-        owner, problem = owner_of(source, number, resource, directory, clinical)
-        if owner is not None:
-            yield (label, owner[1]), (chunk.index, number, text, False)
+        key, problem = owner_of(source, number, resource, directory, clinical)
+        if key is not None:
+            yield (label, key), (chunk.index, number, text, False)
         elif problem is not None:
             yield alone, (chunk.index, number, unowned_line(
                 problem.because, problem.source, problem.line, problem.resource),
