@@ -434,10 +434,8 @@ def _stream(args: argparse.Namespace, client: StoreClient, found: StorePatients,
     """Read the partitions, evaluate them (in worker processes with --workers) and write
     their lines as they come; each partition's results go to ``results``."""
     size = args.partition_size or DEFAULT_PARTITION_SIZE
-    if not args.quiet:
-        print(f"guidelinekg {command}: {_count(len(found.patients), 'patient')} in "
-              f"{_count(len(found.graphs), 'graph')} of {client.endpoint.query_url}",
-              file=sys.stderr)
+    console.say(f"guidelinekg {command}: {console.count(len(found.patients), 'patient')} in "
+                f"{console.count(len(found.graphs), 'graph')} of {client.endpoint.query_url}")
     if results is not None:
         settings = replace(settings, results_started=results.started)
     jobs = (_Job(part.serialize(format="nt", encoding="utf-8"), settings)
@@ -447,10 +445,6 @@ def _stream(args: argparse.Namespace, client: StoreClient, found: StorePatients,
         return write_lines(outcomes, sys.stdout,
                            Progress(len(found.patients), args.quiet, command=command),
                            as_csv=args.format == "csv", report=report)
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _gathering(evaluated: Iterable[tuple[PartitionOutcome, bytes]],
