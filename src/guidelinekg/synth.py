@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -42,7 +41,7 @@ from guidelinekg import console
 from guidelinekg.loading import PREFIXES, InputError, parse_rdf_file
 from guidelinekg.namespaces import GKG
 from guidelinekg.resources import examples_dir
-from guidelinekg.stdio import is_stdio, refuse_folder
+from guidelinekg.stdio import is_stdio, output_stream, refuse_folder
 
 PATIENT = GKG.Patient
 SUBJECT = GKG.subject
@@ -301,16 +300,12 @@ def _run_ntriples(args: argparse.Namespace) -> int:
         templates = default_templates()
     options = SynthOptions(args.patients, args.seed, args.incomplete, args.invalid)
     cohort = synthesize(options, _templates_said(templates, args.templates))
-    if args.out is None or is_stdio(args.out):
-        return write_ntriples(cohort, sys.stdout)
-    from guidelinekg.cli import output_directory
+    if args.out is not None and not is_stdio(args.out):
+        from guidelinekg.cli import output_directory
 
-    output_directory(args.out.parent)
-    try:
-        with args.out.open("w", encoding="utf-8") as out:
-            return write_ntriples(cohort, out)
-    except IsADirectoryError:
-        raise InputError(args.out, "is a folder; give the file to write") from None
+        output_directory(args.out.parent)
+    with output_stream(args.out) as out:
+        return write_ntriples(cohort, out)
 
 
 def _run_fhir(args: argparse.Namespace, outside: float) -> int:
