@@ -37,6 +37,7 @@ from typing import BinaryIO
 
 import pyoxigraph as ox
 
+from guidelinekg import console
 from guidelinekg.bulk_data import (
     BulkProblem,
     PatientDirectory,
@@ -94,8 +95,7 @@ class CohortFiles:
     def description(self) -> str:
         kinds = [(len(self.rdf), "RDF file"), (len(self.fhir), "FHIR JSON file"),
                  (len(self.ndjson), "NDJSON file")]
-        read = ", ".join(f"{number} {kind}{'s' if number != 1 else ''}"
-                         for number, kind in kinds if number)
+        read = ", ".join(console.count(number, kind) for number, kind in kinds if number)
         if self.stdin is not None:
             read += (f" (standard input spooled to a temporary file, "
                      f"{self.stdin.stat().st_size:,} bytes, read as "
