@@ -369,9 +369,9 @@ def test_lines_are_keyed_by_export_and_patient(cohort: Cohort) -> None:
     expected = []
     for path in files:
         for number, resource, _ in ndjson_lines(Path(path)):
-            owner, problem = owner_of(path, number, resource, directory, clinical)
-            if owner is not None:
-                expected.append((str(cohort.export), owner[1]))
+            key, problem = owner_of(path, number, resource, directory, clinical)
+            if key is not None:
+                expected.append((str(cohort.export), key))
             elif problem is not None:
                 expected.append(("", f"{files.index(path)}:{number}"))
     assert keyed == expected
