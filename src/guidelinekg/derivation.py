@@ -139,8 +139,16 @@ def _guideline_engine(engine_name: EngineName, knowledge: Graph | None
         return make_engine(engine_name).restored(built.snapshot), built.depth
     engine = make_engine(engine_name)
     engine.add(knowledge)
+    return engine, prepare_guideline(engine)
+
+
+def prepare_guideline(engine: SparqlEngine) -> int:
+    """Write what the derivation reads of the guidelines alone, which no patient changes:
+    the population gates, the fact criteria under each statement (the basis), and each
+    criteria group's level and member count. The depth of the criteria groups."""
     engine.add_constructed(load_query("derive/population-gates").text, {})
-    return engine, add_criteria_levels(engine)
+    engine.add_constructed(load_query("derive/basis-criteria").text, {})
+    return add_criteria_levels(engine)
 
 
 def prepare_engine(patient_graph: Graph, as_of: date, engine_name: EngineName = "oxigraph",
@@ -206,19 +214,29 @@ def _trace_undetermined(engine: SparqlEngine, patient: URIRef | None) -> None:
 
 def add_criteria_levels(engine: SparqlEngine) -> int:
     """Write each criteria group's level (gkg:evaluationLevel, its height: a group of fact
-    criteria only, or of none, is 1) and return the deepest. A group that contains itself
-    raises DerivationError."""
-    levels = criteria_levels(engine)
+    criteria only, or of none, is 1) and its number of members (gkg:memberCount), and return
+    the deepest level. A group that contains itself raises DerivationError."""
+    members = _group_members(engine)
+    levels = criteria_levels(engine, members)
     engine.add((group, GKG.evaluationLevel, Literal(level)) for group, level in levels.items())
+    engine.add((group, GKG.memberCount, Literal(len(found))) for group, found in members.items())
     return max(levels.values(), default=0)
 
 
-def criteria_levels(engine: SparqlEngine) -> dict[Node, int]:
+def _group_members(engine: SparqlEngine) -> dict[Node, list[Node]]:
+    """Each criteria group's members, each once, in the order the query gives them."""
+    members: dict[Node, dict[Node, None]] = defaultdict(dict)
+    for row in engine.select(load_query("derive/criteria-groups").text):
+        members[row["group"]].update(dict.fromkeys([row["member"]] if "member" in row else []))
+    return {group: list(found) for group, found in members.items()}
+
+
+def criteria_levels(engine: SparqlEngine, members: dict[Node, list[Node]] | None = None
+                    ) -> dict[Node, int]:
     """The height of every criteria group of the guidelines an engine holds (a group of fact
     criteria only, or of none, is 1). A group that contains itself raises DerivationError."""
-    members: dict[Node, list[Node]] = defaultdict(list)
-    for row in engine.select(load_query("derive/criteria-groups").text):
-        members[row["group"]].extend([row["member"]] if "member" in row else [])
+    if members is None:
+        members = _group_members(engine)
     heights: dict[Node, int] = {}
 
     def height(group: Node, path: frozenset[Node]) -> int:

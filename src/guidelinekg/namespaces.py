@@ -49,6 +49,8 @@ class GKG(DefinedNamespace):
     NoneOf: URIRef
     FactCriterion: URIRef
     evaluationLevel: URIRef
+    memberCount: URIRef
+    basisCriterion: URIRef
     currentStep: URIRef
     Unit: URIRef
     Radiotherapy: URIRef
