@@ -286,26 +286,16 @@ class OxigraphEngine(SparqlEngine):
         if not isinstance(solutions, ox.QuerySolutions):
             raise QueryError("expected a SELECT query")
         names = [v.value for v in solutions.variables]
-        rows = []
-        # Results repeat the same terms many times over: convert each one once.
-        converted: dict[object, Node] = {}
-        for solution in solutions:
-            row = {}
-            for name in names:
-                term = solution[name]
-                if term is not None:
-                    value = converted.get(term)
-                    if value is None:
-                        value = converted[term] = from_oxigraph(term)
-                    row[name] = value
-            rows.append(row)
-        return names, rows
+        # A solution's terms in the order of its variables, in one call (reading them by
+        # name cost more than the query on results of a hundred rows).
+        return names, [{name: _rdflib_term(term) for name, term in zip(names, solution)
+                        if term is not None} for solution in solutions]
 
     def construct(self, text: str, bindings: Mapping[str, Node] | None = None) -> list[Triple]:
         triples = self._run(text, bindings)
         if not isinstance(triples, ox.QueryTriples):
             raise QueryError("expected a CONSTRUCT or DESCRIBE query")
-        return [(from_oxigraph(t.subject), from_oxigraph(t.predicate), from_oxigraph(t.object))
+        return [(_rdflib_term(t.subject), _rdflib_term(t.predicate), _rdflib_term(t.object))
                 for t in triples]
 
     def add_constructed(self, text: str, bindings: Mapping[str, Node] | None = None) -> int:
@@ -335,6 +325,23 @@ class OxigraphEngine(SparqlEngine):
 
     def __len__(self) -> int:
         return len(self.store)
+
+
+# rdflib terms made from pyoxigraph terms, kept across queries: results repeat the same
+# terms (the guideline's statements, labels, facts) many times over, and making an rdflib
+# term costs more than reading it from pyoxigraph. Emptied when full, so cohorts of fresh
+# patient terms keep it bounded.
+_RDFLIB_TERMS: dict[object, Node] = {}
+_RDFLIB_TERMS_KEPT = 1 << 16
+
+
+def _rdflib_term(term: _OxTerm) -> Node:
+    found = _RDFLIB_TERMS.get(term)
+    if found is None:
+        if len(_RDFLIB_TERMS) >= _RDFLIB_TERMS_KEPT:
+            _RDFLIB_TERMS.clear()
+        found = _RDFLIB_TERMS[term] = from_oxigraph(term)
+    return found
 
 
 @lru_cache(maxsize=256)
