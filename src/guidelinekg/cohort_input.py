@@ -218,8 +218,11 @@ class Spool:
             # blank node depth, file size).
             graph, _ = (read_patient_bytes(name, read_bytes_checked(path)) if label
                         else read_patient_file(path))
+            # In the order of their subjects: a graph's own order changes from run to run
+            # (string hashing), and the spool's order decides the partitions and the order
+            # of the output lines.
             self.add(ox.Triple(to_oxigraph(s), to_oxigraph(p), to_oxigraph(o))  # type: ignore[arg-type]
-                     for s, p, o in graph)
+                     for s, p, o in sorted(graph, key=lambda triple: str(triple[0])))
             return
         try:
             self.add(ox.parse(path=str(path), format=rdf_format,
@@ -344,7 +347,9 @@ def run_import_job(job: ImportJob) -> Imported:
     imported = import_groups(groups, dict(job.labels))
     ignored = sum(1 for line in imported.report if line.outcome == "ignored")
     data = imported.graph.serialize(format="nt", encoding="utf-8")
-    return Imported(data, len(imported.report) - ignored, ignored)
+    # Sorted, for the same reason as a graph read whole (Spool.add_file).
+    return Imported(b"".join(sorted(data.splitlines(keepends=True))),
+                    len(imported.report) - ignored, ignored)
 
 
 def _ndjson_groups(bucket: Path, job: ImportJob) -> list[list[tuple[str, object]]]:
