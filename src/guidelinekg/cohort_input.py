@@ -35,9 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-import pyoxigraph as ox
-
 from guidelinekg import console
+from guidelinekg import oxigraph as ox
 from guidelinekg.bulk_data import (
     BulkProblem,
     PatientDirectory,
@@ -56,8 +55,9 @@ from guidelinekg.bulk_data import (
 from guidelinekg.fhir_identity import file_labels
 from guidelinekg.fhir_import.datatypes import read_json_file
 from guidelinekg.grouping import UnionFind, file_groups
-from guidelinekg.loading import RDF_FORMATS, InputError, read_bytes_checked, to_oxigraph
+from guidelinekg.loading import RDF_FORMATS, InputError, read_bytes_checked
 from guidelinekg.namespaces import GKG
+from guidelinekg.oxigraph import to_oxigraph
 from guidelinekg.patients import folder_files, read_patient_bytes, read_patient_file
 from guidelinekg.stdio import CONTENT_NAMES, STDIN, is_stdio, said_of_stdin, spool_stdin
 

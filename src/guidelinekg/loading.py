@@ -34,14 +34,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import BinaryIO, NoReturn, TypeAlias
+from typing import BinaryIO, NoReturn
 from xml.parsers import expat
 
-import pyoxigraph as ox
-from rdflib import BNode, Graph, Literal, URIRef
-from rdflib.namespace import XSD
-from rdflib.term import Node
+from rdflib import Graph
 
+from guidelinekg import oxigraph as ox
+from guidelinekg.oxigraph import from_oxigraph
 from guidelinekg.resources import LIBRARY_VARIABLE, guideline_modules, modules
 
 # Files larger than this are refused before reading: a patient record is never this big,
@@ -71,10 +70,6 @@ MAX_HTML_TAGS = 512
 _XML_CHUNK_BYTES = 1024 * 1024
 _READ_STEP_BYTES = 1024 * 1024
 _RDF_HTML = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#HTML")
-
-# The parser's name for a format (the values of RDF_FORMATS), for modules that do not
-# import pyoxigraph themselves.
-RdfFormat: TypeAlias = ox.RdfFormat
 
 RDF_FORMATS: dict[str, ox.RdfFormat] = {
     ".ttl": ox.RdfFormat.TURTLE,
@@ -121,36 +116,6 @@ class RdfSource:
 
     path: Path
     graph: Graph
-
-
-def from_oxigraph(term: ox.NamedNode | ox.BlankNode | ox.Literal) -> Node:
-    """An rdflib term for a pyoxigraph term (plain literals stay plain)."""
-    if isinstance(term, ox.NamedNode):
-        return URIRef(term.value)
-    if isinstance(term, ox.BlankNode):
-        return BNode(term.value)
-    if isinstance(term, ox.Literal):
-        if term.language:
-            return Literal(term.value, lang=term.language)
-        if term.datatype.value == str(XSD.string):
-            return Literal(term.value)
-        return Literal(term.value, datatype=URIRef(term.datatype.value))
-    raise TypeError(f"unsupported RDF term {term!r}")
-
-
-def to_oxigraph(term: Node) -> ox.NamedNode | ox.BlankNode | ox.Literal:
-    """A pyoxigraph term for an rdflib term."""
-    if isinstance(term, URIRef):
-        return ox.NamedNode(str(term))
-    if isinstance(term, BNode):
-        return ox.BlankNode(str(term))
-    if isinstance(term, Literal):
-        if term.language:
-            return ox.Literal(str(term), language=term.language)
-        if term.datatype is not None:
-            return ox.Literal(str(term), datatype=ox.NamedNode(str(term.datatype)))
-        return ox.Literal(str(term))
-    raise TypeError(f"unsupported RDF term {term!r}")
 
 
 def _too_deep(what: str) -> str:

@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pyoxigraph as ox
 from rdflib import BNode, Graph, URIRef
 from rdflib.namespace import RDF
 
 from guidelinekg import console
+from guidelinekg import oxigraph as ox
 from guidelinekg.loading import (
     RDF_FORMATS,
     InputError,

@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext, SpawnProcess
 
-import pyoxigraph as ox
+from guidelinekg import oxigraph as ox
 
 QUICK_SECONDS = 1.0
 QUEUE_WAIT = 3.0

@@ -27,11 +27,11 @@ import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-import pyoxigraph as ox
 from rdflib import BNode, Literal, URIRef
 from rdflib.namespace import XSD
 from rdflib.term import Node
 
+from guidelinekg import oxigraph as ox
 from guidelinekg.shacl_core import NeedsReference
 
 if TYPE_CHECKING:

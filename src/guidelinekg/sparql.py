@@ -24,15 +24,16 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Literal as TypingLiteral
 
-import pyoxigraph as ox
 from rdflib import Graph, Literal, URIRef, Variable
 from rdflib.namespace import XSD
 from rdflib.plugins.sparql import evaluate as _rdflib_evaluate
 from rdflib.plugins.sparql import prepareQuery
 from rdflib.term import Identifier, Node
 
-from guidelinekg.loading import PREFIXES, from_oxigraph, to_oxigraph
+from guidelinekg import oxigraph as ox
+from guidelinekg.loading import PREFIXES
 from guidelinekg.namespaces import expand_curie
+from guidelinekg.oxigraph import from_oxigraph, to_oxigraph
 from guidelinekg.query_text import (
     RDFLIB_PARSE_LOCK,
     QueryError,
@@ -288,8 +289,9 @@ class OxigraphEngine(SparqlEngine):
         names = [v.value for v in solutions.variables]
         # A solution's terms in the order of its variables, in one call (reading them by
         # name cost more than the query on results of a hundred rows).
-        return names, [{name: _rdflib_term(term) for name, term in zip(names, solution)
-                        if term is not None} for solution in solutions]
+        return names, [{name: _rdflib_term(term)
+                        for name, term in zip(names, solution, strict=True) if term is not None}
+                       for solution in solutions]
 
     def construct(self, text: str, bindings: Mapping[str, Node] | None = None) -> list[Triple]:
         triples = self._run(text, bindings)

@@ -26,13 +26,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from guidelinekg.loading import (
-    MAX_FILE_BYTES,
-    RDF_FORMATS,
-    InputError,
-    RdfFormat,
-    parses_whole_as,
-)
+from guidelinekg.loading import MAX_FILE_BYTES, RDF_FORMATS, InputError, parses_whole_as
+from guidelinekg.oxigraph import RdfFormat
 
 STDIO_ARGUMENT = "-"
 # Standard input as an input "file": its label in messages and provenance lines.
