@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from rdflib import Graph, URIRef
 from rdflib.namespace import RDF, SKOS
 
@@ -99,7 +98,7 @@ class _Renderer:
     def __init__(self, site: SiteContext, build: _Build) -> None:
         self.site = site
         self.build = build
-        self.environment: jinja2.Environment = environment()
+        self.environment = environment()
         self.notice = notice(site.guidelines)
 
     def page(self, path: str) -> Page:
