@@ -51,6 +51,7 @@ from guidelinekg.grouping import file_groups
 from guidelinekg.loading import InputError
 from guidelinekg.patients import load_patient_input
 from guidelinekg.spark_cohorts import add_spark_arguments, run_on_spark, run_spark, start_session
+from guidelinekg.spark_input import HadoopFiles
 from guidelinekg.synth_fhir import bundle_to_export_resources
 
 # One Spark session (one JVM) for the module: with `pytest -n 2 --dist loadgroup` its tests
@@ -395,6 +396,134 @@ def test_files_that_share_a_key_are_one_group() -> None:
     links = [link for indexes in files.values() for link in key_links(indexes)]
     assert file_groups(len(keys), links) == [[0, 1, 2, 4, 5, 7], [3], [6]]
     assert file_groups(3, []) == [[0], [1], [2]]
+
+
+# --------------------------------------------------------------------------------------
+# URI input: read through the Spark session's Hadoop file systems. file:// URIs go
+# through Hadoop's LocalFileSystem, the path an hdfs:// or s3a:// input takes (there is no
+# HDFS or object store here).
+# --------------------------------------------------------------------------------------
+
+
+def _uri(path: Path) -> str:
+    return f"file://{path}"
+
+
+def _as_local(lines: list[str], folder: Path) -> list[str]:
+    """The lines with the folder's URI, wherever it names a source, as its local path; each
+    line parsed and written back with sorted keys, the lines sorted."""
+    return sorted(json.dumps(json.loads(line.replace(_uri(folder), str(folder))),
+                             sort_keys=True) for line in lines)
+
+
+@pytest.fixture(scope="module")
+def uri_ndjson(spark: SparkSession, cohort: Cohort) -> list[str]:
+    output = cohort.export.parent / "out-uri-ndjson"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(distributed_cohorts, "CHUNK_BYTES", CHUNK)  # several splits a file
+        run_on_spark([_uri(cohort.export)], SETTINGS, MASTER, output, "jsonl",
+                     partition_size=4)
+    return _read_lines(output)
+
+
+@pytest.fixture(scope="module")
+def uri_bundles(spark: SparkSession, cohort: Cohort) -> list[str]:
+    output = cohort.bundles.parent / "out-uri-bundles"
+    run_on_spark([_uri(cohort.bundles)], SETTINGS, MASTER, output, "jsonl", partition_size=4)
+    return _read_lines(output)
+
+
+def test_an_export_given_as_a_uri_gives_the_lines_of_its_local_path(
+        uri_ndjson: list[str], on_spark_ndjson: list[str], cohort: Cohort) -> None:
+    assert _as_local(uri_ndjson, cohort.export) == sorted(
+        json.dumps(json.loads(line), sort_keys=True) for line in on_spark_ndjson)
+    # the sources are the URI as given, joined with the file's path; the line numbers are
+    # those of the file, over the splits Hadoop read it in
+    stray = sorted(((d["source"], d["line"]) for d in map(json.loads, uri_ndjson)
+                    if d["patient"] is None and d["source"].endswith("Observation.ndjson")),
+                   key=lambda found: found[1])
+    assert stray == [(_uri(Path(source)), line) for source, line in cohort.stray]
+
+
+def test_bundle_files_given_as_a_uri_give_the_lines_of_their_local_path(
+        uri_bundles: list[str], on_spark_bundles: list[str], cohort: Cohort) -> None:
+    assert _as_local(uri_bundles, cohort.bundles) == sorted(
+        json.dumps(json.loads(line), sort_keys=True) for line in on_spark_bundles)
+
+
+def test_hidden_files_and_folders_below_a_uri_are_skipped(
+        spark: SparkSession, cohort: Cohort, tmp_path: Path) -> None:
+    folder = tmp_path / "cohort"
+    for name in (".cache", "_meta", "sub [1]"):
+        (folder / name).mkdir(parents=True)
+    first, second = BOTH_FORMS[0], BOTH_FORMS[1]
+    shutil.copy(cohort.bundles / first.name, folder / "a.json")
+    # a name Hadoop would read as a glob or a list of paths, were it not escaped
+    shutil.copy(cohort.bundles / second.name, folder / "sub [1]" / "b, {c}.json")
+    for hidden in (".hidden.json", ".cache/d.json", "_meta/e.json", "_SUCCESS.json"):
+        (folder / hidden).write_text("not JSON {", encoding="utf-8")
+    (folder / "notes.txt").write_text("not FHIR", encoding="utf-8")
+    # files that cannot be read: said as when they are read locally
+    (folder / "empty.json").write_bytes(b"")
+    (folder / "not-json.json").write_text("not JSON {", encoding="utf-8")
+    uri = _uri(folder)
+    found = distributed_inputs([uri], HadoopFiles(spark))
+    assert (found.kind, found.hadoop) == ("bundles", True)
+    assert found.sources == [f"{uri}/{name}" for name in
+                             ("a.json", "empty.json", "not-json.json", "sub [1]/b, {c}.json")]
+    assert found.sizes == [(folder / name).stat().st_size for name in
+                           ("a.json", "empty.json", "not-json.json", "sub [1]/b, {c}.json")]
+    run_on_spark([uri + "/"], SETTINGS, MASTER, tmp_path / "out", "jsonl")
+    documents = [json.loads(line) for line in _read_lines(tmp_path / "out")]
+    assert {d["patient"] for d in documents} == {None} | {
+        f"urn:guidelinekg:patient:{quote(MRN, safe='')}:{path.stem}" for path in (first, second)}
+    unread = sorted((d["source"], d["because"]) for d in documents if d["patient"] is None)
+    assert [source for source, _ in unread] == [f"{uri}/empty.json", f"{uri}/not-json.json"]
+    assert unread[0][1] == "the file cannot be read: the file is empty"
+    assert unread[1][1].startswith("the file cannot be read: not valid JSON")
+
+
+def _command(arguments: list[str], spark: bool = True) -> tuple[int, str]:
+    """``guidelinekg recommend ARGUMENTS --spark MASTER`` (without ``--spark`` when not
+    ``spark``) in this process (in the module's session): the exit code and standard error."""
+    from guidelinekg.cli import main
+
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        code = main(["recommend", *arguments, "--as-of", AS_OF.isoformat(),
+                     *(["--spark", MASTER] if spark else [])])
+    return code, stderr.getvalue()
+
+
+def test_a_uri_that_does_not_exist_is_said_as_a_missing_path_is(
+        spark: SparkSession, tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    output = ["--spark-output", str(tmp_path / "out")]
+    local_code, local_said = _command([str(missing), *output])
+    code, said = _command([_uri(missing), *output])
+    assert code == local_code == 2
+    assert f"error: {missing}: no such file or folder" in local_said
+    assert f"error: {_uri(missing)}: no such file or folder" in said
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(InputError, match="not both in one run"):
+        distributed_inputs([tmp_path, _uri(tmp_path)], HadoopFiles(spark))
+
+
+def test_a_uri_of_a_scheme_hadoop_does_not_know_is_a_clear_error(
+        spark: SparkSession, tmp_path: Path) -> None:
+    code, said = _command(["nosuchfs://x/y", "--spark-output", str(tmp_path / "out")])
+    assert code == 2
+    assert "error: nosuchfs://x/y: Hadoop has no file system for nosuchfs://" in said
+    assert "Traceback" not in said and "\tat " not in said and "Exception" not in said
+
+
+def test_a_uri_without_spark_is_refused_as_spark_input_only(tmp_path: Path) -> None:
+    """One machine's runs read local files: a URI is said to be Spark's, not a missing
+    file with its // folded."""
+    for extra in ([], ["--format", "jsonl"]):
+        code, said = _command(["hdfs://namenode/cohort", *extra], spark=False)
+        assert code == 2
+        assert "error: hdfs://namenode/cohort: a URI is read only by a Spark run" in said
 
 
 # --------------------------------------------------------------------------------------

@@ -11,6 +11,9 @@ at a time.
   goes to no patient becomes a refusal line of its own (patient null, why, source, line).
 - Bundle files that share an identity key (guidelinekg.bulk_data.bundle_identity_keys) are
   one group (union-find), imported together as one machine's import would.
+- URI input (hdfs://, s3a://, file://...) is listed by the Spark session's Hadoop file
+  systems and read through Spark (guidelinekg.spark_input), which hands these functions a
+  file's bytes or a split's lines: the same work, the same lines.
 - A batch of groups is imported group by group (guidelinekg.bulk_data.import_groups, with
   the labels of the whole input, so local IRIs are those of one machine's run) and evaluated
   as one partition (guidelinekg.cohorts.evaluate_partition). A group that cannot be read or
@@ -24,7 +27,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from guidelinekg.cohorts import CohortSettings, evaluate_partition, unowned_line
@@ -50,29 +53,120 @@ Record = tuple[Any, ...]
 # The input
 # --------------------------------------------------------------------------------------
 
+# A Hadoop FileSystem URI (hdfs://, s3a://, gs://, abfs://, file:/...): a scheme of two
+# characters or more (C:/ is a Windows drive), then a slash.
+URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+:/")
+SUFFIXES = (".ndjson", ".json")
+
+
+def is_uri(given: Path | str) -> bool:
+    """Whether an input or output is a URI for Hadoop's file systems, not a local path."""
+    return isinstance(given, str) and bool(URI.match(given))
+
+
+def path_or_uri(text: str) -> Path | str:
+    """A command-line path: a URI as given (a Path would fold its ``//``), else a Path."""
+    return text if URI.match(text) else Path(text)
+
+
+def source_export(source: str) -> str:
+    """The export an NDJSON file belongs to, its folder (guidelinekg.bulk_data.export_label);
+    of a URI, the URI up to its last slash."""
+    from guidelinekg.bulk_data import export_label
+
+    return source.rsplit("/", 1)[0] if is_uri(source) else export_label(Path(source))
+
 
 @dataclass(frozen=True)
 class DistributedInput:
     """The files of the input: each as given (its name in sources and local IRIs) and where
-    the executors read it (an absolute path: on a cluster, a folder they all see)."""
+    the executors read it (an absolute path: on a cluster, a folder they all see; or, when
+    ``hadoop``, the URI of Hadoop's listing, read through Spark, with its size)."""
 
     kind: str  # "ndjson" or "bundles"
     sources: list[str] = field(default_factory=list)
     locations: list[str] = field(default_factory=list)
     # export -> the FHIR server its manifest.json names (its resources' URLs are there)
     servers: dict[str, str] = field(default_factory=dict)
+    hadoop: bool = False
+    sizes: list[int] = field(default_factory=list)  # of Hadoop input only, from its listing
 
 
-def distributed_inputs(paths: Iterable[Path | str]) -> DistributedInput:
+@dataclass(frozen=True)
+class ListedFile:
+    """A file of a URI input: its source (the URI given, joined with the file's path below
+    it for a folder), its location (the URI Hadoop lists) and its size in bytes."""
+
+    source: str
+    location: str
+    size: int
+
+
+class HadoopListing(Protocol):
+    """The files of URIs, as the Spark session's Hadoop file systems list and read them
+    (guidelinekg.spark_input.HadoopFiles)."""
+
+    def files(self, uri: str, suffixes: Sequence[str]) -> list[ListedFile]:
+        """The file, or the folder's files (recursively, hidden ones skipped), with one of
+        the suffixes; an InputError naming the URI when it cannot be listed."""
+        ...
+
+    def read(self, listed: ListedFile) -> bytes:
+        """A small file's bytes (a manifest)."""
+        ...
+
+
+def distributed_inputs(paths: Iterable[Path | str], listing: HadoopListing | None = None
+                       ) -> DistributedInput:
     """The NDJSON files (``*.ndjson``) or the Bundle files (``*.json``) of the paths, folders
     read recursively (hidden ones skipped); one kind per run. Beside NDJSON files, a .json
-    file must be an export's manifest."""
+    file must be an export's manifest. URIs (given as str) are listed by ``listing``; local
+    paths and URIs are not mixed in one run."""
+    given = list(paths)
+    uris = [str(path) for path in given if is_uri(path)]
+    if not uris:
+        return _local_inputs(given)
+    local = next((path for path in given if not is_uri(path)), None)
+    if local is not None:
+        raise InputError(local, "give local paths or URIs (hdfs://, s3a://, file://...), not "
+                                "both in one run: a local folder can be given as file:///...")
+    if listing is None:
+        raise InputError(uris[0], "a URI is read through Spark's Hadoop file systems: "
+                                  "give --spark")
+    unique: dict[str, ListedFile] = {}  # a file given twice is read once, named as first
+    for uri in uris:
+        for listed in listing.files(uri, SUFFIXES):
+            unique.setdefault(listed.location, listed)
+    found = list(unique.values())
+    if not found:
+        raise InputError("FHIR input", "no .ndjson or .json file in the input")
+    ndjson = [listed for listed in found if _suffix(listed.source) == ".ndjson"]
+    kind, files, servers = "bundles", found, {}
+    if ndjson:
+        kind, files = "ndjson", ndjson
+        servers = _manifest_servers(
+            [(listed.source, _reader(listing, listed)) for listed in found
+             if listed not in ndjson])
+    return DistributedInput(kind, [listed.source for listed in files],
+                            [listed.location for listed in files], servers, hadoop=True,
+                            sizes=[listed.size for listed in files])
+
+
+def _suffix(source: str) -> str:
+    return PurePosixPath(source.rsplit("/", 1)[-1]).suffix.lower()
+
+
+def _reader(listing: HadoopListing, listed: ListedFile) -> Callable[[], object]:
+    return lambda: read_json_bytes(listing.read(listed), listed.source)
+
+
+def _local_inputs(paths: Iterable[Path | str]) -> DistributedInput:
     found: list[Path] = []
     for given in map(Path, paths):
         if given.is_dir():
-            found += folder_files(given, (".ndjson", ".json"))
+            found += folder_files(given, SUFFIXES)
         elif given.is_file():
-            if given.suffix.lower() not in (".ndjson", ".json"):
+            if given.suffix.lower() not in SUFFIXES:
                 raise InputError(given, "a distributed run reads FHIR: NDJSON exports "
                                         "(.ndjson) or Bundle files (.json)")
             found.append(given)
@@ -85,26 +179,52 @@ def distributed_inputs(paths: Iterable[Path | str]) -> DistributedInput:
     kind, files, servers = "bundles", unique, {}
     if ndjson:
         kind, files, servers = "ndjson", ndjson, _manifest_servers(
-            [path for path in unique if path not in ndjson])
+            [(str(path), _file_reader(path)) for path in unique if path not in ndjson])
     return DistributedInput(kind, [str(path) for path in files],
                             [str(path.resolve()) for path in files], servers)
 
 
-def _manifest_servers(manifests: Sequence[Path]) -> dict[str, str]:
-    """Each export's server, from the manifests among the input's .json files."""
-    from guidelinekg.bulk_data import export_label, export_server, is_manifest
+def _file_reader(path: Path) -> Callable[[], object]:
     from guidelinekg.fhir_import.datatypes import read_json_file
 
+    return lambda: read_json_file(path)
+
+
+def _manifest_servers(manifests: Sequence[tuple[str, Callable[[], object]]]
+                      ) -> dict[str, str]:
+    """Each export's server, from the manifests (source, its JSON read when called) among
+    the input's .json files."""
+    from guidelinekg.bulk_data import export_server, is_manifest
+
     servers = {}
-    for path in manifests:
-        document = read_json_file(path)
+    for source, read in manifests:
+        document = read()
         if not is_manifest(document):
-            raise InputError(path, "give NDJSON exports or Bundle files, not both in one run "
-                                   "(beside NDJSON files, a .json file is an export's manifest)")
+            raise InputError(source, "give NDJSON exports or Bundle files, not both in one "
+                                     "run (beside NDJSON files, a .json file is an export's "
+                                     "manifest)")
         server = export_server(document)
         if server:
-            servers[export_label(path)] = server
+            servers[source_export(source)] = server
     return servers
+
+
+def read_json_bytes(data: bytes, source: str) -> Any:
+    """The JSON document of a file's bytes (read by Spark), or an InputError that names the
+    file, as guidelinekg.fhir_import.datatypes.read_json_file says it of a local file."""
+    from guidelinekg.fhir_import.datatypes import parse_json_text
+    from guidelinekg.loading import MAX_FILE_BYTES
+
+    if len(data) > MAX_FILE_BYTES:
+        raise InputError(source, f"file is too large (over the limit of {MAX_FILE_BYTES} "
+                                 "bytes)")
+    if not data.strip():
+        raise InputError(source, "the file is empty")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputError(source, f"not UTF-8 text ({error.reason})") from None
+    return parse_json_text(text, source)
 
 
 # --------------------------------------------------------------------------------------
@@ -191,14 +311,23 @@ def evaluate_groups(groups: Iterable[Group], settings: CohortSettings, size: int
 # Bundle files
 # --------------------------------------------------------------------------------------
 
+FileKeys = tuple[int, list[str], str | None]
 
-def file_keys(index: int, location: str) -> tuple[int, list[str], str | None]:
+
+def file_keys(index: int, location: str) -> FileKeys:
     """A Bundle file's identity keys, or why the file cannot be read."""
-    from guidelinekg.bulk_data import bundle_identity_keys
     from guidelinekg.fhir_import.datatypes import read_json_file
 
+    return keys_of(index, lambda: read_json_file(location))
+
+
+def keys_of(index: int, read: Callable[[], object]) -> FileKeys:
+    """The identity keys of file ``index`` (its JSON read when called), or why it cannot be
+    read."""
+    from guidelinekg.bulk_data import bundle_identity_keys
+
     try:
-        document = read_json_file(location)
+        document = read()
     except InputError as error:
         return index, [], error.detail
     return index, sorted(bundle_identity_keys(document)), None
@@ -212,17 +341,24 @@ def key_links(files: Iterable[int]) -> list[tuple[int, int]]:
 
 def bundle_group(files: Sequence[tuple[str, str, str]]) -> Group:
     """Bundle files (source, location, label) that belong together, as one import."""
+    from guidelinekg.fhir_import.datatypes import read_json_file
+
+    return files_group(files, lambda location, _: read_json_file(location))
+
+
+def files_group(files: Sequence[tuple[str, Any, str]], read: Callable[[Any, str], object]
+                ) -> Group:
+    """Files (source, where it is read from, label) that belong together, as one import;
+    ``read(where, source)`` reads one's JSON."""
 
     def documents() -> list[tuple[str, object]]:
-        from guidelinekg.fhir_import.datatypes import read_json_file
-
-        read: list[tuple[str, object]] = []
-        for source, location, _ in files:
+        read_files: list[tuple[str, object]] = []
+        for source, where, _ in files:
             try:
-                read.append((source, read_json_file(location)))
+                read_files.append((source, read(where, source)))
             except InputError as error:
                 raise InputError(source, error.detail, error.line, error.column) from None
-        return read
+        return read_files
 
     return Group(", ".join(source for source, _, _ in files), documents,
                  {source: label for source, _, label in files})
@@ -235,11 +371,16 @@ def bundle_group(files: Sequence[tuple[str, str, str]]) -> Group:
 
 @dataclass(frozen=True)
 class Chunk:
-    """Bytes [start, end) of an NDJSON file: its task reads the lines that start there."""
+    """Bytes [start, end) of an NDJSON file: its task reads the lines that start there. (Of
+    a file Hadoop reads, URI input: its split number ``start``, and ``end`` = start + 1.)"""
 
     index: int
     start: int
     end: int
+
+
+# (line number, offset, the line's bytes or None when it is too long)
+Line = tuple[int, int, bytes | None]
 
 
 def file_chunks(locations: Sequence[str], size: int | None = None) -> list[Chunk]:
@@ -260,29 +401,33 @@ def _skip_line(stream: BinaryIO) -> None:
             return
 
 
-def chunk_lines(location: str, chunk: Chunk, newlines_before: int
-                ) -> Iterator[tuple[int, int, bytes | None]]:
+def chunk_lines(location: str, chunk: Chunk, newlines_before: int) -> Iterator[Line]:
     """(line number, offset, the line or None when it is too long) for each line that starts
     in the chunk; ``newlines_before``: the newlines of the file before the chunk."""
+    with open(location, "rb") as stream:
+        yield from stream_lines(stream, chunk, newlines_before)
+
+
+def stream_lines(stream: BinaryIO, chunk: Chunk, newlines_before: int) -> Iterator[Line]:
+    """:func:`chunk_lines` of an open file (or of its bytes, read by Spark)."""
     from guidelinekg.bulk_data import MAX_LINE_BYTES
 
-    with open(location, "rb") as stream:
-        number = newlines_before + 1
-        if chunk.start > 0:
-            stream.seek(chunk.start - 1)
-            if stream.read(1) != b"\n":  # the line began in the chunk before
-                _skip_line(stream)
-                number += 1
-        offset = stream.tell()
-        while offset < chunk.end:
-            raw = stream.readline(MAX_LINE_BYTES + 1)
-            if not raw:
-                return
-            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-                _skip_line(stream)
-            yield number, offset, raw if len(raw) <= MAX_LINE_BYTES else None
+    number = newlines_before + 1
+    if chunk.start > 0:
+        stream.seek(chunk.start - 1)
+        if stream.read(1) != b"\n":  # the line began in the chunk before
+            _skip_line(stream)
             number += 1
-            offset = stream.tell()
+    offset = stream.tell()
+    while offset < chunk.end:
+        raw = stream.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            _skip_line(stream)
+        yield number, offset, raw if len(raw) <= MAX_LINE_BYTES else None
+        number += 1
+        offset = stream.tell()
 
 
 def count_newlines(location: str, chunk: Chunk) -> int:
@@ -304,20 +449,25 @@ Scan = tuple[Chunk, int, int, list[tuple[int, str]]]
 def scan_chunk(chunk: Chunk, location: str) -> Scan:
     """The first pass over a chunk: (the chunk, its newlines, its Patient resources, the
     Patient and Medication lines (offset, text) for the directory)."""
+    patients, found = directory_lines(chunk_lines(location, chunk, 0), location)
+    return chunk, count_newlines(location, chunk), patients, found
+
+
+def directory_lines(lines: Iterable[Line], source: str) -> tuple[int, list[tuple[int, str]]]:
     from guidelinekg.bulk_data import read_resource_line
 
     found: list[tuple[int, str]] = []
     patients = 0
-    for _, offset, raw in chunk_lines(location, chunk, 0):
+    for _, offset, raw in lines:
         if raw is None or not DIRECTORY_LINE.search(raw):
             continue
         text = raw.decode("utf-8", errors="replace").strip()
-        resource = read_resource_line(text, location)
+        resource = read_resource_line(text, source)
         if isinstance(resource, dict) and resource.get("resourceType") in ("Patient",
                                                                             "Medication"):
             patients += resource["resourceType"] == "Patient"
             found.append((offset, text))
-    return chunk, count_newlines(location, chunk), patients, found
+    return patients, found
 
 
 def build_directory(scans: Iterable[Scan], sources: Sequence[str]) -> PatientDirectory:
@@ -353,13 +503,20 @@ def key_lines(chunk: Chunk, before: int, source: str, location: str,
     """The second pass: each line keyed by (its export, its patient) with (file, line
     number, text, False); a line that goes to no patient keyed on its own (an empty
     export), its text a refusal line, True when the line is not a resource."""
-    from guidelinekg.bulk_data import MAX_LINE_BYTES, export_label, owner_of, read_resource_line
+    return keyed_lines(chunk.index, chunk_lines(location, chunk, before), source, directory,
+                       clinical)
 
-    label = export_label(Path(source))
-    for number, _, raw in chunk_lines(location, chunk, before):
-        alone = ("", f"{chunk.index}:{number}")
+
+def keyed_lines(index: int, lines: Iterable[Line], source: str, directory: PatientDirectory,
+                clinical: frozenset[str]) -> Iterator[KeyedLine]:
+    """The lines of file ``index`` keyed (see :func:`key_lines`)."""
+    from guidelinekg.bulk_data import MAX_LINE_BYTES, owner_of, read_resource_line
+
+    label = source_export(source)
+    for number, _, raw in lines:
+        alone = ("", f"{index}:{number}")
         if raw is None:
-            yield alone, (chunk.index, number, unowned_line(
+            yield alone, (index, number, unowned_line(
                 f"the line is longer than {MAX_LINE_BYTES} bytes: not an NDJSON resource",
                 source, number), True)
             continue
@@ -371,9 +528,9 @@ def key_lines(chunk: Chunk, before: int, source: str, location: str,
             document.get("resourceType"), str) else None
         key, problem = owner_of(source, number, resource, directory, clinical)
         if key is not None:
-            yield (label, key), (chunk.index, number, text, False)
+            yield (label, key), (index, number, text, False)
         elif problem is not None:
-            yield alone, (chunk.index, number, unowned_line(
+            yield alone, (index, number, unowned_line(
                 problem.because, problem.source, problem.line, problem.resource),
                 resource is None)
 

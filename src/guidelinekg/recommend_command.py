@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from guidelinekg.derivation import derive
+from guidelinekg.distributed_cohorts import is_uri, path_or_uri
 from guidelinekg.loading import InputError
 from guidelinekg.spark_cohorts import add_spark_arguments, run_spark
 
@@ -30,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from guidelinekg.cohort_command import add_cohort_arguments
     from guidelinekg.store_commands import add_store_arguments
 
-    parser.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+    # a URI stays as given (with --spark, hdfs://... input; a Path would fold its //)
+    parser.add_argument("paths", nargs="*", type=path_or_uri, metavar="PATH",
                         help="patient records: RDF files, FHIR JSON, or folders of them; - "
                              "reads standard input (its format told from its content; a cohort "
                              "run, jsonl or csv, spools it to a temporary file, deleted "
@@ -97,6 +99,10 @@ def _run(args: argparse.Namespace) -> int:
         return run_recommend(args)
     if args.spark:
         return run_spark(args)
+    uri = next((path for path in args.paths if is_uri(path)), None)
+    if uri is not None:
+        raise InputError(uri, "a URI is read only by a Spark run (--spark MASTER), whose "
+                              "executors read Hadoop's file systems: give a local file or folder")
     if args.format in ("jsonl", "csv") or args.partition_size or args.workers > 1:
         from guidelinekg.cohort_command import run_cohort
 

@@ -19,9 +19,12 @@ What runs where:
   patient and guideline, or a refusal line. The guideline graph is cached per executor
   process (Python workers are reused), not read per record.
 
-The output folder holds the lines as JSON Lines (part files) or as Parquet: ``results/``
-(patient, guideline, refused, document: the JSON line) and ``status-rows/`` (the flat rows
-of ``--format csv``). This is the only module that imports pyspark, and only when it runs.
+The input is local paths (every executor opens them) or Hadoop FileSystem URIs (hdfs://,
+s3a://, file://...: listed and read through Spark; guidelinekg.spark_input). The output
+folder holds the lines as JSON Lines (part files) or as Parquet: ``results/`` (patient,
+guideline, refused, document: the JSON line) and ``status-rows/`` (the flat rows of
+``--format csv``). This module and guidelinekg.spark_input are the only ones that import
+pyspark, and only when a Spark run starts.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from guidelinekg.cohorts import (
     CSV_COLUMNS,
@@ -47,7 +50,12 @@ from guidelinekg.cohorts import (
     CohortSummary,
     csv_rows,
 )
-from guidelinekg.distributed_cohorts import DistributedInput, Record, distributed_inputs
+from guidelinekg.distributed_cohorts import (
+    DistributedInput,
+    Record,
+    distributed_inputs,
+    is_uri,
+)
 from guidelinekg.loading import InputError
 
 if TYPE_CHECKING:
@@ -73,7 +81,11 @@ def add_spark_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--spark", metavar="MASTER", default=None,
                         help="run the cohort on Apache Spark (pip install 'guidelinekg[spark]', "
                              "Java 17+): local[2], spark://host:7077, yarn... Input: FHIR NDJSON "
-                             "exports or FHIR Bundle files; output: --spark-output")
+                             "exports or FHIR Bundle files, as local paths every node sees or "
+                             "as URIs Spark's Hadoop file systems read (hdfs://, s3a://, gs://, "
+                             "abfs://, file://; connectors and credentials from the Spark "
+                             "configuration, e.g. --spark-conf spark.hadoop.fs.s3a.endpoint=...); "
+                             "output: --spark-output")
     parser.add_argument("--spark-output", metavar="DIR", default=None,
                         help="with --spark: the folder to write (it must not exist yet; on a "
                              "cluster, a folder every executor can write: HDFS, S3, a shared "
@@ -311,7 +323,7 @@ class SparkSummary(CohortSummary):
 
 def _output_location(output: Path | str) -> str:
     text = str(output)
-    if re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*://", text):
+    if is_uri(text):
         return text  # hdfs://, s3a://, file://: Spark's to check
     path = Path(text).resolve()
     if path.exists():
@@ -328,12 +340,18 @@ def run_on_spark(paths: Sequence[Path | str], settings: CohortSettings, master: 
     does not exist yet) as ``jsonl`` or ``parquet``; the run's counts."""
     if output_format not in FORMATS:
         raise InputError("--spark-format", f"{output_format!r} is not one of {FORMATS}")
-    inputs = distributed_inputs(paths)
+    # Local paths are listed here; URIs (all of the input, or none) once Spark is up
+    uris = [path for path in paths if is_uri(path)]
+    inputs = None if uris and len(uris) == len(paths) else distributed_inputs(paths)
     target = _output_location(output)
     started = time.monotonic()
     summary = SparkSummary(output=target, output_format=output_format, master=master)
     with spark_session(master, conf) as spark:
         summary.master = spark.sparkContext.master or master
+        if inputs is None:
+            from guidelinekg.spark_input import HadoopFiles
+
+            inputs = distributed_inputs(paths, HadoopFiles(spark))
         if inputs.kind == "ndjson":
             evaluated = _ndjson_records(spark, inputs, settings, partition_size, log)
         else:
@@ -394,74 +412,60 @@ def _bundle_records(spark: SparkSession, inputs: DistributedInput, settings: Coh
     from pyspark import StorageLevel
 
     from guidelinekg.cohorts import unowned_line
-    from guidelinekg.distributed_cohorts import (
-        Group,
-        bundle_group,
-        evaluate_groups,
-        file_keys,
-        key_links,
-    )
+    from guidelinekg.distributed_cohorts import Group, key_links
     from guidelinekg.fhir_identity import file_labels
     from guidelinekg.grouping import file_groups
+    from guidelinekg.spark_input import bundle_reader
 
-    context = spark.sparkContext
-    sources, locations = inputs.sources, inputs.locations
-    slices = max(1, min(len(locations), 4 * context.defaultParallelism))
-    keyed = (context.parallelize(list(enumerate(locations)), slices)
-             .map(lambda item: file_keys(*item)).persist(StorageLevel.MEMORY_AND_DISK))
+    sources = inputs.sources
+    reader = bundle_reader(spark, inputs)
+    keyed = reader.keys().persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        unread = dict(keyed.filter(lambda found: found[2] is not None)
-                      .map(lambda found: (found[0], found[2])).collect())
+        read = dict(keyed.map(lambda found: (found[0], found[2])).collect())
         links = (keyed.flatMap(lambda found: [(key, found[0]) for key in found[1]])
                  .groupByKey().flatMap(lambda item: key_links(item[1])).distinct().collect())
     finally:
         keyed.unpersist()
-    labels = file_labels(sources)
-    jobs: list[Any] = [[(sources[i], locations[i], labels[sources[i]]) for i in group]
-                       for group in file_groups(len(sources), links) if group[0] not in unread]
-    _say(log, f"{len(sources)} Bundle files, {len(jobs)} groups of files that belong together")
-    jobs += [Group(sources[index], problem=unowned_line(f"the file cannot be read: {why}",
-                                                        sources[index]))
-             for index, why in sorted(unread.items())]
-    return (context.parallelize(jobs, _partitions(spark, len(jobs), size))
-            .map(lambda job: job if isinstance(job, Group) else bundle_group(job))
-            .mapPartitions(lambda groups: evaluate_groups(groups, settings, size)))
+    unread = {index: why for index, why in read.items() if why is not None}
+    unread |= {index: "Spark read nothing from it" for index in range(len(sources))
+               if index not in read}
+    groups = [group for group in file_groups(len(sources), links) if group[0] not in unread]
+    _say(log, f"{len(sources)} Bundle files, {len(groups)} groups of files that belong "
+              "together")
+    problems = [Group(sources[index], problem=unowned_line(f"the file cannot be read: {why}",
+                                                           sources[index]))
+                for index, why in sorted(unread.items())]
+    return reader.evaluate(groups, file_labels(sources), problems,
+                           _partitions(spark, len(groups) + len(problems), size), settings,
+                           size)
 
 
 def _ndjson_records(spark: SparkSession, inputs: DistributedInput, settings: CohortSettings,
                     size: int, log: TextIO | None) -> RDD[Record]:
     """NDJSON exports: the directory and line counts from a first pass, broadcast; the
     lines keyed by (export, patient) in a second, grouped by Spark, evaluated by patient."""
-    from guidelinekg.bulk_data import export_label
     from guidelinekg.distributed_cohorts import (
         build_directory,
         evaluate_groups,
-        file_chunks,
-        key_lines,
         newlines_before,
         patient_group,
-        scan_chunk,
+        source_export,
     )
     from guidelinekg.fhir_identity import file_labels
     from guidelinekg.fhir_import.importer import HANDLERS
+    from guidelinekg.spark_input import ndjson_reader
 
     context = spark.sparkContext
-    sources, locations = inputs.sources, inputs.locations
-    chunks = file_chunks(locations)
-    slices = max(1, min(len(chunks), 4 * context.defaultParallelism))
-    scans = (context.parallelize(chunks, slices)
-             .map(lambda chunk: scan_chunk(chunk, locations[chunk.index])).collect())
+    sources = inputs.sources
+    reader = ndjson_reader(spark, inputs)
+    scans = reader.scans()
     directory = context.broadcast(build_directory(scans, sources))
     patients = sum(found for _, _, found, _ in scans)
-    before = newlines_before(scans)
-    labels = file_labels(dict.fromkeys(export_label(Path(source)) for source in sources))
-    clinical, servers = frozenset(HANDLERS), inputs.servers
+    labels = file_labels(dict.fromkeys(source_export(source) for source in sources))
+    servers = inputs.servers
     _say(log, f"{len(sources)} NDJSON files in {len(labels)} exports ({len(servers)} with a "
               f"manifest naming their server), {patients} Patient resources")
-    return (context.parallelize([(chunk, before[chunk]) for chunk in chunks], slices)
-            .flatMap(lambda job: key_lines(job[0], job[1], sources[job[0].index],
-                                           locations[job[0].index], directory.value,
-                                           clinical))
+    return (reader.keyed(newlines_before(scans), directory, frozenset(HANDLERS))
             .groupByKey(_partitions(spark, max(patients, 1), size))
             .map(lambda item: patient_group(item[0], item[1], sources, labels, directory,
                                             servers))
