@@ -40,6 +40,7 @@ from rdflib.query import Result
 from rdflib.term import Node
 
 from guidelinekg import shacl_fast
+from guidelinekg.memo import BoundedMemo
 
 SEVERITY_ORDER = {"Violation": 0, "Warning": 1, "Info": 2}
 
@@ -129,19 +130,11 @@ class _PreparedQueryGraph(Graph):
 
 # Parsed SPARQL texts, kept across validations: the shapes' queries are the same every run
 # (parsing them took 3 of the 3.5 s of validating one small record).
-_PREPARED: dict[str, Query] = {}
-_PREPARED_LIMIT = 2048
+_prepared_text: BoundedMemo[str, Query] = BoundedMemo(prepareQuery, 2048)
 
 
 def _prepared(query_object: str | Query) -> Query:
-    if isinstance(query_object, str):
-        prepared = _PREPARED.get(query_object)
-        if prepared is None:
-            if len(_PREPARED) >= _PREPARED_LIMIT:
-                _PREPARED.clear()
-            prepared = _PREPARED[query_object] = prepareQuery(query_object)
-        return prepared
-    return query_object
+    return _prepared_text(query_object) if isinstance(query_object, str) else query_object
 
 
 def _run_pyshacl(target: Graph, shapes: Graph):

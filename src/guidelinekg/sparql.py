@@ -32,6 +32,7 @@ from rdflib.term import Identifier, Node
 
 from guidelinekg import oxigraph as ox
 from guidelinekg.loading import PREFIXES
+from guidelinekg.memo import BoundedMemo
 from guidelinekg.namespaces import expand_curie
 from guidelinekg.oxigraph import from_oxigraph, to_oxigraph
 from guidelinekg.query_text import (
@@ -331,19 +332,8 @@ class OxigraphEngine(SparqlEngine):
 
 # rdflib terms made from pyoxigraph terms, kept across queries: results repeat the same
 # terms (the guideline's statements, labels, facts) many times over, and making an rdflib
-# term costs more than reading it from pyoxigraph. Emptied when full, so cohorts of fresh
-# patient terms keep it bounded.
-_RDFLIB_TERMS: dict[object, Node] = {}
-_RDFLIB_TERMS_KEPT = 1 << 16
-
-
-def _rdflib_term(term: _OxTerm) -> Node:
-    found = _RDFLIB_TERMS.get(term)
-    if found is None:
-        if len(_RDFLIB_TERMS) >= _RDFLIB_TERMS_KEPT:
-            _RDFLIB_TERMS.clear()
-        found = _RDFLIB_TERMS[term] = from_oxigraph(term)
-    return found
+# term costs more than reading it from pyoxigraph.
+_rdflib_term: BoundedMemo[_OxTerm, Node] = BoundedMemo(from_oxigraph, 1 << 16)
 
 
 @lru_cache(maxsize=256)
