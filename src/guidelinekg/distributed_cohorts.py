@@ -157,6 +157,8 @@ def _suffix(source: str) -> str:
 
 
 def _reader(listing: HadoopListing, listed: ListedFile) -> Callable[[], object]:
+    from guidelinekg.fhir_import.datatypes import read_json_bytes
+
     return lambda: read_json_bytes(listing.read(listed), listed.source)
 
 
@@ -207,24 +209,6 @@ def _manifest_servers(manifests: Sequence[tuple[str, Callable[[], object]]]
         if server:
             servers[source_export(source)] = server
     return servers
-
-
-def read_json_bytes(data: bytes, source: str) -> Any:
-    """The JSON document of a file's bytes (read by Spark), or an InputError that names the
-    file, as guidelinekg.fhir_import.datatypes.read_json_file says it of a local file."""
-    from guidelinekg.fhir_import.datatypes import parse_json_text
-    from guidelinekg.loading import MAX_FILE_BYTES
-
-    if len(data) > MAX_FILE_BYTES:
-        raise InputError(source, f"file is too large (over the limit of {MAX_FILE_BYTES} "
-                                 "bytes)")
-    if not data.strip():
-        raise InputError(source, "the file is empty")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise InputError(source, f"not UTF-8 text ({error.reason})") from None
-    return parse_json_text(text, source)
 
 
 # --------------------------------------------------------------------------------------

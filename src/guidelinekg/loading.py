@@ -297,10 +297,16 @@ def read_bytes_checked(path: Path) -> bytes:
                 data += _read_at_most(stream, MAX_FILE_BYTES + 1 - len(data))
     except OSError as error:
         raise InputError(path, f"cannot read the file ({error.strerror})") from None
+    return checked_bytes(data, path)
+
+
+def checked_bytes(data: bytes, source: Path | str) -> bytes:
+    """A file's bytes, however they were read, or an InputError for an empty or huge one."""
     if len(data) > MAX_FILE_BYTES:
-        raise InputError(path, f"file is too large (over the limit of {MAX_FILE_BYTES} bytes)")
+        raise InputError(source, f"file is too large (over the limit of {MAX_FILE_BYTES} "
+                                 "bytes)")
     if not data.strip():
-        raise InputError(path, "the file is empty")
+        raise InputError(source, "the file is empty")
     return data
 
 

@@ -45,8 +45,8 @@ from guidelinekg.distributed_cohorts import (
     ListedFile,
     Record,
     Scan,
-    read_json_bytes,
 )
+from guidelinekg.fhir_import.datatypes import read_json_bytes
 from guidelinekg.loading import MAX_FILE_BYTES, InputError
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from rdflib.term import Node
 
 from guidelinekg.fhir_identity import as_dict, as_list
 from guidelinekg.fhir_import.codes import SYSTEM_NAMES, canonical_system
-from guidelinekg.loading import InputError, read_bytes_checked
+from guidelinekg.loading import InputError, checked_bytes, read_bytes_checked
 from guidelinekg.namespaces import curie
 
 FULL_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:T.*)?$")
@@ -30,12 +30,21 @@ PARTIAL_DATE = re.compile(r"^\d{4}(?:-\d{2})?$")
 def read_json_file(path: Path | str) -> Any:
     """The JSON document of a file, or an InputError that names the file."""
     path = Path(path)
-    data = read_bytes_checked(path)
+    return _json_document(read_bytes_checked(path), path)
+
+
+def read_json_bytes(data: bytes, source: str) -> Any:
+    """The JSON document of a file's bytes read elsewhere (by Spark), or the InputError
+    :func:`read_json_file` gives for the same bytes in a local file."""
+    return _json_document(checked_bytes(data, source), source)
+
+
+def _json_document(data: bytes, source: Path | str) -> Any:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise InputError(path, f"not UTF-8 text ({error.reason})") from None
-    return parse_json_text(text, path)
+        raise InputError(source, f"not UTF-8 text ({error.reason})") from None
+    return parse_json_text(text, source)
 
 
 def _refuse_constant(name: str) -> Any:
