@@ -27,11 +27,13 @@ import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from rdflib import BNode, Literal, URIRef
+from rdflib import BNode, Literal
 from rdflib.namespace import XSD
 from rdflib.term import Node
 
 from guidelinekg import oxigraph as ox
+from guidelinekg.memo import BoundedMemo
+from guidelinekg.oxigraph import to_oxigraph
 from guidelinekg.shacl_core import NeedsReference
 
 if TYPE_CHECKING:
@@ -40,10 +42,10 @@ if TYPE_CHECKING:
 
 
 _CANONICAL: dict[Literal, tuple[str, str, str | None]] = {}
-_TO_OX: dict[Node, Any] = {}
 # Terms kept across runs at most (cleared when full): memory bounded whatever the cohort.
 _MAX_CACHED = 100_000
 _P = ox.NamedNode("urn:guidelinekg:p")
+_to_ox: BoundedMemo[Node, Any] = BoundedMemo(to_oxigraph, _MAX_CACHED)
 
 
 def target_nodes(run: _Run, target: SparqlQuery) -> set[Node]:
@@ -148,23 +150,7 @@ def _convert(term: Node, convert: dict[Node, Any]) -> Any:
     if isinstance(term, BNode):
         blank = convert[term] = ox.BlankNode()
         return blank
-    found = _TO_OX.get(term)
-    if found is None:
-        if isinstance(term, URIRef):
-            found = ox.NamedNode(str(term))
-        elif isinstance(term, Literal):
-            if term.language:
-                found = ox.Literal(str(term), language=term.language)
-            elif term.datatype is not None:
-                found = ox.Literal(str(term), datatype=ox.NamedNode(str(term.datatype)))
-            else:
-                found = ox.Literal(str(term))
-        else:
-            raise TypeError(f"unsupported term {term!r}")
-        if len(_TO_OX) > _MAX_CACHED:
-            _TO_OX.clear()
-        _TO_OX[term] = found
-    convert[term] = found
+    found = convert[term] = _to_ox(term)
     return found
 
 
