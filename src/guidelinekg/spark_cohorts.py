@@ -341,8 +341,7 @@ def run_on_spark(paths: Sequence[Path | str], settings: CohortSettings, master: 
     if output_format not in FORMATS:
         raise InputError("--spark-format", f"{output_format!r} is not one of {FORMATS}")
     # Local paths are listed here; URIs (all of the input, or none) once Spark is up
-    uris = [path for path in paths if is_uri(path)]
-    inputs = None if uris and len(uris) == len(paths) else distributed_inputs(paths)
+    inputs = None if paths and all(map(is_uri, paths)) else distributed_inputs(paths)
     target = _output_location(output)
     started = time.monotonic()
     summary = SparkSummary(output=target, output_format=output_format, master=master)
