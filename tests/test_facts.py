@@ -163,14 +163,26 @@ def test_fact_value_iris_are_built_from_patient_fact_and_item(engine_name: str) 
 
 
 def test_two_values_on_one_fact_value_node_are_refused() -> None:
-    from guidelinekg.facts import _check_one_value_each
+    from guidelinekg.facts import _check_fact_values
 
     node = URIRef("urn:guidelinekg:fact-value:p:age")
     with pytest.raises(QueryError, match="more than one value"):
-        _check_one_value_each("facts/age", [(node, VALUE, Literal(3)), (node, VALUE, Literal(4))])
+        _check_fact_values("facts/age", [(node, VALUE, Literal(3)), (node, VALUE, Literal(4))])
     # The same value written twice (two lexical forms) is one value.
-    _check_one_value_each("facts/x", [(node, VALUE, Literal("2.50", datatype=XSD_DECIMAL)),
-                                      (node, VALUE, Literal("2.5", datatype=XSD_DECIMAL))])
+    _check_fact_values("facts/x", [(node, VALUE, Literal("2.50", datatype=XSD_DECIMAL)),
+                                   (node, VALUE, Literal("2.5", datatype=XSD_DECIMAL))])
+
+
+def test_a_fact_value_node_not_typed_fact_value_is_refused() -> None:
+    """The derivation finds fact values by their type (derive/fact-values.rq): a fact query
+    that leaves the type out would lose its values from every "because" line."""
+    from guidelinekg.facts import _check_fact_values
+
+    node = URIRef("urn:guidelinekg:fact-value:p:age")
+    fact = (node, FACT, URIRef("https://w3id.org/guidelinekg/fact/age"))
+    with pytest.raises(QueryError, match="without typing it gkg:FactValue"):
+        _check_fact_values("facts/age", [fact, (node, VALUE, Literal(3))])
+    _check_fact_values("facts/age", [fact, (node, RDF.type, FACT_VALUE)])
 
 
 # --------------------------------------------------------------------------------------

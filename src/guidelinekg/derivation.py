@@ -30,9 +30,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
@@ -40,6 +39,7 @@ from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, SKOS
 from rdflib.term import Node
 
+from guidelinekg.basis import FALSE, TRUE, Basis, BasisCriterion, basis_criteria
 from guidelinekg.dose_checks import dose_checks
 from guidelinekg.loading import shared_guideline_graph
 from guidelinekg.namespaces import GKG
@@ -52,7 +52,6 @@ from guidelinekg.results import (
     RecommendationOutcome,
     StatementInfo,
     Vocabulary,
-    number,
 )
 from guidelinekg.sparql import EngineName, SparqlEngine, load_query, make_engine
 
@@ -63,7 +62,6 @@ if TYPE_CHECKING:
 EVALUATION = URIRef("urn:guidelinekg:derivation")
 # Traces go one criterion deeper a step: more steps than this is a tree no guideline has.
 MAX_TRACE_STEPS = 50
-TRUE, FALSE = Decimal(1), Decimal(0)
 
 
 class DerivationError(Exception):
@@ -104,6 +102,7 @@ class _BuiltGuideline:
     depth: int
     statements: dict[str, StatementInfo]
     class_labels: dict[str, str]
+    basis_criteria: dict[str, list[BasisCriterion]]
 
 
 # Per shared guideline graph (never changed) and engine.
@@ -118,7 +117,8 @@ def _built_guideline(engine_name: EngineName) -> _BuiltGuideline:
         built[engine_name] = _BuiltGuideline(
             snapshot=engine.snapshot(), depth=depth, statements=read_statements(engine),
             class_labels={str(row["class"]): str(row["label"])
-                          for row in _select(engine, "derive/class-labels")})
+                          for row in _select(engine, "derive/class-labels")},
+            basis_criteria=basis_criteria(_select(engine, "derive/basis-criteria-labels")))
     return built[engine_name]
 
 
@@ -284,56 +284,6 @@ def read_statements(engine: SparqlEngine) -> dict[str, StatementInfo]:
     return statements
 
 
-@dataclass
-class _CriterionBasis:
-    """One fact criterion under a statement (or population) for one patient."""
-
-    label: str
-    truth: Decimal | None
-    fact: str
-    values: dict[str, Node] = field(default_factory=dict)
-    sources: set[str] = field(default_factory=set)
-
-    def line(self, vocabulary: Vocabulary) -> str:
-        holds = ({TRUE: "yes", FALSE: "no"}.get(self.truth, "unknown")
-                 if self.truth is not None else "unknown")
-        values = sorted({vocabulary.value(v) for v in self.values.values()})
-        shown = ", ".join(values) if values else "not recorded"
-        line = f"{self.label}: {holds} ({self.fact} = {shown}"
-        if self.sources:
-            line += "; from " + ", ".join(sorted(self.sources))
-        return line + ")"
-
-
-class Basis:
-    """The fact criteria under each (patient, statement or guideline), with their truths:
-    what a status rests on, as "because" lines and as the facts used."""
-
-    def __init__(self, rows: Iterable[dict], vocabulary: Vocabulary) -> None:
-        self.vocabulary = vocabulary
-        self.criteria: dict[tuple[str, str], dict[str, _CriterionBasis]] = defaultdict(dict)
-        for row in rows:
-            key = (str(row["patient"]), str(row["recommendation"]))
-            criterion = self.criteria[key].setdefault(str(row["criterion"]), _CriterionBasis(
-                label=str(row["criterionLabel"]), truth=number(row["truth"]),
-                fact=str(row["factKey"])))
-            if row.get("value") is not None:
-                criterion.values[str(row.get("factValue"))] = row["value"]
-            for source_key in ("recordItem", "source"):
-                if row.get(source_key) is not None:
-                    criterion.sources.add(str(row[source_key]))
-
-    def _chosen(self, pair: tuple[str, str], truths: tuple[Decimal, ...]
-                ) -> list[_CriterionBasis]:
-        return [c for c in self.criteria.get(pair, {}).values() if c.truth in truths]
-
-    def lines(self, pair: tuple[str, str], *truths: Decimal) -> list[str]:
-        return [c.line(self.vocabulary) for c in self._chosen(pair, truths)]
-
-    def facts(self, pair: tuple[str, str], *truths: Decimal) -> list[str]:
-        return sorted({c.fact for c in self._chosen(pair, truths)})
-
-
 def _missing_facts(rows: Iterable[dict]) -> dict[tuple[str, str], list[dict[str, str]]]:
     """(patient, statement or guideline) -> the missing facts, with what is known of why."""
     missing: dict[tuple[str, str], dict[str, dict[str, str]]] = defaultdict(dict)
@@ -426,7 +376,8 @@ def derive(patient_graph: Graph, as_of: date, engine_name: EngineName = "oxigrap
     vocabulary = _vocabulary(knowledge)
     built = _built_guideline(engine_name)
     statements = built.statements
-    basis = Basis(_select(engine, "derive/criteria-basis", patient), vocabulary)
+    basis = Basis(built.basis_criteria, _select(engine, "derive/fact-criterion-truths", patient),
+                  _select(engine, "derive/fact-values", patient), vocabulary)
     missing = _missing_facts(_select(engine, "derive/missing-facts", patient))
     populations = _populations(engine, basis, missing, patient)
     chosen = _chosen_guidelines(statements, vocabulary, guidelines)

@@ -61,21 +61,31 @@ def derive_facts(engine: SparqlEngine, as_of: date,
     triples: list[Triple] = []
     for name in names:
         produced = engine.construct(load_query(name).text, bindings)
-        _check_one_value_each(name, produced)
+        _check_fact_values(name, produced)
         triples.extend(produced)
     return triples
 
 
-def _check_one_value_each(query_name: str, triples: list[Triple]) -> None:
-    """A FactValue node has at most one value: two mean the query is wrong, not the record."""
+def _check_fact_values(query_name: str, triples: list[Triple]) -> None:
+    """A FactValue node has at most one value, and is typed gkg:FactValue (the derivation
+    finds fact values by their type): otherwise the query is wrong, not the record."""
     values: dict[Node, set[Node]] = defaultdict(set)
+    facts, typed = set(), set()
     for subject, predicate, obj in triples:
         if predicate == VALUE:
             values[subject].add(canonical_literal(obj))
+        elif predicate == FACT:
+            facts.add(subject)
+        elif predicate == RDF.type and obj == FACT_VALUE:
+            typed.add(subject)
     for node, found in values.items():
         if len(found) > 1:
             shown = ", ".join(sorted(term.n3() for term in found))
             raise QueryError(f"query {query_name!r} gave {node} more than one value ({shown})")
+    untyped = sorted(map(str, facts - typed))
+    if untyped:
+        raise QueryError(f"query {query_name!r} gave {untyped[0]} a gkg:fact without typing "
+                         "it gkg:FactValue")
 
 
 @dataclass(frozen=True)
