@@ -8,10 +8,9 @@ patient graph, for every patient at once:
 2. ``queries/facts/*``: the value of every patient fact at the evaluation date;
 3. ``derive/evaluate-fact-criteria``: each fact criterion, three-valued (1 / 0.5 / 0);
 4. ``derive/evaluate-criteria-groups`` once per level of the criteria tree, from the
-   leaves up: all-of, any-of, none-of;
-5. ``derive/trace-undetermined-start``, then ``derive/trace-undetermined`` a criterion
-   deeper each step until one adds nothing: which unknown criteria matter;
-6. SELECT queries for the population verdict, statuses, missing facts, the basis of each
+   leaves up: all-of, any-of, none-of; after each level, ``derive/unknown-leaves``: the
+   unknown fact criteria an unknown group rests on (which facts are missing);
+5. SELECT queries for the population verdict, statuses, missing facts, the basis of each
    status, contraindicated and possibly contraindicated actions, care gaps and dose
    comparisons.
 
@@ -60,12 +59,10 @@ if TYPE_CHECKING:
 
 # The subject of the derivation's own state in an engine (the step being run).
 EVALUATION = URIRef("urn:guidelinekg:derivation")
-# Traces go one criterion deeper a step: more steps than this is a tree no guideline has.
-MAX_TRACE_STEPS = 50
 
 
 class DerivationError(Exception):
-    """The derivation could not complete (a query that never reaches its fixpoint)."""
+    """The derivation could not complete (a criteria group that contains itself)."""
 
 
 class InvalidRecordError(Exception):
@@ -176,40 +173,25 @@ def evaluate_criteria(engine: SparqlEngine, patient: URIRef | None = None,
         depth = add_criteria_levels(engine)
     engine.add_constructed(load_query("derive/evaluate-fact-criteria").text, _bindings(patient))
     groups = load_query("derive/evaluate-criteria-groups").text
+    leaves = load_query("derive/unknown-leaves").text
     for level in range(1, depth + 1):
         with _at_step(engine, level):
             engine.add_constructed(groups, _bindings(patient))
-    _trace_undetermined(engine, patient)
+            engine.add_constructed(leaves, _bindings(patient))
 
 
 @contextmanager
 def _at_step(engine: SparqlEngine, step: int) -> Iterator[None]:
-    """The derivation's step (the level of criteria groups to evaluate, the depth of the
-    traces to follow) written into the engine while a query that reads it runs. It is data,
-    not a parameter: pyoxigraph binds nothing inside a subquery, and its plan does not start
-    from a bound parameter (one level of groups cost as much as all of them)."""
+    """The derivation's step (the level of criteria groups to evaluate) written into the
+    engine while a query that reads it runs. It is data, not a parameter: pyoxigraph binds
+    nothing inside a subquery, and its plan does not start from a bound parameter (one
+    level of groups cost as much as all of them)."""
     marker = [(EVALUATION, GKG.currentStep, Literal(step))]
     engine.add(marker)
     try:
         yield
     finally:
         engine.remove(marker)
-
-
-def _trace_undetermined(engine: SparqlEngine, patient: URIRef | None) -> None:
-    """Follow the unknown criteria down from each undetermined statement, one step from the
-    traces of the step before, until a step adds nothing."""
-    engine.add_constructed(load_query("derive/trace-undetermined-start").text,
-                           _bindings(patient))
-    text = load_query("derive/trace-undetermined").text
-    for previous in range(MAX_TRACE_STEPS):
-        with _at_step(engine, previous):
-            # Only traces not made before are built (counting the store costs as much as
-            # a step on one patient).
-            if not engine.add_constructed(text, _bindings(patient)):
-                return
-    raise DerivationError(f"tracing undetermined statements did not settle after "
-                          f"{MAX_TRACE_STEPS} steps")
 
 
 def add_criteria_levels(engine: SparqlEngine) -> int:

@@ -52,6 +52,7 @@ class GKG(DefinedNamespace):
     memberCount: URIRef
     basisCriterion: URIRef
     currentStep: URIRef
+    unknownBecause: URIRef
     Unit: URIRef
     Radiotherapy: URIRef
     inGuideline: URIRef
