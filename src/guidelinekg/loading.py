@@ -38,6 +38,7 @@ from typing import BinaryIO, NoReturn
 from xml.parsers import expat
 
 from rdflib import Graph
+from rdflib.term import Node
 
 from guidelinekg import oxigraph as ox
 from guidelinekg.oxigraph import from_oxigraph
@@ -333,6 +334,17 @@ def _read_triples(data: bytes, path: Path, rdf_format: ox.RdfFormat) -> Graph:
     graph = Graph()
     add = graph.add
     html_tags = 0
+    # One rdflib term per distinct term of the file: made once (a literal parses its value
+    # when made), and every later lookup of it in a dictionary or graph index is then
+    # settled by identity, without rdflib's comparison in Python.
+    terms: dict[ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple, Node] = {}
+
+    def term(found: ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple) -> Node:
+        made = terms.get(found)
+        if made is None:
+            made = terms[found] = from_oxigraph(found)
+        return made
+
     quads = ox.parse(data, format=rdf_format, base_iri=path.resolve().as_uri())
     for count, quad in enumerate(quads, start=1):
         if count > MAX_TRIPLES:
@@ -344,7 +356,7 @@ def _read_triples(data: bytes, path: Path, rdf_format: ox.RdfFormat) -> Graph:
                 raise InputError(path, f"rdf:HTML literals with more than {MAX_HTML_TAGS} tags "
                                        "in all (the limit; parsing them slows down with "
                                        "their nesting)")
-        add((from_oxigraph(quad.subject), from_oxigraph(quad.predicate), from_oxigraph(obj)))
+        add((term(quad.subject), term(quad.predicate), term(obj)))
     return graph
 
 
