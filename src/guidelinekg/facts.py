@@ -27,6 +27,7 @@ from guidelinekg.sparql import QueryError, SparqlEngine, Triple, load_query
 
 # The FactValue node's terms, by the names this module reads them with.
 FACT_VALUE = GKG.FactValue
+_RDF_TYPE = RDF.type
 PATIENT = GKG.patient
 FACT = GKG.fact
 VALUE = GKG.factValue
@@ -76,7 +77,7 @@ def _check_fact_values(query_name: str, triples: list[Triple]) -> None:
             values[subject].add(canonical_literal(obj))
         elif predicate == FACT:
             facts.add(subject)
-        elif predicate == RDF.type and obj == FACT_VALUE:
+        elif predicate == _RDF_TYPE and obj == FACT_VALUE:
             typed.add(subject)
     for node, found in values.items():
         if len(found) > 1:
@@ -115,7 +116,7 @@ def read_fact_values(triples: list[Triple]) -> list[FactValueView]:
     nodes = set()
     for subject, predicate, obj in triples:
         by_node[subject][predicate].add(obj)
-        if predicate == RDF.type and obj == FACT_VALUE:
+        if predicate == _RDF_TYPE and obj == FACT_VALUE:
             nodes.add(subject)
     views = []
     for node in nodes:

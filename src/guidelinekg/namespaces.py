@@ -327,6 +327,10 @@ def decimal_text(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
+# Read once: a DefinedNamespace attribute is looked up in Python at every use.
+_XSD_DECIMAL, _XSD_BOOLEAN = XSD.decimal, XSD.boolean
+
+
 @overload
 def canonical_literal(term: Literal) -> Literal: ...
 @overload
@@ -340,12 +344,12 @@ def canonical_literal(term: Node) -> Node:
     try:
         if term.datatype in _INTEGER_DATATYPES:
             return Literal(str(int(lexical)), datatype=term.datatype)
-        if term.datatype == XSD.decimal:
+        if term.datatype == _XSD_DECIMAL:
             value = Decimal(lexical)
             return term if not value.is_finite() else Literal(decimal_text(value),
-                                                              datatype=XSD.decimal)
-        if term.datatype == XSD.boolean and lexical in ("0", "1"):
-            return Literal("true" if lexical == "1" else "false", datatype=XSD.boolean)
+                                                              datatype=_XSD_DECIMAL)
+        if term.datatype == _XSD_BOOLEAN and lexical in ("0", "1"):
+            return Literal("true" if lexical == "1" else "false", datatype=_XSD_BOOLEAN)
     except (ValueError, InvalidOperation):
         return term  # an ill-typed literal is shown as written
     return term

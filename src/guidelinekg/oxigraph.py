@@ -26,9 +26,12 @@ from rdflib import Literal as RdflibLiteral
 from rdflib.namespace import XSD
 from rdflib.term import Node
 
+from guidelinekg.memo import BoundedMemo
+
 __all__ = ["BlankNode", "DefaultGraph", "Literal", "NamedNode", "Quad", "QueryBoolean",
            "QueryResultsFormat", "QuerySolutions", "QueryTriples", "RdfFormat", "Store",
-           "Triple", "Variable", "from_oxigraph", "parse", "serialize", "to_oxigraph"]
+           "Triple", "Variable", "from_oxigraph", "parse", "serialize", "stored_term",
+           "to_oxigraph"]
 
 _XSD_STRING = str(XSD.string)
 
@@ -62,3 +65,11 @@ def to_oxigraph(term: Node) -> NamedNode | BlankNode | Literal:
             return Literal(str(term), datatype=NamedNode(str(term.datatype)))
         return Literal(str(term))
     raise TypeError(f"unsupported RDF term {term!r}")
+
+
+# pyoxigraph terms made from rdflib terms, kept across calls: a cohort's records and the
+# guideline repeat the same terms (classes, codes, units, each patient's IRI) many times,
+# and making a pyoxigraph term costs more than finding it again. Emptied when it holds
+# 100,000, so memory stays bounded whatever the cohort.
+stored_term: BoundedMemo[Node, NamedNode | BlankNode | Literal] = BoundedMemo(to_oxigraph,
+                                                                             100_000)

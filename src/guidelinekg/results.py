@@ -155,6 +155,10 @@ class Derivation:
     derived_from_invalid_record: bool = False
 
 
+# Read once: a DefinedNamespace attribute is looked up in Python at every use.
+_XSD_BOOLEAN = XSD.boolean
+
+
 class Vocabulary:
     """Readable values (skos:notation of concepts, yes/no for booleans)."""
 
@@ -167,7 +171,7 @@ class Vocabulary:
         if term is None:
             return "unknown"
         if isinstance(term, Literal):
-            if term.datatype == XSD.boolean:
+            if term.datatype == _XSD_BOOLEAN:
                 return "yes" if term.toPython() else "no"
             # Numbers as Oxigraph writes them, whichever engine read them.
             return str(canonical_literal(term).toPython())

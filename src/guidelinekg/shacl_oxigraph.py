@@ -32,8 +32,7 @@ from rdflib.namespace import XSD
 from rdflib.term import Node
 
 from guidelinekg import oxigraph as ox
-from guidelinekg.memo import BoundedMemo
-from guidelinekg.oxigraph import to_oxigraph
+from guidelinekg.oxigraph import stored_term
 from guidelinekg.shacl_core import NeedsReference
 
 if TYPE_CHECKING:
@@ -45,7 +44,6 @@ _CANONICAL: dict[Literal, tuple[str, str, str | None]] = {}
 # Terms kept across runs at most (cleared when full): memory bounded whatever the cohort.
 _MAX_CACHED = 100_000
 _P = ox.NamedNode("urn:guidelinekg:p")
-_to_ox: BoundedMemo[Node, Any] = BoundedMemo(to_oxigraph, _MAX_CACHED)
 
 
 def target_nodes(run: _Run, target: SparqlQuery) -> set[Node]:
@@ -150,7 +148,7 @@ def _convert(term: Node, convert: dict[Node, Any]) -> Any:
     if isinstance(term, BNode):
         blank = convert[term] = ox.BlankNode()
         return blank
-    found = convert[term] = _to_ox(term)
+    found = convert[term] = stored_term(term)
     return found
 
 

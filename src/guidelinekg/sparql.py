@@ -34,7 +34,7 @@ from guidelinekg import oxigraph as ox
 from guidelinekg.loading import PREFIXES
 from guidelinekg.memo import BoundedMemo
 from guidelinekg.namespaces import expand_curie
-from guidelinekg.oxigraph import from_oxigraph, to_oxigraph
+from guidelinekg.oxigraph import from_oxigraph, stored_term, to_oxigraph
 from guidelinekg.query_text import (
     RDFLIB_PARSE_LOCK,
     QueryError,
@@ -369,12 +369,12 @@ def _prepared_rdflib_query(text: str):
 def _oxigraph_quad(subject: Node, predicate: Node, obj: Node) -> ox.Quad:
     """A pyoxigraph quad in the default graph; a literal subject or a predicate that is not
     an IRI (which rdflib's generalised graphs allow) is refused, as pyoxigraph would."""
-    ox_subject, ox_predicate = to_oxigraph(subject), to_oxigraph(predicate)
+    ox_subject, ox_predicate = stored_term(subject), stored_term(predicate)
     if isinstance(ox_subject, ox.Literal):
         raise TypeError(f"a literal cannot be the subject of a triple: {subject!r}")
     if not isinstance(ox_predicate, ox.NamedNode):
         raise TypeError(f"the predicate of a triple must be an IRI: {predicate!r}")
-    return ox.Quad(ox_subject, ox_predicate, to_oxigraph(obj))
+    return ox.Quad(ox_subject, ox_predicate, stored_term(obj))
 
 
 class RdflibEngine(SparqlEngine):
