@@ -172,13 +172,15 @@ def benchmark(sizes: list[int], workers: int, naive_patients: int, spark: str | 
 
 
 def query_scaling(small: int, large: int) -> int:
-    """Time each derivation query on two cohort sizes. Linear cost grows like the cohort;
-    a query whose time grows more than twice as fast (FILTER NOT EXISTS around a property
-    path, say, quadratic on Oxigraph) is flagged. 1 when one is."""
+    """Time each derivation query (SELECTs, and CONSTRUCTs: a criteria step at every level)
+    on two cohort sizes. Linear cost grows like the cohort; a query whose time grows more
+    than twice as fast (FILTER NOT EXISTS around a property path, or a criterion result
+    looked up by criterion and patient, both quadratic on Oxigraph) is flagged. 1 when one
+    is."""
     from rdflib import Graph
 
-    from guidelinekg.derivation import prepare_engine
-    from guidelinekg.sparql import bundled_queries
+    from guidelinekg.derivation import at_step, criteria_levels, prepare_engine
+    from guidelinekg.sparql import SparqlEngine, bundled_queries
     from guidelinekg.synth import SynthOptions, synthesize
 
     def cohort(size: int) -> Graph:
@@ -193,16 +195,29 @@ def query_scaling(small: int, large: int) -> int:
                for size in (small, large)}
     flagged = 0
     print(f"{'query':<40} {small:>6} pts {large:>6} pts  growth (cohort x{growth:.0f})")
+    depth = max(criteria_levels(engines[small]).values(), default=0)
+
+    def run(engine: SparqlEngine, text: str, form: str) -> None:
+        if form == "SELECT":
+            engine.select(text)
+        elif "gkg:currentStep" in text:
+            # A step of the criteria evaluation: every level, as the derivation runs it.
+            for level in range(1, depth + 1):
+                with at_step(engine, level):
+                    engine.construct(text)
+        else:
+            engine.construct(text)
+
     for query in bundled_queries("derive"):
         form = re.search(r"^\s*(SELECT|CONSTRUCT|ASK|INSERT|DELETE|DESCRIBE)\b", query.text,
                          re.MULTILINE | re.IGNORECASE)
         required = [p for p in query.parameters if "optional" not in p.description]
-        if form is None or form.group(1).upper() != "SELECT" or required:
+        if form is None or form.group(1).upper() not in ("SELECT", "CONSTRUCT") or required:
             continue  # updates and queries that need a parameter are timed by the stages
         seconds = {}
         for size, engine in engines.items():
             start = time.perf_counter()
-            engine.select(query.text)
+            run(engine, query.text, form.group(1).upper())
             seconds[size] = time.perf_counter() - start
         ratio = seconds[large] / max(seconds[small], 1e-3)
         worse = ratio > 2 * growth and seconds[large] > 0.5

@@ -175,13 +175,13 @@ def evaluate_criteria(engine: SparqlEngine, patient: URIRef | None = None,
     groups = load_query("derive/evaluate-criteria-groups").text
     leaves = load_query("derive/unknown-leaves").text
     for level in range(1, depth + 1):
-        with _at_step(engine, level):
+        with at_step(engine, level):
             engine.add_constructed(groups, _bindings(patient))
             engine.add_constructed(leaves, _bindings(patient))
 
 
 @contextmanager
-def _at_step(engine: SparqlEngine, step: int) -> Iterator[None]:
+def at_step(engine: SparqlEngine, step: int) -> Iterator[None]:
     """The derivation's step (the level of criteria groups to evaluate) written into the
     engine while a query that reads it runs. It is data, not a parameter: pyoxigraph binds
     nothing inside a subquery, and its plan does not start from a bound parameter (one
