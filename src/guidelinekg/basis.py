@@ -78,10 +78,9 @@ class Basis:
 
     def _chosen(self, pair: tuple[str, str], truths: tuple[Decimal, ...]
                 ) -> list[BasisCriterion]:
-        patient = pair[0]
+        # A criterion without a truth for the patient (None) is in no chosen set.
         return [c for c in self.criteria.get(pair[1], ())
-                if (patient, c.criterion) in self.truths
-                and self.truths[(patient, c.criterion)] in truths]
+                if self.truths.get((pair[0], c.criterion)) in truths]
 
     def _line(self, patient: str, criterion: BasisCriterion) -> str:
         truth = self.truths[(patient, criterion.criterion)]

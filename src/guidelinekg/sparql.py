@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
@@ -271,13 +271,8 @@ class OxigraphEngine(SparqlEngine):
         refuse_remote_access(text)
         substitutions: dict[ox.Variable, _OxTerm] = {
             ox.Variable(k): to_oxigraph(v) for k, v in (bindings or {}).items()}
-        try:
+        with _as_query_errors():
             return self.store.query(text, substitutions=substitutions or None)
-        except SyntaxError as error:
-            raise QueryError(f"SPARQL syntax error: {error}") from None
-        except (OSError, ValueError, TypeError, RuntimeError) as error:
-            # RuntimeError: for instance a bound variable the SELECT clause does not project
-            raise QueryError(f"query failed: {error}") from None
 
     def select_with_variables(self, text: str, bindings: Mapping[str, Node] | None = None
                               ) -> tuple[list[str], list[Row]]:
@@ -305,12 +300,8 @@ class OxigraphEngine(SparqlEngine):
         update = _as_insert(text) if not bindings else None
         if update is not None:
             refuse_remote_access(text)
-            try:
+            with _as_query_errors():
                 self.store.update(update)
-            except SyntaxError as error:
-                raise QueryError(f"SPARQL syntax error: {error}") from None
-            except (OSError, ValueError, TypeError, RuntimeError) as error:
-                raise QueryError(f"query failed: {error}") from None
             return
         triples = self._run(text, bindings)
         if not isinstance(triples, ox.QueryTriples):
@@ -334,6 +325,18 @@ class OxigraphEngine(SparqlEngine):
 
     def __len__(self) -> int:
         return len(self.store)
+
+
+@contextlib.contextmanager
+def _as_query_errors() -> Iterator[None]:
+    """pyoxigraph's errors while it parses or evaluates a query, as QueryErrors."""
+    try:
+        yield
+    except SyntaxError as error:
+        raise QueryError(f"SPARQL syntax error: {error}") from None
+    except (OSError, ValueError, TypeError, RuntimeError) as error:
+        # RuntimeError: for instance a bound variable the SELECT clause does not project
+        raise QueryError(f"query failed: {error}") from None
 
 
 # The CONSTRUCT keyword of a query's form: at the start of a line (never in a comment),
