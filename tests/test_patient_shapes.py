@@ -26,6 +26,7 @@ from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.collection import Collection
 from rdflib.namespace import DCTERMS, OWL, RDF, SH, SKOS
 
+from guidelinekg.derivation import InvalidRecordError, derive
 from guidelinekg.loading import PREFIXES, parse_rdf_file
 from guidelinekg.patient_records import shape_files
 from guidelinekg.resources import (
@@ -325,6 +326,23 @@ def test_the_record_cannot_change_the_guidelines_vocabulary(vocabulary_validatio
                if r.result.source_shape == PSH.GuidelineTermInRecord}
     assert changed == {(CODE.equivocal, GKG.indeterminate),
                        (URIRef(VOCABULARY + "my-drug"), URIRef(PREFIXES["rdfs"] + "subClassOf"))}
+
+
+def test_a_forged_fact_value_or_statement_is_refused_before_any_derivation() -> None:
+    """Read with the guideline, a forged HER2-positive fact value made HER2-1 apply to a
+    HER2-negative patient: the record is refused instead, and without the forged triples the
+    same record derives."""
+    data, _, _ = split_fixture(FIXTURES / "shapes-forged-guideline-and-results.ttl")
+    with pytest.raises(InvalidRecordError):
+        derive(data, datetime.date(2026, 12, 1))
+    forged = {URIRef("http://example.org/fixtures/forged/forged-her2"),
+              URIRef("http://example.org/fixtures/forged/forged-statement")}
+    for subject in [s for s in data.subjects(unique=True)
+                    if s in forged or isinstance(s, BNode)]:
+        data.remove((subject, None, None))
+    data.remove((None, GKG.undeterminedBecause, None))
+    assert not validate_patients(data).has_violations
+    derive(data, datetime.date(2026, 12, 1))
 
 
 def test_vocabulary_results_are_in_every_output(vocabulary_validation) -> None:

@@ -135,6 +135,7 @@ class GKG(DefinedNamespace):
     DerivedFact: URIRef
     FactValue: URIRef
     Patient: URIRef
+    RecordItem: URIRef
     DoseSpecification: URIRef
     valueType: URIRef
     factUnit: URIRef

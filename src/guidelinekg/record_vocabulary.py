@@ -41,8 +41,13 @@ from guidelinekg.sparql import bundled_queries
 #    its rdf:type and the rdfs:range of the properties that point to it (a dose
 #    specification is one through gkg:hasDose);
 #  - psh:GuidelineTermInRecord (violation): the record states something about a term of the
-#    project's namespaces, or places its own terms in the guideline's vocabulary
-#    (VOCABULARY_LINKS): the queries read the record and the ontology together;
+#    project's namespaces, places its own terms in the guideline's vocabulary
+#    (VOCABULARY_LINKS), or uses the vocabulary of guidelines and derivation results: a
+#    project class that is no kind of record node (RECORD_ROOTS), or a project property
+#    whose rdfs:domain is not one (or that has none: gkg:factValue, gkg:criterion). The
+#    queries read the record and the ontology together, in one graph with the fact values
+#    and criterion results: such a triple would add a statement, a criterion or a fact
+#    value of the record's own making;
 #  - psh:UnreadTerms (warning, one per patient): properties and classes of other
 #    vocabularies, and declared properties of the project no shape or query reads on a
 #    record. Of other vocabularies only rdf:type is read on a record; rdfs:label,
@@ -59,6 +64,8 @@ CLASS_KINDS = (OWL.Class, RDFS.Class)
 # Properties of other vocabularies the queries and shapes read on the ontology, to place a
 # class or a value in it: in a record, pointing to a project term, they would extend it.
 VOCABULARY_LINKS = frozenset({RDFS.subClassOf, SKOS.inScheme})
+# The kinds of node a record describes: every record class is a subclass of one of them.
+RECORD_ROOTS = frozenset({GKG.Patient, GKG.RecordItem, GKG.DoseSpecification})
 # Patient-record properties are named with the gkg: prefix in the shapes and queries.
 _GKG_NAME = re.compile(r"(?<![\w:/#-])gkg:([A-Za-z_][\w-]*)")
 
@@ -70,6 +77,8 @@ class RecordVocabulary:
     terms: frozenset[Node]  # every IRI the ontology describes
     properties: frozenset[Node]
     classes: frozenset[Node]
+    record_classes: frozenset[Node]  # the classes of record nodes (RECORD_ROOTS)
+    record_properties: frozenset[Node]  # properties whose domains are record classes
     read: frozenset[Node]  # project properties a patient shape or query reads
     domains: dict[Node, tuple[Node, ...]]
     ranges: dict[Node, Node]  # class ranges, to type the nodes properties point to
@@ -123,10 +132,16 @@ def record_vocabulary() -> RecordVocabulary:
               if prop in properties and cls in classes}
     labels = {term: str(label) for term, label in ontology.subject_objects(RDFS.label)
               if isinstance(label, Literal) and label.language in (None, "en")}
+    record_classes = frozenset(cls for cls, found in superclasses.items()
+                               if cls in classes and found & RECORD_ROOTS)
     return RecordVocabulary(
         terms=frozenset(s for s in ontology.subjects() if isinstance(s, URIRef)),
         properties=properties,
         classes=classes,
+        record_classes=record_classes,
+        record_properties=frozenset(
+            prop for prop, found in domains.items()
+            if prop in properties and all(domain in record_classes for domain in found)),
         read=frozenset(properties_read_from_records() & properties),
         domains={prop: tuple(sorted(found, key=str)) for prop, found in domains.items()},
         ranges=ranges,
@@ -147,7 +162,7 @@ def _vocabulary_result(shape: URIRef, focus: Node, path: Node | None, value: Nod
 
 
 # How the pass treats a predicate (decided once per distinct predicate of the record).
-_TYPE, _UNKNOWN, _DECLARED, _LINK, _OTHER = range(5)
+_TYPE, _UNKNOWN, _DECLARED, _LINK, _OTHER, _NOT_RECORD = range(6)
 
 
 def _predicate_kind(vocabulary: RecordVocabulary, prop: Node) -> tuple[int, bool]:
@@ -158,6 +173,8 @@ def _predicate_kind(vocabulary: RecordVocabulary, prop: Node) -> tuple[int, bool
     if _is_project_term(prop):
         if prop not in vocabulary.properties:
             return _UNKNOWN, False
+        if prop not in vocabulary.record_properties:
+            return _NOT_RECORD, False
         return _DECLARED, prop in vocabulary.read
     return (_LINK if prop in VOCABULARY_LINKS else _OTHER), False
 
@@ -248,6 +265,11 @@ class _VocabularyPass:
             self._report(UNKNOWN_TERM, triple,
                          f"Unknown property {curie(prop)}: a typo, or a fact this guideline "
                          f"does not read.")
+        elif code == _NOT_RECORD:
+            self._report(GUIDELINE_TERM_IN_RECORD, triple,
+                         f"{curie(prop)} belongs to the vocabulary of guidelines and of the "
+                         f"derivation's results, not of patient records: a record cannot add "
+                         f"to the guideline or state its results. Remove the statement.")
         elif code == _LINK and _is_project_term(obj):
             self._report(GUIDELINE_TERM_IN_RECORD, triple,
                          f"The record places {curie(subject)} in the guideline's vocabulary "
@@ -269,6 +291,15 @@ class _VocabularyPass:
             self._report(UNKNOWN_TERM, triple,
                          f"Unknown class {curie(obj)}: a typo, or a kind of record item "
                          f"this guideline does not know; the item is read by no criterion.")
+        elif obj not in self.vocabulary.record_classes:
+            self._report(GUIDELINE_TERM_IN_RECORD, triple,
+                         f"The record makes {curie(subject)} {_with_article(self._label(obj))} "
+                         f"({curie(obj)}), a node of guidelines or of the derivation's "
+                         f"results, not of patient records: a record cannot add to the "
+                         f"guideline or state its results. Remove the statement.")
+
+    def _label(self, term: Node) -> str:
+        return self.vocabulary.labels.get(term, curie(term))
 
     def _read_here(self, triple: tuple[Node, Node, Node], read: bool) -> bool:
         """Whether a declared property may be on this item (else it is reported, or left
