@@ -134,6 +134,35 @@ def test_the_verdict_names_what_matched_and_what_was_not_recorded() -> None:
                              "not recorded") for line in check.because), check.because
 
 
+def test_a_dose_check_carries_its_statements_text_and_sources() -> None:
+    """Like every other result, a dose check can be checked against its statement."""
+    step = URIRef(PREFIXES["bcbm"] + "regimen-trastuzumab-weekly-step-1")
+    check = _check(_record(step, _g("Trastuzumab"), None))
+    guideline = guideline_graph()
+    statement = URIRef(check.recommendation)
+    assert check.text == str(guideline.value(statement, _g("verbatimText")))
+    assert check.text.strip()
+    assert check.sources and all(source.startswith("REF-") for source in check.sources)
+
+
+def test_no_dose_verdict_while_membership_of_the_population_is_undetermined() -> None:
+    """Without the bone metastasis condition the patient may be outside the population
+    (denosumab 60 mg is an osteoporosis dose): the regimen is no standard yet, so the check
+    cannot be made, and says what the comparison alone gave."""
+    step = URIRef(PREFIXES["bcbm"] + "regimen-trastuzumab-weekly-step-1")
+    record = _record(step, _g("Trastuzumab"), None)
+    record.remove((URIRef(EX + "bone"), None, None))
+    (result,) = derive(record, AS_OF).patients
+    assert result.population.status == "undetermined"
+    (check,) = [c for c in result.dose_checks if c.record_item == EX + "order"]
+    assert check.status == "cannot-check"
+    assert check.because[:2] == [
+        "membership of the guideline's population (stage 4 breast cancer with bone "
+        "metastasis) is undetermined (missing: bone-metastasis): its regimens are a "
+        "standard only within it",
+        "compared with the regimen alone: matches"]
+
+
 def test_labels_exist_for_every_regimen() -> None:
     guideline = guideline_graph()
     for regimen, _step, _drug in STEPS:

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
@@ -46,6 +46,7 @@ from guidelinekg.results import (
     CareGap,
     Contraindication,
     Derivation,
+    DoseCheck,
     PatientResult,
     PopulationVerdict,
     RecommendationOutcome,
@@ -382,7 +383,8 @@ def derive(patient_graph: Graph, as_of: date, engine_name: EngineName = "oxigrap
         for guideline in chosen:
             pair = (patient_iri, guideline)
             population = populations.get(pair) or _everyone(guideline)
-            doses = [c for c in checks.get(patient_iri, [])
+            doses = [_traced(c, statements[c.recommendation], population)
+                     for c in checks.get(patient_iri, [])
                      if statements[c.recommendation].guideline == guideline]
             results.append(PatientResult(
                 patient=patient_iri, guideline=guideline, as_of=as_of.isoformat(),
@@ -400,6 +402,22 @@ def derive(patient_graph: Graph, as_of: date, engine_name: EngineName = "oxigrap
             ))
     return Derivation(as_of=as_of, patients=results, engine=engine, started=started,
                       derived_from_invalid_record=invalid)
+
+
+def _traced(check: DoseCheck, info: StatementInfo, population: PopulationVerdict
+            ) -> DoseCheck:
+    """A dose check with its statement's text and sources. While the patient's membership of
+    the guideline's population is undetermined, its regimens are no standard yet: the check
+    cannot be made, and says what the comparison gave."""
+    traced = replace(check, text=info.text, sources=list(info.sources))
+    if population.status != "undetermined":
+        return traced
+    missing = f" (missing: {', '.join(population.missing)})" if population.missing else ""
+    return replace(traced, status="cannot-check", because=[
+        f"membership of the guideline's population ({population.population}) is "
+        f"undetermined{missing}: its regimens are a standard only within it",
+        f"compared with the regimen alone: {check.status}",
+        *check.because])
 
 
 def _guideline_label(graph: Graph, guideline: str) -> str:

@@ -119,8 +119,10 @@ def _gap_and_dose_lines(result: PatientResult, name: _ItemNames) -> list[str]:
     lines.append(f"  Dose checks ({len(result.dose_checks)})")
     for check in result.dose_checks:
         lines.append(f"    {check.key} {check.status}: {name(check.record_item)}")
+        lines.append(f"      statement: {check.text}")
         lines.append(f"      found:    {check.found}")
         lines.append(f"      expected: {check.expected}")
+        lines.append(f"      sources: {', '.join(check.sources)}")
         lines.extend(f"      because {name(line)}" for line in check.because)
     return lines
 

@@ -72,6 +72,9 @@ class DoseCheck:
     found: str
     because: list[str]
     recommendation: str = ""  # the statement's IRI
+    # The statement's verbatim text and evidence sources, as every other result carries
+    text: str = ""
+    sources: list[str] = field(default_factory=list)
 
 
 @dataclass
