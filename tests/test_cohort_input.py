@@ -15,6 +15,7 @@ import pytest
 from rdflib import BNode, Graph, URIRef
 from rdflib.namespace import RDF
 
+from guidelinekg.bulk_data import ndjson_lines
 from guidelinekg.cohort_input import read_cohort
 from guidelinekg.cohorts import (
     CohortSettings,
@@ -203,6 +204,30 @@ def test_ndjson_lines_of_no_patient_are_each_a_refusal_line(tmp_path: Path) -> N
         str(export / name) for name in ("Observation.ndjson", "Condition.ndjson",
                                         "Practitioner.ndjson")}
     assert "3 input lines given to no patient" in run.stderr
+
+
+BOM_EXPORT = Path(__file__).parent / "fixtures" / "fhir-defects" / "ndjson-export-with-bom"
+
+
+def test_ndjson_files_that_start_with_a_byte_order_mark_lose_no_line() -> None:
+    """Each file of the export starts with a UTF-8 BOM (as .json files may): its first line
+    is a resource like any other, not a refusal."""
+    assert (BOM_EXPORT / "Patient.ndjson").read_bytes().startswith(b"\xef\xbb\xbf")
+    (line,) = ndjson_lines(BOM_EXPORT / "Patient.ndjson")
+    assert line[:2] == (1, {"resourceType": "Patient", "id": "bom", "birthDate": "1962-03-14",
+                            "gender": "female", "identifier": [
+                                {"system": "http://hospital.example.org", "value": "bom-1"}]})
+    cohort = read_cohort([BOM_EXPORT], 10)
+    try:
+        assert cohort.problems == []
+        assert cohort.patients == 1
+    finally:
+        cohort.close()
+    results = streamed([BOM_EXPORT])
+    assert results and not [line for line in results if line.get("refused")]
+    # Its identifier is on the first line of Patient.ndjson: the patient is named by it.
+    assert {line["patient"] for line in results} == {
+        "urn:guidelinekg:patient:http%3A%2F%2Fhospital.example.org:bom-1"}
 
 
 def test_patient_1_of_two_exports_is_two_patients(tmp_path: Path) -> None:

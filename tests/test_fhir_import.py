@@ -1228,3 +1228,118 @@ def test_a_pain_score_is_bone_pain_only_when_its_site_is_bone() -> None:
         "vertebra, the spine, the pelvis ...): bone pain stays unknown"]
     check_item(result, ref["pain-in-bone"], GKG.BonePainAssessment,
                valueCode=CODE["pain-moderate"], effectiveDate=date("2026-11-21"))
+
+
+# ---------------------------------------------------------------------------------------
+# Values that are not exact, and names that are not IRIs (tests/fixtures/fhir-defects)
+# ---------------------------------------------------------------------------------------
+
+DEFECTS = Path(__file__).parent / "fixtures" / "fhir-defects"
+
+
+def dose_checks(path: Path, capsys: pytest.CaptureFixture[str]) -> list[dict]:
+    """recommend's dose checks of a one-patient record, through the command line."""
+    assert main(["recommend", str(path), "--as-of", "2026-12-01", "--format", "json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    return result["dose_checks"]
+
+
+# (fixture, resource, element, the report's line, the dose check's key and reason)
+NOT_EXACT = [
+    ("dose-quantity-with-comparator.json", "urn:uuid:d0000001-0000-4000-8000-000000000001-"
+     "denosumab", "dosageInstruction[0].doseAndRate[0].doseQuantity",
+     "the comparator '<' makes <120 mg a bound, not a value: no dose amount or unit written, "
+     "so the dose is unknown", "BMA-2", "the dose has no amount"),
+    ("dose-unit-text-mg-per-kg-code-mg.json", "urn:uuid:d0000003-0000-4000-8000-000000000003-"
+     "denosumab", "dosageInstruction[0].doseAndRate[0].doseQuantity",
+     "its unit 'mg/kg' and its UCUM code 'mg' name different units (120 mg/kg (code mg)): no "
+     "dose amount or unit written, so the dose is unknown", "BMA-2", "the dose has no amount"),
+    ("dosage-with-two-doseandrate.json", "urn:uuid:d0000006-0000-4000-8000-000000000006-"
+     "trastuzumab", "dosageInstruction[0].doseAndRate",
+     "2 doses are given (doseAndRate[0].doseQuantity 6 mg/kg, doseAndRate[1].doseQuantity "
+     "60 mg/kg): the record does not say which is meant; no dose amount written, so the dose "
+     "is unknown", "HER2-3", "the dose has no amount"),
+    ("body-weight-with-comparator.json", "urn:uuid:d0000002-0000-4000-8000-000000000002-"
+     "weight", "valueQuantity",
+     "the comparator '<' makes <150 lb (code [lb_av]) a bound, not a value: the body weight "
+     "is not read, so it is unknown", "HER2-3", "no body weight in kg is recorded"),
+    ("body-weight-unit-text-kg-code-pounds.json", "urn:uuid:d0000004-0000-4000-8000-"
+     "000000000004-weight", "valueQuantity",
+     "its unit 'kg' and its UCUM code '[lb_av]' name different units (68 kg (code [lb_av])): "
+     "the body weight is not read, so it is unknown", "HER2-3",
+     "no body weight in kg is recorded"),
+]
+
+
+@pytest.mark.parametrize(("name", "resource", "element", "detail", "key", "because"), NOT_EXACT)
+def test_a_quantity_that_is_not_exact_is_reported_and_not_imported(
+        name, resource, element, detail, key, because, capsys):
+    """A bound ("<120 mg"), a unit whose text and code disagree, or two doses in one Dosage:
+    the number is no value, so nothing is written and the dose cannot be checked."""
+    result = import_fhir_file(DEFECTS / name)
+    ignored = result.entries(resource, "ignored")
+    assert [(e.element, e.detail) for e in ignored] == [(element, detail)]
+    items = result.items_from(resource)
+    if element == "valueQuantity":  # the observation is not read: no item without its value
+        assert items == []
+        assert not set(result.graph.subjects(RDF.type, GKG.BodyWeight))
+    else:  # the dose is written without an amount or a unit: its route and timing stay
+        (item,) = items
+        (dose,) = result.graph.objects(item, GKG.hasDose)
+        assert {p for p, _ in triples(result.graph, dose)} == {
+            "type", "route", "frequency", "period", "periodUnit"}
+    (check,) = dose_checks(DEFECTS / name, capsys)
+    assert check["key"] == key
+    assert check["status"] == "cannot-check"
+    assert check["because"] and all(reason.endswith(because) for reason in check["because"])
+
+
+def test_unit_texts_that_are_displays_do_not_disagree_with_their_codes(capsys):
+    """'milligram' and 'lb' are no UCUM codes: a display beside the code, read as usual."""
+    result = import_fhir_file(DEFECTS / "unit-texts-that-are-displays.json")
+    assert result.entries(outcome="ignored") == []
+    (weight,) = result.graph.subjects(RDF.type, GKG.BodyWeight)
+    assert result.graph.value(weight, GKG.valueDecimal) == dec("150.0")
+    assert result.graph.value(weight, GKG.unitCode) == Literal("[lb_av]")
+    (dose,) = result.graph.subjects(GKG.doseAmount, dec("120.0"))
+    assert result.graph.value(dose, GKG.doseUnit) == Literal("mg")
+    (check,) = dose_checks(DEFECTS / "unit-texts-that-are-displays.json", capsys)
+    assert (check["key"], check["status"]) == ("BMA-2", "matches")
+
+
+NOT_IRIS = [
+    ("fullurl-with-brace.json", "entry 0 fullUrl: 'http://example.org/fhir/Patient/p{1}': the "
+     "character '{' (U+007B) is not allowed in an IRI; correct the record"),
+    ("fullurl-with-nul.json", "entry 0 fullUrl: 'urn:uuid:a\\x00b': the character '\\x00' "
+     "(U+0000) is not allowed in an IRI; correct the record"),
+    ("fullurl-with-space.json", "entry 0 fullUrl: 'http://example.org/fhir/Patient/p 1': the "
+     "character ' ' (U+0020) is not allowed in an IRI; correct the record"),
+    ("reference-with-pipe.json", "urn:uuid:d0000007-0000-4000-8000-000000000002 reference "
+     "(entry 1): 'urn:uuid:d0000007|0000': the character '|' (U+007C) is not allowed in an "
+     "IRI; correct the record"),
+    ("reference-with-bad-percent-encoding.json", "urn:uuid:d0000007-0000-4000-8000-"
+     "000000000002 reference (entry 1): 'http://example.org/fhir/Patient/p%zz': it is not a "
+     "valid IRI (Invalid IRI percent encoding '%zz'); correct the record"),
+]
+
+
+@pytest.mark.parametrize("command", [["import-fhir"], ["validate"],
+                                     ["recommend", "--as-of", "2026-12-01"]])
+@pytest.mark.parametrize(("name", "message"), NOT_IRIS)
+def test_a_fullurl_or_reference_that_is_not_an_iri_is_refused_with_exit_code_2(
+        command, name, message, capsys, tmp_path):
+    path = DEFECTS / name
+    output = tmp_path / "patient.ttl"
+    written = ["-o", str(output)] if command[0] == "import-fhir" else []
+    assert main([command[0], str(path), *command[1:], *written]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"guidelinekg {command[0]}: error: {path}: {message}\n"
+    assert captured.out == ""
+    assert not output.exists()
+
+
+@pytest.mark.parametrize(("name", "message"), NOT_IRIS)
+def test_a_fullurl_or_reference_that_is_not_an_iri_raises_input_error(name, message):
+    with pytest.raises(InputError) as raised:
+        import_fhir_file(DEFECTS / name)
+    assert str(raised.value) == f"{DEFECTS / name}: {message}"

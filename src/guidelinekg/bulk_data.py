@@ -35,6 +35,7 @@ from guidelinekg.fhir_import.report import FhirImport
 from guidelinekg.loading import InputError
 
 NDJSON_SUFFIX = ".ndjson"
+BOM = "\ufeff"
 # A resource line is a few kilobytes; a line longer than this is not a resource.
 MAX_LINE_BYTES = 16 * 1024 * 1024
 MEDICATION_REFERENCE = re.compile(r"(?:^|/)Medication/([A-Za-z0-9\-.]{1,64})$")
@@ -83,18 +84,26 @@ def ndjson_lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str]]
             if len(raw) > MAX_LINE_BYTES:
                 raise InputError(path, f"line {number} is longer than {MAX_LINE_BYTES} "
                                        "bytes: not an NDJSON resource", number)
-            text = raw.decode("utf-8", errors="replace").strip()
+            text = line_text(raw)
             if text:
                 document = read_resource_line(text, path)
                 yield number, document if _is_resource(document) else None, text
 
 
+def line_text(raw: bytes) -> str:
+    """A line's text, without the byte order mark an export file may start with (a .json
+    file's is accepted too: both are read as utf-8-sig)."""
+    return raw.decode("utf-8", errors="replace").strip().removeprefix(BOM).strip()
+
+
 def read_resource_line(text: str, path: Path | str) -> object:
-    """A line's JSON as the importer reads JSON (numbers as exact decimals), or None."""
+    """A line's JSON as the importer reads JSON (numbers as exact decimals), or None. A
+    leading byte order mark is no part of it: the first line of a file saved with one, or of
+    each file of an export concatenated on standard input, keeps it."""
     from guidelinekg.fhir_import.datatypes import parse_json_text
 
     try:
-        return parse_json_text(text, Path(path))
+        return parse_json_text(text.removeprefix(BOM), Path(path))
     except InputError:
         return None
 

@@ -20,6 +20,10 @@ The rules (docs/fhir-import.md, "Identity") in one place:
   holds no Patient resource names its patients by the subjects of its resources (a patient
   without a birth date). A resource without a subject is the only patient's of its file;
   with several patients in the file, the input is refused.
+- A fullUrl or a reference that holds a character no IRI may hold (a space, a control,
+  ``{}|\\^`<>"``), or an absolute one the SPARQL engine does not parse as an IRI, is refused
+  as it is read (InputError naming the entry and the character): it would become a name in
+  the graph that no reader accepts.
 """
 
 from __future__ import annotations
@@ -34,12 +38,17 @@ from urllib.parse import quote
 from rdflib import URIRef
 
 from guidelinekg.loading import InputError
+from guidelinekg.oxigraph import NamedNode
 
 ABSOLUTE_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s]+$")
 TYPE_ID_TAIL = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 PATIENT_PREFIX = "urn:guidelinekg:patient:"
 LOCAL_PREFIX = "urn:guidelinekg:fhir:"
 SUBJECT_ELEMENTS = ("subject", "patient")
+# Characters no IRI holds (RFC 3987): spaces, controls and <>"{}|\^`. A fullUrl or a
+# reference with one would be written into the graph as a name that no reader of it (Turtle,
+# the SPARQL engine) accepts: the record is refused as it is read.
+IRI_ILLEGAL = re.compile(r'[\x00-\x20<>"{}|\\^`\x7f-\x9f]')
 
 
 def as_dict(value: Any) -> dict[str, Any]:
@@ -70,6 +79,30 @@ def file_labels(sources: Iterable[str]) -> dict[str, str]:
         name = Path(source).name or source
         labels[source] = name if len(files_by_name[name]) == 1 else source
     return labels
+
+
+def iri_problem(text: str) -> str | None:
+    """Why a fullUrl or reference cannot name a resource in the graph, or None. An absolute
+    one must also be an IRI as the SPARQL engine parses it (percent-encoding, one #)."""
+    bad = IRI_ILLEGAL.search(text)
+    if bad is not None:
+        char = bad.group()
+        return f"the character {char!r} (U+{ord(char):04X}) is not allowed in an IRI"
+    if ABSOLUTE_URI.match(text):
+        try:
+            NamedNode(text)
+        except ValueError as error:
+            return f"it is not a valid IRI ({error})"
+    return None
+
+
+def checked_iri(text: str, source: str, where: str) -> URIRef:
+    """The IRI a fullUrl or reference names, or the InputError that refuses the record,
+    naming the file, ``where`` (the entry) and the offending character."""
+    problem = iri_problem(text)
+    if problem is not None:
+        raise InputError(source, f"{where}: {text!r}: {problem}; correct the record")
+    return URIRef(text)
 
 
 def local_iri(label: str, resource_type: str, local_id: str) -> URIRef:
@@ -112,6 +145,12 @@ class Entry:
     label: str = ""  # the file's label in local IRIs
     contained: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Refused as it is read: a fullUrl names the resource (its IRI, or within its file).
+        if self.full_url is not None:
+            checked_iri(self.full_url, self.source,
+                        f"{self.position or 'the resource'} fullUrl")
+
     @property
     def type(self) -> str:
         return self.resource["resourceType"]
@@ -145,11 +184,16 @@ class Entry:
     def iri(self) -> URIRef:
         """The item's IRI: its absolute fullUrl, else file and local id."""
         if self.absolute_url:
-            return URIRef(self.absolute_url)
+            return checked_iri(self.absolute_url, self.source, f"{self.position} fullUrl")
         if not self.id:
             raise InputError(self.source, f"{self.reference}: the resource has neither an id "
                              "nor an absolute fullUrl, so its record item cannot be named")
         return local_iri(self.label, self.type, self.id)
+
+    def where(self, element: str) -> str:
+        """The resource and one of its elements, for a message: ``urn:uuid:x reference
+        (entry 3)``."""
+        return f"{self.reference} {element}" + (f" ({self.position})" if self.position else "")
 
     def names(self) -> list[str | tuple[str, str]]:
         """Its names: the absolute fullUrl (global), and Type/id or a relative fullUrl in
@@ -182,6 +226,7 @@ class Names:
             self.by_key.setdefault(key, entry)
 
     def resolve(self, ref: str, within: Entry) -> Entry | None:
+        checked_iri(ref, within.source, within.where("reference"))
         if ABSOLUTE_URI.match(ref):
             found = self.by_key.get(ref)
             match = TYPE_ID_TAIL.search(ref)
@@ -294,7 +339,8 @@ class _Attributor:
         if match and match.group(1) != "Patient":
             return f"its subject {ref} is not a patient"
         if ABSOLUTE_URI.match(ref):
-            return self.named_only(URIRef(ref), ref, entry)
+            return self.named_only(checked_iri(ref, entry.source, entry.where("subject")),
+                                   ref, entry)
         if match is None:
             return f"its subject {ref} is not a reference the importer can resolve"
         return self.named_only(local_iri(entry.label, "Patient", match.group(2)), ref, entry)

@@ -17,6 +17,7 @@ from guidelinekg.fhir_import.datatypes import (
     describe_concept,
     extension_name,
     has_code,
+    quantity_text,
 )
 from guidelinekg.fhir_import.maps import Role, code_map, import_maps
 from guidelinekg.fhir_import.ontology import ontology_facts
@@ -170,6 +171,37 @@ class ImporterBase:
             ctx.ignore(f"{key} is not read as a date", key)
 
     # -- quantities -------------------------------------------------------------------
+
+    def quantity_doubt(self, quantity: dict[str, Any]) -> str | None:
+        """Why a Quantity's number is not the exact value it records, or None.
+
+        A comparator ("<120 mg") makes the number a bound, not a value. A unit text and a
+        UCUM code that name different units ("mg/kg" and "mg") leave the unit in doubt, and
+        mg and mg/kg are never guessed. Either way the number is not written: a dose or a
+        weight read as exact would be checked as if it were known."""
+        comparator = quantity.get("comparator")
+        if comparator is not None:
+            return (f"the comparator {comparator!r} makes {quantity_text(quantity)} a bound, "
+                    "not a value")
+        code, unit = quantity.get("code"), quantity.get("unit")
+        if not (isinstance(code, str) and isinstance(unit, str)):
+            return None
+        # Only UCUM codes can be compared with a unit text: another system's code may be
+        # spelled in any way.
+        if quantity.get("system") not in (None, UCUM):
+            return None
+        code, unit = code.strip(), unit.strip()
+        if code and unit and code != unit and self.names_a_unit(unit):
+            return (f"its unit {unit!r} and its UCUM code {code!r} name different units "
+                    f"({quantity_text(quantity)})")
+        return None
+
+    def names_a_unit(self, text: str) -> bool:
+        """Whether a unit text is a UCUM code of the project's units, or one of them per
+        something ("mg/m2"): then it says which unit is meant. A display text such as
+        "milligram" or "lb" names no UCUM code and cannot disagree with one."""
+        known = self.ontology.unit_dimensions
+        return text in known or ("/" in text and text.split("/", 1)[0] in known)
 
     def quantity_unit(self, ctx: Context, quantity: dict[str, Any], element: str,
                       dimensions: Sequence[URIRef], what: str, strict: bool = True

@@ -174,6 +174,20 @@ def integer_literal(value: int | Decimal) -> Literal:
     return Literal(int(value), datatype=XSD.integer)
 
 
+def quantity_text(quantity: dict[str, Any]) -> str:
+    """A Quantity for the report as the record gives it: ``<120 mg``, ``6 mg/kg (code mg)``."""
+    comparator = quantity.get("comparator")
+    value, unit, code = quantity.get("value"), quantity.get("unit"), quantity.get("code")
+    number = "(no value)" if value is None else value
+    text = f"{comparator if isinstance(comparator, str) else ''}{number}"
+    shown_unit = unit if isinstance(unit, str) else code
+    if isinstance(shown_unit, str) and shown_unit:
+        text += f" {shown_unit}"
+    if isinstance(code, str) and code != shown_unit:
+        text += f" (code {code})"
+    return text
+
+
 def dates_only(dosage: dict[str, Any]) -> bool:
     """A Dosage that only gives the treatment's start and end (read as the item's dates)."""
     timing = as_dict(dosage.get("timing"))

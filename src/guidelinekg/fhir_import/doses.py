@@ -19,6 +19,7 @@ from guidelinekg.fhir_import.datatypes import (
     integer_literal,
     is_integer,
     is_number,
+    quantity_text,
 )
 from guidelinekg.fhir_import.maps import ROUTE
 from guidelinekg.fhir_import.report import AS_GIVEN
@@ -39,15 +40,7 @@ class DoseReading(ImporterBase):
                 quantity, quantity_element = as_dict(dosage["dose"]), f"{element}.dose"
             unread += [k for k in ("rateQuantity", "rateRatio", "site", "method") if k in dosage]
         else:
-            for index, dose_rate in enumerate(as_list(dosage.get("doseAndRate"))):
-                dose_rate = as_dict(dose_rate)
-                path = f"{element}.doseAndRate[{index}]"
-                if "doseQuantity" in dose_rate and quantity is None:
-                    quantity = as_dict(dose_rate["doseQuantity"])
-                    quantity_element = f"{path}.doseQuantity"
-                unread += [f"doseAndRate[{index}].{k}" for k in dose_rate
-                           if k in ("doseRange", "rateQuantity", "rateRatio", "rateRange")
-                           or (k == "doseQuantity" and quantity_element != f"{path}.doseQuantity")]
+            quantity, quantity_element = self.dose_and_rate(ctx, dosage, element, unread)
             unread += [k for k in dosage if isinstance(k, str) and (
                 k.startswith("asNeeded")
                 or k in ("maxDosePerPeriod", "maxDosePerAdministration", "site", "method"))]
@@ -77,6 +70,34 @@ class DoseReading(ImporterBase):
         if unread:
             ctx.ignore("not read: " + ", ".join(unread), element)
 
+    @staticmethod
+    def dose_and_rate(ctx: Context, dosage: dict[str, Any], element: str,
+                      unread: list[str]) -> tuple[dict[str, Any] | None, str]:
+        """The dose quantity of a Dosage's doseAndRate and its element; what is not read is
+        added to ``unread``. Two doses in one Dosage (an ordered and a calculated one, or
+        two amounts) are ambiguous: the record does not say which was meant, so no amount is
+        read (the dose is then unknown) rather than the first."""
+        doses: list[tuple[str, dict[str, Any] | None]] = []
+        for index, dose_rate in enumerate(as_list(dosage.get("doseAndRate"))):
+            dose_rate = as_dict(dose_rate)
+            path = f"doseAndRate[{index}]"
+            if "doseQuantity" in dose_rate:
+                doses.append((f"{path}.doseQuantity", as_dict(dose_rate["doseQuantity"])))
+            elif "doseRange" in dose_rate:
+                doses.append((f"{path}.doseRange", None))
+            unread += [f"{path}.{k}" for k in dose_rate
+                       if k in ("doseRange", "rateQuantity", "rateRatio", "rateRange")]
+        if len(doses) > 1:
+            shown = ", ".join(f"{path} {quantity_text(quantity)}" if quantity is not None
+                              else f"{path} (a range)" for path, quantity in doses)
+            ctx.ignore(f"{len(doses)} doses are given ({shown}): the record does not say which "
+                       "is meant; no dose amount written, so the dose is unknown",
+                       f"{element}.doseAndRate")
+            return None, ""
+        if doses and doses[0][1] is not None:
+            return doses[0][1], f"{element}.{doses[0][0]}"
+        return None, ""
+
     def dose_phase(self, dose: Item, dosage: dict[str, Any], ctx: Context) -> None:
         repeat = as_dict(as_dict(dosage.get("timing")).get("repeat"))
         if repeat.get("count") == 1:
@@ -96,6 +117,11 @@ class DoseReading(ImporterBase):
         value = quantity.get("value")
         if value is None:
             ctx.ignore(f"the {what} quantity has no value: no amount written", element)
+            return
+        doubt = self.quantity_doubt(quantity)
+        if doubt is not None:
+            ctx.ignore(f"{doubt}: no {what} amount or unit written, so the {what} is unknown",
+                       element)
             return
         unit = self.quantity_unit(ctx, quantity, element, dimensions, what)
         dose.set(GKG.doseAmount, decimal_literal(value) if is_number(value) else as_given(value))

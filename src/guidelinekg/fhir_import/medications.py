@@ -114,7 +114,9 @@ class MedicationImport(DoseReading):
         dosages = self.dosages(ctx)
         base = ctx.entry.iri
         for cls in classes:
-            iri = base if len(classes) == 1 else URIRef(f"{base}#{local_name(cls)}")
+            # A fullUrl with a fragment already takes no second '#' (no IRI has two).
+            sep = "-" if "#" in str(base) else "#"
+            iri = base if len(classes) == 1 else URIRef(f"{base}{sep}{local_name(cls)}")
             item = self.new_item(ctx, iri, [cls])
             item.set(GKG.status, status_value)
             self.medication_details(ctx, item, cls, dates, extensions)

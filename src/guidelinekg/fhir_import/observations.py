@@ -106,6 +106,12 @@ class ObservationImport(VariantReading, StageReading):
         rule = self.maps.body_site_rules.get(cls)
         if rule is not None and not self.body_site_says(ctx, rule):
             return
+        doubt = self.quantity_doubt(as_dict(data)) if key == "valueQuantity" else None
+        if doubt is not None:
+            # Not an item without its value: the shapes would refuse the record, where the
+            # finding is unknown (as with dataAbsentReason).
+            ctx.ignore(f"{doubt}: the {spec.label} is not read, so it is unknown", key)
+            return
         item_value = self.observation_value(ctx, spec, key, data)
         item = self.new_item(ctx, ctx.entry.iri, [cls])
         for prop, literal, shown in item_value:
