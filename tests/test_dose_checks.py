@@ -134,6 +134,23 @@ def test_the_verdict_names_what_matched_and_what_was_not_recorded() -> None:
                              "not recorded") for line in check.because), check.because
 
 
+def test_an_order_allowing_a_longer_interval_than_the_regimen_deviates() -> None:
+    """FHIR timing.repeat.periodMax: an order "every 1 to 3 weeks" allows intervals the
+    weekly regimen does not; with the bound equal to the period it is the regimen's."""
+    step = URIRef(PREFIXES["bcbm"] + "regimen-trastuzumab-weekly-step-2")
+    record = _record(step, _g("Trastuzumab"), None)
+    dose = URIRef(EX + "dose")
+    period = record.value(dose, _g("period"))
+    record.add((dose, _g("periodMax"), Literal(Decimal(str(period)) * 3)))
+    check = _check(record)
+    assert check.status == "deviates"
+    assert any(line.endswith("interval 7-21 days differs from 7-7 days")
+               for line in check.because), check.because
+    assert "every 1-3 wk" in check.found
+    record.set((dose, _g("periodMax"), period))
+    assert _check(record).status == "matches"
+
+
 def test_a_dose_check_carries_its_statements_text_and_sources() -> None:
     """Like every other result, a dose check can be checked against its statement."""
     step = URIRef(PREFIXES["bcbm"] + "regimen-trastuzumab-weekly-step-1")

@@ -62,10 +62,15 @@ def _describe_found(row: dict, vocabulary: Vocabulary) -> str:
     if row.get("count") is not None and number(row["count"]) == 1:
         parts.append("once")
     if row.get("period") is not None:
-        parts.append(f"every {_shown(row['period'])} {row.get('periodUnit', '')}")
+        upto = f"-{_shown(row['periodMax'])}" if row.get("periodMax") is not None else ""
+        parts.append(f"every {_shown(row['period'])}{upto} {row.get('periodUnit', '')}")
     if row.get("fractions") is not None:
         parts.append(f"in {_shown(row['fractions'])} fraction(s)")
     return " ".join(parts)
+
+
+def _days(value: Decimal) -> str:
+    return decimal_text(value.quantize(Decimal("0.1")))
 
 
 def _within(found: Decimal, low: Decimal, high: Decimal, tolerance: Decimal) -> bool:
@@ -155,14 +160,20 @@ def _schedule(row: dict, comparison: _Comparison) -> None:
         else:
             frequency = number(row.get("frequency")) or Decimal(1)
             interval = period_days / frequency
+            # An order that allows a range of intervals (every 4 to 52 weeks) matches only
+            # when every interval it allows does.
+            longest = (number(row.get("periodMaxDays")) or period_days) / frequency
             low = _required_number(row, "stepPeriodDays")
             high = _required_number(row, "stepPeriodMaxDays")
-            if _within(interval, low, high, PERIOD_TOLERANCE):
+            if _within(interval, low, high, PERIOD_TOLERANCE) and \
+                    _within(longest, low, high, PERIOD_TOLERANCE):
                 comparison.matched.append("interval")
             else:
+                shown = _days(interval) if longest == interval else \
+                    f"{_days(interval)}-{_days(longest)}"
                 comparison.differences.append(
-                    f"interval {decimal_text(interval.quantize(Decimal('0.1')))} days differs from "
-                    f"{decimal_text(low)}-{decimal_text(high)} days")
+                    f"interval {shown} days differs from {decimal_text(low)}-{decimal_text(high)} "
+                    "days")
     elif step_count == 1 and row.get("stepFractions") is None:
         if row.get("periodDays") is not None and count != 1:
             # A loading (single) dose: a repeating order is not the loading dose.
