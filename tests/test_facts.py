@@ -596,6 +596,10 @@ def test_zoledronic_acid_doses_are_counted(engine_name: str) -> None:
     assert value_of(engine_name, "denosumab-ongoing", "zoledronic-acid-doses-given") == Literal(0)
     assert value_of(engine_name, "bma-undated", "zoledronic-acid-doses-given") == Literal(0)
     assert "zoledronic-acid-doses-given" not in facts_of(engine_name, "presence-mixed")
+    uncounted = view_of(engine_name, "za-course-uncounted", "zoledronic-acid-doses-given")
+    assert (uncounted.value, uncounted.undetermined_because) == (
+        None, "a zoledronic acid course that has ended does not record its doses given: how "
+              "many were monthly is unknown")
 
 
 @engines
@@ -621,6 +625,10 @@ def test_bone_modifying_agent_months(engine_name: str) -> None:
     assert (undated.value, undated.undetermined_because) == (
         None, "a bone-modifying agent that was given has no start date")
     assert undated.sources == {ex("bu-za")}
+    # A completed course with its end date, not one administration: 2024-10-01 to the end
+    # date plus the 4-week interval.
+    assert value_of(engine_name, "bma-completed-course", "bone-modifying-agent-duration") == \
+        Literal(25)
     endless = view_of(engine_name, "bma-course-no-end", "bone-modifying-agent-duration")
     assert (endless.value, endless.undetermined_because) == (
         None, "every bone-modifying agent has ended, and one that ended has no end date")
