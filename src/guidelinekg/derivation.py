@@ -482,12 +482,25 @@ def _care_gaps(engine: SparqlEngine, statements: dict[str, StatementInfo],
     for row in _select(engine, "derive/care-gaps", patient):
         info = statements[str(row["recommendation"])]
         pair = (str(row["patient"]), info.iri)
-        action = str(row["action"])
         because = basis.lines(pair, TRUE)
-        because.append(f"no {labels.get(action, action)} in the record "
-                       "(given, ongoing or planned)")
+        because.append(_missing_action(row, labels))
         results[str(row["patient"])].append(CareGap(
-            key=info.key, text=info.text, because=because, action=action,
+            key=info.key, text=info.text, because=because, action=str(row["action"]),
             sources=list(info.sources), recommendation=info.iri,
         ))
     return results
+
+
+def _missing_action(row: dict, labels: dict[str, str]) -> str:
+    """What the record lacks for a care gap: the action, and when the statement orders it
+    after another item or past a finding, that order."""
+    action = str(row["action"])
+    named = labels.get(action, action)
+    after = sorted(labels.get(cls, cls) for cls in str(row.get("afterClasses") or "").split())
+    if row.get("findingDate") is not None:
+        finding = str(row.get("findingLabel") or "finding")
+        return (f"no {named} under way on or after the latest {finding} "
+                f"({row['findingDate']}) in the record (given, ongoing or planned)")
+    if after:
+        return f"no {named} after {' or '.join(after)} in the record (given, ongoing or planned)"
+    return f"no {named} in the record (given, ongoing or planned)"
