@@ -247,3 +247,32 @@ def test_a_cohort_run_writes_the_same_bytes_whatever_the_string_hashing(
     patients = [cohort_line(line)["patient"] for line in outputs[0].decode().splitlines()]
     assert len(set(patients)) == 24
     assert outputs[0] == outputs[1]
+
+
+NO_PATIENT = Path(__file__).parent / "fixtures" / "reading-defects" / "no-patient.ttl"
+
+
+@pytest.mark.parametrize("argv", [["--format", "jsonl"], ["--format", "csv"],
+                                  ["--workers", "2"], []])
+def test_recommend_on_input_without_a_patient_is_exit_2_in_every_mode(
+        capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    # Red-team finding 9: the cohort run said "0 patients" and exit 0; the text mode exit 2.
+    from guidelinekg import cli
+
+    code = cli.main(["recommend", str(NO_PATIENT), *argv])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""
+    assert captured.err == "guidelinekg recommend: no gkg:Patient in the input\n"
+
+
+def test_validate_jsonl_on_input_without_a_patient_is_exit_2_before_any_output(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from guidelinekg import cli
+
+    code = cli.main(["validate", str(NO_PATIENT), "--format", "jsonl"])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""
+    assert captured.err == (f"guidelinekg validate: error: {NO_PATIENT}: no patient found "
+                            "(nothing is declared `a gkg:Patient`): nothing to validate\n")

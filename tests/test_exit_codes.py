@@ -126,3 +126,46 @@ def test_an_output_folder_that_is_a_file_is_exit_2(argv: list[str]) -> None:
     assert done.returncode == 2, done.stderr
     assert "README.md is a file, not a folder" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# Red-team finding 11: "1E400"^^xsd:double (infinite) passed validation and gave "found
+# Infinity mg"; INF and NaN are lexical forms of a double, but no dose.
+INFINITE_DOSE = Path(__file__).parent / "fixtures" / "reading-defects" / "dose-infinite-double.ttl"
+
+
+@pytest.mark.parametrize(("written", "shown", "datatype"), [
+    ("1E400", "1E400", "xsd:double"),
+    ('"INF"^^xsd:double', "INF", "xsd:double"),
+    ('"-INF"^^xsd:double', "-INF", "xsd:double"),
+    ('"NaN"^^xsd:double', "NaN", "xsd:double"),
+    ('"1E39"^^xsd:float', "1E39", "xsd:float"),
+    ('"NaN"^^xsd:float', "NaN", "xsd:float")])
+def test_a_number_that_is_not_finite_is_an_ill_typed_value(capsys, tmp_path: Path,
+                                                           written: str, shown: str,
+                                                           datatype: str) -> None:
+    path = tmp_path / "dose.ttl"
+    path.write_text(INFINITE_DOSE.read_text(encoding="utf-8").replace(
+        "gkg:doseAmount 1E400", f"gkg:doseAmount {written}"), encoding="utf-8")
+    expected = (f'Ill-typed value "{shown}"^^{datatype}: not a finite number (infinite, NaN, '
+                f"or beyond the range of {datatype}): correct the value; nothing is compared "
+                "with it.")
+    assert cli.main(["validate", str(path)]) == 1
+    assert expected in capsys.readouterr().out
+    assert cli.main(["recommend", str(path), "--as-of", "2026-12-01"]) == 1
+    err = capsys.readouterr().err
+    assert "the record violates the patient shapes; nothing is derived" in err
+    assert expected in err
+    assert cli.main(["recommend", str(path), "--format", "jsonl", "--quiet"]) == 1
+    (line,) = capsys.readouterr().out.splitlines()
+    assert '"refused": true' in line and "not a finite number" in line
+
+
+def test_a_large_finite_double_is_read() -> None:
+    from rdflib import Literal
+    from rdflib.namespace import XSD
+
+    from guidelinekg.literal_checks import _datatype_problem
+
+    assert _datatype_problem(Literal("1.7E308", datatype=XSD.double)) is None
+    assert _datatype_problem(Literal("3.4E38", datatype=XSD.float)) is None
+    assert _datatype_problem(Literal("-1E-400", datatype=XSD.double)) is None  # underflow: 0

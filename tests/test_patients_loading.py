@@ -332,3 +332,76 @@ def test_import_fhir_and_validate_read_the_same_files_into_the_same_graph(
     loaded = load_patient_input(inputs, quiet=True)
     assert isomorphic(parse_rdf_file(output), loaded.graph)
     assert len(set(loaded.graph.subjects(RDF.type, PATIENT))) == 6
+
+
+# Red-team finding 6: a folder's NDJSON file was skipped without a word by the whole-input
+# reading, read by the cohort run: the same folder gave another clinical answer by format.
+READING_DEFECTS = Path(__file__).parent / "fixtures" / "reading-defects"
+NDJSON_FOLDER = READING_DEFECTS / "folder-bundle-and-ndjson-retest"
+COHORT_ONLY = ("FHIR Bulk Data NDJSON (a resource a line) is read by a cohort run only "
+               "(recommend --format jsonl or csv, validate --format jsonl)")
+
+
+@pytest.mark.parametrize("argv", [["validate"], ["recommend", "--format", "json"],
+                                  ["recommend"], ["import-fhir"]])
+def test_a_folders_ndjson_file_is_refused_by_the_whole_input_reading(capsys, argv) -> None:
+    code = cli.main([*argv, str(NDJSON_FOLDER)])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""
+    assert (f"guidelinekg {argv[0]}: error: {NDJSON_FOLDER / 'Observation.ndjson'}: "
+            f"{COHORT_ONLY}") in captured.err
+
+
+def test_the_cohort_run_reads_the_folders_ndjson_retest(capsys) -> None:
+    code = cli.main(["recommend", str(NDJSON_FOLDER), "--format", "jsonl",
+                     "--as-of", "2026-12-01", "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    (line,) = [json.loads(text) for text in captured.out.splitlines()]
+    statuses = {item["key"]: item["status"] for item in line["recommendations"]}
+    # The 2026-11-01 HER2-positive retest of the NDJSON file is read: HER2-positive care.
+    assert statuses["HER2-1"] == "applies"
+    assert statuses["HRP-1"] != "applies"
+
+
+def test_an_explicit_ndjson_file_is_refused_by_the_whole_input_reading(capsys) -> None:
+    code = cli.main(["validate", str(NDJSON_FOLDER / "Observation.ndjson")])
+    assert code == 2
+    assert COHORT_ONLY in capsys.readouterr().err
+
+
+def test_an_export_folder_is_said_to_be_one_not_a_manifest_without_patients(capsys) -> None:
+    export = READING_DEFECTS / "export-only"
+    code = cli.main(["validate", str(export)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"{export / 'Condition.ndjson'}: {COHORT_ONLY}" in err
+    assert "no patient found" not in err
+    code = cli.main(["validate", str(export / "manifest.json")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert (f"{export / 'manifest.json'}: the manifest of a FHIR Bulk Data export: the export "
+            "(its NDJSON files) is read by a cohort run only") in err
+    # The cohort run reads the same folder.
+    assert cli.main(["validate", str(export), "--format", "jsonl", "--quiet"]) in (0, 1)
+    assert capsys.readouterr().out.strip()
+
+
+@pytest.mark.parametrize("cohort", [False, True])
+def test_files_of_unknown_kinds_in_a_folder_are_named_in_a_warning_in_both_modes(
+        capsys, cohort: bool) -> None:
+    folder = READING_DEFECTS / "folder-with-unknown-files"
+    code = cli.main(["validate", str(folder), "--quiet",
+                     *(["--format", "jsonl"] if cohort else ["--format", "json"])])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    for name, suffix in (("notes.txt", ".txt"), ("other-record.n3", ".n3")):
+        # Said even with --quiet: a file left unread is never silent.
+        assert (f"guidelinekg validate: warning: {folder / name}: not read: a {suffix} file is "
+                "not a kind read here (.ttl, ") in captured.err
+    if cohort:
+        patients = {json.loads(line)["patient"] for line in captured.out.splitlines()}
+    else:
+        patients = {result["patient"] for result in json.loads(captured.out)["results"]}
+    assert patients == {"http://example.org/patients/hr-pos-bone-only/patient"}

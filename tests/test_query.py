@@ -659,3 +659,47 @@ def test_no_module_builds_query_text_by_string_formatting():
                 for path in modules
                 for line, kind in query_text_formatting(path.read_text(encoding="utf-8"))]
     assert offences == [], "query text must come from queries/*.rq with bound parameters"
+
+
+# Red-team finding 10: `query` had no time limit; this query never ends.
+HEAVY_QUERY = Path(__file__).parent / "fixtures" / "reading-defects" / "heavy-property-path.rq"
+
+
+def test_a_query_over_the_time_limit_is_stopped_with_exit_2(capsys) -> None:
+    import time
+
+    started = time.monotonic()
+    code = cli.main(["query", "--file", str(HEAVY_QUERY), "--query-timeout", "1"])
+    elapsed = time.monotonic() - started
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""
+    assert captured.err == (f"guidelinekg query: error: {HEAVY_QUERY}: the query was stopped: "
+                            "it ran longer than the time limit of 1 s (--query-timeout; give "
+                            "a larger one to let it run longer)\n")
+    assert elapsed < 15, elapsed  # the worker is killed at the limit, not waited for
+
+
+def test_a_query_within_the_time_limit_answers_as_without_one(capsys) -> None:
+    assert cli.main(["query", "dose-regimens", "--format", "csv", "--engine", "rdflib"]) == 0
+    limited = capsys.readouterr().out
+    assert limited.count("\r\n") == 12  # the header and the 11 regimens
+    query = resolve_query("dose-regimens")
+    assert format_csv(run_query(query, engine_name="rdflib")) == limited
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "86401"])
+def test_a_query_timeout_out_of_range_is_refused(capsys, value: str) -> None:
+    assert cli.main(["query", "dose-regimens", "--query-timeout", value]) == 2
+    assert capsys.readouterr().err == (
+        "guidelinekg query: error: --query-timeout must be a number of seconds above 0 and at "
+        "most 86400 (a day)\n")
+
+
+def test_the_query_timeout_is_in_the_help(capsys) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["query", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--query-timeout SECONDS stop a query still running after SECONDS (default 60;" \
+        in help_text
+    assert "an error, exit code 2" in help_text

@@ -227,6 +227,28 @@ def test_json_ld_with_a_remote_context_is_refused_not_fetched(capsys, tmp_path: 
     assert "fetches nothing over the network" in err
 
 
+READING_DEFECTS = Path(__file__).parent / "fixtures" / "reading-defects"
+
+
+@pytest.mark.parametrize(("name", "iri", "code_point"), [
+    ("jsonld-invalid-id-vanishing-patients.jsonld", "http://ex.org/p 2", " "),
+    ("jsonld-invalid-coerced-reference.jsonld", "http://ex.org/p{1}", "{")])
+def test_json_ld_with_an_invalid_iri_is_refused_not_left_out(capsys, name: str, iri: str,
+                                                              code_point: str) -> None:
+    # Red-team finding 8: the JSON-LD reader left such a node out without a word, so a
+    # patient vanished and the input "conformed"; RDF/XML refuses the same IRI.
+    path = READING_DEFECTS / name
+    err = refused(capsys, path)
+    assert err == (f"guidelinekg validate: error: {path}: not valid JSON-LD: @id or IRI "
+                   f"{iri!r} is not a valid IRI (Invalid IRI code point {code_point!r}); the "
+                   "JSON-LD reader would leave out what it names without a word, so the file "
+                   "is refused\n")
+    for argv in (["recommend", str(path)], ["recommend", str(path), "--format", "jsonl"],
+                 ["validate", str(path), "--format", "jsonl"]):
+        assert cli.main(argv) == 2
+        assert f"{iri!r} is not a valid IRI" in capsys.readouterr().err
+
+
 def test_a_png_named_ttl_is_refused(capsys, tmp_path: Path) -> None:
     path = tmp_path / "image.ttl"
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01")

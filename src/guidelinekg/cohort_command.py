@@ -103,7 +103,17 @@ def cohort_settings(args: argparse.Namespace) -> CohortSettings:
 def _cohort_lines(args: argparse.Namespace, settings: CohortSettings, size: int,
                   report: TextIO | None) -> int:
     summary, problems = _evaluate(args, settings, size, "recommend", report)
+    if _no_patient(summary, problems):
+        # As recommend on the input read whole (recommend_command): nothing to derive from.
+        print("guidelinekg recommend: no gkg:Patient in the input", file=sys.stderr)
+        return 2
     return finish_cohort_run(args, summary, problems)
+
+
+def _no_patient(summary: CohortSummary, problems: list[BulkProblem]) -> bool:
+    """Whether a cohort run found no patient and nothing to refuse (records that name an
+    undeclared patient are refused, exit 1, as in a whole run)."""
+    return not summary.patients and not summary.refused and not problems
 
 
 def finish_cohort_run(args: argparse.Namespace, summary: CohortSummary,
@@ -128,6 +138,10 @@ def _evaluate(args: argparse.Namespace, settings: CohortSettings, size: int, com
     with worker_pool(args.workers) as mapper:
         started = time.monotonic()
         cohort = read_cohort(args.paths, size, mapper)
+        if not cohort.buckets and not cohort.problems:
+            # Nothing at all was read: said by the caller, before any output (a CSV header).
+            cohort.close()
+            return CohortSummary(), []
         try:
             console.detail(f"{cohort.read}, cut into "
                            f"{console.count(len(cohort.buckets), 'bucket')} of whole patients, "

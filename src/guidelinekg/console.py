@@ -45,6 +45,12 @@ def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
 
+def warn(text: str) -> None:
+    """A warning about the input (a file left unread): like a refusal, never silenced."""
+    prefix = f"guidelinekg {_level.command}: " if _level.command else "guidelinekg: "
+    print(prefix + "warning: " + text, file=sys.stderr, flush=True)
+
+
 def detail(text: str) -> None:
     """A detail (``guidelinekg COMMAND: text``): on standard error with --verbose only."""
     if _level.verbose:

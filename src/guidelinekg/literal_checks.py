@@ -4,7 +4,8 @@ A date written "-0"^^xsd:date, a decimal "NaN"^^xsd:decimal or a blank node wher
 belongs made pySHACL's comparisons (sh:lessThanOrEquals between a start and an end date)
 raise inside the validator, and rdflib logs a traceback for every lexical form it cannot
 convert. The record is checked here first: every literal whose lexical form is not one of
-its datatype's (XML Schema lexical spaces, and a real calendar date), and every value of a
+its datatype's (XML Schema lexical spaces, a real calendar date, and a finite number: INF,
+NaN and "1E400"^^xsd:double are lexical forms of a double but no value), and every value of a
 datatype property of the ontology that is not a literal at all, is a violation naming the
 value and its datatype. Those triples are kept out of the shapes' run, so that no engine
 compares them; the record is refused all the same (a violation blocks the derivation).
@@ -18,7 +19,9 @@ produces) cannot be compared, and pySHACL raised on it, so it is ill-typed too.
 
 from __future__ import annotations
 
+import math
 import re
+import sys
 from collections.abc import Iterable
 from datetime import date
 
@@ -49,6 +52,9 @@ LEXICAL_FORMS: dict[URIRef, re.Pattern[str]] = {
     XSD.float: re.compile(r"[+-]?((\d+(\.\d*)?|\.\d+)([Ee][+-]?\d+)?|INF)|NaN"),
 }
 _DATE_PART = re.compile(r"(-?\d{4,})-(\d{2})-(\d{2})")
+# The largest finite xsd:float (IEEE 754 single precision); a larger one reads as INF.
+_FLOAT_MAX = 3.4028234663852886e38
+_FLOATING = {XSD.double: sys.float_info.max, XSD.float: _FLOAT_MAX}
 # Longer lexical forms of numbers and dates are refused before any conversion is tried.
 MAX_LEXICAL_LENGTH = 64
 
@@ -84,7 +90,22 @@ def _datatype_problem(literal: Literal) -> tuple[URIRef, str] | None:
         return datatype, f"not a lexical form of {curie(datatype)}"
     if datatype in (XSD.date, XSD.dateTime) and not _is_calendar_date(lexical):
         return datatype, "not a date of the calendar"
+    if datatype in _FLOATING and not _is_finite(lexical, _FLOATING[datatype]):
+        # INF, NaN and "1E400" (which reads as INF) are lexical forms, but no dose, weight or
+        # count: compared, they give "found Infinity mg" or nothing at all.
+        return datatype, f"not a finite number (infinite, NaN, or beyond the range of " \
+                         f"{curie(datatype)})"
     return None
+
+
+def _is_finite(lexical: str, largest: float) -> bool:
+    """Whether a double's or float's lexical form (already matched) is a finite number
+    within the datatype's range."""
+    try:
+        value = float(lexical)
+    except ValueError:  # not reachable after the pattern; refused all the same
+        return False
+    return math.isfinite(value) and abs(value) <= largest
 
 
 def datatype_ranges(ontology: Graph, shapes: Graph) -> dict[Node, Node]:

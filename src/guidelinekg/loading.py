@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -71,6 +72,7 @@ MAX_HTML_TAGS = 512
 _XML_CHUNK_BYTES = 1024 * 1024
 _READ_STEP_BYTES = 1024 * 1024
 _RDF_HTML = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#HTML")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 
 RDF_FORMATS: dict[str, ox.RdfFormat] = {
     ".ttl": ox.RdfFormat.TURTLE,
@@ -330,7 +332,8 @@ def _parse_error(error: Exception, path: Path, rdf_format: ox.RdfFormat) -> Inpu
     return InputError(path, f"not valid {name}: {error}")
 
 
-def _read_triples(data: bytes, path: Path, rdf_format: ox.RdfFormat) -> Graph:
+def _read_triples(data: bytes, path: Path, rdf_format: ox.RdfFormat) -> tuple[Graph, int]:
+    """The file's triples as an rdflib graph, and how many statements the parser gave."""
     graph = Graph()
     add = graph.add
     html_tags = 0
@@ -346,6 +349,7 @@ def _read_triples(data: bytes, path: Path, rdf_format: ox.RdfFormat) -> Graph:
         return made
 
     quads = ox.parse(data, format=rdf_format, base_iri=path.resolve().as_uri())
+    count = 0
     for count, quad in enumerate(quads, start=1):
         if count > MAX_TRIPLES:
             raise InputError(path, f"more than {MAX_TRIPLES} triples (the limit)")
@@ -357,7 +361,51 @@ def _read_triples(data: bytes, path: Path, rdf_format: ox.RdfFormat) -> Graph:
                                        "in all (the limit; parsing them slows down with "
                                        "their nesting)")
         add((term(quad.subject), term(quad.predicate), term(obj)))
-    return graph
+    return graph, count
+
+
+def _ill_formed_term(quad: ox.Quad) -> str | None:
+    """An IRI or language tag of a leniently parsed statement that is not well-formed, in
+    words, or None."""
+    for node in (quad.subject, quad.predicate, quad.object):
+        if isinstance(node, ox.NamedNode):
+            try:
+                ox.NamedNode(node.value)  # the constructor checks the IRI
+            except ValueError as error:
+                return f"@id or IRI {node.value!r} is not a valid IRI ({error})"
+        elif isinstance(node, ox.Literal) and node.language:
+            try:
+                ox.Literal(node.value, language=node.language)
+            except ValueError as error:
+                return f"language tag {node.language!r} is not valid ({error})"
+    return None
+
+
+def _kept_by_json_ld(quad: ox.Quad) -> bool:
+    """Whether a leniently read statement is one JSON-LD keeps: a key that is no IRI and no
+    term of the @context (no scheme: ``as_of`` of plain JSON) is ignored by JSON-LD itself,
+    in strict reading too (not an ill-formed IRI; see check_json_ld_dropped)."""
+    return _SCHEME.match(quad.predicate.value) is not None
+
+
+def check_json_ld_dropped(data: bytes, path: Path, statements: int) -> None:
+    """Refuse JSON-LD of which the reader dropped statements for an ill-formed IRI or
+    language tag: as JSON-LD prescribes, a node whose @id (or a value whose IRI) is not a
+    well-formed IRI is left out without an error, so a patient would vanish and the rest
+    still conform. Read again without those checks (``lenient``), such a file gives more
+    statements, and the first ill-formed term is named (RDF/XML and Turtle refuse the same
+    IRI with a syntax error). Statements JSON-LD leaves out for another reason (under a key
+    of plain JSON) are not refused here."""
+    base = path.resolve().as_uri()
+    lenient = (quad for quad in ox.parse(data, format=ox.RdfFormat.JSON_LD, base_iri=base,
+                                         lenient=True) if _kept_by_json_ld(quad))
+    if sum(1 for _ in zip(lenient, range(statements + 1), strict=False)) <= statements:
+        return  # nothing left out: the usual case, one quick pass
+    for quad in ox.parse(data, format=ox.RdfFormat.JSON_LD, base_iri=base, lenient=True):
+        if _kept_by_json_ld(quad) and (problem := _ill_formed_term(quad)) is not None:
+            raise InputError(path, f"not valid JSON-LD: {problem}; the JSON-LD reader would "
+                                   "leave out what it names without a word, so the file is "
+                                   "refused")
 
 
 def parse_rdf_bytes(data: bytes, path: Path, rdf_format: ox.RdfFormat) -> Graph:
@@ -369,7 +417,10 @@ def parse_rdf_bytes(data: bytes, path: Path, rdf_format: ox.RdfFormat) -> Graph:
     elif rdf_format == ox.RdfFormat.JSON_LD:
         check_json_ld(data, path)
     try:
-        return _read_triples(data, path, rdf_format)
+        graph, statements = _read_triples(data, path, rdf_format)
+        if rdf_format == ox.RdfFormat.JSON_LD:
+            check_json_ld_dropped(data, path, statements)
+        return graph
     except (SyntaxError, ValueError, OSError, MemoryError, RecursionError) as error:
         failure = _parse_error(error, path, rdf_format)
     # Raised outside the except block, so that the half-built graph, which the original

@@ -83,21 +83,44 @@ class PatientInput:
         return lines + self.cross_file
 
 
+# FHIR Bulk Data NDJSON is read by a cohort run only (guidelinekg.cohort_input): an export
+# has no size limit, and its lines are gathered by patient on disk.
+NDJSON_SUFFIX = ".ndjson"
+NDJSON_COHORT_ONLY = ("FHIR Bulk Data NDJSON (a resource a line) is read by a cohort run only "
+                      "(recommend --format jsonl or csv, validate --format jsonl), which reads "
+                      "the export with the rest of the input: refused here, not left out")
+MANIFEST_COHORT_ONLY = ("the manifest of a FHIR Bulk Data export: the export (its NDJSON files) "
+                        "is read by a cohort run only (recommend --format jsonl or csv, "
+                        "validate --format jsonl)")
+
+
 def folder_files(folder: Path, suffixes: Iterable[str]) -> list[Path]:
     """The files of a folder with one of the suffixes: recursively, sorted, hidden files and
-    folders skipped."""
+    folders skipped. Every other file is named in a warning (console.warn, never silenced):
+    a record in a file of another kind must not be left out without a word."""
     wanted = tuple(suffixes)
-    return [candidate for candidate in sorted(folder.rglob("*"))
-            if candidate.is_file() and candidate.suffix.lower() in wanted
-            and not any(part.startswith(".") for part in candidate.relative_to(folder).parts)]
+    found: list[Path] = []
+    for candidate in sorted(folder.rglob("*")):
+        if not candidate.is_file() or any(part.startswith(".") for part in
+                                          candidate.relative_to(folder).parts):
+            continue
+        if candidate.suffix.lower() in wanted:
+            found.append(candidate)
+        else:
+            console.warn(f"{candidate}: not read: a {candidate.suffix or 'suffixless'} "
+                         f"file is not a kind read here ({', '.join(wanted)})")
+    return found
 
 
 def input_files(paths: Iterable[Path | str], json_only: bool = False,
                 stdin: bool = False) -> list[Path]:
     """The files to read: each file as given, and the RDF/JSON files of each folder
     (recursively, sorted, hidden files and folders skipped; only .json files when
-    ``json_only``, for FHIR); with ``stdin``, ``-`` gives :data:`STDIN`."""
-    suffixes = (".json",) if json_only else tuple(RDF_FORMATS)
+    ``json_only``, for FHIR); with ``stdin``, ``-`` gives :data:`STDIN`. A folder's FHIR
+    Bulk Data NDJSON file is refused (only a cohort run reads it: the whole input would
+    otherwise differ from the cohort run's); a file of an unknown kind is named in a
+    warning (:func:`folder_files`)."""
+    suffixes = ((".json",) if json_only else tuple(RDF_FORMATS)) + (NDJSON_SUFFIX,)
     files: list[Path] = []
     for given in paths:
         path = Path(given)
@@ -110,6 +133,11 @@ def input_files(paths: Iterable[Path | str], json_only: bool = False,
             if not found:
                 raise InputError(path, "the folder holds no JSON file" if json_only
                                  else "the folder holds no RDF or JSON file")
+            # Refused before anything is read: an export folder is said to be one, rather
+            # than its manifest found to hold no patient.
+            for file in found:
+                if file.suffix.lower() == NDJSON_SUFFIX:
+                    raise InputError(file, NDJSON_COHORT_ONLY)
             files.extend(found)
         elif path.exists():
             files.append(path)
@@ -192,10 +220,20 @@ def _is_json(path: Path, data: bytes) -> bool:
 
 
 def _is_fhir(path: Path, data: bytes) -> bool:
+    """Whether a file is FHIR JSON (an object with resourceType); a Bulk Data manifest is
+    refused: only a cohort run reads an export."""
     if not _is_json(path, data):
         return False
     document = _json_document(data, path)
-    return isinstance(document, dict) and "resourceType" in document
+    if not isinstance(document, dict):
+        return False
+    if "resourceType" in document:
+        return True
+    from guidelinekg.bulk_data import is_manifest  # here: it loads the FHIR importer
+
+    if is_manifest(document):
+        raise InputError(path, MANIFEST_COHORT_ONLY)
+    return False
 
 
 def _rdf_format(path: Path, data: bytes) -> ox.RdfFormat:
@@ -211,6 +249,8 @@ def _read_bytes(path: Path) -> bytes:
         data = read_stdin()
         stdin_suffix(data)  # refuses what only a cohort run reads
         return data
+    if path.suffix.lower() == NDJSON_SUFFIX:
+        raise InputError(path, NDJSON_COHORT_ONLY)
     if rdf_format_for(path) is None:
         raise InputError(path, "unknown file type; expected .ttl, .nt, .rdf/.owl/.xml, "
                                ".jsonld or .json (RDF or FHIR JSON)")

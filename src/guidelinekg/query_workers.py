@@ -48,9 +48,11 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext, SpawnProcess
+from typing import TypeVar
 
 from guidelinekg import oxigraph as ox
 
@@ -63,6 +65,7 @@ DEFAULT_MEMORY_MB = 1024
 MIN_MEMORY_MB = 128
 START_TIMEOUT = 120.0
 KNOWN_LONG = 256
+_T = TypeVar("_T")
 
 SOLUTION_FORMATS: dict[str, ox.QueryResultsFormat] = {
     "application/sparql-results+json": ox.QueryResultsFormat.JSON,
@@ -265,6 +268,68 @@ def _answer(store: ox.Store, request: QueryRequest) -> Answer:
         return Answer(Outcome.MEMORY)
     except (OSError, ValueError, TypeError, RuntimeError) as error:
         return Answer(Outcome.ERROR, message=str(error))
+
+
+# ---------------------------------------------------------------------------------------
+# One query with a time limit, for the command line (guidelinekg query --query-timeout)
+# ---------------------------------------------------------------------------------------
+
+
+class QueryStopped(Exception):
+    """A query run by :func:`call_with_time_limit` that gave no answer: ``answer`` says why
+    (TIMEOUT, MEMORY or CRASHED), its message as the endpoint words it."""
+
+    def __init__(self, answer: Answer, seconds: float) -> None:
+        self.answer = answer
+        _, message, _ = describe_failure(answer, PoolLimits(1, 1, query_timeout=seconds))
+        super().__init__(message)
+
+
+def _call_and_send(function: Callable[[], object], connection: Connection) -> None:
+    """In the worker: the function's value, or the exception it raised, to the parent."""
+    try:
+        outcome: tuple[str, object] = ("value", function())
+    except Exception as error:  # handed to the parent, which raises it
+        outcome = ("raised", error)
+    try:
+        connection.send(outcome)
+    except Exception as error:  # an unpicklable value or exception: said in words
+        connection.send(("raised", RuntimeError(f"{type(error).__name__}: {error}")))
+
+
+def call_with_time_limit(function: Callable[[], _T], seconds: float) -> _T:
+    """``function()`` run in a worker process that is killed at ``seconds``, as the
+    endpoint's workers are (pyoxigraph cannot interrupt a query): its value, the exception
+    it raised, or :class:`QueryStopped`. The worker is forked, so the function needs no
+    pickling and the graphs already read are not read again; only the value is sent back.
+    For a single-threaded caller (the command line), which forking requires."""
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    sys.stdout.flush()  # the worker's exit flushes its copy of any buffered output
+    sys.stderr.flush()
+    process = context.Process(target=_call_and_send, args=(function, sender), daemon=True)
+    process.start()
+    sender.close()
+    try:
+        if not receiver.poll(seconds):
+            raise QueryStopped(Answer(Outcome.TIMEOUT), seconds)
+        try:
+            kind, value = receiver.recv()
+        except (EOFError, OSError):
+            process.join(2)
+            code = process.exitcode
+            died = (Answer(Outcome.MEMORY) if code in (-signal.SIGABRT, -signal.SIGKILL)
+                    else Answer(Outcome.CRASHED, message=f"exit code {code}"))
+            raise QueryStopped(died, seconds) from None
+    finally:
+        if process.is_alive():
+            process.kill()
+        process.join(5)
+        receiver.close()
+    if kind == "raised":
+        assert isinstance(value, BaseException)
+        raise value
+    return value  # what function returned
 
 
 # ---------------------------------------------------------------------------------------

@@ -73,6 +73,10 @@ from guidelinekg.store import (
 )
 
 FORMATS = ("table", "csv", "json")
+# A query of the guideline graph takes well under a second; a minute is for your own heavy
+# ones, and ends the pathological ones (serve's default is shorter: it has many clients).
+DEFAULT_QUERY_TIMEOUT = 60.0
+MAX_QUERY_TIMEOUT = 86_400.0
 ENGINES = ("oxigraph", "rdflib")
 
 
@@ -244,14 +248,15 @@ def _projected_variables(text: str) -> list[str]:
 
 def run_query(query: QueryFile, values: Mapping[str, str] | None = None,
               engine_name: EngineName = "oxigraph", graph: Graph | None = None,
-              store: StoreDataset | None = None) -> QueryResult:
+              store: StoreDataset | None = None, timeout: float | None = None) -> QueryResult:
     """Run a query file on the guideline graph (or the graph given, or the store's graphs)
-    with parameter values."""
+    with parameter values. With ``timeout`` (seconds), an embedded engine runs the query in
+    a worker process stopped at the limit (guidelinekg.query_workers: no engine can be
+    interrupted otherwise), and a QueryError says so; a store has its own time limits."""
     prepared = prepare_query(query.text, query.name)  # project prefixes declared, checked
     if prepared != query.text:
         query = replace(query, text=prepared)
     form = query_form(query.text, query.name)
-    engine: SparqlEngine | StoreDataset
     if store is not None:
         bindings = bind_checked(query, values or {}, store.occurs)
     else:
@@ -265,8 +270,28 @@ def run_query(query: QueryFile, values: Mapping[str, str] | None = None,
         if unprojected:
             raise QueryError(f"{query.name}: parameter {', '.join(unprojected)} must be a "
                              "variable of the SELECT clause to be bound")
-    # an unknown engine name raises QueryError
-    engine = store if store is not None else make_engine(engine_name, graph)
+    if store is not None:
+        return _evaluate(store, query, form, bindings, engine_name)
+    if timeout is None:
+        # an unknown engine name raises QueryError
+        return _evaluate(make_engine(engine_name, graph), query, form, bindings, engine_name)
+    from guidelinekg.query_workers import QueryStopped, call_with_time_limit
+
+    make_engine(engine_name)  # an unknown engine is refused here, not in the worker
+    embedded = graph
+    try:
+        return call_with_time_limit(
+            lambda: _evaluate(make_engine(engine_name, embedded), query, form, bindings,
+                              engine_name), timeout)
+    except QueryStopped as stopped:
+        raise QueryError(f"{query.name}: {stopped} (--query-timeout; give a larger one to let "
+                         "it run longer)") from None
+
+
+def _evaluate(engine: SparqlEngine | StoreDataset, query: QueryFile, form: QueryForm,
+              bindings: Mapping[str, Node], engine_name: str) -> QueryResult:
+    """The query's answer from the engine or store, every failure a QueryError (or the
+    store's StoreError)."""
     try:
         if form == "SELECT":
             variables, rows = engine.select_with_variables(query.text, bindings)
@@ -437,6 +462,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --endpoint: a named graph of the store to query (repeatable; "
                              "their merge is the default graph); by default the guideline "
                              "graphs guidelinekg load writes")
+    parser.add_argument("--query-timeout", type=float, default=DEFAULT_QUERY_TIMEOUT,
+                        metavar="SECONDS",
+                        help="stop a query still running after SECONDS (default "
+                             f"{DEFAULT_QUERY_TIMEOUT:g}; as serve --query-timeout, the query "
+                             "runs in a worker process that is killed): an error, exit code 2; "
+                             "with --endpoint the store's own limits apply")
 
 
 def store_dataset(args: argparse.Namespace) -> StoreDataset | None:
@@ -467,6 +498,9 @@ def run(args: argparse.Namespace) -> int:
         raise QueryError("give either a bundled query NAME or --file QUERY.rq"
                          + (" (not both)" if args.name else "")
                          + "; guidelinekg query --list shows the bundled queries")
+    if not 0 < args.query_timeout <= MAX_QUERY_TIMEOUT:  # NaN too
+        raise QueryError(f"--query-timeout must be a number of seconds above 0 and at most "
+                         f"{MAX_QUERY_TIMEOUT:g} (a day)")
     query = read_user_query(args.file) if args.file else resolve_query(args.name)
     store = store_dataset(args)
     values = parse_parameter_values(args.param)
@@ -476,7 +510,8 @@ def run(args: argparse.Namespace) -> int:
                       else f"on the guideline graph with {args.engine or 'oxigraph'}")
                    + (f", parameters: {', '.join(sorted(values))}" if values else ""))
     started = console.clock()
-    result = run_query(query, values, args.engine or "oxigraph", store=store)
+    result = run_query(query, values, args.engine or "oxigraph", store=store,
+                       timeout=args.query_timeout)
     answer = (f"{console.count(len(result.rows), 'row')}" if result.form == "SELECT" else
               f"{console.count(len(result.triples), 'triple')}" if result.form == "CONSTRUCT"
               else str(result.boolean).lower())
