@@ -185,6 +185,25 @@ def test_a_fact_value_node_not_typed_fact_value_is_refused() -> None:
     _check_fact_values("facts/age", [fact, (node, RDF.type, FACT_VALUE)])
 
 
+@engines
+def test_fact_value_problems_are_found_in_each_engines_own_terms(engine_name: str) -> None:
+    """The derivation checks fact values in the engine's own terms (add_fact_values, no
+    rdflib round trip): two values on one node, and an untyped node, are found there too."""
+    from guidelinekg.facts import _fact_value_problem
+
+    engine = make_engine(engine_name)
+    terms = tuple(engine.native_term(term) for term in (VALUE, FACT, RDF.type, FACT_VALUE))
+    node = engine.native_term(URIRef("urn:guidelinekg:fact-value:p:age"))
+    three, four = engine.native_term(Literal(3)), engine.native_term(Literal(4))
+    fact = engine.native_term(URIRef("https://w3id.org/guidelinekg/fact/age"))
+    assert _fact_value_problem([(node, terms[0], three), (node, terms[0], four)], terms) == \
+        (node, {three, four})
+    assert _fact_value_problem([(node, terms[1], fact), (node, terms[0], three)], terms) == \
+        (node, set())
+    assert _fact_value_problem([(node, terms[1], fact), (node, terms[2], terms[3]),
+                                (node, terms[0], three)], terms) is None
+
+
 # --------------------------------------------------------------------------------------
 # Both engines, every patient
 # --------------------------------------------------------------------------------------

@@ -155,11 +155,11 @@ def prepare_engine(patient_graph: Graph, as_of: date, engine_name: EngineName = 
     """An engine holding guideline, patients, fact values and evaluated criteria.
     ``knowledge``: a guideline graph of the caller's (engines copy what they are given, so
     it is only read); by default the project's guideline graph."""
-    from guidelinekg.facts import derive_facts
+    from guidelinekg.facts import add_fact_values
 
     engine, depth = _guideline_engine(engine_name, knowledge)
     engine.add(patient_graph)
-    engine.add(derive_facts(engine, as_of, patient))
+    add_fact_values(engine, as_of, patient)
     evaluate_criteria(engine, patient, depth)
     return engine
 

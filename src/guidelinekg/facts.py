@@ -46,6 +46,18 @@ def fact_query_names(engine: SparqlEngine) -> list[str]:
     return sorted(str(row["query"]) for row in engine.select(_FACT_QUERIES))
 
 
+def _fact_queries(engine: SparqlEngine, as_of: date, patient: URIRef | None
+                  ) -> tuple[list[str], dict[str, Node]]:
+    """The fact queries the engine's facts name, and their bindings."""
+    bindings: dict[str, Node] = {"asOf": Literal(as_of, datatype=XSD.date)}
+    if patient is not None:
+        bindings["patient"] = patient
+    names = fact_query_names(engine)
+    if not names:
+        raise QueryError("no patient fact names a query (gkg:derivedBy): is the ontology loaded?")
+    return names, bindings
+
+
 def derive_facts(engine: SparqlEngine, as_of: date,
                  patient: URIRef | None = None) -> list[Triple]:
     """Every fact value of every patient (or of one patient) at ``as_of``, as triples.
@@ -53,12 +65,7 @@ def derive_facts(engine: SparqlEngine, as_of: date,
     The engine must hold the guideline graph (ontology, facts, content) and the patient
     graph. The triples are returned, not added: the caller decides where they go.
     """
-    bindings: dict[str, Node] = {"asOf": Literal(as_of, datatype=XSD.date)}
-    if patient is not None:
-        bindings["patient"] = patient
-    names = fact_query_names(engine)
-    if not names:
-        raise QueryError("no patient fact names a query (gkg:derivedBy): is the ontology loaded?")
+    names, bindings = _fact_queries(engine, as_of, patient)
     triples: list[Triple] = []
     for name in names:
         produced = engine.construct(load_query(name).text, bindings)
@@ -67,26 +74,56 @@ def derive_facts(engine: SparqlEngine, as_of: date,
     return triples
 
 
+def add_fact_values(engine: SparqlEngine, as_of: date, patient: URIRef | None = None) -> None:
+    """Add every fact value (:func:`derive_facts`) to the engine, in its own terms: the
+    same triples, checked the same way, without making rdflib terms of them (which cost as
+    much as the queries on cohorts). Every query runs before any value is added."""
+    names, bindings = _fact_queries(engine, as_of, patient)
+    terms = tuple(engine.native_term(term) for term in (VALUE, FACT, _RDF_TYPE, FACT_VALUE))
+    produced: list[tuple] = []
+    for name in names:
+        triples = engine.construct_native(load_query(name).text, bindings)
+        if _fact_value_problem(triples, terms) is not None:
+            derive_facts(engine, as_of, patient)  # raises, naming the node and its values
+            raise QueryError(f"query {name!r} gave ill-formed fact values")
+        produced.extend(triples)
+    engine.add_native(produced)
+
+
 def _check_fact_values(query_name: str, triples: list[Triple]) -> None:
     """A FactValue node has at most one value, and is typed gkg:FactValue (the derivation
     finds fact values by their type): otherwise the query is wrong, not the record."""
-    values: dict[Node, set[Node]] = defaultdict(set)
+    problem = _fact_value_problem(triples, (VALUE, FACT, _RDF_TYPE, FACT_VALUE))
+    if problem is None:
+        return
+    node, found = problem
+    if found:
+        shown = ", ".join(sorted(term.n3() for term in found))
+        raise QueryError(f"query {query_name!r} gave {node} more than one value ({shown})")
+    raise QueryError(f"query {query_name!r} gave {node} a gkg:fact without typing it "
+                     "gkg:FactValue")
+
+
+def _fact_value_problem(triples: list, terms: tuple) -> tuple[object, set] | None:
+    """A node with more than one value (and its values), or the first node with a gkg:fact
+    that is not typed gkg:FactValue (and no values); ``terms``: gkg:factValue, gkg:fact,
+    rdf:type and gkg:FactValue in the triples' own terms. Values compare in canonical form
+    (pyoxigraph's terms are canonical already: canonical_literal leaves them as they are)."""
+    value_term, fact_term, type_term, fact_value_term = terms
+    values: dict[object, set] = defaultdict(set)
     facts, typed = set(), set()
     for subject, predicate, obj in triples:
-        if predicate == VALUE:
+        if predicate == value_term:
             values[subject].add(canonical_literal(obj))
-        elif predicate == FACT:
+        elif predicate == fact_term:
             facts.add(subject)
-        elif predicate == _RDF_TYPE and obj == FACT_VALUE:
+        elif predicate == type_term and obj == fact_value_term:
             typed.add(subject)
     for node, found in values.items():
         if len(found) > 1:
-            shown = ", ".join(sorted(term.n3() for term in found))
-            raise QueryError(f"query {query_name!r} gave {node} more than one value ({shown})")
-    untyped = sorted(map(str, facts - typed))
-    if untyped:
-        raise QueryError(f"query {query_name!r} gave {untyped[0]} a gkg:fact without typing "
-                         "it gkg:FactValue")
+            return node, found
+    untyped = sorted(facts - typed, key=str)
+    return (untyped[0], set()) if untyped else None
 
 
 @dataclass(frozen=True)

@@ -237,6 +237,22 @@ class SparqlEngine:
         """Add what a CONSTRUCT query builds to the engine's own data."""
         self.add(self.construct(text, bindings))
 
+    # What a CONSTRUCT builds in the engine's own terms, to be checked and added back
+    # without a round trip through rdflib's terms (which cost as much as the queries).
+    def construct_native(self, text: str, bindings: Mapping[str, Node] | None = None
+                         ) -> list[tuple]:
+        """The triples a CONSTRUCT query builds, as (subject, predicate, object) in the
+        engine's own terms (compare them with :meth:`native_term`)."""
+        return list(self.construct(text, bindings))
+
+    def add_native(self, triples: Iterable[tuple]) -> None:
+        """Add triples given in the engine's own terms (:meth:`construct_native`)."""
+        self.add(triples)
+
+    def native_term(self, term: Node) -> object:
+        """An rdflib term in the engine's own form."""
+        return term
+
     def snapshot(self) -> list:
         """The engine's data in its own form, for :meth:`restored` (a fresh engine with the
         same data, made faster than by adding rdflib triples again)."""
@@ -307,6 +323,20 @@ class OxigraphEngine(SparqlEngine):
         if not isinstance(triples, ox.QueryTriples):
             raise QueryError("expected a CONSTRUCT query")
         self.store.extend([ox.Quad(t.subject, t.predicate, t.object) for t in triples])
+
+    def construct_native(self, text: str, bindings: Mapping[str, Node] | None = None
+                         ) -> list[tuple]:
+        triples = self._run(text, bindings)
+        if not isinstance(triples, ox.QueryTriples):
+            raise QueryError("expected a CONSTRUCT query")
+        return [(t.subject, t.predicate, t.object) for t in triples]
+
+    def add_native(self, triples: Iterable[tuple]) -> None:
+        quad = ox.Quad
+        self.store.extend([quad(s, p, o) for s, p, o in triples])
+
+    def native_term(self, term: Node) -> object:
+        return stored_term(term)
 
     def ask(self, text: str, bindings: Mapping[str, Node] | None = None) -> bool:
         answer = self._run(text, bindings)
