@@ -615,6 +615,7 @@ def test_zoledronic_acid_doses_are_counted(engine_name: str) -> None:
     assert value_of(engine_name, "denosumab-ongoing", "zoledronic-acid-doses-given") == Literal(0)
     assert value_of(engine_name, "bma-undated", "zoledronic-acid-doses-given") == Literal(0)
     assert "zoledronic-acid-doses-given" not in facts_of(engine_name, "presence-mixed")
+    assert value_of(engine_name, "za-overnight", "zoledronic-acid-doses-given") == Literal(2)
     uncounted = view_of(engine_name, "za-course-uncounted", "zoledronic-acid-doses-given")
     assert (uncounted.value, uncounted.undetermined_because) == (
         None, "a zoledronic acid course that has ended does not record its doses given: how "
