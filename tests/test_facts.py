@@ -157,6 +157,8 @@ def test_fact_value_iris_are_built_from_patient_fact_and_item(engine_name: str) 
                             ":http%3A%2F%2Fexample.org%2Ffacts%2Fdeb-denosumab"),
                      URIRef(f"urn:guidelinekg:fact-value:{patient}"
                             ":bone-modifying-agent-given-or-planned"),
+                     URIRef(f"urn:guidelinekg:fact-value:{patient}"
+                            ":bone-modifying-agent-started-or-planned"),
                      URIRef(f"urn:guidelinekg:fact-value:{patient}:bone-modifying-agent-given"),
                      URIRef(f"urn:guidelinekg:fact-value:{patient}"
                             ":bone-modifying-agent-duration")}
@@ -587,10 +589,15 @@ def test_item_presence_reads_status_at_the_evaluation_date(engine_name: str) -> 
     assert sources_of(engine_name, patient, "bone-modifying-agent-given") == given
     assert sources_of(engine_name, patient, "bone-modifying-agent-given-or-planned") == \
         given | {"zdc-dose-later", "zdc-planned"}
-    # Stopped denosumab: neither given-or-ongoing nor planned; a planned discussion is not held.
+    # Stopped denosumab: given (until it stopped), not given or planned now; a planned
+    # discussion is not held.
     mixed = facts_of(engine_name, "presence-mixed")
-    assert "bone-modifying-agent-given" not in mixed
+    assert sources_of(engine_name, "presence-mixed", "bone-modifying-agent-given") == \
+        {"pm-denosumab"}
     assert "bone-modifying-agent-given-or-planned" not in mixed
+    # ... but it was started (AVOID-1 is a pitfall of initiation).
+    assert sources_of(engine_name, "presence-mixed", "bone-modifying-agent-started-or-planned") \
+        == {"pm-denosumab"}
     assert "multidisciplinary-discussion-documented" not in mixed
     assert value_of(engine_name, "presence-mixed", "stabilization-or-separation-surgery-done") \
         == TRUE

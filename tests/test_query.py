@@ -186,7 +186,7 @@ def test_facts_show_silence_means_absent_with_its_value(graph):
              for row in rows}
     assert facts == {
         "bone-metastasis": ("unknown", None),
-        "bone-modifying-agent-given-or-planned": ("absent", Literal(False)),
+        "bone-modifying-agent-started-or-planned": ("absent", Literal(False)),
     }
 
 
