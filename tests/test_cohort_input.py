@@ -230,6 +230,18 @@ def test_ndjson_files_that_start_with_a_byte_order_mark_lose_no_line() -> None:
         "urn:guidelinekg:patient:http%3A%2F%2Fhospital.example.org:bom-1"}
 
 
+def test_a_cohort_n_triples_file_may_start_with_a_byte_order_mark(tmp_path: Path) -> None:
+    """A cohort run streams N-Triples from disk: a leading BOM is read past there too, and
+    the patient's results are those of the same file without it."""
+    with_mark = Path(__file__).parent / "fixtures" / "cli-followups" / "bom-patient.nt"
+    assert with_mark.read_bytes().startswith(b"\xef\xbb\xbf")
+    without = tmp_path / "patient.nt"
+    without.write_bytes(with_mark.read_bytes().removeprefix(b"\xef\xbb\xbf"))
+    results = streamed([with_mark])
+    assert results and not [line for line in results if line.get("refused")]
+    assert results == streamed([without])
+
+
 def test_patient_1_of_two_exports_is_two_patients(tmp_path: Path) -> None:
     for name in ("site-a", "site-b"):
         _write_ndjson(tmp_path / name, [

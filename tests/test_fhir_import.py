@@ -1343,3 +1343,136 @@ def test_a_fullurl_or_reference_that_is_not_an_iri_raises_input_error(name, mess
     with pytest.raises(InputError) as raised:
         import_fhir_file(DEFECTS / name)
     assert str(raised.value) == f"{DEFECTS / name}: {message}"
+
+
+# ---------------------------------------------------------------------------------------
+# A medicine the code map cannot read, named in a text: refused, never ignored (red-team
+# finding 5: an Xgeva order coded by NDC was ignored, and AVOID-1 came out contraindicated)
+# ---------------------------------------------------------------------------------------
+
+UNMAPPED = Path(__file__).parent / "fixtures" / "fhir-unmapped-medication"
+REFUSED_TAIL = "; the record is refused rather than read without it"
+ADD_THE_CODE = "add the code to the code map, or record a code the code map knows" + REFUSED_TAIL
+UNMAPPED_REFUSED = [
+    ("ndc-code-with-denosumab-text.json",
+     "urn:uuid:1b000001-0015-4000-8000-000000000015 (entry 14): the medication of this "
+     "MedicationRequest (NDC 55513-730-01 (Xgeva 120 mg/1.7 mL injection), text 'Xgeva "
+     "(denosumab) 120 mg') is not in the code map, but its text names denosumab "
+     f"(gkg:Denosumab): {ADD_THE_CODE}"),
+    ("text-only-brand-name.json",
+     "urn:uuid:1c000001-0004-4000-8000-000000000004 (entry 3): the medication of this "
+     "MedicationStatement is given as text only ('Xgeva 120 mg'), but its text names Xgeva "
+     f"(denosumab, gkg:Denosumab): record a code the code map knows{REFUSED_TAIL}"),
+    ("unresolved-medication-reference.json",
+     "urn:uuid:1c000002-0004-4000-8000-000000000004 (entry 3): its medicationReference "
+     "Medication/zoledronic-4mg ('Zometa 4 mg/5 mL') is not a Medication in the input, but "
+     "its text names Zometa (zoledronic acid, gkg:ZoledronicAcid): give the Medication it "
+     f"references in the input, or record a code the code map knows{REFUSED_TAIL}"),
+    ("referenced-medication-not-in-code-map.json",
+     "urn:uuid:1c000003-0005-4000-8000-000000000005 (entry 4): the Medication "
+     "urn:uuid:1c000003-0004-4000-8000-000000000004 it references (NDC 61703-326-18 "
+     "(pamidronate disodium 90 mg/10 mL)) is not in the code map, but its text names "
+     f"pamidronate (bisphosphonate, gkg:Bisphosphonate): {ADD_THE_CODE}"),
+    ("named-only-in-dosage-text.json",
+     "urn:uuid:1c000004-0004-4000-8000-000000000004 (entry 3): the medication of this "
+     "MedicationRequest (NDC 55513-730-01) is not in the code map, but its dosage text "
+     "'denosumab 120 mg subcutaneously every 4 weeks' names denosumab (gkg:Denosumab): "
+     f"{ADD_THE_CODE}"),
+]
+
+
+@pytest.mark.parametrize("command", [["import-fhir"], ["validate"],
+                                     ["recommend", "--as-of", "2026-12-01"]])
+@pytest.mark.parametrize(("name", "message"), UNMAPPED_REFUSED)
+def test_an_unmapped_medicine_whose_text_names_a_known_one_is_refused_with_exit_code_2(
+        command, name, message, capsys, tmp_path):
+    path = UNMAPPED / name
+    output = tmp_path / "patient.ttl"
+    written = ["-o", str(output)] if command[0] == "import-fhir" else []
+    assert main([command[0], str(path), *command[1:], *written]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"guidelinekg {command[0]}: error: {path}: {message}\n"
+    assert captured.out == ""
+    assert not output.exists()
+
+
+@pytest.mark.parametrize(("name", "message"), UNMAPPED_REFUSED)
+def test_an_unmapped_medicine_whose_text_names_a_known_one_raises_input_error(name, message):
+    import guidelinekg
+
+    path = UNMAPPED / name
+    with pytest.raises(InputError) as raised:
+        import_fhir_file(path)
+    assert str(raised.value) == f"{path}: {message}"
+    for call in (guidelinekg.read_patients, guidelinekg.validate, guidelinekg.recommend):
+        with pytest.raises(InputError) as raised:
+            call([path])
+        assert str(raised.value) == f"{path}: {message}"
+    # A FHIR document given as a Python object: the same refusal, named by its label.
+    with pytest.raises(InputError) as raised:
+        guidelinekg.read_patients(json.loads(path.read_text(encoding="utf-8")))
+    assert str(raised.value) == f"document-0: {message}"
+
+
+def test_an_unrelated_medicine_not_in_the_code_map_is_still_ignored_with_its_line(capsys):
+    path = UNMAPPED / "unrelated-medicine.json"
+    result = import_fhir_file(path)
+    statin = "urn:uuid:1c000005-0004-4000-8000-000000000004"
+    assert [line.detail for line in result.entries(statin)] == [
+        "medication NDC 0071-0155-23 (atorvastatin calcium 20 mg tablet) is not in the code map"]
+    assert [line.outcome for line in result.entries(statin)] == ["ignored"]
+    assert not result.items_from(statin)
+    assert main(["import-fhir", str(path), "-o", "-"]) == 0
+    assert (f"  {statin} (MedicationStatement): ignored: medication NDC 0071-0155-23 "
+            "(atorvastatin calcium 20 mg tablet) is not in the code map\n") in \
+        capsys.readouterr().err
+    assert main(["recommend", str(path), "--as-of", "2026-12-01", "--format", "json"]) == 0
+    (document,) = json.loads(capsys.readouterr().out)
+    assert document["population"]["status"] == "in"
+
+
+def test_an_unmapped_medicine_named_in_a_resource_ignored_for_its_status_is_not_refused():
+    """An order entered in error says nothing of the medicine: it is ignored for its
+    status, as with a code the map knows, and the record is read."""
+    result = import_fhir_file(UNMAPPED / "entered-in-error-brand-name.json")
+    mistake = "urn:uuid:1c000006-0004-4000-8000-000000000004"
+    assert [(line.outcome, line.detail) for line in result.entries(mistake)] == [
+        ("ignored", "status entered-in-error: recorded by mistake")]
+
+
+@pytest.mark.parametrize("command", [["recommend", "--as-of", "2026-12-01", "--format", "jsonl"],
+                                     ["validate", "--format", "jsonl"]])
+def test_a_cohort_run_refuses_only_the_record_with_an_unreadable_medicine(
+        command, capsys, tmp_path):
+    """In a cohort run, the record the importer refuses is a refusal line of its own (exit
+    1), and the other patients are read and derived: one unreadable record of a population
+    does not stop it."""
+    cohort = tmp_path / "cohort"
+    cohort.mkdir()
+    (cohort / "a-readable.json").write_bytes(
+        (resource_root() / "examples" / "fhir" / "hr-positive-bone-only-denosumab.json")
+        .read_bytes())
+    name, message = UNMAPPED_REFUSED[1]
+    refused = cohort / name
+    refused.write_bytes((UNMAPPED / name).read_bytes())
+    assert main([command[0], str(cohort), *command[1:]]) == 1
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    refusals = [line for line in lines if line.get("refused") and line["patient"] is None]
+    assert refusals == [{
+        "patient": None, "refused": True, "source": str(refused), "line": 0,
+        "resource": None, "because": f"the input cannot be imported: {message}"}]
+    others = [line for line in lines if line not in refusals]
+    assert others, "the readable patient is still read"
+    if command[0] == "recommend":
+        assert {line["population"]["status"] for line in others} == {"in"}
+
+
+def test_medicine_names_match_whole_words_case_insensitively():
+    from guidelinekg.fhir_import.base import ImporterBase
+
+    names = ImporterBase([]).medicine_names
+    assert names.named_in("XGEVA 120 mg") == {GKG.Denosumab: ["Xgeva"]}
+    assert names.named_in("Zoledronic-acid 4 mg") == {GKG.ZoledronicAcid: ["zoledronic acid"]}
+    assert names.named_in("trastuzumab-dkst 150 mg")[GKG.Trastuzumab] == ["trastuzumab"]
+    assert names.named_in("denosumabx; predenosumab; zoledronic") == {}
+    assert names.named_in("atorvastatin 20 mg at night") == {}

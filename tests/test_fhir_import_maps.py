@@ -149,6 +149,9 @@ def write(folder: Path, name: str, text: str) -> Path:
      "class\tbecomes\tsite\tbody_site_role\treason_role\tlabel\tnote\n"
      "gkg:A\tgkg:B\tcode:s\tnone\tnone\tx\t\n",
      "body_site_role must be a role that reads body-site"),
+    ("medication-names.tsv", "name\tclass\tsource\tnote\n-\tgkg:A\tx\t\n",
+     "a medicine name needs a name (with a letter or digit) and its source"),
+    ("medication-names.tsv", "name\tclass\tsource\tnote\nToy\t\tx\t\n", "class is required"),
 ])
 def test_a_malformed_map_is_refused_with_its_file_and_line(tmp_path: Path, name: str, text: str,
                                                           message: str) -> None:
@@ -265,3 +268,63 @@ def test_the_maps_of_a_library_domain_are_checked_against_the_others(
                      "gkg:toySite\t\tlesion\tlesions\t\t\n", encoding="utf-8")
     with pytest.raises(ValueError, match="the role 'metastasis-site' is declared twice"):
         import_maps()
+
+
+# ---------------------------------------------------------------------------------------
+# Names of medicines (medication-names.tsv and the ontology's labels)
+# ---------------------------------------------------------------------------------------
+
+
+def test_every_medicine_name_is_a_display_of_the_code_map_for_its_class() -> None:
+    """A brand or ingredient name is data the project already holds: a display of a code
+    the code map maps to that class (the source column names it)."""
+    import re
+
+    rows = code_map().in_role("medication")
+    names = import_maps().medication_names
+    assert {(name.name, name.cls) for name in names} >= {
+        ("Xgeva", GKG.Denosumab), ("Prolia", GKG.Denosumab), ("Zometa", GKG.ZoledronicAcid),
+        ("Herceptin", GKG.Trastuzumab), ("pamidronate", GKG.Bisphosphonate)}
+    for name in names:
+        word = re.compile(rf"(?<![^\W_]){re.escape(name.name)}(?![^\W_])", re.IGNORECASE)
+        assert any(row.term == name.cls and word.search(row.display) for row in rows), name
+
+
+def medication_statement(text: str, code: str | None = None) -> dict:
+    concept: dict = {"text": text}
+    if code is not None:
+        concept["coding"] = [{"system": TOY_SYSTEM, "code": code}]
+    return {"resourceType": "MedicationStatement", "id": "med", "status": "active",
+            "subject": {"reference": "Patient/p"}, "medicationCodeableConcept": concept}
+
+
+def test_a_library_medicine_is_named_by_its_alt_label_and_a_code_may_be_not_used(
+        toy_library: Path) -> None:
+    from guidelinekg.loading import InputError
+
+    domain = toy_library / "domains" / "toy"
+    (domain / "toy.ttl").write_text(TOY_ONTOLOGY + """\
+gkg:ToyTablet a owl:Class ; rdfs:subClassOf gkg:MedicationTherapy ; rdfs:label "toytabine"@en ;
+    skos:altLabel "Toymax"@en .
+""", encoding="utf-8")
+    code_map_file = domain / "fhir" / "code-map.tsv"
+    code_map_file.write_text(code_map_file.read_text() +
+                             f"{TOY_SYSTEM}\ttablet\tToytabine\tgkg:ToyTablet\tmedication\ttest\t\n"
+                             f"{TOY_SYSTEM}\tdiary\tToy diary\t\tnot-used\ttest\t\n",
+                             encoding="utf-8")
+    with pytest.raises(InputError, match=r"is given as text only \('TOYMAX 5 mg'\), but its "
+                                         r"text names Toymax \(toytabine, gkg:ToyTablet\)"):
+        import_fhir_json(toy_bundle(medication_statement("TOYMAX 5 mg")), "toy.json")
+    # A code the map knows as not used: ignored, whatever its text names.
+    result = import_fhir_json(toy_bundle(medication_statement("Toymax diary", "diary")))
+    assert [line.detail for line in result.entries(outcome="ignored")] == [
+        f"medication {TOY_SYSTEM} diary is known, but no patient fact uses it"]
+
+
+def test_a_medicine_name_of_a_class_without_medication_codes_is_refused(
+        toy_library: Path) -> None:
+    write(toy_library / "domains" / "toy" / "fhir", "medication-names.tsv",
+          "name\tclass\tsource\tnote\nToyname\tgkg:ToyLesion\ttest\t\n")
+    with pytest.raises(ValueError, match="'Toyname' names gkg:ToyLesion, to which the code "
+                                         "map maps no medication code"):
+        import_fhir_json(toy_bundle(medication_statement("Toyname")))

@@ -55,7 +55,7 @@ from guidelinekg.bulk_data import (
 from guidelinekg.fhir_identity import file_labels
 from guidelinekg.fhir_import.datatypes import read_json_file
 from guidelinekg.grouping import UnionFind, file_groups
-from guidelinekg.loading import RDF_FORMATS, InputError, read_bytes_checked
+from guidelinekg.loading import RDF_FORMATS, UTF8_BOM, InputError, read_bytes_checked
 from guidelinekg.namespaces import GKG
 from guidelinekg.oxigraph import to_oxigraph
 from guidelinekg.patients import folder_files, read_patient_bytes, read_patient_file
@@ -225,8 +225,11 @@ class Spool:
                      for s, p, o in sorted(graph, key=lambda triple: str(triple[0])))
             return
         try:
-            self.add(ox.parse(path=str(path), format=rdf_format,
-                              base_iri=name.resolve().as_uri()))
+            with path.open("rb") as stream:
+                # A leading byte-order mark is read past, as the whole-input reader does.
+                if stream.read(len(UTF8_BOM)) != UTF8_BOM:
+                    stream.seek(0)
+                self.add(ox.parse(stream, format=rdf_format, base_iri=name.resolve().as_uri()))
         except (SyntaxError, ValueError, OSError) as error:
             line = getattr(error, "lineno", None)
             raise InputError(name, f"not valid {rdf_format.name}: "
@@ -334,22 +337,36 @@ class Imported:
     ntriples: bytes
     imported: int
     ignored: int
+    # Groups the importer refused (a record it cannot read without guessing): each a
+    # refusal line of its own, while the other patients are derived.
+    refused: tuple[BulkProblem, ...] = ()
 
 
 def run_import_job(job: ImportJob) -> Imported:
-    """Import a job's documents; the graph comes back as N-Triples."""
+    """Import a job's documents, each group on its own; the graph comes back as N-Triples.
+    A group the importer refuses is said (:attr:`Imported.refused`), not imported: one
+    unreadable record does not stop the cohort."""
     if job.ndjson_bucket:
         groups = _ndjson_groups(Path(job.ndjson_bucket), job)
     else:
         groups = [[(path, read_json_file(path)) for path in group] for group in job.groups]
-    if not groups:
-        return Imported(b"", 0, 0)
-    imported = import_groups(groups, dict(job.labels))
-    ignored = sum(1 for line in imported.report if line.outcome == "ignored")
-    data = imported.graph.serialize(format="nt", encoding="utf-8")
+    labels = dict(job.labels)
+    lines: list[bytes] = []
+    imported = ignored = 0
+    refused = []
+    for group in groups:
+        try:
+            part = import_groups([group], labels)
+        except InputError as error:  # worded as the distributed run words it
+            refused.append(BulkProblem(error.path, error.line or 0, "",
+                                       f"the input cannot be imported: {error.detail}"))
+            continue
+        skipped = sum(1 for line in part.report if line.outcome == "ignored")
+        imported += len(part.report) - skipped
+        ignored += skipped
+        lines += part.graph.serialize(format="nt", encoding="utf-8").splitlines(keepends=True)
     # Sorted, for the same reason as a graph read whole (Spool.add_file).
-    return Imported(b"".join(sorted(data.splitlines(keepends=True))),
-                    len(imported.report) - ignored, ignored)
+    return Imported(b"".join(sorted(lines)), imported, ignored, tuple(refused))
 
 
 def _ndjson_groups(bucket: Path, job: ImportJob) -> list[list[tuple[str, object]]]:
@@ -533,6 +550,7 @@ def _read_files(files: CohortFiles, result: CohortInput, partition_size: int,
                 spool.add_ntriples(imported.ntriples, "FHIR import")
             result.imported += imported.imported
             result.ignored += imported.ignored
+            result.problems.extend(imported.refused)
     spool.finish()
     routing = plan_routing(spool.path, max(1, partition_size))
     result.buckets = route(spool.path, routing, root)

@@ -20,6 +20,7 @@ from guidelinekg.fhir_import.datatypes import (
     quantity_text,
 )
 from guidelinekg.fhir_import.maps import Role, code_map, import_maps
+from guidelinekg.fhir_import.medication_names import MedicineNames, medicine_names
 from guidelinekg.fhir_import.ontology import ontology_facts
 from guidelinekg.fhir_import.report import AS_GIVEN, ReportEntry
 from guidelinekg.namespaces import GKG, curie
@@ -34,6 +35,10 @@ CLINICAL_ELEMENTS = (
     "onset[x]", "performed[x]", "occurrence[x]", "effective[x]", "dispenseRequest",
     "asNeeded[x]", "followUp", "usedCode", "focalDevice", "quantity[x]", "orderDetail",
 )
+
+
+# The medicine names of the last maps an importer used (see ImporterBase.medicine_names).
+_MEDICINE_NAMES: dict[str, Any] = {}
 
 
 class ImporterBase:
@@ -70,6 +75,20 @@ class ImporterBase:
         self.condition_kinds: dict[int, Role | None] = {}
         # entry order -> (role, site) of a present site condition (a metastasis and its site)
         self.condition_sites: dict[int, tuple[str, URIRef]] = {}
+
+
+    @property
+    def medicine_names(self) -> MedicineNames:
+        """The names of the medicines the code map knows, made once for the maps in use (a
+        cohort makes an importer for every few patients) and only when a medication the code
+        map cannot read asks for them."""
+        maps = (self.codes, self.maps, self.ontology)
+        made_for = _MEDICINE_NAMES.get("for", ())
+        # By identity: the maps are made once per library (a test may change it).
+        if len(made_for) != 3 or any(a is not b for a, b in zip(made_for, maps, strict=True)):
+            _MEDICINE_NAMES["for"] = maps
+            _MEDICINE_NAMES["names"] = medicine_names(*maps)
+        return _MEDICINE_NAMES["names"]
 
     def add_report(self, entry: Entry, line: ReportEntry) -> None:
         self.reports.setdefault(entry.order, []).append(line)

@@ -28,6 +28,7 @@ ICD10 = "http://hl7.org/fhir/sid/icd-10"
 AJCC = "http://cancerstaging.org"
 UCUM = "http://unitsofmeasure.org"
 HGNC = "http://www.genenames.org/geneId"
+NDC = "http://hl7.org/fhir/sid/ndc"
 # The project's own CodeSystem of the codes the standard terminologies lack (the fhir_export
 # module publishes it under the same URL).
 FINDING = "https://w3id.org/guidelinekg/CodeSystem/finding"
@@ -47,6 +48,7 @@ SYSTEM_NAMES = {
     ICD10: "ICD-10",
     AJCC: "AJCC",
     HGNC: "HGNC",
+    NDC: "NDC",
     UCUM: "UCUM",
     FINDING: "finding",
 }

@@ -11,7 +11,9 @@ the report uses come from the ``fhir/`` folder of every domain and guideline
 * ``score-bands.tsv``: the bands of a score (a whole number read as a concept);
 * ``body-site-rules.tsv``: observation classes read only when their body site says where;
 * ``procedure-refinements.tsv``: a procedure class that becomes a narrower one at a site;
-* ``extensions.tsv``: extensions of medicine resources that carry a property.
+* ``extensions.tsv``: extensions of medicine resources that carry a property;
+* ``medication-names.tsv``: names of medicines beyond the ontology's labels, by which a
+  medicine the code map cannot read is recognised in a text (and refused, never read).
 
 docs/fhir-import.md documents each file.
 """
@@ -77,6 +79,7 @@ BODY_SITE_COLUMNS = ("class", "words", "ignored", "note")
 REFINEMENT_COLUMNS = ("class", "becomes", "site", "body_site_role", "reason_role", "label",
                       "note")
 EXTENSION_COLUMNS = ("url", "value", "property", "domain", "note")
+MEDICATION_NAME_COLUMNS = ("name", "class", "source", "note")
 
 # How an observation class's value is read (observation-values.tsv).
 CODED_VALUES = frozenset({"code", "code-or-interpretation"})
@@ -154,6 +157,14 @@ class ExtensionRule:
 
 
 @dataclass(frozen=True)
+class MedicationName:
+    """A name of a medicine class (a brand, an ingredient mapped to a broader class)."""
+
+    name: str
+    cls: URIRef
+
+
+@dataclass(frozen=True)
 class ImportMaps:
     roles: dict[str, Role]
     observation_values: dict[URIRef, ObservationValue]
@@ -161,6 +172,7 @@ class ImportMaps:
     body_site_rules: dict[URIRef, BodySiteRule]
     refinements: tuple[Refinement, ...]
     extensions: tuple[ExtensionRule, ...]
+    medication_names: tuple[MedicationName, ...] = ()
 
     def roles_reading(self, *readings: str) -> tuple[str, ...]:
         """The names of the roles with these readings, in the order of the readings."""
@@ -218,7 +230,9 @@ def read_import_maps(folders: tuple[Path, ...]) -> ImportMaps:
         folders, "extensions.tsv", EXTENSION_COLUMNS))
     if len({rule.url for rule in extensions}) != len(extensions):
         raise ValueError("an extension is declared twice (extensions.tsv)")
-    return ImportMaps(roles, observation_values, bands, rules, refinements, extensions)
+    names = tuple(_medication_name(*row) for row in _rows(
+        folders, "medication-names.tsv", MEDICATION_NAME_COLUMNS))
+    return ImportMaps(roles, observation_values, bands, rules, refinements, extensions, names)
 
 
 def _rows(folders: Sequence[Path], name: str,
@@ -333,6 +347,15 @@ def _extension(path: Path, number: int, values: list[str]) -> ExtensionRule:
     return ExtensionRule(row["url"], row["value"],
                          _required_term(path, number, row["property"], "property"),
                          _required_term(path, number, row["domain"], "domain"))
+
+
+def _medication_name(path: Path, number: int, values: list[str]) -> MedicationName:
+    row = dict(zip(MEDICATION_NAME_COLUMNS, values, strict=True))
+    if not any(character.isalnum() for character in row["name"]) or not row["source"]:
+        raise ValueError(f"{path}: line {number}: a medicine name needs a name (with a letter "
+                         "or digit) and its source")
+    return MedicationName(row["name"].strip(),
+                          _required_term(path, number, row["class"], "class"))
 
 
 Keyed = TypeVar("Keyed", ObservationValue, BodySiteRule)

@@ -4,17 +4,21 @@ extensions extensions.tsv names (a line of therapy)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from rdflib import Literal, URIRef
 
 from guidelinekg.fhir_identity import Entry, as_dict, as_list
-from guidelinekg.fhir_import.codes import local_name
+from guidelinekg.fhir_import.codes import NOT_USED, local_name
 from guidelinekg.fhir_import.context import Conflict, Context, Item
 from guidelinekg.fhir_import.datatypes import (
     as_given,
     choice,
     code_value,
+    codings,
+    describe_coding,
+    describe_concept,
     extension_name,
     has_code,
     integer_literal,
@@ -23,6 +27,7 @@ from guidelinekg.fhir_import.datatypes import (
 )
 from guidelinekg.fhir_import.doses import DoseReading
 from guidelinekg.fhir_import.maps import MEDICATION, ExtensionRule
+from guidelinekg.fhir_import.medication_names import describe_named
 from guidelinekg.fhir_import.report import AS_GIVEN, IGNORED, NOTE, ReportEntry
 from guidelinekg.namespaces import CODE, GKG, curie
 
@@ -33,7 +38,9 @@ Dates = tuple[tuple[Any, str], tuple[Any, str]]
 
 
 class MedicationImport(DoseReading):
-    def medication_concept(self, ctx: Context) -> Any | None:
+    def medication_concept(self, ctx: Context) -> tuple[Any, str] | None:
+        """The medicine's CodeableConcept, with how a message names it (this resource's
+        medication, or the Medication it references); None when the resource is ignored."""
         res = ctx.resource
         found = choice(res, "medication")
         if found is None:
@@ -44,18 +51,71 @@ class MedicationImport(DoseReading):
         if key == "medicationCodeableConcept":
             if not has_code(value):
                 raise ctx.error(f"the {ctx.entry.type} has no medication code", key)
-            return value
+            return value, f"the medication of this {ctx.entry.type}"
         target = self.resolve(value, ctx.entry)
         medication = target.resource if isinstance(target, Entry) else target
+        reference = as_dict(value).get("reference")
         if not isinstance(medication, dict) or medication.get("resourceType") != "Medication":
-            ctx.ignore(f"medicationReference {as_dict(value).get('reference')} is not a "
-                       "Medication in the input", key)
+            display = as_dict(value).get("display")
+            shown = f" ({display!r})" if isinstance(display, str) and display.strip() else ""
+            if not self.refuse_named(
+                    ctx, f"its medicationReference {reference}{shown} is not a Medication in "
+                    "the input", "give the Medication it references in the input, or record "
+                    "a code the code map knows", [display]):
+                ctx.ignore(f"medicationReference {reference} is not a Medication in the input",
+                           key)
             return None
         if isinstance(target, Entry):
             self.referenced_medications.setdefault(target.order, []).append(ctx.entry.reference)
         if not has_code(medication.get("code")):
             raise ctx.error("the Medication it references has no code", key)
-        return medication["code"]
+        return medication["code"], f"the Medication {reference} it references"
+
+    def unknown_medication(self, ctx: Context, concept: Any, whose: str) -> None:
+        """A medicine the code map cannot read: ignored with its report line, unless a text
+        of the resource names a medicine the code map knows (refuse_named)."""
+        if self.map_concept(concept, (NOT_USED,)):
+            ctx.ignore(f"medication {describe_concept(concept)} is known, but no patient fact "
+                       "uses it")
+            return
+        text = as_dict(concept).get("text")
+        if codings(concept):
+            shown = ", ".join([describe_coding(coding) for coding in codings(concept)]
+                              + ([f"text {text!r}"] if isinstance(text, str) else []))
+            problem = f"{whose} ({shown}) is not in the code map"
+            remedy = "add the code to the code map, or record a code the code map knows"
+        else:
+            problem = f"{whose} is given as text only ({text!r})"
+            remedy = "record a code the code map knows"
+        texts = [as_dict(coding).get("display")
+                 for coding in as_list(as_dict(concept).get("coding"))] + [text]
+        if not self.refuse_named(ctx, problem, remedy, texts):
+            ctx.ignore(self.unknown(concept, "medication"))
+
+    def refuse_named(self, ctx: Context, problem: str, remedy: str,
+                     texts: Sequence[Any]) -> bool:
+        """Refuse (InputError) a resource whose medicine the code map cannot read when a text
+        of its medication or dosage names a medicine the code map knows: ignored, it would
+        make the record say that medicine is not given, and reading it from the text would be
+        a guess. False when no text names one (the caller ignores the resource); True when
+        the resource is ignored for its status or intent anyway (the report says why)."""
+        named: dict[URIRef, list[str]] = {}
+        places: list[str] = []
+        found = [("its text", text) for text in texts if isinstance(text, str)]
+        found += [(f"its dosage text {dosage['text']!r}", dosage["text"])
+                  for dosage, _ in self.dosages(ctx) if isinstance(dosage.get("text"), str)]
+        for place, text in found:
+            for cls, names in self.medicine_names.named_in(text).items():
+                named.setdefault(cls, []).extend(names)
+                places += [place] if place not in places else []
+        if not named:
+            return False
+        if self.medication_status(ctx) is None:
+            return True
+        verb = "names" if len(places) == 1 else "name"
+        raise ctx.error(f"{problem}, but {' and '.join(places)} {verb} "
+                        f"{describe_named(named, self.ontology)}: {remedy}; the record is "
+                        "refused rather than read without it")
 
     def medication_status(self, ctx: Context) -> tuple[URIRef, str] | None:
         res = ctx.resource
@@ -93,12 +153,13 @@ class MedicationImport(DoseReading):
         return CODE[table[status]], note
 
     def import_medication(self, ctx: Context) -> None:
-        concept = self.medication_concept(ctx)
-        if concept is None:
+        found = self.medication_concept(ctx)
+        if found is None:
             return
+        concept, whose = found
         rows = self.map_concept(concept, (MEDICATION,))
         if not rows:
-            ctx.ignore(self.unknown(concept, "medication"))
+            self.unknown_medication(ctx, concept, whose)
             return
         try:
             classes = self.terms(rows)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -16,11 +16,14 @@ from guidelinekg.namespaces import GKG
 
 @dataclass(frozen=True)
 class OntologyFacts:
-    """The class hierarchy, the units by UCUM code and the English labels of the terms."""
+    """The class hierarchy, the units by UCUM code and the English labels of the terms;
+    ``names``: every English (or untagged) rdfs:label, skos:prefLabel and skos:altLabel of
+    each term."""
 
     superclasses: dict[URIRef, frozenset[URIRef]]
     unit_dimensions: dict[str, URIRef]
     labels: dict[URIRef, str]
+    names: dict[URIRef, frozenset[str]] = field(default_factory=dict)
 
     def is_a(self, cls: URIRef, ancestor: URIRef) -> bool:
         return cls == ancestor or ancestor in self.superclasses.get(cls, frozenset())
@@ -41,7 +44,7 @@ def ontology_facts() -> OntologyFacts:
 @cache
 def _ontology_facts(paths: tuple[Path, ...]) -> OntologyFacts:
     graph = merge_graphs(parse_rdf_file(path) for path in paths)
-    return OntologyFacts(_superclasses(graph), _units(graph), _labels(graph))
+    return OntologyFacts(_superclasses(graph), _units(graph), _labels(graph), _names(graph))
 
 
 def _superclasses(graph: Graph) -> dict[URIRef, frozenset[URIRef]]:
@@ -82,3 +85,14 @@ def _labels(graph: Graph) -> dict[URIRef, str]:
                     and label.language == language:
                 ranked[term] = min(ranked.get(term, (rank, str(label))), (rank, str(label)))
     return {term: label for term, (_, label) in ranked.items()}
+
+
+def _names(graph: Graph) -> dict[URIRef, frozenset[str]]:
+    found: dict[URIRef, set[str]] = {}
+    for predicate in (RDFS.label, SKOS.prefLabel, SKOS.altLabel):
+        for term, name in graph.subject_objects(predicate):
+            if isinstance(term, URIRef) and isinstance(name, Literal) \
+                    and (name.language or "en").lower().split("-")[0] == "en" \
+                    and str(name).strip():
+                found.setdefault(term, set()).add(str(name).strip())
+    return {term: frozenset(names) for term, names in found.items()}
