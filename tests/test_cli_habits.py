@@ -665,3 +665,98 @@ def test_publish_verbose_and_serve_quiet(tmp_path: Path) -> None:
         assert process.wait(timeout=60) == 0
     assert process.stderr.read() == ""  # no access log line, no "stopped"
     assert process.stdout.read() == ""
+
+
+# ---------------------------------------------------------------------------------------
+# A failed run leaves no output file behind (-o, --validation-report), or an existing one as
+# it was: results are written under a temporary name and moved into place on success.
+
+CLI_FOLLOWUPS = Path(__file__).parent / "fixtures" / "cli-followups"
+UNREADABLE = CLI_FOLLOWUPS / "unreadable.ttl"
+NO_PATIENT = Path(__file__).parent / "fixtures" / "reading-defects" / "no-patient.ttl"
+EARLIER = b"the results of an earlier run\n"
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in folder.iterdir()}
+
+
+@pytest.mark.parametrize(("inputs", "flags", "code"), [
+    ([UNREADABLE], [], 2),
+    ([INVALID_EXAMPLE], [], 1),
+    ([NO_PATIENT], [], 2),
+    ([UNREADABLE], ["--format", "jsonl"], 2),
+    ([EXAMPLE, UNREADABLE], ["--format", "jsonl", "--validation-report", "report.jsonl"], 2),
+    ([NO_PATIENT], ["--format", "csv", "--validation-report", "report.jsonl"], 2),
+], ids=["unreadable", "violations", "no-patient", "cohort-unreadable",
+        "cohort-unreadable-with-report", "cohort-no-patient-with-report"])
+@pytest.mark.parametrize("existing", [False, True], ids=["new", "existing"])
+def test_a_refused_recommend_leaves_no_output_file_and_an_existing_one_as_it_was(
+        tmp_path: Path, inputs: list[Path], flags: list[str], code: int,
+        existing: bool) -> None:
+    before = {name: EARLIER for name in ("results.txt", "report.jsonl")} if existing else {}
+    for name, content in before.items():
+        (tmp_path / name).write_bytes(content)
+    done = subprocess.run([sys.executable, "-m", "guidelinekg.cli", "recommend",
+                           *map(str, inputs), *flags, "--as-of", AS_OF, "-o", "results.txt"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=180,
+                          check=False)
+    assert done.returncode == code, done.stderr
+    assert done.stdout == ""
+    if inputs == [UNREADABLE]:
+        assert done.stderr == (
+            f"guidelinekg recommend: error: {UNREADABLE}, line 1, column 26: not valid Turtle: "
+            "Parser error between line 1 column 26 and line 2 column 1: Unexpected end of "
+            "file\n")
+    assert _files(tmp_path) == before  # no temporary file left either
+
+
+def test_a_successful_recommend_replaces_the_file_keeping_its_permissions(
+        tmp_path: Path) -> None:
+    written = tmp_path / "results.json"
+    written.write_bytes(EARLIER)
+    written.chmod(0o640)
+    done = command("recommend", str(EXAMPLE), "--as-of", AS_OF, "--format", "json",
+                   "-o", str(written))
+    assert (done.returncode, done.stdout) == (0, ""), done.stderr
+    assert written.read_text(encoding="utf-8").startswith("[\n  {\n    \"population\"")
+    assert written.stat().st_mode & 0o777 == 0o640
+    assert [path.name for path in tmp_path.iterdir()] == ["results.json"]
+
+
+def test_recommend_writes_into_a_fifo_in_place(tmp_path: Path) -> None:
+    import os
+    import stat
+    import threading
+
+    fifo = tmp_path / "results.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    done = command("recommend", str(EXAMPLE), "--as-of", AS_OF, "--format", "json",
+                   "-o", str(fifo))
+    reader.join(timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert received and received[0].startswith(b"[\n")
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # not replaced by a regular file
+    assert [path.name for path in tmp_path.iterdir()] == ["results.fifo"]
+
+
+def test_an_output_broken_off_by_an_error_is_not_left_half_written(tmp_path: Path) -> None:
+    from guidelinekg.stdio import command_output, output_stream
+
+    fresh, existing = tmp_path / "fresh.txt", tmp_path / "existing.txt"
+    existing.write_bytes(EARLIER)
+    for target in (fresh, existing):
+        with pytest.raises(RuntimeError), command_output(target):
+            print("the first partition's lines")
+            raise RuntimeError("the second partition could not be read")
+        with pytest.raises(RuntimeError), output_stream(target) as stream:
+            stream.write("half a cohort\n")
+            raise RuntimeError("stopped")
+    with command_output(tmp_path / "report-only.txt") as outputs:
+        with output_stream(tmp_path / "report.txt") as stream:
+            stream.write("a report line\n")
+        outputs.keep = False  # the command failed with an exit code: nothing is kept
+    assert _files(tmp_path) == {"existing.txt": EARLIER}

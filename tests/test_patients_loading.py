@@ -4,6 +4,8 @@ in one graph without anything shared between files."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,13 @@ from rdflib.compare import isomorphic
 from rdflib.namespace import RDF
 
 from guidelinekg import cli
-from guidelinekg.loading import PREFIXES, InputError, parse_rdf_file
+from guidelinekg.loading import (
+    PREFIXES,
+    RDF_FORMATS,
+    InputError,
+    parse_rdf_bytes,
+    parse_rdf_file,
+)
 from guidelinekg.patients import (
     MAX_BLANK_NODE_DEPTH,
     blank_node_depth,
@@ -405,3 +413,46 @@ def test_files_of_unknown_kinds_in_a_folder_are_named_in_a_warning_in_both_modes
     else:
         patients = {result["patient"] for result in json.loads(captured.out)["results"]}
     assert patients == {"http://example.org/patients/hr-pos-bone-only/patient"}
+
+
+CLI_FOLLOWUPS = Path(__file__).resolve().parent / "fixtures" / "cli-followups"
+BOM = b"\xef\xbb\xbf"
+
+
+@pytest.mark.parametrize("suffix", [".ttl", ".nt", ".jsonld", ".rdf"])
+def test_a_file_starting_with_a_byte_order_mark_is_read(capsys, suffix: str) -> None:
+    path = CLI_FOLLOWUPS / f"bom-patient{suffix}"
+    assert path.read_bytes().startswith(BOM)  # the fixture is what the test is about
+    assert isomorphic(parse_rdf_file(path), parse_rdf_file(REFERENCE))
+    assert cli.main(["validate", str(path), "--quiet", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["conforms"] is True
+
+
+@pytest.mark.parametrize("suffix", [".nq", ".trig"])
+def test_a_byte_order_mark_is_dropped_in_the_other_rdf_syntaxes(suffix: str) -> None:
+    reference = parse_rdf_file(REFERENCE)
+    lines = reference.serialize(format="nt", encoding="utf-8").splitlines()
+    graph = b"<http://example.org/graph>"
+    data = BOM + (b"".join(line[:-1] + graph + b" .\n" for line in lines if line)
+                  if suffix == ".nq" else graph + b" {\n" + b"\n".join(lines) + b"\n}\n")
+    parsed = parse_rdf_bytes(data, Path(f"record{suffix}"), RDF_FORMATS[suffix])
+    assert isomorphic(parsed, reference)
+
+
+@pytest.mark.parametrize("suffix", [".ttl", ".nt"])
+def test_a_byte_order_mark_on_standard_input_is_read(suffix: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "guidelinekg.cli", "validate", "-", "--quiet",
+                           "--format", "json"],
+                          input=(CLI_FOLLOWUPS / f"bom-patient{suffix}").read_bytes(),
+                          capture_output=True, timeout=180, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["conforms"] is True
+
+
+def test_a_byte_order_mark_is_dropped_once_only(tmp_path: Path) -> None:
+    # A second mark is a character of the text, refused as it was: only the first is the
+    # encoding's.
+    path = tmp_path / "two-marks.ttl"
+    path.write_bytes(BOM + BOM + REFERENCE.read_bytes())
+    with pytest.raises(InputError, match=r"two-marks\.ttl, line 1, column 1: not valid Turtle"):
+        parse_rdf_file(path)

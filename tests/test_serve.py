@@ -657,6 +657,49 @@ def test_a_port_out_of_range_is_exit_2_with_one_line() -> None:
     assert "--port" in result.stderr and "99999" in result.stderr
 
 
+TIMEOUT_REFUSED = ("guidelinekg serve: error: --query-timeout must be a number of seconds "
+                   "above 0 and at most 86400 (a day)\n")
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--query-timeout", "inf"], TIMEOUT_REFUSED),
+    (["--query-timeout", "nan"], TIMEOUT_REFUSED),
+    (["--query-timeout", "86401"], TIMEOUT_REFUSED),
+    (["--query-timeout", "1e9"], TIMEOUT_REFUSED),
+    (["--query-timeout", "0"], TIMEOUT_REFUSED),
+    (["--query-timeout", "-5"], TIMEOUT_REFUSED),
+    (["--query-memory-mb", "99999999999999999999"],
+     "guidelinekg serve: error: --query-memory-mb must be a whole number from 128 to 1048576, "
+     "not 99999999999999999999\n"),
+    (["--query-memory-mb", "64"],
+     "guidelinekg serve: error: --query-memory-mb must be a whole number from 128 to 1048576, "
+     "not 64\n"),
+    (["--workers", "100000"],
+     "guidelinekg serve: error: --workers must be a whole number from 1 to 64, not 100000\n"),
+    (["--workers", "0"],
+     "guidelinekg serve: error: --workers must be a whole number from 1 to 64, not 0\n"),
+    (["--workers", "2", "--long-queries", "3"],
+     "guidelinekg serve: error: --long-queries must be between 1 and --workers (2), not 3\n"),
+    (["--query-timeout", "infinity"], TIMEOUT_REFUSED),
+], ids=["inf", "nan", "over-a-day", "absurd", "zero", "negative", "memory-absurd",
+        "memory-too-small", "workers-absurd", "workers-zero", "long-over-workers", "infinity"])
+def test_a_numeric_serve_option_out_of_range_is_exit_2_with_one_line(
+        options: list[str], message: str) -> None:
+    # Refused before the port is taken or the site built: nothing is served.
+    result = subprocess.run([*serve_command(0), *options], capture_output=True, text=True,
+                            timeout=60)
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", message)
+
+
+def test_serve_and_query_refuse_a_timeout_in_the_same_words() -> None:
+    from guidelinekg.cli import seconds_problem
+
+    assert seconds_problem("--query-timeout", float("inf")) == TIMEOUT_REFUSED.removeprefix(
+        "guidelinekg serve: error: ").removesuffix("\n")
+    assert seconds_problem("--query-timeout", 86_400.0) is None
+    assert seconds_problem("--query-timeout", 0.5) is None
+
+
 def _in_thread(server: ServerProcess, query: str,
                answers: list[tuple[int, dict[str, str], bytes]]) -> threading.Thread:
     """POST the query from a thread that appends the answer to the list."""

@@ -1099,3 +1099,16 @@ def test_every_vignette_gives_on_a_store_what_it_gives_from_its_file(
 
     assert len(by_patient(on_files)) == len(vignettes)
     assert by_patient(on_store) == by_patient(on_files)
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "0", "-1", "86401"])
+@pytest.mark.parametrize("command", ["load", "query"])
+def test_a_store_timeout_out_of_range_is_refused_before_anything_is_sent(
+        capsys, command: str, value: str) -> None:
+    # Port 9 (discard): nothing answers there, and nothing must be tried.
+    argv = [command, *(["dose-regimens"] if command == "query" else []),
+            "--endpoint", "http://127.0.0.1:9/sparql", "--timeout", value]
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"guidelinekg {command}: error: --timeout must be a number of seconds above 0 and at "
+        "most 86400 (a day)\n")

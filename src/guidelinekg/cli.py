@@ -143,6 +143,19 @@ def port_argument(text: str) -> int:
                                      "for a free one)")
 
 
+# The longest time limit an option takes (query and serve --query-timeout, the store's
+# --timeout): a day; a longer, infinite or NaN one is a mistake, not a limit.
+MAX_SECONDS = 86_400.0
+
+
+def seconds_problem(option: str, seconds: float) -> str | None:
+    """What is wrong with a time limit given to ``option`` (None: nothing): it must be a
+    number of seconds above 0 and at most a day. The one check of every such option."""
+    if 0 < seconds <= MAX_SECONDS:  # false for NaN as well
+        return None
+    return f"{option} must be a number of seconds above 0 and at most {MAX_SECONDS:g} (a day)"
+
+
 class CommandParser(argparse.ArgumentParser):
     """An argument parser whose errors are one plain line under the usage of the command
     concerned; ``commands`` holds the subcommands' parsers (on the top-level one)."""

@@ -42,7 +42,7 @@ from rdflib.namespace import OWL, RDF, XSD
 from rdflib.term import Node
 
 from guidelinekg import __version__, console
-from guidelinekg.cli import EXIT_CODES_HELP, EXIT_DONE, EXIT_VIOLATIONS
+from guidelinekg.cli import EXIT_CODES_HELP, EXIT_DONE, EXIT_VIOLATIONS, seconds_problem
 from guidelinekg.loading import BASE, InputError, parse_rdf_bytes, parse_rdf_file
 from guidelinekg.namespaces import GKG, canonical_literal
 from guidelinekg.patients import input_files, load_patient_input
@@ -225,8 +225,8 @@ def add_endpoint_arguments(parser: argparse.ArgumentParser, required: bool = Fal
 
 
 def endpoint_from_args(args: argparse.Namespace) -> Endpoint:
-    if args.timeout <= 0:
-        raise QueryError("--timeout must be a positive number of seconds")
+    if problem := seconds_problem("--timeout", args.timeout):
+        raise QueryError(problem)
     endpoint = Endpoint.from_base(args.endpoint, query_url=args.query_url,
                                   update_url=args.update_url, store_url=args.store_url)
     return replace(endpoint, read_timeout=args.timeout)

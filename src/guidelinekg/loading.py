@@ -73,6 +73,8 @@ _XML_CHUNK_BYTES = 1024 * 1024
 _READ_STEP_BYTES = 1024 * 1024
 _RDF_HTML = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#HTML")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+# The UTF-8 byte-order mark some editors (Notepad, Excel) write first: not part of the text.
+UTF8_BOM = b"\xef\xbb\xbf"
 
 RDF_FORMATS: dict[str, ox.RdfFormat] = {
     ".ttl": ox.RdfFormat.TURTLE,
@@ -93,7 +95,8 @@ def parses_whole_as(data: bytes, suffix: str) -> bool:
     """Whether ``data`` is RDF in the format of the file suffix, every byte of it, with at
     least one triple (telling the format of input that has no name)."""
     try:
-        return sum(1 for _ in ox.parse(data, format=RDF_FORMATS[suffix])) > 0
+        return sum(1 for _ in ox.parse(data.removeprefix(UTF8_BOM),
+                                       format=RDF_FORMATS[suffix])) > 0
     except (SyntaxError, ValueError, OSError, MemoryError):
         return False
 
@@ -409,7 +412,10 @@ def check_json_ld_dropped(data: bytes, path: Path, statements: int) -> None:
 
 
 def parse_rdf_bytes(data: bytes, path: Path, rdf_format: ox.RdfFormat) -> Graph:
-    """Parse RDF bytes into an rdflib graph, with errors that name the file and line."""
+    """Parse RDF bytes into an rdflib graph, with errors that name the file and line. A
+    leading byte-order mark is dropped: the Turtle and N-Triples parsers would refuse it as
+    an (invisible) first character, though the JSON and XML readers accept it."""
+    data = data.removeprefix(UTF8_BOM)
     if len(data) > MAX_FILE_BYTES:
         raise InputError(path, f"too large ({len(data)} bytes; limit {MAX_FILE_BYTES})")
     if rdf_format == ox.RdfFormat.RDF_XML:

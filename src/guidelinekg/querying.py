@@ -40,6 +40,7 @@ from rdflib.namespace import XSD
 from rdflib.term import Node
 
 from guidelinekg import console
+from guidelinekg.cli import seconds_problem
 from guidelinekg.load_command import (
     add_endpoint_arguments,
     endpoint_from_args,
@@ -76,7 +77,6 @@ FORMATS = ("table", "csv", "json")
 # A query of the guideline graph takes well under a second; a minute is for your own heavy
 # ones, and ends the pathological ones (serve's default is shorter: it has many clients).
 DEFAULT_QUERY_TIMEOUT = 60.0
-MAX_QUERY_TIMEOUT = 86_400.0
 ENGINES = ("oxigraph", "rdflib")
 
 
@@ -498,9 +498,9 @@ def run(args: argparse.Namespace) -> int:
         raise QueryError("give either a bundled query NAME or --file QUERY.rq"
                          + (" (not both)" if args.name else "")
                          + "; guidelinekg query --list shows the bundled queries")
-    if not 0 < args.query_timeout <= MAX_QUERY_TIMEOUT:  # NaN too
-        raise QueryError(f"--query-timeout must be a number of seconds above 0 and at most "
-                         f"{MAX_QUERY_TIMEOUT:g} (a day)")
+    problem = seconds_problem("--query-timeout", args.query_timeout)
+    if problem is not None:
+        raise QueryError(problem)
     query = read_user_query(args.file) if args.file else resolve_query(args.name)
     store = store_dataset(args)
     values = parse_parameter_values(args.param)

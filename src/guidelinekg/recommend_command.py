@@ -86,14 +86,19 @@ def _check_streams(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from guidelinekg.stdio import command_output
+    from guidelinekg.store_commands import is_cohort_run
 
     _check_streams(args)
-    with command_output(args.output):
-        return _run(args)
+    with command_output(args.output) as outputs:
+        code = _run(args)
+        # A cohort's refused records are lines of its complete output (exit 1), kept; a
+        # record read whole and refused (1), or an input without patients (2), fails the run.
+        outputs.keep = code == 0 or (code == 1 and is_cohort_run(args))
+        return code
 
 
 def _run(args: argparse.Namespace) -> int:
-    from guidelinekg.store_commands import reads_store, run_recommend
+    from guidelinekg.store_commands import is_cohort_run, reads_store, run_recommend
 
     if reads_store(args):
         return run_recommend(args)
@@ -103,7 +108,7 @@ def _run(args: argparse.Namespace) -> int:
     if uri is not None:
         raise InputError(uri, "a URI is read only by a Spark run (--spark MASTER), whose "
                               "executors read Hadoop's file systems: give a local file or folder")
-    if args.format in ("jsonl", "csv") or args.partition_size or args.workers > 1:
+    if is_cohort_run(args):
         from guidelinekg.cohort_command import run_cohort
 
         return run_cohort(args)

@@ -424,24 +424,30 @@ def _is_file(path: Path) -> bool:
 # ---------------------------------------------------------------------------------------
 
 
+# Upper bounds of the pool's options: beyond them a value is a typo (an extra digit), and
+# would fail late and obscurely (RLIMIT_AS overflows; thousands of processes started).
+MAX_MEMORY_MB = 1024 * 1024  # a tebibyte a query
+MAX_WORKERS = 64
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = POOL_HELP
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on "
                         "(default 127.0.0.1)")
-    from guidelinekg.cli import port_argument
+    from guidelinekg.cli import MAX_SECONDS, port_argument
 
     parser.add_argument("--port", type=port_argument, default=8000, help="port (default 8000; 0 "
                         "picks a free one)")
     parser.add_argument("--query-timeout", type=float, default=DEFAULT_QUERY_TIMEOUT,
                         metavar="S", help="time limit of a SPARQL query in seconds "
-                        f"(default {DEFAULT_QUERY_TIMEOUT:g})")
+                        f"(default {DEFAULT_QUERY_TIMEOUT:g}, at most {MAX_SECONDS:g}: a day)")
     parser.add_argument("--query-memory-mb", type=int, default=DEFAULT_MEMORY_MB, metavar="MB",
                         help="memory cap of each query worker process in MiB "
-                        f"(default {DEFAULT_MEMORY_MB}, at least {MIN_MEMORY_MB})")
+                        f"(default {DEFAULT_MEMORY_MB}, {MIN_MEMORY_MB} to {MAX_MEMORY_MB})")
     parser.add_argument("--workers", type=int, default=None, metavar="N",
                         help="query worker processes (default: cores, 2 to 8, plus one: "
-                        f"{default_workers()} here)")
+                        f"{default_workers()} here; at most {MAX_WORKERS})")
     parser.add_argument("--long-queries", type=int, default=None, metavar="N",
                         help="queries that may run longer than "
                         f"{QUICK_SECONDS:g} s at once (default: workers - 1)")
@@ -450,23 +456,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "browser; repeatable (default: none)")
 
 
+def _count_problem(option: str, value: int, least: int, most: int) -> str | None:
+    if least <= value <= most:
+        return None
+    return f"{option} must be a whole number from {least} to {most}, not {value}"
+
+
 def pool_limits(args: argparse.Namespace) -> PoolLimits | str:
     """The limits the options ask for, or what is wrong with them."""
-    if not 0 <= args.port <= 65535:
-        return f"--port must be between 0 and 65535, not {args.port}"
-    if args.query_timeout <= 0:
-        return "--query-timeout must be positive"
-    if args.query_memory_mb < MIN_MEMORY_MB:
-        return f"--query-memory-mb must be at least {MIN_MEMORY_MB}"
+    from guidelinekg.cli import seconds_problem
+
     workers = default_workers() if args.workers is None else args.workers
-    if workers < 1:
-        return "--workers must be at least 1"
     long_queries = max(workers - 1, 1) if args.long_queries is None else args.long_queries
-    if not 1 <= long_queries <= workers:
-        return f"--long-queries must be between 1 and --workers ({workers})"
-    for origin in args.cors_origin:
-        if not ORIGIN.fullmatch(origin.lower()):
-            return f"--cors-origin must be an origin like https://example.org, not {origin!r}"
+    problem = (_count_problem("--port", args.port, 0, 65535)
+               or seconds_problem("--query-timeout", args.query_timeout)
+               or _count_problem("--query-memory-mb", args.query_memory_mb, MIN_MEMORY_MB,
+                                 MAX_MEMORY_MB)
+               or _count_problem("--workers", workers, 1, MAX_WORKERS)
+               or (None if 1 <= long_queries <= workers else
+                   f"--long-queries must be between 1 and --workers ({workers}), not "
+                   f"{long_queries}")
+               or next((f"--cors-origin must be an origin like https://example.org, not "
+                        f"{origin!r}" for origin in args.cors_origin
+                        if not ORIGIN.fullmatch(origin.lower())), None))
+    if problem:
+        return problem
     return PoolLimits(workers, long_queries, args.query_memory_mb, args.query_timeout)
 
 

@@ -12,7 +12,9 @@ An output given as ``-`` is standard output. A folder cannot be, and two outputs
 command cannot share it: both are usage errors (:func:`refuse_folder`,
 :func:`one_standard_output`). ``-o FILE`` of ``recommend`` sends the command's output to a
 file for the run (:func:`command_output`); ``-`` for another output then still means the
-process's standard output (:func:`standard_output`).
+process's standard output (:func:`standard_output`). A file is written under a temporary
+name beside it and moved into place only when the run succeeds (:class:`OutputFile`): a
+refused input leaves no new empty or partial file, and an existing one as it was.
 """
 
 from __future__ import annotations
@@ -20,13 +22,23 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
+import secrets
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from guidelinekg.loading import MAX_FILE_BYTES, RDF_FORMATS, InputError, parses_whole_as
+from guidelinekg.loading import (
+    MAX_FILE_BYTES,
+    RDF_FORMATS,
+    UTF8_BOM,
+    InputError,
+    parses_whole_as,
+)
 from guidelinekg.oxigraph import RdfFormat
 
 STDIO_ARGUMENT = "-"
@@ -35,7 +47,6 @@ STDIN = Path("standard input")
 # What the format of standard input is told from: its first mebibyte.
 HEAD_BYTES = 1024 * 1024
 _STEP_BYTES = 1024 * 1024
-_BOM = b"\xef\xbb\xbf"
 # Standard output while ``command_output`` sends the command's output to a file.
 _outer_stdout: list[TextIO] = []
 
@@ -98,7 +109,7 @@ def content_suffix(head: bytes, whole: bool) -> str:
     are all of it): ``.json`` (FHIR or JSON-LD), ``.ndjson`` (a JSON object a line),
     ``.rdf`` (RDF/XML), ``.nt`` or ``.nq`` (its first lines are N-Triples, N-Quads), else
     ``.ttl``."""
-    text = head.removeprefix(_BOM).lstrip()
+    text = head.removeprefix(UTF8_BOM).lstrip()
     if text[:1] in (b"{", b"["):
         return ".ndjson" if _json_lines(text) else ".json"
     if text.startswith((b"<?xml", b"<rdf:RDF")):
@@ -216,39 +227,144 @@ def standard_output() -> TextIO:
     return _outer_stdout[-1] if _outer_stdout else sys.stdout
 
 
-def open_output_file(path: Path) -> TextIO:
-    """A file to write, or InputError saying why it cannot be written."""
-    if path.is_dir():
-        raise InputError(path, "is a folder; give the file to write (or - for standard "
-                               "output)")
+class OutputFile:
+    """A file being written: under a temporary name beside it (same folder, so that the move
+    is atomic) until :meth:`commit` moves it into place; :meth:`discard` removes it, leaving
+    the target as it was (absent, or its old content). A target that exists and is not a
+    regular file (``/dev/null``, a FIFO) is written in place: it cannot be replaced."""
+
+    def __init__(self, path: Path) -> None:
+        if path.is_dir():
+            raise InputError(path, "is a folder; give the file to write (or - for standard "
+                                   "output)")
+        self.path = path
+        # A link is followed: the file it names is replaced, the link stays.
+        self.target = Path(os.path.realpath(path))
+        self.temporary: Path | None = None
+        try:
+            if self.target.exists() and not self.target.is_file():
+                self.stream: TextIO = self.target.open("w", encoding="utf-8")
+            else:
+                self.stream = self._create_temporary()
+        except OSError as error:
+            raise InputError(path, f"cannot write the file ({error.strerror})") from None
+
+    def _create_temporary(self) -> TextIO:
+        # The target's own permissions when it exists; else a new file's (umask applies).
+        mode = stat.S_IMODE(self.target.stat().st_mode) if self.target.exists() else 0o666
+        while True:
+            candidate = self.target.with_name(f".{self.target.name}."
+                                              f"{secrets.token_hex(4)}.partial")
+            try:
+                descriptor = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            except FileExistsError:
+                continue
+            self.temporary = candidate
+            if self.target.exists():
+                os.fchmod(descriptor, mode)  # os.open's mode was reduced by the umask
+            return os.fdopen(descriptor, "w", encoding="utf-8")
+
+    def commit(self) -> None:
+        """The file written, in place."""
+        self.stream.close()
+        if self.temporary is None:
+            return
+        try:
+            os.replace(self.temporary, self.target)
+        except OSError as error:
+            self.discard()
+            raise InputError(self.path, f"cannot write the file ({error.strerror})") from None
+        self.temporary = None
+
+    def discard(self) -> None:
+        """The file not written: the temporary one removed, the target left as it was."""
+        with contextlib.suppress(OSError):
+            self.stream.close()
+        if self.temporary is not None:
+            with contextlib.suppress(OSError):
+                self.temporary.unlink()
+            self.temporary = None
+
+
+@dataclass
+class CommandOutputs:
+    """The files a command run writes (:func:`command_output`), kept only if it succeeds:
+    the command sets ``keep`` False when it fails without an exception (an exit code)."""
+
+    files: list[OutputFile] = field(default_factory=list)
+    keep: bool = True
+
+    def finish(self, succeeded: bool) -> None:
+        try:
+            for output in self.files:
+                if succeeded and self.keep:
+                    output.commit()
+                else:
+                    output.discard()
+        finally:  # a commit that failed leaves none of the others half done
+            for output in self.files:
+                output.discard()  # nothing left to do for a committed one
+
+
+# The runs under way (command_output): their files are committed when the run ends.
+_runs: list[CommandOutputs] = []
+
+
+def open_output_file(path: Path) -> OutputFile:
+    """A file to write (see OutputFile), or InputError saying why it cannot be written."""
+    return OutputFile(path)
+
+
+@contextlib.contextmanager
+def _written(output: OutputFile) -> Iterator[TextIO]:
+    """The output's stream; the file is kept when the run it belongs to succeeds or, outside
+    a run, when the block ends without an exception."""
+    if _runs:
+        _runs[-1].files.append(output)
+        yield output.stream
+        output.stream.flush()
+        return
     try:
-        return path.open("w", encoding="utf-8")
-    except OSError as error:
-        raise InputError(path, f"cannot write the file ({error.strerror})") from None
+        yield output.stream
+    except BaseException:
+        output.discard()
+        raise
+    output.commit()
 
 
 @contextlib.contextmanager
 def output_stream(path: Path | str | None) -> Iterator[TextIO]:
     """The stream to write an output to: the file, or standard output for None and ``-``
-    (left open)."""
+    (left open). A failed run leaves no new file and an existing one as it was."""
     if path is None or is_stdio(path):
         yield standard_output()
         return
-    with open_output_file(Path(path)) as stream:
+    with _written(open_output_file(Path(path))) as stream:
         yield stream
 
 
 @contextlib.contextmanager
-def command_output(path: Path | str | None) -> Iterator[None]:
+def command_output(path: Path | str | None) -> Iterator[CommandOutputs]:
     """The command's output (what it prints to ``sys.stdout``) to the file for the duration;
-    None and ``-``: standard output, as without the option."""
-    if path is None or is_stdio(path):
-        yield
-        return
-    with open_output_file(Path(path)) as stream:
-        _outer_stdout.append(sys.stdout)
-        try:
-            with contextlib.redirect_stdout(stream):
-                yield
-        finally:
-            _outer_stdout.pop()
+    None and ``-``: standard output, as without the option. The files written meanwhile
+    (this one and those of :func:`output_stream`) are moved into place only when the block
+    ends without an exception and the command has not set ``keep`` False."""
+    outputs = CommandOutputs()
+    _runs.append(outputs)
+    succeeded = False
+    try:
+        if path is None or is_stdio(path):
+            yield outputs
+        else:
+            output = open_output_file(Path(path))
+            outputs.files.append(output)
+            _outer_stdout.append(sys.stdout)
+            try:
+                with contextlib.redirect_stdout(output.stream):
+                    yield outputs
+            finally:
+                _outer_stdout.pop()
+        succeeded = True
+    finally:
+        _runs.pop()
+        outputs.finish(succeeded)

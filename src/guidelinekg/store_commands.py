@@ -254,7 +254,8 @@ def reads_store(args: argparse.Namespace) -> bool:
     return True
 
 
-def _is_cohort_run(args: argparse.Namespace) -> bool:
+def is_cohort_run(args: argparse.Namespace) -> bool:
+    """Whether the options ask for a cohort run (records refused or derived one by one)."""
     return args.format in ("jsonl", "csv") or bool(args.partition_size) or args.workers > 1
 
 
@@ -313,7 +314,7 @@ def run_validate(args: argparse.Namespace) -> int:
     )
 
     client, found = _store_input(args)
-    if _is_cohort_run(args):
+    if is_cohort_run(args):
         return _validate_cohort(args, client, found)
     graph = _whole_graph(client, found)
     validation = validate_patients(graph, inplace=True)
@@ -347,7 +348,7 @@ def run_recommend(args: argparse.Namespace) -> int:
     client, found = _store_input(args)
     with results_file(args) as results:
         try:
-            if _is_cohort_run(args):
+            if is_cohort_run(args):
                 code = _recommend_cohort(args, client, found, results)
             else:
                 code = _recommend_whole(args, client, found, results)

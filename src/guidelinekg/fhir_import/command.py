@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from guidelinekg.loading import InputError, bind_project_prefixes
+from guidelinekg.loading import bind_project_prefixes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     # The loader validate and recommend use: the same files give the same graph.
     from guidelinekg import console
     from guidelinekg.patients import load_patient_input
-    from guidelinekg.stdio import is_stdio
+    from guidelinekg.stdio import is_stdio, output_stream
 
     started = console.clock()
     source = load_patient_input(args.bundles, fhir_only=True, quiet=True)
@@ -44,11 +44,9 @@ def run(args: argparse.Namespace) -> int:
         if not console.is_quiet():
             sys.stderr.write(report)
         return 0
-    try:
-        args.output.write_text(turtle, encoding="utf-8")
-    except OSError as error:
-        raise InputError(args.output,
-                         f"cannot write the patient graph ({error.strerror})") from None
+    # Written next to the file and moved into place: a write that fails leaves no part.
+    with output_stream(args.output) as out:
+        out.write(turtle)
     sys.stdout.write(f"wrote {args.output}\n")
     sys.stdout.write(report)
     return 0
