@@ -459,7 +459,14 @@ class QueryPool:
         worker.stop()
         if self.closed:
             return
-        fresh = self._start()
+        try:
+            fresh = self._start()
+        except Exception:
+            # The pool was closed while the replacement started (the server stopping just
+            # after a worker was killed): none is needed, and none is said to have failed.
+            if self.closed:
+                return
+            raise
         if not fresh.wait_ready(START_TIMEOUT) or self.closed:
             with self.lock:
                 self.all.discard(fresh)
