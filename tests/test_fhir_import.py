@@ -1328,7 +1328,12 @@ NOT_IRIS = [
 @pytest.mark.parametrize(("name", "message"), NOT_IRIS)
 def test_a_fullurl_or_reference_that_is_not_an_iri_is_refused_with_exit_code_2(
         command, name, message, capsys, tmp_path):
-    path = DEFECTS / name
+    _assert_refused(command, DEFECTS / name, message, capsys, tmp_path)
+
+
+def _assert_refused(command: list[str], path: Path, message: str, capsys, tmp_path) -> None:
+    """The command refuses the record: exit code 2, one line naming the file and why, no
+    output and no file written."""
     output = tmp_path / "patient.ttl"
     written = ["-o", str(output)] if command[0] == "import-fhir" else []
     assert main([command[0], str(path), *command[1:], *written]) == 2
@@ -1386,14 +1391,7 @@ UNMAPPED_REFUSED = [
 @pytest.mark.parametrize(("name", "message"), UNMAPPED_REFUSED)
 def test_an_unmapped_medicine_whose_text_names_a_known_one_is_refused_with_exit_code_2(
         command, name, message, capsys, tmp_path):
-    path = UNMAPPED / name
-    output = tmp_path / "patient.ttl"
-    written = ["-o", str(output)] if command[0] == "import-fhir" else []
-    assert main([command[0], str(path), *command[1:], *written]) == 2
-    captured = capsys.readouterr()
-    assert captured.err == f"guidelinekg {command[0]}: error: {path}: {message}\n"
-    assert captured.out == ""
-    assert not output.exists()
+    _assert_refused(command, UNMAPPED / name, message, capsys, tmp_path)
 
 
 @pytest.mark.parametrize(("name", "message"), UNMAPPED_REFUSED)
