@@ -249,6 +249,26 @@ def test_json_ld_with_an_invalid_iri_is_refused_not_left_out(capsys, name: str, 
         assert f"{iri!r} is not a valid IRI" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("name", "role", "term"), [
+    ("jsonld-undefined-key-birth-date.jsonld", "key", "birthDat"),
+    ("jsonld-undefined-type.jsonld", "@type or value", "Patient")])
+def test_json_ld_with_a_key_its_context_does_not_define_is_refused(
+        capsys, name: str, role: str, term: str) -> None:
+    # JSON-LD leaves an undefined key out without a word: the misspelt birth date would be
+    # dropped and the record read as having none.
+    path = READING_DEFECTS / name
+    assert refused(capsys, path) == (
+        f"guidelinekg validate: error: {path}: not valid JSON-LD here: the {role} {term!r} is "
+        "not defined by the @context (a typo, or a term to add to it); the JSON-LD reader "
+        "would leave it out without a word, so the file is refused\n")
+    assert cli.main(["recommend", str(path), "--format", "jsonl"]) == 2
+
+
+def test_json_ld_may_leave_out_a_term_its_context_maps_to_null(capsys) -> None:
+    path = READING_DEFECTS / "jsonld-term-mapped-to-null.jsonld"
+    assert cli.main(["validate", str(path)]) == 0, capsys.readouterr().err
+
+
 def test_a_png_named_ttl_is_refused(capsys, tmp_path: Path) -> None:
     path = tmp_path / "image.ttl"
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01")

@@ -27,9 +27,7 @@ rdflib parses, quadratically in their depth) are capped; errors the parsers rais
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -72,7 +70,6 @@ MAX_HTML_TAGS = 512
 _XML_CHUNK_BYTES = 1024 * 1024
 _READ_STEP_BYTES = 1024 * 1024
 _RDF_HTML = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#HTML")
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 # The UTF-8 byte-order mark some editors (Notepad, Excel) write first: not part of the text.
 UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -124,7 +121,7 @@ class RdfSource:
     graph: Graph
 
 
-def _too_deep(what: str) -> str:
+def too_deep(what: str) -> str:
     return (f"{what} nested more than {MAX_NESTING_DEPTH} levels deep (the limit; a record "
             "needs a few levels)")
 
@@ -164,7 +161,7 @@ class _XmlLimits:
     def start(self, _name: str, attributes: list[str]) -> None:
         self.text = 0
         if len(self.declared) >= MAX_NESTING_DEPTH:
-            self.refuse(_too_deep("XML elements"))
+            self.refuse(too_deep("XML elements"))
         if len(attributes) > 2 * MAX_XML_ATTRIBUTES:
             self.refuse(f"an XML element has {len(attributes) // 2} attributes (the limit is "
                         f"{MAX_XML_ATTRIBUTES})")
@@ -209,62 +206,6 @@ def check_xml_limits(data: bytes, path: Path | str) -> None:
     except expat.ExpatError as error:
         raise InputError(path, f"not well-formed XML: {expat.ErrorString(error.code)}",
                          error.lineno, error.offset + 1) from None
-
-
-def _context_references(context: object) -> Iterator[str]:
-    """The remote documents a JSON-LD ``@context`` value refers to (directly or by
-    ``@import``); inline definitions nested in it are walked by the caller."""
-    for item in context if isinstance(context, list) else [context]:
-        if isinstance(item, str):
-            yield item
-        elif isinstance(item, dict) and isinstance(item.get("@import"), str):
-            yield item["@import"]
-
-
-def _remote_contexts(document: object, path: Path | str) -> list[str]:
-    """Every remote context a JSON document refers to; an InputError if it is nested deeper
-    than the limit. Iterative: a deep document must not exhaust the stack here."""
-    remote: list[str] = []
-    stack: list[tuple[object, int]] = [(document, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, dict):
-            children: list[object] = list(value.values())
-            if "@context" in value:
-                remote.extend(_context_references(value["@context"]))
-        elif isinstance(value, list):
-            children = value
-        else:
-            continue
-        if depth > MAX_NESTING_DEPTH:
-            raise InputError(path, _too_deep("JSON objects and arrays"))
-        stack.extend((child, depth + 1) for child in children)
-    return remote
-
-
-def check_json_ld(data: bytes, path: Path | str) -> None:
-    """Refuse JSON-LD that is not JSON, is nested too deeply, or needs a remote context
-    (pyoxigraph would refuse that too, with a less helpful message)."""
-    try:
-        # Numbers stay text: only the structure matters here, and int() refuses over
-        # 4,300 digits although the JSON is valid (pyoxigraph reads such numbers).
-        document = json.loads(data, parse_int=str, parse_float=str, parse_constant=str)
-    except RecursionError:
-        raise InputError(path, _too_deep("JSON objects and arrays")) from None
-    except UnicodeDecodeError as error:
-        raise InputError(path, f"not UTF-8 text, so not JSON ({error.reason})") from None
-    except json.JSONDecodeError as error:
-        raise InputError(path, f"not valid JSON ({error.msg})", error.lineno,
-                         error.colno) from None
-    except ValueError as error:
-        raise InputError(path, f"not valid JSON ({error})") from None
-    remote = sorted(set(_remote_contexts(document, path)))
-    if remote:
-        raise InputError(
-            path,
-            "JSON-LD points to a remote @context (" + ", ".join(remote) + "); "
-            "guidelinekg fetches nothing over the network: inline the context",
-        )
 
 
 def rdf_format_for(path: Path) -> ox.RdfFormat | None:
@@ -367,50 +308,6 @@ def _read_triples(data: bytes, path: Path, rdf_format: ox.RdfFormat) -> tuple[Gr
     return graph, count
 
 
-def _ill_formed_term(quad: ox.Quad) -> str | None:
-    """An IRI or language tag of a leniently parsed statement that is not well-formed, in
-    words, or None."""
-    for node in (quad.subject, quad.predicate, quad.object):
-        if isinstance(node, ox.NamedNode):
-            try:
-                ox.NamedNode(node.value)  # the constructor checks the IRI
-            except ValueError as error:
-                return f"@id or IRI {node.value!r} is not a valid IRI ({error})"
-        elif isinstance(node, ox.Literal) and node.language:
-            try:
-                ox.Literal(node.value, language=node.language)
-            except ValueError as error:
-                return f"language tag {node.language!r} is not valid ({error})"
-    return None
-
-
-def _kept_by_json_ld(quad: ox.Quad) -> bool:
-    """Whether a leniently read statement is one JSON-LD keeps: a key that is no IRI and no
-    term of the @context (no scheme: ``as_of`` of plain JSON) is ignored by JSON-LD itself,
-    in strict reading too (not an ill-formed IRI; see check_json_ld_dropped)."""
-    return _SCHEME.match(quad.predicate.value) is not None
-
-
-def check_json_ld_dropped(data: bytes, path: Path, statements: int) -> None:
-    """Refuse JSON-LD of which the reader dropped statements for an ill-formed IRI or
-    language tag: as JSON-LD prescribes, a node whose @id (or a value whose IRI) is not a
-    well-formed IRI is left out without an error, so a patient would vanish and the rest
-    still conform. Read again without those checks (``lenient``), such a file gives more
-    statements, and the first ill-formed term is named (RDF/XML and Turtle refuse the same
-    IRI with a syntax error). Statements JSON-LD leaves out for another reason (under a key
-    of plain JSON) are not refused here."""
-    base = path.resolve().as_uri()
-    lenient = (quad for quad in ox.parse(data, format=ox.RdfFormat.JSON_LD, base_iri=base,
-                                         lenient=True) if _kept_by_json_ld(quad))
-    if sum(1 for _ in zip(lenient, range(statements + 1), strict=False)) <= statements:
-        return  # nothing left out: the usual case, one quick pass
-    for quad in ox.parse(data, format=ox.RdfFormat.JSON_LD, base_iri=base, lenient=True):
-        if _kept_by_json_ld(quad) and (problem := _ill_formed_term(quad)) is not None:
-            raise InputError(path, f"not valid JSON-LD: {problem}; the JSON-LD reader would "
-                                   "leave out what it names without a word, so the file is "
-                                   "refused")
-
-
 def parse_rdf_bytes(data: bytes, path: Path, rdf_format: ox.RdfFormat) -> Graph:
     """Parse RDF bytes into an rdflib graph, with errors that name the file and line. A
     leading byte-order mark is dropped: the Turtle and N-Triples parsers would refuse it as
@@ -421,11 +318,15 @@ def parse_rdf_bytes(data: bytes, path: Path, rdf_format: ox.RdfFormat) -> Graph:
     if rdf_format == ox.RdfFormat.RDF_XML:
         check_xml_limits(data, path)
     elif rdf_format == ox.RdfFormat.JSON_LD:
+        from guidelinekg.json_ld_checks import check_json_ld
+
         check_json_ld(data, path)
     try:
         graph, statements = _read_triples(data, path, rdf_format)
         if rdf_format == ox.RdfFormat.JSON_LD:
-            check_json_ld_dropped(data, path, statements)
+            from guidelinekg.json_ld_checks import check_json_ld_read_whole
+
+            check_json_ld_read_whole(data, path, statements)
         return graph
     except (SyntaxError, ValueError, OSError, MemoryError, RecursionError) as error:
         failure = _parse_error(error, path, rdf_format)
