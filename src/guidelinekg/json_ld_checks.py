@@ -53,9 +53,10 @@ def _remote_contexts(document: object, path: Path | str) -> list[str]:
     return remote
 
 
-def check_json_ld(data: bytes, path: Path | str) -> None:
+def check_json_ld(data: bytes, path: Path | str) -> object:
     """Refuse JSON-LD that is not JSON, is nested too deeply, or needs a remote context
-    (pyoxigraph would refuse that too, with a less helpful message)."""
+    (pyoxigraph would refuse that too, with a less helpful message); the document read, its
+    numbers as text, for :func:`check_json_ld_read_whole`."""
     try:
         # Numbers stay text: only the structure matters here, and int() refuses over
         # 4,300 digits although the JSON is valid (pyoxigraph reads such numbers).
@@ -76,6 +77,7 @@ def check_json_ld(data: bytes, path: Path | str) -> None:
             "JSON-LD points to a remote @context (" + ", ".join(remote) + "); "
             "guidelinekg fetches nothing over the network: inline the context",
         )
+    return document
 
 
 def _ill_formed_term(quad: ox.Quad) -> str | None:
@@ -122,24 +124,23 @@ def check_json_ld_dropped(data: bytes, path: Path, statements: int) -> None:
                                    "refused")
 
 
-def check_json_ld_read_whole(data: bytes, path: Path, statements: int) -> None:
+def check_json_ld_read_whole(data: bytes, document: object, path: Path,
+                             statements: int) -> None:
     """After a strict read of ``statements`` statements: nothing was left out for an
     ill-formed IRI (:func:`check_json_ld_dropped`) or an undefined key
-    (:func:`check_json_ld_terms`)."""
+    (:func:`check_json_ld_terms`); ``document``: what :func:`check_json_ld` read."""
     check_json_ld_dropped(data, path, statements)
-    check_json_ld_terms(data, path)
+    check_json_ld_terms(document, path)
 
 
-def check_json_ld_terms(data: bytes, path: Path) -> None:
+def check_json_ld_terms(document: object, path: Path) -> None:
     """Refuse JSON-LD with a key (or a ``@type``) its ``@context`` does not define: JSON-LD
     leaves it out without a word, so a misspelt ``birthDat`` would drop the birth date. Read
     again with a ``@vocab`` of the check's own, such a key becomes an IRI there and is named.
     A document without a ``@context`` of its own (plain JSON), or that sets ``@vocab``
     itself, says nothing of its keys to check, and a term mapped to null is left out on
     purpose: neither is refused."""
-    # As check_json_ld reads it: numbers as text (only the keys matter here).
-    document = json.loads(data, parse_int=str, parse_float=str, parse_constant=str)
-    caught = _with_catch_all_vocabulary(document)
+    caught = _with_catch_all_vocabulary(document)  # numbers as text: only keys matter
     if caught is None:
         return
     text = json.dumps(caught).encode("utf-8")
@@ -159,6 +160,7 @@ def _with_catch_all_vocabulary(document: object) -> object | None:
     None when there is nothing to check (no context of its own, or a ``@vocab`` already)."""
     nodes = document if isinstance(document, list) else [document]
     changed = []
+    with_context = False
     for node in nodes:
         if not isinstance(node, dict) or "@context" not in node:
             changed.append(node)
@@ -168,6 +170,7 @@ def _with_catch_all_vocabulary(document: object) -> object | None:
         if any(isinstance(part, dict) and "@vocab" in part for part in parts):
             return None
         changed.append({**node, "@context": [*parts, {"@vocab": _UNDEFINED}]})
-    if changed == nodes:
+        with_context = True
+    if not with_context:
         return None
     return changed if isinstance(document, list) else changed[0]

@@ -317,16 +317,17 @@ def parse_rdf_bytes(data: bytes, path: Path, rdf_format: ox.RdfFormat) -> Graph:
         raise InputError(path, f"too large ({len(data)} bytes; limit {MAX_FILE_BYTES})")
     if rdf_format == ox.RdfFormat.RDF_XML:
         check_xml_limits(data, path)
-    elif rdf_format == ox.RdfFormat.JSON_LD:
+    document: object = None
+    if rdf_format == ox.RdfFormat.JSON_LD:
         from guidelinekg.json_ld_checks import check_json_ld
 
-        check_json_ld(data, path)
+        document = check_json_ld(data, path)
     try:
         graph, statements = _read_triples(data, path, rdf_format)
         if rdf_format == ox.RdfFormat.JSON_LD:
             from guidelinekg.json_ld_checks import check_json_ld_read_whole
 
-            check_json_ld_read_whole(data, path, statements)
+            check_json_ld_read_whole(data, document, path, statements)
         return graph
     except (SyntaxError, ValueError, OSError, MemoryError, RecursionError) as error:
         failure = _parse_error(error, path, rdf_format)
