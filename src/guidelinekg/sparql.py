@@ -302,12 +302,16 @@ class OxigraphEngine(SparqlEngine):
                         for name, term in zip(names, solution, strict=True) if term is not None}
                        for solution in solutions]
 
-    def construct(self, text: str, bindings: Mapping[str, Node] | None = None) -> list[Triple]:
+    def _triples(self, text: str, bindings: Mapping[str, Node] | None,
+                 expected: str = "a CONSTRUCT query") -> ox.QueryTriples:
         triples = self._run(text, bindings)
         if not isinstance(triples, ox.QueryTriples):
-            raise QueryError("expected a CONSTRUCT or DESCRIBE query")
+            raise QueryError(f"expected {expected}")
+        return triples
+
+    def construct(self, text: str, bindings: Mapping[str, Node] | None = None) -> list[Triple]:
         return [(_rdflib_term(t.subject), _rdflib_term(t.predicate), _rdflib_term(t.object))
-                for t in triples]
+                for t in self._triples(text, bindings, "a CONSTRUCT or DESCRIBE query")]
 
     def add_constructed(self, text: str, bindings: Mapping[str, Node] | None = None) -> None:
         # Inside the store, as the INSERT of the same template and pattern, when nothing is
@@ -319,17 +323,11 @@ class OxigraphEngine(SparqlEngine):
             with _as_query_errors():
                 self.store.update(update)
             return
-        triples = self._run(text, bindings)
-        if not isinstance(triples, ox.QueryTriples):
-            raise QueryError("expected a CONSTRUCT query")
-        self.store.extend([ox.Quad(t.subject, t.predicate, t.object) for t in triples])
+        self.add_native(self.construct_native(text, bindings))
 
     def construct_native(self, text: str, bindings: Mapping[str, Node] | None = None
                          ) -> list[tuple]:
-        triples = self._run(text, bindings)
-        if not isinstance(triples, ox.QueryTriples):
-            raise QueryError("expected a CONSTRUCT query")
-        return [(t.subject, t.predicate, t.object) for t in triples]
+        return [(t.subject, t.predicate, t.object) for t in self._triples(text, bindings)]
 
     def add_native(self, triples: Iterable[tuple]) -> None:
         quad = ox.Quad
