@@ -1307,6 +1307,8 @@ def test_unit_texts_that_are_displays_do_not_disagree_with_their_codes(capsys):
     assert (check["key"], check["status"]) == ("BMA-2", "matches")
 
 
+# The commands that read a FHIR record, each of which must refuse one it cannot read.
+READING_COMMANDS = [["import-fhir"], ["validate"], ["recommend", "--as-of", "2026-12-01"]]
 NOT_IRIS = [
     ("fullurl-with-brace.json", "entry 0 fullUrl: 'http://example.org/fhir/Patient/p{1}': the "
      "character '{' (U+007B) is not allowed in an IRI; correct the record"),
@@ -1323,8 +1325,7 @@ NOT_IRIS = [
 ]
 
 
-@pytest.mark.parametrize("command", [["import-fhir"], ["validate"],
-                                     ["recommend", "--as-of", "2026-12-01"]])
+@pytest.mark.parametrize("command", READING_COMMANDS)
 @pytest.mark.parametrize(("name", "message"), NOT_IRIS)
 def test_a_fullurl_or_reference_that_is_not_an_iri_is_refused_with_exit_code_2(
         command, name, message, capsys, tmp_path):
@@ -1386,8 +1387,7 @@ UNMAPPED_REFUSED = [
 ]
 
 
-@pytest.mark.parametrize("command", [["import-fhir"], ["validate"],
-                                     ["recommend", "--as-of", "2026-12-01"]])
+@pytest.mark.parametrize("command", READING_COMMANDS)
 @pytest.mark.parametrize(("name", "message"), UNMAPPED_REFUSED)
 def test_an_unmapped_medicine_whose_text_names_a_known_one_is_refused_with_exit_code_2(
         command, name, message, capsys, tmp_path):
