@@ -14,6 +14,11 @@ patient graph, for every patient at once:
    status, contraindicated and possibly contraindicated actions, care gaps and dose
    comparisons.
 
+Queries that do not depend on each other (the fact queries of step 2, the SELECTs of step
+5) run side by side on pyoxigraph's threads, and the record is validated in a thread while
+the engine is prepared: pyoxigraph plans a query without holding Python's lock, and planning
+is most of one patient's time. Nothing is read from the engine before validation passes.
+
 No statement is special-cased here: populations, criteria, modalities and regimens all come
 from the guideline graph. Python only assembles rows into results and decides dose verdicts
 from the comparable numbers the dose query returns.
@@ -54,6 +59,7 @@ from guidelinekg.results import (
     Vocabulary,
 )
 from guidelinekg.sparql import EngineName, SparqlEngine, load_query, make_engine
+from guidelinekg.threads import run_beside
 
 if TYPE_CHECKING:
     from guidelinekg.validation import PatientValidation
@@ -239,6 +245,20 @@ def _select(engine: SparqlEngine, name: str, patient: URIRef | None = None) -> l
     return engine.select(load_query(name).text, _bindings(patient))
 
 
+# What the results are assembled from: queries that only read the prepared engine.
+RESULT_QUERIES = ("derive/patients", "derive/fact-criterion-truths", "derive/fact-values",
+                  "derive/missing-facts", "derive/population-status",
+                  "derive/recommendation-status", "derive/contraindicated-actions",
+                  "derive/care-gaps", "derive/dose-comparisons")
+
+
+def _result_rows(engine: SparqlEngine, patient: URIRef | None) -> dict[str, list[dict]]:
+    """The rows of every result query, by name (run side by side where the engine can)."""
+    answers = engine.select_each([load_query(name).text for name in RESULT_QUERIES],
+                                 _bindings(patient))
+    return dict(zip(RESULT_QUERIES, answers, strict=True))
+
+
 # --------------------------------------------------------------------------------------
 # Assembling the results
 # --------------------------------------------------------------------------------------
@@ -282,12 +302,12 @@ def _missing_facts(rows: Iterable[dict]) -> dict[tuple[str, str], list[dict[str,
             for key, found in missing.items()}
 
 
-def _populations(engine: SparqlEngine, basis: Basis,
-                 missing: dict[tuple[str, str], list[dict[str, str]]],
-                 patient: URIRef | None) -> dict[tuple[str, str], PopulationVerdict]:
+def _populations(rows: list[dict], basis: Basis,
+                 missing: dict[tuple[str, str], list[dict[str, str]]]
+                 ) -> dict[tuple[str, str], PopulationVerdict]:
     """(patient, guideline) -> the verdict of each guideline that declares a population."""
     verdicts: dict[tuple[str, str], PopulationVerdict] = {}
-    for row in _select(engine, "derive/population-status", patient):
+    for row in rows:
         pair = (str(row["patient"]), str(row["guideline"]))
         if pair in verdicts:
             continue
@@ -346,40 +366,37 @@ def derive(patient_graph: Graph, as_of: date, engine_name: EngineName = "oxigrap
     There is one result per patient and guideline (``guidelines``: the ids to report on;
     every guideline by default); ValueError names an unknown id.
     """
-    if validation is None:
-        from guidelinekg.validation import validate_patients
-
-        validation = validate_patients(patient_graph)
-    invalid = validation.has_violations
-    if invalid and not allow_invalid:
-        raise InvalidRecordError(validation)
     started = datetime.now(UTC)
+    validation, engine = _validated_and_prepared(patient_graph, as_of, engine_name, patient,
+                                                 validation, allow_invalid)
+    invalid = validation.has_violations
     knowledge = shared_guideline_graph()  # only read here
-    engine = prepare_engine(patient_graph, as_of, engine_name, patient)
     vocabulary = _vocabulary(knowledge)
     built = _built_guideline(engine_name)
     statements = built.statements
-    basis = Basis(built.basis_criteria, _select(engine, "derive/fact-criterion-truths", patient),
-                  _select(engine, "derive/fact-values", patient), vocabulary)
-    missing = _missing_facts(_select(engine, "derive/missing-facts", patient))
-    populations = _populations(engine, basis, missing, patient)
+    rows = _result_rows(engine, patient)
+    basis = Basis(built.basis_criteria, rows["derive/fact-criterion-truths"],
+                  rows["derive/fact-values"], vocabulary)
+    missing = _missing_facts(rows["derive/missing-facts"])
+    populations = _populations(rows["derive/population-status"], basis, missing)
     chosen = _chosen_guidelines(statements, vocabulary, guidelines)
 
     # Everything is per (patient, guideline): each guideline speaks for its own population,
     # and its statements' keys are its own.
     outcomes: dict[tuple[str, str], list[RecommendationOutcome]] = defaultdict(list)
-    for row in _select(engine, "derive/recommendation-status", patient):
+    for row in rows["derive/recommendation-status"]:
         info = statements[str(row["recommendation"])]
         pair = (str(row["patient"]), info.guideline)
         outcomes[pair].append(_outcome(row, info, populations.get(pair) or
                                        _everyone(info.guideline), basis, missing))
-    contraindicated = _contraindications(engine, statements, basis, missing, patient)
-    care_gaps = _care_gaps(engine, statements, built.class_labels, basis, patient)
-    checks = dose_checks(engine, vocabulary, patient)
+    contraindicated = _contraindications(rows["derive/contraindicated-actions"], statements,
+                                         basis, missing)
+    care_gaps = _care_gaps(rows["derive/care-gaps"], statements, built.class_labels, basis)
+    checks = dose_checks(rows["derive/dose-comparisons"], vocabulary)
 
     labels = {guideline: _guideline_label(knowledge, guideline) for guideline in chosen}
     results = []
-    for patient_iri in sorted({str(p) for p in _patients(engine, patient)}):
+    for patient_iri in sorted({str(row["patient"]) for row in rows["derive/patients"]}):
         for guideline in chosen:
             pair = (patient_iri, guideline)
             population = populations.get(pair) or _everyone(guideline)
@@ -402,6 +419,35 @@ def derive(patient_graph: Graph, as_of: date, engine_name: EngineName = "oxigrap
             ))
     return Derivation(as_of=as_of, patients=results, engine=engine, started=started,
                       derived_from_invalid_record=invalid)
+
+
+def _validated_and_prepared(patient_graph: Graph, as_of: date, engine_name: EngineName,
+                            patient: URIRef | None, validation: PatientValidation | None,
+                            allow_invalid: bool) -> tuple[PatientValidation, SparqlEngine]:
+    """The record's validation and the engine prepared for its derivation; a record with
+    violations raises InvalidRecordError before anything prepared is read (unless
+    ``allow_invalid``). Validation runs in a thread while the engine is prepared: it is
+    mostly Python, the preparation mostly pyoxigraph's planning, which runs beside it."""
+    if validation is not None:
+        if validation.has_violations and not allow_invalid:
+            raise InvalidRecordError(validation)
+        return validation, prepare_engine(patient_graph, as_of, engine_name, patient)
+    from guidelinekg.validation import validate_patients
+
+    # Not the query threads: the preparation waits on those.
+    checking = run_beside("validation", 2, validate_patients, patient_graph)
+    try:
+        engine = prepare_engine(patient_graph, as_of, engine_name, patient)
+    except Exception:
+        # A record with violations is refused as such, whatever its derivation ran into.
+        validation = checking.result()
+        if validation.has_violations and not allow_invalid:
+            raise InvalidRecordError(validation) from None
+        raise
+    validation = checking.result()
+    if validation.has_violations and not allow_invalid:
+        raise InvalidRecordError(validation)
+    return validation, engine
 
 
 def _traced(check: DoseCheck, info: StatementInfo, population: PopulationVerdict
@@ -443,15 +489,11 @@ def _chosen_guidelines(statements: dict[str, StatementInfo], vocabulary: Vocabul
                   key=lambda iri: ids[iri])
 
 
-def _patients(engine: SparqlEngine, patient: URIRef | None) -> list[Node]:
-    return [row["patient"] for row in _select(engine, "derive/patients", patient)]
-
-
-def _contraindications(engine: SparqlEngine, statements: dict[str, StatementInfo],
-                       basis: Basis, missing: dict[tuple[str, str], list[dict[str, str]]],
-                       patient: URIRef | None) -> dict[str, list[Contraindication]]:
+def _contraindications(rows: list[dict], statements: dict[str, StatementInfo],
+                       basis: Basis, missing: dict[tuple[str, str], list[dict[str, str]]]
+                       ) -> dict[str, list[Contraindication]]:
     results: dict[str, list[Contraindication]] = defaultdict(list)
-    for row in _select(engine, "derive/contraindicated-actions", patient):
+    for row in rows:
         info = statements[str(row["recommendation"])]
         # The statement, or its precondition check: the node whose criteria decide the flag.
         pair = (str(row["patient"]), str(row["flag"]))
@@ -475,11 +517,10 @@ def _contraindications(engine: SparqlEngine, statements: dict[str, StatementInfo
     return results
 
 
-def _care_gaps(engine: SparqlEngine, statements: dict[str, StatementInfo],
-               labels: dict[str, str], basis: Basis, patient: URIRef | None
-               ) -> dict[str, list[CareGap]]:
+def _care_gaps(rows: list[dict], statements: dict[str, StatementInfo],
+               labels: dict[str, str], basis: Basis) -> dict[str, list[CareGap]]:
     results: dict[str, list[CareGap]] = defaultdict(list)
-    for row in _select(engine, "derive/care-gaps", patient):
+    for row in rows:
         info = statements[str(row["recommendation"])]
         pair = (str(row["patient"]), info.iri)
         because = basis.lines(pair, TRUE)

@@ -11,12 +11,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from rdflib import URIRef
 from rdflib.term import Node
 
 from guidelinekg.namespaces import CODE, decimal_text
 from guidelinekg.results import DoseCheck, Vocabulary, number
-from guidelinekg.sparql import SparqlEngine, load_query
 
 # Relative tolerance when comparing an ordered amount or interval with the regimen:
 # rounding of a weight-based dose to the vial, and a calendar month against 4 weeks.
@@ -247,12 +245,11 @@ def _listed(parts: list[str]) -> str:
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-def dose_checks(engine: SparqlEngine, vocabulary: Vocabulary, patient: URIRef | None
-                ) -> dict[str, list[DoseCheck]]:
-    """One check per dose of each item; the best verdict over the regimens' steps."""
+def dose_checks(comparisons: list[dict], vocabulary: Vocabulary) -> dict[str, list[DoseCheck]]:
+    """One check per dose of each item, from the rows of derive/dose-comparisons.rq; the best
+    verdict over the regimens' steps."""
     rows_by_dose: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
-    bindings = {"patient": patient} if patient is not None else {}
-    for row in engine.select(load_query("derive/dose-comparisons").text, bindings):
+    for row in comparisons:
         dose = str(row.get("dose")) if row.get("dose") is not None else ""
         rows_by_dose[(str(row["patient"]), str(row["item"]), dose)].append(row)
     results: dict[str, list[DoseCheck]] = defaultdict(list)

@@ -81,8 +81,8 @@ def add_fact_values(engine: SparqlEngine, as_of: date, patient: URIRef | None = 
     names, bindings = _fact_queries(engine, as_of, patient)
     terms = tuple(engine.native_term(term) for term in (VALUE, FACT, _RDF_TYPE, FACT_VALUE))
     produced: list[tuple] = []
-    for name in names:
-        triples = engine.construct_native(load_query(name).text, bindings)
+    answers = engine.construct_native_each([load_query(name).text for name in names], bindings)
+    for name, triples in zip(names, answers, strict=True):
         if _fact_value_problem(triples, terms) is not None:
             derive_facts(engine, as_of, patient)  # raises, naming the node and its values
             raise QueryError(f"query {name!r} gave ill-formed fact values")

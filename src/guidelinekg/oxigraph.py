@@ -4,6 +4,9 @@ conversion of terms between pyoxigraph and rdflib, the project's data model."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from pyoxigraph import (
     BlankNode,
     DefaultGraph,
@@ -12,6 +15,7 @@ from pyoxigraph import (
     Quad,
     QueryBoolean,
     QueryResultsFormat,
+    QuerySolution,
     QuerySolutions,
     QueryTriples,
     RdfFormat,
@@ -29,9 +33,37 @@ from rdflib.term import Node
 from guidelinekg.memo import BoundedMemo
 
 __all__ = ["BlankNode", "DefaultGraph", "Literal", "NamedNode", "Quad", "QueryBoolean",
-           "QueryResultsFormat", "QuerySolutions", "QueryTriples", "RdfFormat", "Store",
-           "Triple", "Variable", "from_oxigraph", "parse", "serialize", "stored_term",
-           "to_oxigraph"]
+           "QueryResultsFormat", "QuerySolution", "QuerySolutions", "QueryTriples",
+           "RdfFormat", "Store", "Triple", "Variable", "evaluated", "from_oxigraph", "parse",
+           "serialize", "stored_term", "to_oxigraph"]
+
+# A query's whole answer: the variable names and rows of a SELECT, the triples of a
+# CONSTRUCT or DESCRIBE, or an ASK's boolean.
+Answer = tuple[list[str], list[Any]] | list[Triple] | bool
+
+
+def evaluated(store: Store, query: str, row: Callable[[list[str], QuerySolution], Any] | None
+              = None, **options: Any) -> Answer:
+    """``store.query(query, **options)``, read whole; a SELECT's solutions are given as
+    ``row(names, solution)`` (the solution itself by default), one by one. The iterator
+    pyoxigraph answers with is dropped here, on the thread that made it: pyoxigraph refuses
+    to free one on another thread (and leaks it), which the garbage collector would do if
+    the iterator stayed in a frame that a kept traceback holds (rdflib's query parser keeps
+    some) and another thread collected it. Use this, not Store.query, wherever threads run
+    queries."""
+    answer = store.query(query, **options)
+    try:
+        if isinstance(answer, QuerySolutions):
+            names = [variable.value for variable in answer.variables]
+            rows = []
+            for solution in answer:
+                rows.append(solution if row is None else row(names, solution))
+            return names, rows
+        if isinstance(answer, QueryTriples):
+            return list(answer)
+        return bool(answer)
+    finally:
+        del answer
 
 _XSD_STRING = str(XSD.string)
 

@@ -19,16 +19,18 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
 
 from rdflib import URIRef
 from rdflib.namespace import RDF, SH
+from rdflib.plugins.sparql import prepareQuery
 from rdflib.plugins.sparql.algebra import translateQuery
 from rdflib.plugins.sparql.parser import parseQuery, parseUpdate
 from rdflib.plugins.sparql.parserutils import CompValue
+from rdflib.plugins.sparql.sparql import Query
 
 from guidelinekg.loading import PREFIXES
 from guidelinekg.namespaces import GSH, PSH
@@ -70,6 +72,13 @@ def remote_access(algebra: object) -> str | None:
 # spurious errors from its parse actions (the server checks queries in many threads). Every
 # rdflib parse of a query in this process takes this lock.
 RDFLIB_PARSE_LOCK = threading.Lock()
+
+
+def prepared_query(text: str, prefixes: Mapping[str, str] | None = None) -> Query:
+    """rdflib's prepared form of a query text (``prefixes``: declared before it), parsed
+    under :data:`RDFLIB_PARSE_LOCK`."""
+    with RDFLIB_PARSE_LOCK:
+        return prepareQuery(text, initNs=dict(prefixes or {}))
 
 
 def query_prefixes() -> dict[str, str]:

@@ -34,13 +34,13 @@ import pyshacl
 import rdflib
 from rdflib import BNode, Graph, Literal
 from rdflib.namespace import RDF, RDFS, SH
-from rdflib.plugins.sparql import prepareQuery
 from rdflib.plugins.sparql.sparql import Query
 from rdflib.query import Result
 from rdflib.term import Node
 
 from guidelinekg import shacl_fast
 from guidelinekg.memo import BoundedMemo
+from guidelinekg.query_text import prepared_query
 
 SEVERITY_ORDER = {"Violation": 0, "Warning": 1, "Info": 2}
 
@@ -130,7 +130,7 @@ class _PreparedQueryGraph(Graph):
 
 # Parsed SPARQL texts, kept across validations: the shapes' queries are the same every run
 # (parsing them took 3 of the 3.5 s of validating one small record).
-_prepared_text: BoundedMemo[str, Query] = BoundedMemo(prepareQuery, 2048)
+_prepared_text: BoundedMemo[str, Query] = BoundedMemo(prepared_query, 2048)
 
 
 def _prepared(query_object: str | Query) -> Query:

@@ -40,12 +40,12 @@ from typing import Any
 
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import OWL, RDF, RDFS, SH
-from rdflib.plugins.sparql import prepareQuery
 from rdflib.plugins.sparql.sparql import Query
 from rdflib.term import Node
 
 from guidelinekg import shacl_locality as locality
 from guidelinekg import shacl_oxigraph as oxigraph
+from guidelinekg.query_text import prepared_query
 from guidelinekg.shacl_core import (
     COMPONENTS,
     SUBCLASS,
@@ -321,10 +321,10 @@ def _sparql(sg: Graph, shape: Node, node: Node, select: str, *, target: bool) ->
     prefixes = _prefixes(sg, node)  # pySHACL declares them before the text: the same
     with literal_normalisation():
         try:
-            query = prepareQuery(select, initNs=prefixes)
+            query = prepared_query(select, prefixes)
         except Exception as error:  # pySHACL reports the parse error itself
             raise UnsupportedShapes(f"shape {shape}: SPARQL does not parse ({error})") from None
-        plan = None if target else locality.plan(prepareQuery(select, initNs=prefixes))
+        plan = None if target else locality.plan(prepared_query(select, prefixes))
     constants = frozenset(locality.query_constants(query.algebra))
     lexical = bool(_LEXICAL.search(select))
     computed = len(_AS_ANY.findall(select)) != len(_AS_IRI.findall(select))

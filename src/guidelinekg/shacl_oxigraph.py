@@ -50,8 +50,11 @@ def target_nodes(run: _Run, target: SparqlQuery) -> set[Node]:
     rows: Iterable[Any]
     if not target.lexical and oxigraph_ready(run):
         name = run.ox_graph
-        solutions = run.store.query(target.text, prefixes=target.prefixes,
-                                     default_graph=[ox.DefaultGraph(), name])
+        answer = ox.evaluated(run.store, target.text, None, prefixes=target.prefixes,
+                              default_graph=[ox.DefaultGraph(), name])
+        if not isinstance(answer, tuple):
+            raise NeedsReference("a SPARQL target that is not a SELECT")
+        solutions = answer[1]
         found = set()
         back = run.ox_back
         try:
@@ -259,13 +262,15 @@ def rows(run: _Run, constraint: SparqlQuery, focus: Node, graphs: list[Any]
     if term is None:
         return None
     try:
-        solutions = run.store.query(constraint.text, prefixes=constraint.prefixes,
-                                         default_graph=graphs,
-                                         substitutions={_OX_THIS: term})
+        answer = ox.evaluated(run.store, constraint.text, None, prefixes=constraint.prefixes,
+                              default_graph=graphs, substitutions={_OX_THIS: term})
     except (SyntaxError, RuntimeError, ValueError):
         constraint.inert = False  # not $this in the projection, or syntax rdflib accepts
         return None
-    variables = [(v, v.value) for v in solutions.variables]
+    if not isinstance(answer, tuple):
+        raise NeedsReference("a SPARQL constraint that is not a SELECT")
+    names, solutions = answer
+    variables = [(ox.Variable(name), name) for name in names]
     back, literals = run.ox_back, run.ox_literals
     rows: Rows = []
     for solution in solutions:

@@ -18,16 +18,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Literal as TypingLiteral
+from typing import TypeVar, cast
 
 from rdflib import Graph, Literal, URIRef, Variable
 from rdflib.namespace import XSD
 from rdflib.plugins.sparql import evaluate as _rdflib_evaluate
-from rdflib.plugins.sparql import prepareQuery
 from rdflib.term import Identifier, Node
 
 from guidelinekg import oxigraph as ox
@@ -36,17 +36,19 @@ from guidelinekg.memo import BoundedMemo
 from guidelinekg.namespaces import expand_curie
 from guidelinekg.oxigraph import from_oxigraph, stored_term, to_oxigraph
 from guidelinekg.query_text import (
-    RDFLIB_PARSE_LOCK,
     QueryError,
     offline_refusal,
+    prepared_query,
     refuse_remote_access,
     remote_access,
 )
 from guidelinekg.resources import query_roots
+from guidelinekg.threads import cores, run_beside
 
 EngineName = TypingLiteral["oxigraph", "rdflib"]
 Row = dict[str, Node]
 Triple = tuple[Node, Node, Node]
+_Answer = TypeVar("_Answer")
 # What pyoxigraph takes as the value of a bound variable.
 _OxTerm = ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple
 
@@ -245,6 +247,22 @@ class SparqlEngine:
         engine's own terms (compare them with :meth:`native_term`)."""
         return list(self.construct(text, bindings))
 
+    # Queries that only read the engine, answered in their order; an engine may run them
+    # side by side.
+    def select_each(self, texts: Sequence[str], bindings: Mapping[str, Node] | None = None
+                    ) -> list[list[Row]]:
+        """:meth:`select` of each query, in their order."""
+        return self._each(self.select, texts, bindings)
+
+    def construct_native_each(self, texts: Sequence[str],
+                              bindings: Mapping[str, Node] | None = None) -> list[list[tuple]]:
+        """:meth:`construct_native` of each query, in their order."""
+        return self._each(self.construct_native, texts, bindings)
+
+    def _each(self, run: Callable[[str, Mapping[str, Node] | None], _Answer],
+              texts: Sequence[str], bindings: Mapping[str, Node] | None) -> list[_Answer]:
+        return [run(text, bindings) for text in texts]
+
     def add_native(self, triples: Iterable[tuple]) -> None:
         """Add triples given in the engine's own terms (:meth:`construct_native`)."""
         self.add(triples)
@@ -283,29 +301,24 @@ class OxigraphEngine(SparqlEngine):
         for s, p, o in triples:
             self.store.remove(_oxigraph_quad(s, p, o))
 
-    def _run(self, text: str, bindings: Mapping[str, Node] | None):
+    def _run(self, text: str, bindings: Mapping[str, Node] | None) -> ox.Answer:
         refuse_remote_access(text)
         substitutions: dict[ox.Variable, _OxTerm] = {
             ox.Variable(k): to_oxigraph(v) for k, v in (bindings or {}).items()}
         with _as_query_errors():
-            return self.store.query(text, substitutions=substitutions or None)
+            return ox.evaluated(self.store, text, _row, substitutions=substitutions or None)
 
     def select_with_variables(self, text: str, bindings: Mapping[str, Node] | None = None
                               ) -> tuple[list[str], list[Row]]:
-        solutions = self._run(text, bindings)
-        if not isinstance(solutions, ox.QuerySolutions):
+        answer = self._run(text, bindings)
+        if not isinstance(answer, tuple):
             raise QueryError("expected a SELECT query")
-        names = [v.value for v in solutions.variables]
-        # A solution's terms in the order of its variables, in one call (reading them by
-        # name cost more than the query on results of a hundred rows).
-        return names, [{name: _rdflib_term(term)
-                        for name, term in zip(names, solution, strict=True) if term is not None}
-                       for solution in solutions]
+        return answer
 
     def _triples(self, text: str, bindings: Mapping[str, Node] | None,
-                 expected: str = "a CONSTRUCT query") -> ox.QueryTriples:
+                 expected: str = "a CONSTRUCT query") -> list[ox.Triple]:
         triples = self._run(text, bindings)
-        if not isinstance(triples, ox.QueryTriples):
+        if not isinstance(triples, list):
             raise QueryError(f"expected {expected}")
         return triples
 
@@ -327,7 +340,17 @@ class OxigraphEngine(SparqlEngine):
 
     def construct_native(self, text: str, bindings: Mapping[str, Node] | None = None
                          ) -> list[tuple]:
-        return [(t.subject, t.predicate, t.object) for t in self._triples(text, bindings)]
+        # pyoxigraph's triples unpack as (subject, predicate, object) tuples do.
+        return cast(list[tuple], self._triples(text, bindings))
+
+    def _each(self, run: Callable[[str, Mapping[str, Node] | None], _Answer],
+              texts: Sequence[str], bindings: Mapping[str, Node] | None) -> list[_Answer]:
+        # pyoxigraph plans a query without holding Python's lock, and planning is most of a
+        # small patient's derivation: queries side by side use every core. The longest texts
+        # (the longest to plan) start first, so that no long one is left to run alone last.
+        running = {index: run_beside("query", min(cores(), 4), run, texts[index], bindings)
+                   for index in sorted(range(len(texts)), key=lambda i: -len(texts[i]))}
+        return [running[index].result() for index in range(len(texts))]
 
     def add_native(self, triples: Iterable[tuple]) -> None:
         quad = ox.Quad
@@ -338,9 +361,9 @@ class OxigraphEngine(SparqlEngine):
 
     def ask(self, text: str, bindings: Mapping[str, Node] | None = None) -> bool:
         answer = self._run(text, bindings)
-        if not isinstance(answer, ox.QueryBoolean):
+        if not isinstance(answer, bool):
             raise QueryError("expected an ASK query")
-        return bool(answer)
+        return answer
 
     def snapshot(self) -> list:
         return list(self.store)
@@ -353,6 +376,13 @@ class OxigraphEngine(SparqlEngine):
 
     def __len__(self) -> int:
         return len(self.store)
+
+
+def _row(names: list[str], solution: ox.QuerySolution) -> Row:
+    # A solution's terms in the order of its variables, in one call (reading them by name
+    # cost more than the query on results of a hundred rows).
+    return {name: _rdflib_term(term)
+            for name, term in zip(names, solution, strict=True) if term is not None}
 
 
 @contextlib.contextmanager
@@ -393,8 +423,7 @@ _rdflib_term: BoundedMemo[_OxTerm, Node] = BoundedMemo(from_oxigraph, 1 << 16)
 def _prepared_rdflib_query(text: str):
     """rdflib's parsed form of a query text, kept: parsing (pyparsing) takes seconds for a
     long query, and a prepared query is made to be evaluated many times."""
-    with RDFLIB_PARSE_LOCK:
-        return prepareQuery(text)
+    return prepared_query(text)
 
 
 def _oxigraph_quad(subject: Node, predicate: Node, obj: Node) -> ox.Quad:
