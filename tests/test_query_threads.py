@@ -6,6 +6,7 @@ for another thread to free (pyoxigraph refuses that, and leaks the iterator)."""
 from __future__ import annotations
 
 import gc
+import multiprocessing
 import sys
 import threading
 from collections.abc import Iterator
@@ -77,6 +78,22 @@ def test_no_query_iterator_is_freed_on_another_thread(engine):
         collected.result()
         gc.collect()
     assert errors == []
+
+
+def test_a_forked_process_runs_queries_side_by_side_on_threads_of_its_own(engine):
+    """Cohort workers are forked from a process whose pools have threads the child lacks."""
+    texts = [load_query(name).text for name in RESULT_QUERIES]
+    expected = engine.select_each(texts)  # the parent's pool now has threads
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        # A child that reused its parent's pool would wait for threads it does not have.
+        answer = pool.apply_async(_rows_in_child, (texts,)).get(timeout=120)
+    assert answer == [len(rows) for rows in expected]
+
+
+def _rows_in_child(texts: list[str]) -> list[int]:
+    record = parse_rdf_file(examples_dir() / "patients" / "her2-positive-trastuzumab-3-weekly.ttl")
+    return [len(rows) for rows in prepare_engine(record, AS_OF).select_each(texts)]
 
 
 def test_a_task_runs_on_a_thread_of_its_named_pool():

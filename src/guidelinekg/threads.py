@@ -14,8 +14,19 @@ from typing import ParamSpec, TypeVar
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
-_POOLS: dict[tuple[int, str], ThreadPoolExecutor] = {}
+_POOLS: dict[str, ThreadPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()
+
+
+def _forget_pools_in_child() -> None:
+    """A forked process (a cohort worker) has none of its parent's threads, and may have
+    been forked while another thread held the lock: it starts with no pools and a new lock."""
+    global _POOLS_LOCK
+    _POOLS.clear()
+    _POOLS_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pools_in_child)
 
 
 def run_beside(pool: str, workers: int, task: Callable[_P, _T], *args: _P.args,
@@ -39,17 +50,13 @@ def _detached(task: Callable[[], _T]) -> _T:
 
 
 def process_threads(name: str, workers: int) -> ThreadPoolExecutor:
-    """This process's pool called ``name`` (made at the first call). A task must not wait
-    on another task of its own pool: give nested work a pool of its own. Pools are kept per
-    process id, as a pool does not survive a fork (cohort workers are forked)."""
-    key = (os.getpid(), name)
+    """This process's pool called ``name`` (made at the first call, with ``workers``
+    threads)."""
     with _POOLS_LOCK:
-        if key not in _POOLS:
-            for stale in [k for k in _POOLS if k[0] != key[0]]:
-                del _POOLS[stale]
-            _POOLS[key] = ThreadPoolExecutor(max_workers=workers,
-                                             thread_name_prefix=f"guidelinekg-{name}")
-        return _POOLS[key]
+        if name not in _POOLS:
+            _POOLS[name] = ThreadPoolExecutor(max_workers=workers,
+                                              thread_name_prefix=f"guidelinekg-{name}")
+        return _POOLS[name]
 
 
 def cores() -> int:
