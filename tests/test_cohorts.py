@@ -137,6 +137,29 @@ def test_a_cohort_run_refuses_an_unknown_guideline_before_it_starts() -> None:
     assert "no guideline named 'nowhere'" in result.stderr
 
 
+@pytest.mark.parametrize(("command", "options", "said"), [
+    ("recommend", ["--format", "jsonl", "--workers", "0"], "--workers: must be a whole number "
+                                                            "from 1 to 64, not 0"),
+    ("recommend", ["--workers", "65"], "--workers: must be a whole number from 1 to 64, not 65"),
+    ("recommend", ["--partition-size", "-1"], "--partition-size: must be a whole number from 0 "
+                                              "to 100000, not -1"),
+    ("validate", ["--format", "jsonl", "--partition-size", "100001"],
+     "--partition-size: must be a whole number from 0 to 100000, not 100001"),
+    ("recommend", ["--spark", "local[1]", "--spark-output", "{tmp}/out", "--partition-size",
+                   "1000000"], "--partition-size: must be a whole number from 0 to 100000"),
+])
+def test_a_cohort_run_refuses_sizes_out_of_bounds_before_it_starts(
+        command: str, options: list[str], said: str, tmp_path: Path) -> None:
+    example = examples_dir() / "patients" / "hr-positive-her2-negative-bone-only.ttl"
+    result = subprocess.run([sys.executable, "-m", "guidelinekg.cli", command, str(example),
+                             *[option.format(tmp=tmp_path) for option in options]],
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 2, result.stderr
+    assert said in result.stderr
+    assert result.stdout == ""
+    assert not (tmp_path / "out").exists()
+
+
 def test_csv_rows_flatten_the_json_lines_and_the_summary_counts_shapes(tmp_path: Path) -> None:
     import csv
     import io

@@ -156,6 +156,14 @@ def seconds_problem(option: str, seconds: float) -> str | None:
     return f"{option} must be a number of seconds above 0 and at most {MAX_SECONDS:g} (a day)"
 
 
+def count_problem(option: str, value: int, least: int, most: int) -> str | None:
+    """What is wrong with a count given to ``option`` (None: nothing): it must be a whole
+    number from ``least`` to ``most``."""
+    if least <= value <= most:
+        return None
+    return f"{option} must be a whole number from {least} to {most}, not {value}"
+
+
 class CommandParser(argparse.ArgumentParser):
     """An argument parser whose errors are one plain line under the usage of the command
     concerned; ``commands`` holds the subcommands' parsers (on the top-level one)."""

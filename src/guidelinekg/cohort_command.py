@@ -33,15 +33,23 @@ from guidelinekg.resources import guideline_module
 from guidelinekg.stdio import STDIN, is_stdio, output_stream
 
 
+# The largest partition and the most worker processes a cohort run takes: a partition
+# holds its patients in memory (about 1 MB each), a worker its own copy of the guideline.
+MAX_PARTITION_SIZE = 100_000
+MAX_COHORT_WORKERS = 64
+
+
 def add_cohort_arguments(parser: argparse.ArgumentParser, what: str) -> None:
     """The options of a cohort run, for ``recommend`` and ``validate``; ``what`` the command
     does to each patient ("evaluate", "validate")."""
     parser.add_argument("--partition-size", type=int, default=0, metavar="N",
                         help=f"{what} the cohort N patients at a time (implies --format "
-                             "jsonl; default with jsonl: 500): memory stays bounded by N")
+                             f"jsonl; default with jsonl: 500; at most {MAX_PARTITION_SIZE}): "
+                             "memory stays bounded by N")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="worker processes for a cohort run (implies --format jsonl); "
-                             "one per core is the fastest, e.g. --workers 2")
+                             "one per core is the fastest, e.g. --workers 2 (at most "
+                             f"{MAX_COHORT_WORKERS})")
 
 
 def run_cohort(args: argparse.Namespace) -> int:
@@ -50,7 +58,7 @@ def run_cohort(args: argparse.Namespace) -> int:
     if args.patient:
         raise InputError("--patient", "a cohort run (jsonl, csv, --partition-size, --workers) "
                                       "covers every patient of the input")
-    _check_sizes(args)
+    check_cohort_sizes(args)
     settings = cohort_settings(args)
     size = args.partition_size or DEFAULT_PARTITION_SIZE
     with ExitStack() as stack:
@@ -64,7 +72,7 @@ def run_cohort_validation(args: argparse.Namespace) -> int:
     """``validate`` on a cohort read as a stream: every validation result a JSON line (the
     lines of ``recommend --validation-report``), the results in brief on standard error;
     exit 1 when a record violates the shapes."""
-    _check_sizes(args)
+    check_cohort_sizes(args)
     settings = CohortSettings(date.today(), validate_only=True)
     summary, problems = _evaluate(args, settings, args.partition_size or
                                   DEFAULT_PARTITION_SIZE, "validate", None)
@@ -81,9 +89,15 @@ def run_cohort_validation(args: argparse.Namespace) -> int:
     return 1 if summary.refused or problems else 0
 
 
-def _check_sizes(args: argparse.Namespace) -> None:
-    if args.partition_size < 0 or args.workers < 1:
-        raise InputError("--partition-size", "sizes and workers must be positive")
+def check_cohort_sizes(args: argparse.Namespace) -> None:
+    """Refuse a partition size (0: the default) or a number of workers out of bounds."""
+    from guidelinekg.cli import count_problem
+
+    for option, value, least, most in (
+            ("--partition-size", args.partition_size, 0, MAX_PARTITION_SIZE),
+            ("--workers", getattr(args, "workers", 1), 1, MAX_COHORT_WORKERS)):
+        if problem := count_problem(option, value, least, most):
+            raise InputError(option, problem.removeprefix(f"{option} "))
 
 
 def cohort_settings(args: argparse.Namespace) -> CohortSettings:

@@ -467,7 +467,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop a query still running after SECONDS (default "
                              f"{DEFAULT_QUERY_TIMEOUT:g}; as serve --query-timeout, the query "
                              "runs in a worker process that is killed): an error, exit code 2; "
-                             "with --endpoint the store's own limits apply")
+                             "with --endpoint, --timeout bounds the wait for the store's answer")
 
 
 def store_dataset(args: argparse.Namespace) -> StoreDataset | None:

@@ -456,23 +456,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "browser; repeatable (default: none)")
 
 
-def _count_problem(option: str, value: int, least: int, most: int) -> str | None:
-    if least <= value <= most:
-        return None
-    return f"{option} must be a whole number from {least} to {most}, not {value}"
-
-
 def pool_limits(args: argparse.Namespace) -> PoolLimits | str:
     """The limits the options ask for, or what is wrong with them."""
-    from guidelinekg.cli import seconds_problem
+    from guidelinekg.cli import count_problem, seconds_problem
 
     workers = default_workers() if args.workers is None else args.workers
     long_queries = max(workers - 1, 1) if args.long_queries is None else args.long_queries
-    problem = (_count_problem("--port", args.port, 0, 65535)
+    problem = (count_problem("--port", args.port, 0, 65535)
                or seconds_problem("--query-timeout", args.query_timeout)
-               or _count_problem("--query-memory-mb", args.query_memory_mb, MIN_MEMORY_MB,
+               or count_problem("--query-memory-mb", args.query_memory_mb, MIN_MEMORY_MB,
                                  MAX_MEMORY_MB)
-               or _count_problem("--workers", workers, 1, MAX_WORKERS)
+               or count_problem("--workers", workers, 1, MAX_WORKERS)
                or (None if 1 <= long_queries <= workers else
                    f"--long-queries must be between 1 and --workers ({workers}), not "
                    f"{long_queries}")

@@ -112,7 +112,7 @@ def _conf_pairs(items: Sequence[str]) -> dict[str, str]:
 def run_spark(args: argparse.Namespace) -> int:
     """``guidelinekg recommend --spark MASTER``: 0, or 1 when a patient was refused or input
     could not be read; 2 when Spark cannot run here (no pyspark, no Java 17+)."""
-    from guidelinekg.cohort_command import cohort_settings
+    from guidelinekg.cohort_command import check_cohort_sizes, cohort_settings
     from guidelinekg.stdio import STDIN, is_stdio
 
     if getattr(args, "patient", None):
@@ -126,10 +126,9 @@ def run_spark(args: argparse.Namespace) -> int:
     if getattr(args, "validation_report", None) is not None:
         raise InputError("--validation-report", "not with --spark: the Spark run's lines and "
                                                 "its summary say what was refused and why")
+    check_cohort_sizes(args)
     settings = cohort_settings(args)
     size = getattr(args, "partition_size", 0) or DEFAULT_PARTITION_SIZE
-    if size < 0:
-        raise InputError("--partition-size", "sizes must be positive")
     try:
         summary = run_on_spark(args.paths, settings, args.spark, args.spark_output,
                                args.spark_format, partition_size=size,

@@ -261,8 +261,9 @@ def is_cohort_run(args: argparse.Namespace) -> bool:
 
 def _store_input(args: argparse.Namespace) -> tuple[StoreClient, StorePatients]:
     """The store and the patients of the graphs asked for; an error when there are none."""
-    if args.partition_size < 0 or args.workers < 1:
-        raise InputError("--partition-size", "sizes and workers must be positive")
+    from guidelinekg.cohort_command import check_cohort_sizes
+
+    check_cohort_sizes(args)
     for graph in args.graph:
         sparql_term(URIRef(graph))  # an IRI, checked before anything is sent
     client = StoreClient.from_environment(endpoint_from_args(args))
