@@ -32,7 +32,6 @@ from guidelinekg.loading import InputError
 from guidelinekg.resources import guideline_module
 from guidelinekg.stdio import STDIN, is_stdio, output_stream
 
-
 # The largest partition and the most worker processes a cohort run takes: a partition
 # holds its patients in memory (about 1 MB each), a worker its own copy of the guideline.
 MAX_PARTITION_SIZE = 100_000
