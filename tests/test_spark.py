@@ -33,7 +33,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from guidelinekg import distributed_cohorts, recommend_command
-from guidelinekg.bulk_data import ndjson_lines, owner_of, read_directory
+from guidelinekg.bulk_data import line_text, ndjson_lines, owner_of, read_directory
 from guidelinekg.cohorts import CSV_COLUMNS, CohortSettings, csv_rows, evaluate_partition
 from guidelinekg.distributed_cohorts import (
     build_directory,
@@ -153,7 +153,9 @@ def write_export(bundles: list[dict[str, Any]], folder: Path) -> list[tuple[str,
         for resource in bundle_to_export_resources(bundle):
             by_type.setdefault(resource["resourceType"], []).append(json.dumps(resource))
     for kind, lines in by_type.items():
-        (folder / f"{kind}.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        # Patient.ndjson starts with a byte order mark, as some exporters write one.
+        (folder / f"{kind}.ndjson").write_text("\n".join(lines) + "\n", encoding=(
+            "utf-8-sig" if kind == "Patient" else "utf-8"))
     manifest = {"transactionTime": "2026-12-01T00:00:00Z", "request": f"{BASE}$export",
                 "requiresAccessToken": False, "error": [],
                 "output": [{"type": kind, "url": f"{BASE}files/{kind}.ndjson"}
@@ -178,7 +180,9 @@ class Cohort:
             bundle = restful_bundle(json.loads(path.read_text(encoding="utf-8")),
                                     f"b{number:02d}", path.stem)
             restful.append(bundle)
-            (self.bundles / path.name).write_text(json.dumps(bundle), encoding="utf-8")
+            # The first Bundle file starts with a byte order mark.
+            (self.bundles / path.name).write_text(json.dumps(bundle), encoding=(
+                "utf-8-sig" if number == 0 else "utf-8"))
         for path in BUNDLES_ONLY:
             (self.bundles / path.name).write_bytes(path.read_bytes())
         self.stray = write_export(restful, self.export)
@@ -351,7 +355,7 @@ def test_chunks_give_every_line_once_with_its_number(cohort: Cohort) -> None:
     scans = [scan_chunk(chunk, files[chunk.index]) for chunk in chunks]
     assert build_directory(scans, files) == read_directory([Path(f) for f in files])
     before = newlines_before(scans)
-    read = [(files[chunk.index], number, raw.decode().strip())
+    read = [(files[chunk.index], number, line_text(raw))
             for chunk in chunks
             for number, _, raw in chunk_lines(files[chunk.index], chunk, before[chunk])
             if raw is not None and raw.strip()]

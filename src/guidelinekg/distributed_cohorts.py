@@ -438,14 +438,14 @@ def scan_chunk(chunk: Chunk, location: str) -> Scan:
 
 
 def directory_lines(lines: Iterable[Line], source: str) -> tuple[int, list[tuple[int, str]]]:
-    from guidelinekg.bulk_data import read_resource_line
+    from guidelinekg.bulk_data import line_text, read_resource_line
 
     found: list[tuple[int, str]] = []
     patients = 0
     for _, offset, raw in lines:
         if raw is None or not DIRECTORY_LINE.search(raw):
             continue
-        text = raw.decode("utf-8", errors="replace").strip()
+        text = line_text(raw)
         resource = read_resource_line(text, source)
         if isinstance(resource, dict) and resource.get("resourceType") in ("Patient",
                                                                             "Medication"):
@@ -494,7 +494,7 @@ def key_lines(chunk: Chunk, before: int, source: str, location: str,
 def keyed_lines(index: int, lines: Iterable[Line], source: str, directory: PatientDirectory,
                 clinical: frozenset[str]) -> Iterator[KeyedLine]:
     """The lines of file ``index`` keyed (see :func:`key_lines`)."""
-    from guidelinekg.bulk_data import MAX_LINE_BYTES, owner_of, read_resource_line
+    from guidelinekg.bulk_data import MAX_LINE_BYTES, line_text, owner_of, read_resource_line
 
     label = source_export(source)
     for number, _, raw in lines:
@@ -504,7 +504,7 @@ def keyed_lines(index: int, lines: Iterable[Line], source: str, directory: Patie
                 f"the line is longer than {MAX_LINE_BYTES} bytes: not an NDJSON resource",
                 source, number), True)
             continue
-        text = raw.decode("utf-8", errors="replace").strip()
+        text = line_text(raw)  # without the byte order mark the file may start with
         if not text:
             continue
         document = read_resource_line(text, source)
