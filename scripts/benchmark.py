@@ -13,6 +13,7 @@ with --spark the JVM is usually the largest).
     .venv/bin/python scripts/benchmark.py --sizes 1000 10000
     .venv/bin/python scripts/benchmark.py --sizes 1000 --naive 100  # the naive pipeline too
     .venv/bin/python scripts/benchmark.py --query-scaling 100 400   # the quadratic guard
+    .venv/bin/python scripts/benchmark.py --one-patient             # one patient, warm
 
 The naive pipeline, for the ratio: the cohort in one rdflib graph, validated whole by
 pySHACL, derived with rdflib's SPARQL engine, in one process.
@@ -29,8 +30,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 AS_OF = "2026-12-01"
@@ -124,6 +127,7 @@ def benchmark(sizes: list[int], workers: int, naive_patients: int, spark: str | 
               validate_max: int, forms: list[str]) -> None:
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}; as of {AS_OF}; workers {workers}\n")
+    one_patient()
     print("| patients | command | wall | CPU | wall per patient | peak memory (largest "
           "process) |\n|---|---|---|---|---|---|")
     cohort_run = ["--format", "jsonl", "--workers", str(workers), "--quiet",
@@ -169,6 +173,42 @@ def benchmark(sizes: list[int], workers: int, naive_patients: int, spark: str | 
             print(f"\nnaive pipeline / cohort run at {naive_patients} patients: "
                   f"{slow.wall / fast.wall:.0f}x the wall time, {slow.cpu / fast.cpu:.0f}x the "
                   "CPU time")
+
+
+def one_patient(rounds: int = 7, calls: int = 5) -> None:
+    """One patient end to end in a warm process, through the Python API (read once, then
+    ``recommend``: validation and derivation), on each valid example record: the mean of
+    ``calls`` calls, best and median of ``rounds`` rounds (the machine's noise shows as the
+    gap between the two)."""
+    import statistics
+
+    import guidelinekg
+    from guidelinekg.resources import examples_dir
+
+    as_of = date.fromisoformat(AS_OF)
+    print("| example record (one patient, warm process) | recommend, best | median | "
+          "validate alone, best |\n|---|---|---|---|")
+    for path in sorted((examples_dir() / "patients").glob("*.ttl")):
+        if path.name.startswith("invalid-"):
+            continue
+        patients = guidelinekg.read_patients([path])
+
+        def timed(call: Callable[[], object]) -> list[float]:
+            for _ in range(calls):  # warm: the guideline built, the shapes read
+                call()
+            means = []
+            for _ in range(rounds):
+                started = time.perf_counter()
+                for _ in range(calls):
+                    call()
+                means.append((time.perf_counter() - started) / calls * 1000)
+            return means
+
+        derived = timed(partial(guidelinekg.recommend, patients, as_of=as_of))
+        validated = timed(partial(guidelinekg.validate, patients))
+        print(f"| {path.name} | {min(derived):.1f} ms | {statistics.median(derived):.1f} ms "
+              f"| {min(validated):.1f} ms |")
+    print()
 
 
 def query_scaling(small: int, large: int) -> int:
@@ -248,10 +288,16 @@ def main() -> None:
     parser.add_argument("--query-scaling", type=int, nargs=2, default=None, metavar=("N", "M"),
                         help="only time every derivation query at N and at M patients and "
                              "flag those that grow faster than the cohort (exit 1 if any)")
+    parser.add_argument("--one-patient", action="store_true",
+                        help="only time one patient end to end in a warm process (the Python "
+                             "API), on each valid example record")
     parser.add_argument("--naive-only", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.naive_only:
         naive(args.naive_only)
+        return
+    if args.one_patient:
+        one_patient()
         return
     if args.query_scaling:
         raise SystemExit(query_scaling(*args.query_scaling))

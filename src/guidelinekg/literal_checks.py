@@ -24,6 +24,7 @@ import re
 import sys
 from collections.abc import Iterable
 from datetime import date
+from functools import lru_cache
 
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import OWL, RDF, RDFS, SH, XSD
@@ -157,11 +158,18 @@ def _comparison_problem(value: Literal, predicate: Node, ranges: dict[Node, Node
             f"not comparable with the {curie(expected)} values it is compared with")
 
 
+@lru_cache(maxsize=8)
+def _rules(ontology: Graph, shapes: Graph) -> tuple[dict[Node, Node], set[Node]]:
+    """:func:`datatype_ranges` and :func:`compared_properties`, read once per pair of
+    graphs: validations are given the shared ontology and shapes, which never change (a
+    millisecond a patient)."""
+    return datatype_ranges(ontology, shapes), compared_properties(shapes)
+
+
 def ill_typed_triples(graph: Graph, ontology: Graph, shapes: Graph
                       ) -> list[tuple[tuple[Node, Node, Node], str]]:
     """The triples whose value no engine may compare, each with the reason in words."""
-    ranges = datatype_ranges(ontology, shapes)
-    compared = compared_properties(shapes)
+    ranges, compared = _rules(ontology, shapes)
     found: list[tuple[tuple[Node, Node, Node], str]] = []
     for subject, predicate, value in graph:
         if isinstance(value, Literal):

@@ -41,7 +41,7 @@ from rdflib.term import Node
 
 from guidelinekg import oxigraph as ox
 from guidelinekg.oxigraph import from_oxigraph
-from guidelinekg.resources import LIBRARY_VARIABLE, Module, guideline_modules, modules
+from guidelinekg.resources import LIBRARY_VARIABLE, guideline_modules, modules
 
 # Files larger than this are refused before reading: a patient record is never this big,
 # and a runaway file must not exhaust memory.
@@ -426,12 +426,7 @@ PREFIXES: Mapping[str, str] = _ProjectPrefixes()
 def ontology_files() -> list[Path]:
     """Every module's ontology: the core, the domains, each guideline's vocabulary and
     content, in a stable order."""
-    return list(_ontology_files(modules()))
-
-
-@cache  # per set of modules, as modules() is: every derivation asks (listing them took 1 ms)
-def _ontology_files(found: tuple[Module, ...]) -> tuple[Path, ...]:
-    return tuple(path for module in found for path in module.ontology_files())
+    return [path for module in modules() for path in module.ontology_files()]
 
 
 def vocabulary_files() -> list[Path]:

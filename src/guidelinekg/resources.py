@@ -89,8 +89,7 @@ class Module:
 
     def ontology_files(self) -> list[Path]:
         """Every Turtle file of the module's ontology (content included), sorted."""
-        folder = ontology_dir() if self.kind == "core" else self.folder
-        return sorted(folder.glob("*.ttl"))
+        return list(_turtle_files(ontology_dir() if self.kind == "core" else self.folder))
 
     def vocabulary_files(self) -> list[Path]:
         """The ontology files without a guideline's content: classes, facts, value sets."""
@@ -101,8 +100,8 @@ class Module:
         return queries_dir() if self.kind == "core" else self.folder / "queries"
 
     def shape_files(self) -> list[Path]:
-        folder = shapes_dir() if self.kind == "core" else self.folder / "shapes"
-        return sorted(folder.glob("*.ttl"))
+        return list(_turtle_files(shapes_dir() if self.kind == "core" else
+                                  self.folder / "shapes"))
 
     @property
     def fhir_folder(self) -> Path:
@@ -116,6 +115,12 @@ class Module:
     @property
     def references_file(self) -> Path:
         return self.folder / "references.tsv"
+
+
+@cache  # per folder, as the modules are found once per library setting: every validation
+# and derivation asks for the files of every module (listing them took 2 ms a patient)
+def _turtle_files(folder: Path) -> tuple[Path, ...]:
+    return tuple(sorted(folder.glob("*.ttl")))
 
 
 def library_roots() -> tuple[Path, ...]:
