@@ -114,3 +114,34 @@ def unraisable_errors() -> Iterator[list[str]]:
         yield errors
     finally:
         sys.unraisablehook = previous
+
+
+def test_a_validation_in_another_thread_does_not_change_how_this_one_reads_literals():
+    """Validation turns rdflib's literal normalisation on while it evaluates SPARQL (as
+    pySHACL does); the switch is per thread, so a record read meanwhile keeps its literals
+    as written."""
+    import rdflib
+    from rdflib.namespace import XSD as XSD_
+
+    from guidelinekg.shacl_fast_report import literal_normalisation
+
+    switched_on, release = threading.Event(), threading.Event()
+    seen: list[str] = []
+
+    def validating() -> None:
+        with literal_normalisation():
+            seen.append(str(Literal("01", datatype=XSD_.integer)))
+            switched_on.set()
+            release.wait(timeout=60)
+
+    other = threading.Thread(target=validating)
+    other.start()
+    try:
+        assert switched_on.wait(timeout=60)
+        assert str(Literal("01", datatype=XSD_.integer)) == "01"
+        assert rdflib.NORMALIZE_LITERALS is False
+    finally:
+        release.set()
+        other.join(timeout=60)
+    assert seen == ["1"]  # normalised in the validating thread, as pySHACL's are
+    assert rdflib.NORMALIZE_LITERALS is False

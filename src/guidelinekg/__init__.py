@@ -10,6 +10,8 @@ The Python API (:mod:`guidelinekg.api`, re-exported here)::
 Names are imported when first used, so that the command line starts without them.
 """
 
+import threading
+import types
 from typing import Any
 
 import rdflib
@@ -20,6 +22,25 @@ __version__ = "0.1.0"
 # any boolean other than "true" or "1" as false: "yes"^^xsd:boolean would become false, a
 # finding the record never stated. The project keeps every literal as the record wrote it;
 # the patient checks (guidelinekg.literal_checks) refuse the ill-typed ones.
+#
+# The switch is rdflib's one module attribute, and validation turns it on while it
+# evaluates SPARQL (pySHACL's literals are normalised): with threads (a record validated
+# while its derivation is prepared, the server's requests) that would change what another
+# thread parses at the same moment. So the attribute is made per thread, off by default.
+class _RdflibWithSwitchPerThread(types.ModuleType):
+    _switch = threading.local()
+
+    @property
+    def NORMALIZE_LITERALS(self) -> bool:  # noqa: N802 - rdflib's name
+        return bool(getattr(self._switch, "on", False))
+
+    @NORMALIZE_LITERALS.setter
+    def NORMALIZE_LITERALS(self, value: bool) -> None:  # noqa: N802
+        self._switch.on = bool(value)
+
+
+rdflib.__dict__.pop("NORMALIZE_LITERALS", None)
+rdflib.__class__ = _RdflibWithSwitchPerThread
 rdflib.NORMALIZE_LITERALS = False
 
 __all__ = ["InvalidRecordError", "Patients", "Recommendations", "ValidationReport",
