@@ -145,3 +145,25 @@ def test_a_validation_in_another_thread_does_not_change_how_this_one_reads_liter
         other.join(timeout=60)
     assert seen == ["1"]  # normalised in the validating thread, as pySHACL's are
     assert rdflib.NORMALIZE_LITERALS is False
+
+
+def test_recommend_called_from_several_threads_at_once_gives_each_its_own_results():
+    import guidelinekg
+
+    records = [examples_dir() / "patients" / name for name in (
+        "her2-positive-trastuzumab-3-weekly.ttl", "triple-negative-brca1.ttl",
+        "incomplete-her2-unknown.ttl", "outside-guideline-stage-i-iii-no-metastasis.ttl")]
+    patients = [guidelinekg.read_patients([record]) for record in records]
+    alone = [guidelinekg.recommend(each, as_of=AS_OF).to_json() for each in patients]
+    results: dict[int, object] = {}
+
+    def derive(index: int) -> None:
+        for _ in range(3):
+            results[index] = guidelinekg.recommend(patients[index % 4], as_of=AS_OF).to_json()
+
+    threads = [threading.Thread(target=derive, args=(index,)) for index in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert [results[index] for index in range(8)] == alone + alone
