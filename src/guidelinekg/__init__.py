@@ -31,11 +31,11 @@ class _RdflibWithSwitchPerThread(types.ModuleType):
     _switch = threading.local()
 
     @property
-    def NORMALIZE_LITERALS(self) -> bool:  # noqa: N802 - rdflib's name
+    def NORMALIZE_LITERALS(self) -> bool:  # rdflib's name for it
         return bool(getattr(self._switch, "on", False))
 
     @NORMALIZE_LITERALS.setter
-    def NORMALIZE_LITERALS(self, value: bool) -> None:  # noqa: N802
+    def NORMALIZE_LITERALS(self, value: bool) -> None:
         self._switch.on = bool(value)
 
 
