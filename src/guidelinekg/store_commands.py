@@ -255,7 +255,9 @@ def reads_store(args: argparse.Namespace) -> bool:
 
 
 def is_cohort_run(args: argparse.Namespace) -> bool:
-    """Whether the options ask for a cohort run (records refused or derived one by one)."""
+    """Whether the options ask for a cohort run (records refused or derived one by one), of
+    ``recommend`` or ``validate``: ``--format jsonl`` (or ``csv``), a partition size, or more
+    than one worker (the options of cohort_command.add_cohort_arguments)."""
     return args.format in ("jsonl", "csv") or bool(args.partition_size) or args.workers > 1
 
 

@@ -341,11 +341,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from guidelinekg import console
-    from guidelinekg.store_commands import reads_store, run_validate
+    from guidelinekg.store_commands import is_cohort_run, reads_store, run_validate
 
     if reads_store(args):
         return run_validate(args)
-    if args.format == "jsonl" or args.partition_size or args.workers > 1:
+    if is_cohort_run(args):
         from guidelinekg.cohort_command import run_cohort_validation
 
         return run_cohort_validation(args)
