@@ -37,8 +37,9 @@ CLINICAL_ELEMENTS = (
 )
 
 
-# The medicine names of the last maps an importer used (see ImporterBase.medicine_names).
-_MEDICINE_NAMES: dict[str, Any] = {}
+# The medicine names made for the last maps an importer used, with those maps (see
+# ImporterBase.medicine_names): empty, or one pair.
+_medicine_names_made: list[tuple[tuple[object, ...], MedicineNames]] = []
 
 
 class ImporterBase:
@@ -76,19 +77,18 @@ class ImporterBase:
         # entry order -> (role, site) of a present site condition (a metastasis and its site)
         self.condition_sites: dict[int, tuple[str, URIRef]] = {}
 
-
     @property
     def medicine_names(self) -> MedicineNames:
         """The names of the medicines the code map knows, made once for the maps in use (a
         cohort makes an importer for every few patients) and only when a medication the code
         map cannot read asks for them."""
         maps = (self.codes, self.maps, self.ontology)
-        made_for = _MEDICINE_NAMES.get("for", ())
         # By identity: the maps are made once per library (a test may change it).
-        if len(made_for) != 3 or any(a is not b for a, b in zip(made_for, maps, strict=True)):
-            _MEDICINE_NAMES["for"] = maps
-            _MEDICINE_NAMES["names"] = medicine_names(*maps)
-        return _MEDICINE_NAMES["names"]
+        if not _medicine_names_made or any(
+                made is not used for made, used in zip(_medicine_names_made[0][0], maps,
+                                                       strict=True)):
+            _medicine_names_made[:] = [(maps, medicine_names(*maps))]
+        return _medicine_names_made[0][1]
 
     def add_report(self, entry: Entry, line: ReportEntry) -> None:
         self.reports.setdefault(entry.order, []).append(line)
