@@ -192,23 +192,25 @@ def one_patient(rounds: int = 7, calls: int = 5) -> None:
         if path.name.startswith("invalid-"):
             continue
         patients = guidelinekg.read_patients([path])
-
-        def timed(call: Callable[[], object]) -> list[float]:
-            for _ in range(calls):  # warm: the guideline built, the shapes read
-                call()
-            means = []
-            for _ in range(rounds):
-                started = time.perf_counter()
-                for _ in range(calls):
-                    call()
-                means.append((time.perf_counter() - started) / calls * 1000)
-            return means
-
-        derived = timed(partial(guidelinekg.recommend, patients, as_of=as_of))
-        validated = timed(partial(guidelinekg.validate, patients))
+        derived = _rounds(partial(guidelinekg.recommend, patients, as_of=as_of), rounds, calls)
+        validated = _rounds(partial(guidelinekg.validate, patients), rounds, calls)
         print(f"| {path.name} | {min(derived):.1f} ms | {statistics.median(derived):.1f} ms "
               f"| {min(validated):.1f} ms |")
     print()
+
+
+def _rounds(call: Callable[[], object], rounds: int, calls: int) -> list[float]:
+    """The mean milliseconds of ``calls`` calls, for each of ``rounds`` rounds, after
+    ``calls`` calls to warm up (the guideline built, the shapes read)."""
+    for _ in range(calls):
+        call()
+    means = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for _ in range(calls):
+            call()
+        means.append((time.perf_counter() - started) / calls * 1000)
+    return means
 
 
 def query_scaling(small: int, large: int) -> int:
