@@ -429,8 +429,7 @@ def _validated_and_prepared(patient_graph: Graph, as_of: date, engine_name: Engi
     ``allow_invalid``). Validation runs in a thread while the engine is prepared: it is
     mostly Python, the preparation mostly pyoxigraph's planning, which runs beside it."""
     if validation is not None:
-        if validation.has_violations and not allow_invalid:
-            raise InvalidRecordError(validation)
+        _refuse_if_invalid(validation, allow_invalid)
         return validation, prepare_engine(patient_graph, as_of, engine_name, patient)
     from guidelinekg.validation import validate_patients
 
@@ -440,14 +439,16 @@ def _validated_and_prepared(patient_graph: Graph, as_of: date, engine_name: Engi
         engine = prepare_engine(patient_graph, as_of, engine_name, patient)
     except Exception:
         # A record with violations is refused as such, whatever its derivation ran into.
-        validation = checking.result()
-        if validation.has_violations and not allow_invalid:
-            raise InvalidRecordError(validation) from None
+        _refuse_if_invalid(checking.result(), allow_invalid)
         raise
     validation = checking.result()
-    if validation.has_violations and not allow_invalid:
-        raise InvalidRecordError(validation)
+    _refuse_if_invalid(validation, allow_invalid)
     return validation, engine
+
+
+def _refuse_if_invalid(validation: PatientValidation, allow_invalid: bool) -> None:
+    if validation.has_violations and not allow_invalid:
+        raise InvalidRecordError(validation) from None  # the refusal is the whole answer
 
 
 def _traced(check: DoseCheck, info: StatementInfo, population: PopulationVerdict
