@@ -147,6 +147,36 @@ def test_a_validation_in_another_thread_does_not_change_how_this_one_reads_liter
     assert rdflib.NORMALIZE_LITERALS is False
 
 
+def test_the_reference_engine_reading_booleans_its_way_does_not_change_other_threads():
+    """pySHACL replaces rdflib's reading of booleans while it runs ("1"^^xsd:boolean is
+    false to it); a record read meanwhile in another thread keeps rdflib's reading."""
+    from pyshacl.monkey import rdflib_bool_patch, rdflib_bool_unpatch
+    from rdflib.namespace import XSD as XSD_
+
+    patched, release = threading.Event(), threading.Event()
+    seen: list[object] = []
+
+    def validating_with_pyshacl() -> None:
+        rdflib_bool_patch()
+        seen.append(Literal("1", datatype=XSD_.boolean).value)
+        patched.set()
+        release.wait(timeout=60)
+        rdflib_bool_unpatch()
+        seen.append(Literal("1", datatype=XSD_.boolean).value)
+
+    other = threading.Thread(target=validating_with_pyshacl)
+    other.start()
+    try:
+        assert patched.wait(timeout=60)
+        assert Literal("1", datatype=XSD_.boolean).value is True
+        assert Literal("false", datatype=XSD_.boolean).value is False
+    finally:
+        release.set()
+        other.join(timeout=60)
+    assert seen == [False, True]  # pySHACL's reading in its own thread, then rdflib's again
+    assert Literal("1", datatype=XSD_.boolean).value is True
+
+
 def test_recommend_called_from_several_threads_at_once_gives_each_its_own_results():
     import guidelinekg
 

@@ -12,6 +12,7 @@ Names are imported when first used, so that the command line starts without them
 
 import threading
 import types
+from collections.abc import Callable
 from typing import Any
 
 import rdflib
@@ -42,6 +43,30 @@ class _RdflibWithSwitchPerThread(types.ModuleType):
 rdflib.__dict__.pop("NORMALIZE_LITERALS", None)
 rdflib.__class__ = _RdflibWithSwitchPerThread
 rdflib.NORMALIZE_LITERALS = False
+
+
+# pySHACL (the reference engine) also replaces, while it runs, rdflib's reading of booleans
+# with its own, in which "1"^^xsd:boolean is false. That too is made per thread: the table
+# keeps one reader for booleans, which asks the thread's own; writing the boolean entry
+# changes only the writing thread's.
+class _BooleanReadingPerThread(dict):
+    _readers = threading.local()
+
+    def __setitem__(self, datatype: Any, reader: Any) -> None:
+        if datatype == _XSD_BOOLEAN:
+            self._readers.boolean = reader
+        else:
+            super().__setitem__(datatype, reader)
+
+
+def _read_boolean(lexical: str) -> Any:
+    return getattr(_BooleanReadingPerThread._readers, "boolean", _parse_boolean)(lexical)
+
+
+_XSD_BOOLEAN = rdflib.URIRef("http://www.w3.org/2001/XMLSchema#boolean")
+_parse_boolean: Callable[[str], Any] = rdflib.term._parseBoolean
+rdflib.term._toPythonMapping = _BooleanReadingPerThread(rdflib.term._toPythonMapping)
+dict.__setitem__(rdflib.term._toPythonMapping, _XSD_BOOLEAN, _read_boolean)
 
 __all__ = ["InvalidRecordError", "Patients", "Recommendations", "ValidationReport",
            "__version__", "load_guideline", "read_patients", "recommend", "validate"]
