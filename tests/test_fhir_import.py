@@ -491,8 +491,8 @@ def test_orders_and_procedures_are_read_with_their_statuses():
     assert ignored["denosumab-line"] == [
         "line of therapy 2 on gkg:Denosumab, which is not a systemic cancer therapy"]
     assert (item_iri(ref["denosumab-line"]), GKG.lineOfTherapy, None) not in result.graph
-    # A dose unit the project cannot convert (mg/m2) is written as given: the patient shapes
-    # refuse it (they take no unit the dose checks cannot compare).
+    # A chemotherapy dose per body surface area (mg/m2) is read with its unit: a dose unit of
+    # its own dimension, never compared with mg or mg/kg.
     docetaxel = item_iri(ref["docetaxel-per-m2"])
     check_item(result, ref["docetaxel-per-m2"], GKG.Docetaxel, status=CODE.ongoing,
                startDate=date("2026-04-07"), hasDose=URIRef(f"{docetaxel}#dose-1"))
@@ -500,9 +500,7 @@ def test_orders_and_procedures_are_read_with_their_statuses():
                frequency=integer(1), period=dec("3.0"), periodUnit="wk",
                doseAmount=dec("75.0"), doseUnit="mg/m2")
     assert ignored["docetaxel-per-m2"] == []
-    assert report_lines(result, ref["docetaxel-per-m2"], "note") == [
-        "dose unit 'mg/m2' cannot be converted to a unit the project checks (g, mg, mg/kg, ug); "
-        "written as given, for the patient shapes to judge (they refuse it)"]
+    assert report_lines(result, ref["docetaxel-per-m2"], "note") == []
 
 
 @pytest.mark.parametrize("name", OWN_BUNDLES)
@@ -850,7 +848,30 @@ def test_a_medicine_dose_in_a_unit_of_another_kind_is_bad_input():
         import_fhir_json(bundle, "gy.json")
     assert str(raised.value) == (
         "gy.json: urn:uuid:d dosage[0].doseAndRate[0].doseQuantity (entry 1): dose unit 'Gy' "
-        "is not a unit of a dose (g, mg, mg/kg, ug)")
+        "is not a unit of a dose (g, mg, mg/kg, mg/m2, ug)")
+
+
+def test_a_chemotherapy_dose_per_body_surface_area_is_read_and_accepted():
+    """mg/m2, the usual unit of chemotherapy doses, is a dose unit of its own dimension: the
+    record is not refused for it, and it is never read as mg or mg/kg."""
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": "urn:uuid:p", "resource": {"resourceType": "Patient", "id": "p",
+                                               "birthDate": "1960-01-01"}},
+        {"fullUrl": "urn:uuid:d", "resource": {
+            "resourceType": "MedicationRequest", "id": "d", "status": "active",
+            "intent": "order", "authoredOn": "2026-01-05",
+            "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "56946"}]},
+            "subject": {"reference": "urn:uuid:p"},
+            "dosageInstruction": [{"doseAndRate": [{"doseQuantity": {
+                "value": 80, "unit": "mg/m2", "system": "http://unitsofmeasure.org",
+                "code": "mg/m2"}}]}]}},
+    ]}
+    result = import_fhir_json(bundle, "per-m2.json")
+    doses = list(result.graph.subjects(GKG.doseUnit, Literal("mg/m2")))
+    assert len(doses) == 1
+    assert (doses[0], GKG.doseAmount, dec("80.0")) in result.graph
+    assert (doses[0], GKG.perBodyWeight, None) not in result.graph
+    assert violations_of(result.graph) == set()
 
 
 # ---------------------------------------------------------------------------------------
@@ -1188,7 +1209,7 @@ def test_every_metastasis_site_of_the_fixture_code_list_is_mapped():
 
 # What the patient shapes refuse in the project's bundles: exactly the values written as
 # given because they cannot be read (a pain score of 12, "no" for a yes/no finding, a
-# partial date, a dose in mg/m2); everything else conforms.
+# partial date); everything else conforms (a dose in mg/m2 too: a dose unit of its own).
 EXPECTED_VIOLATIONS = {
     (CONDITIONS, "pain-severe", "ContradictoryFindings"),  # severe pain vs a score of 12
     (CONDITIONS, "pain-out-of-range", "ContradictoryFindings"),
@@ -1196,7 +1217,6 @@ EXPECTED_VIOLATIONS = {
     (CONDITIONS, "pain-out-of-range", "BonePainValue"),
     (CONDITIONS, "visceral-crisis-wrong-type", "ObservationValueBoolean"),
     (CONDITIONS, "weight-partial-date", "IllTypedValue"),  # not comparable with a date
-    (ORDERS, "docetaxel-per-m2", "DoseUnit"),
 }
 
 

@@ -215,7 +215,7 @@ class CODE(DefinedNamespace):
         # silence rules (what a fact the record is silent about counts as)
         "silence-absent", "silence-unknown",
         # dimensions of units
-        "mass-per-body-mass", "absorbed-dose",
+        "mass-per-body-mass", "mass-per-body-surface-area", "absorbed-dose",
         # dose phases
         "loading-dose", "maintenance-dose",
         # clinical statuses of a condition (the ClinicalStatusScheme)

@@ -109,7 +109,8 @@ class DoseReading(ImporterBase):
             dose.set(GKG.dosePhase, CODE["maintenance-dose"])
 
     def dose_amount(self, ctx: Context, dose: Item, quantity: dict[str, Any], element: str,
-                    dimensions: Sequence[URIRef] = (CODE.mass, CODE["mass-per-body-mass"]),
+                    dimensions: Sequence[URIRef] = (CODE.mass, CODE["mass-per-body-mass"],
+                                                    CODE["mass-per-body-surface-area"]),
                     what: str = "dose") -> None:
         """gkg:doseAmount and gkg:doseUnit as given: a dose that is not a positive number,
         or has no unit or one the project cannot convert, is written all the same (the
