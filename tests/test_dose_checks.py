@@ -43,12 +43,30 @@ def _steps() -> list[tuple[URIRef, URIRef, URIRef]]:
 STEPS = _steps()
 
 
-def _record(step: URIRef, drug_class: URIRef, without: str | None) -> Graph:
+# Findings under which the regimens' statements apply (HER2-3: HER2-positive; RT-1: a
+# painful bone metastasis that is uncomplicated); a regimen is a standard only where its
+# statement applies.
+FINDINGS = (("her2", "HER2Status", "valueCode", URIRef(CODE + "positive")),
+            ("pain", "BonePainAssessment", "valueCode", URIRef(CODE + "pain-severe")),
+            ("risk", "FractureRiskAssessment", "valueCode", URIRef(CODE + "risk-low")),
+            ("cord", "SpinalCordCompressionAssessment", "valueBoolean", Literal(False)),
+            ("neuro", "NeurologicalComplicationAssessment", "valueBoolean", Literal(False)),
+            ("fracture", "PathologicalFracture", "present", Literal(False)))
+
+
+def _record(step: URIRef, drug_class: URIRef, without: str | None,
+            findings: tuple = FINDINGS) -> Graph:
     """A patient in the population with one order of drug_class dosed as the step says."""
     guideline = guideline_graph()
     record = Graph()
     patient, item, dose = URIRef(EX + "patient"), URIRef(EX + "order"), URIRef(EX + "dose")
     add = record.add
+    for name, kind, prop, value in findings:
+        node = URIRef(EX + name)
+        add((node, RDF.type, _g(kind)))
+        add((node, _g("subject"), patient))
+        add((node, _g(prop), value))
+        add((node, _g("effectiveDate"), Literal("2026-11-01", datatype=XSD.date)))
     add((patient, RDF.type, _g("Patient")))
     add((patient, _g("birthDate"), Literal("1960-01-01", datatype=XSD.date)))
     for name, kind, extra in (("primary", "PrimaryBreastCancer", (_g("stageGroup"),
@@ -244,10 +262,49 @@ def test_a_fhir_radiotherapy_course_in_cgy_is_checked() -> None:
 
     data = Path(__file__).resolve().parent / "data" / "fhir"
     result = import_fhir_file(data / "orders-and-procedures-statuses.json")
-    # The bundle also holds a chemotherapy dosed in mg/m2, which the shapes refuse on purpose.
-    (patient,) = derive(result.graph, AS_OF, allow_invalid=True).patients
+    (patient,) = derive(result.graph, AS_OF).patients
     course = "urn:uuid:8e000008-0009-4000-8000-000000000009"
     (check,) = [c for c in patient.dose_checks if c.record_item == course]
-    assert (check.key, check.status) == ("RT-1", "matches"), check.because
+    # The record does not say whether the metastasis is uncomplicated, so whether RT-1
+    # applies is undetermined: the course cannot be checked, and says what it matched.
+    assert (check.key, check.status) == ("RT-1", "cannot-check"), check.because
+    assert "compared with the regimen alone: matches" in " ".join(check.because)
     assert "20 Gy in 5 fractions" in check.expected
     assert check.found == "2000 cGy in 5 fraction(s)"
+
+
+# --------------------------------------------------------------------------------------
+# A regimen is the guideline's dose for a treatment, not its indication
+# --------------------------------------------------------------------------------------
+
+
+def _trastuzumab_record(her2: URIRef | None) -> Graph:
+    step = URIRef(PREFIXES["bcbm"] + "regimen-trastuzumab-3-weekly-step-2")
+    findings = tuple(f for f in FINDINGS if f[0] != "her2")
+    if her2 is not None:
+        findings += (("her2", "HER2Status", "valueCode", her2),)
+    return _record(step, _g("Trastuzumab"), None, findings)
+
+
+def test_a_dose_following_the_regimen_of_a_statement_that_does_not_apply_says_so() -> None:
+    """Trastuzumab for a HER2-negative patient, dosed as HER2-3's regimen: the dose matches
+    the regimen, and the check says that HER2-3 does not apply, so that it never reads as
+    the guideline endorsing the order."""
+    check = _check(_trastuzumab_record(URIRef(CODE + "negative")))
+    assert (check.key, check.status) == ("HER2-3", "matches")
+    assert check.because[1] == ("HER2-3 does not apply to this patient: the dose is compared "
+                                "with its regimen, which is no recommendation for them")
+
+
+def test_no_dose_verdict_while_the_regimens_statement_is_undetermined() -> None:
+    """HER2 status unknown: whether trastuzumab's regimen is the patient's standard is
+    undetermined, so the dose cannot be checked; the check names the missing fact and what
+    the comparison alone gave."""
+    check = _check(_trastuzumab_record(None))
+    assert (check.key, check.status) == ("HER2-3", "cannot-check")
+    assert check.because == [
+        "trastuzumab 8 mg/kg loading dose, then 6 mg/kg every 3 weeks (step 2: followed by "
+        "6 mg/kg every 3 weeks): compared with the regimen alone: matches",
+        "trastuzumab 8 mg/kg loading dose, then 6 mg/kg every 3 weeks (step 2: followed by "
+        "6 mg/kg every 3 weeks): whether HER2-3 applies to this patient is undetermined "
+        "(missing: her2-status): its regimen is a standard only where it applies"]

@@ -323,6 +323,18 @@ def _populations(rows: list[dict], basis: Basis,
     return verdicts
 
 
+def _within_populations(outcomes: dict[tuple[str, str], list[RecommendationOutcome]],
+                        populations: dict[tuple[str, str], PopulationVerdict]
+                        ) -> dict[tuple[str, str], RecommendationOutcome]:
+    """Each statement's result by (patient, statement), for patients in its guideline's
+    population: those qualify the dose checks (outside it, or while membership is
+    undetermined, the population verdict does: _traced)."""
+    return {(patient_iri, outcome.recommendation): outcome
+            for (patient_iri, guideline), found in outcomes.items()
+            if (populations.get((patient_iri, guideline)) or _everyone(guideline)).status == "in"
+            for outcome in found}
+
+
 def _everyone(guideline: str) -> PopulationVerdict:
     return PopulationVerdict(status="in", population="every patient", guideline=guideline,
                              because=["the guideline declares no population"])
@@ -392,7 +404,8 @@ def derive(patient_graph: Graph, as_of: date, engine_name: EngineName = "oxigrap
     contraindicated = _contraindications(rows["derive/contraindicated-actions"], statements,
                                          basis, missing)
     care_gaps = _care_gaps(rows["derive/care-gaps"], statements, built.class_labels, basis)
-    checks = dose_checks(rows["derive/dose-comparisons"], vocabulary)
+    checks = dose_checks(rows["derive/dose-comparisons"], vocabulary,
+                         _within_populations(outcomes, populations))
 
     labels = {guideline: _guideline_label(knowledge, guideline) for guideline in chosen}
     results = []

@@ -8,13 +8,14 @@ decides matches / deviates / cannot-check from those numbers, with the reasons.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from rdflib.term import Node
 
 from guidelinekg.namespaces import CODE, decimal_text
-from guidelinekg.results import DoseCheck, Vocabulary, number
+from guidelinekg.results import DoseCheck, RecommendationOutcome, Vocabulary, number
 
 # Relative tolerance when comparing an ordered amount or interval with the regimen:
 # rounding of a weight-based dose to the vial, and a calendar month against 4 weeks.
@@ -245,9 +246,37 @@ def _listed(parts: list[str]) -> str:
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-def dose_checks(comparisons: list[dict], vocabulary: Vocabulary) -> dict[str, list[DoseCheck]]:
+def _within_statement(verdict: _StepVerdict, outcome: RecommendationOutcome | None
+                      ) -> _StepVerdict:
+    """A regimen is the guideline's dose for a treatment, not an indication of it. While the
+    regimen's statement is undetermined for the patient, a dose that follows it cannot be
+    checked (the regimen may be no standard for them); when the statement does not apply
+    (trastuzumab's regimen for a HER2-negative patient; today's facts, where the order may
+    be older), the comparison stands and says so, so that a match never reads as an
+    endorsement."""
+    if outcome is None or outcome.status == "applies":
+        return verdict
+    key = verdict.key
+    if outcome.status == "does-not-apply":
+        return _StepVerdict(verdict.status, key, verdict.expected, [
+            f"{key} does not apply to this patient: the dose is compared with its regimen, "
+            "which is no recommendation for them", *verdict.reasons])
+    missing = f" (missing: {', '.join(outcome.missing)})" if outcome.missing else ""
+    undetermined = (f"whether {key} applies to this patient is undetermined{missing}: its "
+                    "regimen is a standard only where it applies")
+    if verdict.status == "deviates":
+        return _StepVerdict("deviates", key, verdict.expected, [*verdict.reasons, undetermined])
+    return _StepVerdict("cannot-check", key, verdict.expected, [
+        undetermined, f"compared with the regimen alone: {verdict.status}", *verdict.reasons])
+
+
+def dose_checks(comparisons: list[dict], vocabulary: Vocabulary,
+                outcomes: Mapping[tuple[str, str], RecommendationOutcome] | None = None
+                ) -> dict[str, list[DoseCheck]]:
     """One check per dose of each item, from the rows of derive/dose-comparisons.rq; the best
-    verdict over the regimens' steps."""
+    verdict over the regimens' steps. ``outcomes``: each statement's result by (patient IRI,
+    statement IRI), which qualifies each comparison (:func:`_within_statement`)."""
+    outcomes = outcomes or {}
     rows_by_dose: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
     for row in comparisons:
         dose = str(row.get("dose")) if row.get("dose") is not None else ""
@@ -255,16 +284,20 @@ def dose_checks(comparisons: list[dict], vocabulary: Vocabulary) -> dict[str, li
     results: dict[str, list[DoseCheck]] = defaultdict(list)
     rank = {"matches": 0, "cannot-check": 1, "deviates": 2}
     for (patient_iri, item, _dose), rows in sorted(rows_by_dose.items()):
-        verdicts = [_judge_step(row, vocabulary) for row in rows]
+        statuses = [outcomes.get((patient_iri, str(row["statement"]))) for row in rows]
+        verdicts = [_within_statement(_judge_step(row, vocabulary), outcome)
+                    for row, outcome in zip(rows, statuses, strict=True)]
         best = min(rank[v.status] for v in verdicts)
         chosen = [v for v in verdicts if rank[v.status] == best]
-        # The check is named by a statement whose verdict was chosen: a summary statement
-        # (one that repeats others) is the last choice.
-        named_by = min((row for row, v in zip(rows, verdicts, strict=True)
-                        if rank[v.status] == best), key=_statement_order)
+        # The check is named by a statement whose verdict was chosen, a summary statement
+        # (one that repeats others) last; a match, by a statement that applies first.
+        named_by, verdict, _outcome = min(
+            ((row, v, outcome) for row, v, outcome in zip(rows, verdicts, statuses, strict=True)
+             if rank[v.status] == best),
+            key=lambda found: (best == 0 and _does_not_apply(found[2]),
+                               _statement_order(found[0])))
         found = _describe_found(rows[0], vocabulary)
         if best == 0:
-            verdict = chosen[0]
             because = [f"matches {verdict.expected}", *verdict.reasons]
             expected = verdict.expected
         else:
@@ -272,11 +305,15 @@ def dose_checks(comparisons: list[dict], vocabulary: Vocabulary) -> dict[str, li
             because = sorted({f"{v.expected}: {r}" for v in chosen for r in v.reasons})
         results[patient_iri].append(DoseCheck(
             key=str(named_by["key"]), record_item=item,
-            status=chosen[0].status if best == 0 else {1: "cannot-check", 2: "deviates"}[best],
+            status={0: "matches", 1: "cannot-check", 2: "deviates"}[best],
             expected=expected, found=found, because=because,
             recommendation=str(named_by["statement"]),
         ))
     return results
+
+
+def _does_not_apply(outcome: RecommendationOutcome | None) -> bool:
+    return outcome is not None and outcome.status == "does-not-apply"
 
 
 def _statement_order(row: dict) -> tuple[bool, str]:
