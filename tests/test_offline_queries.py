@@ -106,3 +106,26 @@ def test_rdflib_itself_has_no_service_handler(listener: CountingListener) -> Non
     with pytest.raises(QueryError, match="no SERVICE handler"):
         list(Graph().query(text))
     assert listener.accepted == 0
+
+
+def test_a_codepoint_escape_cannot_hide_a_service_from_the_check(
+        listener: CountingListener, tmp_path: Path) -> None:
+    """rdflib (the checker) replaces \\u000a everywhere, comments included, and so ends the
+    comment and opens a string that swallows the SERVICE line; pyoxigraph (the engine) reads
+    a comment and then a real SERVICE. Codepoint escapes are refused before either reads it,
+    on the API, both engines and the command line."""
+    here = f"http://127.0.0.1:{listener.port}/sparql"
+    text = ('SELECT * WHERE {\n  BIND( # \\u000a """\n'
+            f'  1 AS ?x) SERVICE <{here}> {{ ?s ?p ?o }}\n  # """ AS ?y)\n}}\n')
+    for engine_name in ("oxigraph", "rdflib"):
+        with pytest.raises(QueryError, match="codepoint escapes"):
+            make_engine(engine_name).select(text)
+    with pytest.raises(QueryError, match="codepoint escapes"):
+        query_form(text)
+    path = tmp_path / "escape.rq"
+    path.write_text(text, encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "guidelinekg.cli", "query", "--file",
+                           str(path)], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "codepoint escapes" in done.stderr and "Traceback" not in done.stderr
+    assert listener.accepted == 0

@@ -210,16 +210,33 @@ def _texts_under(roots: tuple[Path, ...]) -> frozenset[str]:
                      for root in roots for path in root.rglob("*.rq"))
 
 
+# SPARQL's codepoint escapes (\u0022, \U0001F600). rdflib replaces them in the whole text
+# before it parses, comments included, as the SPARQL grammar says; pyoxigraph only inside
+# strings and IRIs. A "\u000a" in a comment therefore ends the comment for the checker but
+# not for the engine, and could hide a SERVICE from the check: they are refused.
+_CODEPOINT_ESCAPE = re.compile(r"\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8}")
+
+
 def refuse_remote_access(text: str, where: str = "query") -> None:
     """Raise QueryError for a query that would read over the network or the file system
     (SERVICE, FROM, FROM NAMED), judged on its parsed form, before anything evaluates it.
 
     A text the checker cannot parse is refused too (what cannot be inspected cannot be run),
-    and so are an update (:class:`UpdateRefused`) and an undeclared prefix.
+    and so are an update (:class:`UpdateRefused`), an undeclared prefix and a codepoint
+    escape (the checker and the engine would not read the same query).
     """
     if text in _bundled_texts():
         return
+    refuse_codepoint_escapes(text, where)
     _refuse(_inspect(text), where)
+
+
+def refuse_codepoint_escapes(text: str, where: str = "query") -> None:
+    """Raise QueryError for a query holding a codepoint escape (see _CODEPOINT_ESCAPE)."""
+    if _CODEPOINT_ESCAPE.search(text):
+        raise QueryError(f"{where}: codepoint escapes (\\uXXXX, \\UXXXXXXXX) are not accepted "
+                         "in a query: write the character itself (the offline check and the "
+                         "engine would read the escape differently)")
 
 
 def offline_refusal(where: str, found: str) -> QueryError:

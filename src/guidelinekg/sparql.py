@@ -39,6 +39,7 @@ from guidelinekg.query_text import (
     QueryError,
     offline_refusal,
     prepared_query,
+    refuse_codepoint_escapes,
     refuse_remote_access,
     remote_access,
 )
@@ -466,6 +467,7 @@ class RdflibEngine(SparqlEngine):
         return engine
 
     def _run(self, text: str, bindings: Mapping[str, Node] | None):
+        refuse_codepoint_escapes(text)  # as on the other engine, though rdflib reads its own
         try:
             query = _prepared_rdflib_query(text)
         except Exception as error:  # rdflib raises pyparsing's ParseException and others
