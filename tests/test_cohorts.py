@@ -299,3 +299,30 @@ def test_validate_jsonl_on_input_without_a_patient_is_exit_2_before_any_output(
     assert captured.out == ""
     assert captured.err == (f"guidelinekg validate: error: {NO_PATIENT}: no patient found "
                             "(nothing is declared `a gkg:Patient`): nothing to validate\n")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_refused_triple_that_redefines_a_guideline_term_changes_no_patients_results(
+        tmp_path: Path, workers: int) -> None:
+    """A triple naming no patient that makes the supplement a kind of bone radiotherapy is
+    refused in its own line; the patient whose item uses that class is derived without it:
+    its line is the one it gets without the triple (the RT-2 care gap stays)."""
+    record = examples_dir() / "patients" / "hr-positive-her2-negative-bone-only.ttl"
+    hostile = tmp_path / "hostile.ttl"
+    hostile.write_text(
+        record.read_text(encoding="utf-8") + "\n<https://w3id.org/guidelinekg/ontology#"
+        "CalciumVitaminDSupplement> <http://www.w3.org/2000/01/rdf-schema#subClassOf> "
+        "<https://w3id.org/guidelinekg/ontology#BoneRadiotherapy> .\n", encoding="utf-8")
+
+    def lines(path: Path) -> list[dict]:
+        done = subprocess.run(
+            [sys.executable, "-m", "guidelinekg.cli", "recommend", str(path), "--format",
+             "jsonl", "--as-of", AS_OF.isoformat(), "--quiet", "--workers", str(workers)],
+            capture_output=True, text=True, timeout=300, check=False)
+        return [cohort_line(line) for line in done.stdout.splitlines()]
+
+    clean = lines(record)
+    found = lines(hostile)
+    assert [d["patient"] for d in found if d.get("refused")] == [None]
+    assert [d for d in found if not d.get("refused")] == clean
+    assert "RT-2" in [gap["key"] for gap in clean[0]["care_gaps"]]

@@ -206,7 +206,10 @@ def evaluate_partition(graph: Graph, settings: CohortSettings,
     if settings.allow_invalid:
         refused, lines = [], []
     dropped = set() if settings.allow_invalid else set(refused_nodes)
-    kept_graph = _kept(graph, dropped, owned, disposable) if dropped else graph
+    # What the refused triples that name no patient are about (a guideline term a record
+    # redefines) may be reachable from a kept patient's items: it is not derived from either.
+    unowned = {r.result.focus for r in by_patient.get(None, [])} if None in dropped else set()
+    kept_graph = _kept(graph, dropped, owned, disposable, unowned) if dropped else graph
     if not any(kept_graph.subjects(RDF.type, PATIENT_CLASS)):
         return PartitionOutcome(lines, refused, patients, warnings, counts, report)
     kept = [r for r in validation.results if r.patient not in dropped]
@@ -252,14 +255,17 @@ def _refusal_line(patient: Node | None, by_patient: dict, report_graph: Graph) -
 
 
 def _kept(graph: Graph, refused: set[Node | None],
-          owned: dict[Node, set[Node]] | None = None, disposable: bool = False) -> Graph:
+          owned: dict[Node, set[Node]] | None = None, disposable: bool = False,
+          unowned: set[Node] | frozenset[Node] = frozenset()) -> Graph:
     """The records of the patients not refused: without the refused ones and without the
-    triples that name no patient (refused too when they violate the shapes). A disposable
-    graph loses them (fewer than the kept: cheaper than copying), another is copied."""
+    triples that name no patient (refused too when they violate the shapes), nor any about
+    the ``unowned`` subjects. A disposable graph loses them (fewer than the kept: cheaper
+    than copying), another is copied."""
     keep: set[Node] = set()
     for patient in graph.subjects(RDF.type, PATIENT_CLASS):
         if patient not in refused:
             keep |= owned[patient] if owned is not None else _owned_subjects(graph, patient)
+    keep -= unowned
     if disposable:
         for subject in [s for s in graph.subjects(unique=True) if s not in keep]:
             graph.remove((subject, None, None))
