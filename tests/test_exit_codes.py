@@ -164,8 +164,8 @@ def test_a_large_finite_double_is_read() -> None:
     from rdflib import Literal
     from rdflib.namespace import XSD
 
-    from guidelinekg.literal_checks import _datatype_problem
+    from guidelinekg.literal_checks import datatype_problem
 
-    assert _datatype_problem(Literal("1.7E308", datatype=XSD.double)) is None
-    assert _datatype_problem(Literal("3.4E38", datatype=XSD.float)) is None
-    assert _datatype_problem(Literal("-1E-400", datatype=XSD.double)) is None  # underflow: 0
+    assert datatype_problem(Literal("1.7E308", datatype=XSD.double)) is None
+    assert datatype_problem(Literal("3.4E38", datatype=XSD.float)) is None
+    assert datatype_problem(Literal("-1E-400", datatype=XSD.double)) is None  # underflow: 0

@@ -703,3 +703,26 @@ def test_the_query_timeout_is_in_the_help(capsys) -> None:
     assert "--query-timeout SECONDS stop a query still running after SECONDS (default 60;" \
         in help_text
     assert "an error, exit code 2" in help_text
+
+
+@pytest.mark.parametrize(("kind", "value"), [
+    ("decimal", "NaN"), ("decimal", "INF"), ("decimal", "1e5"), ("integer", "1e5"),
+    ("date", "2026-01-01T00:00:00"), ("date", "2026-02-30"), ("boolean", "1"),
+])
+def test_an_ill_typed_parameter_value_is_refused(kind: str, value: str) -> None:
+    """A parameter's value is a lexical form of its kind, as a record's must be: rdflib alone
+    would bind "NaN"^^xsd:decimal and read a dateTime as a date."""
+    from guidelinekg.query_text import QueryError
+    from guidelinekg.sparql import QueryParameter, parameter_term
+
+    with pytest.raises(QueryError, match=f"is not a valid {kind}"):
+        parameter_term(QueryParameter("x", kind, ""), value)
+
+
+@pytest.mark.parametrize(("kind", "value"), [
+    ("decimal", "4.0"), ("decimal", "-0.5"), ("integer", "12"), ("date", "2026-01-01"),
+    ("boolean", "true")])
+def test_a_well_typed_parameter_value_is_bound(kind: str, value: str) -> None:
+    from guidelinekg.sparql import QueryParameter, parameter_term
+
+    assert str(parameter_term(QueryParameter("x", kind, ""), value)) == value

@@ -75,7 +75,7 @@ def _is_calendar_date(lexical: str) -> bool:
     return True
 
 
-def _datatype_problem(literal: Literal) -> tuple[URIRef, str] | None:
+def datatype_problem(literal: Literal) -> tuple[URIRef, str] | None:
     """The literal's datatype and why its lexical form is not one of the datatype's, or
     None (always None for a literal without a datatype)."""
     datatype = literal.datatype
@@ -173,10 +173,10 @@ def ill_typed_triples(graph: Graph, ontology: Graph, shapes: Graph
     found: list[tuple[tuple[Node, Node, Node], str]] = []
     for subject, predicate, value in graph:
         if isinstance(value, Literal):
-            datatype_problem = (_datatype_problem(value)
-                                or _comparison_problem(value, predicate, ranges, compared))
-            if datatype_problem is not None:
-                datatype, problem = datatype_problem
+            found_problem = (datatype_problem(value)
+                             or _comparison_problem(value, predicate, ranges, compared))
+            if found_problem is not None:
+                datatype, problem = found_problem
                 found.append(((subject, predicate, value),
                               f'"{_shown(value)}"^^{curie(datatype)}: {problem}'))
         elif predicate in ranges:

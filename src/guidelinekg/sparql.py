@@ -147,8 +147,12 @@ def parameter_term(parameter: QueryParameter, value: str) -> Node:
             literal = Literal(value, datatype=datatypes[parameter.kind])
         finally:
             term_log.disabled = was_disabled
-        if literal.value is None or (parameter.kind == "boolean"
-                                     and value not in ("true", "false")):
+        # The lexical forms a record may use, as the patient checks read them: rdflib gives
+        # "NaN" a decimal value and reads "2026-01-01T00:00:00" as a date.
+        from guidelinekg.literal_checks import datatype_problem
+
+        if literal.value is None or datatype_problem(literal) is not None or (
+                parameter.kind == "boolean" and value not in ("true", "false")):
             raise QueryError(f"parameter {parameter.name}: {value!r} is not a valid "
                              f"{parameter.kind}")
         return literal
