@@ -363,3 +363,29 @@ def test_the_w3c_report_conforms_only_without_any_result_as_shacl_defines(capsys
     assert report.value(node, SH.conforms) == Literal(False)
     code, out, _ = run(capsys, REFERENCE, "--format", "json")
     assert code == 0 and validation_report(out)["conforms"] is True
+
+
+def test_a_records_control_characters_never_reach_the_terminal(capsys, tmp_path) -> None:
+    """A value holding terminal escapes (retitle, colour, clear) and a bidirectional
+    override is shown escaped in the text reports of validate and recommend, and in the
+    messages on standard error, never written raw."""
+    record = tmp_path / "escapes.ttl"
+    hostile = "\\u001b]0;PWNED\\u0007\\u001b[2J\\u202e1960"
+    record.write_text(
+        '@prefix gkg: <https://w3id.org/guidelinekg/ontology#> .\n'
+        '@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .\n'
+        f'<http://example.org/p> a gkg:Patient ; gkg:birthDate "{hostile}"^^xsd:date .\n',
+        encoding="utf-8")
+    for command in (["validate", str(record)], ["recommend", str(record)],
+                    ["query", "intervention", "--param", "intervention=\x1b[2J"]):
+        cli.main(command)
+        captured = capsys.readouterr()
+        shown = captured.out + captured.err
+        assert not any(c in shown for c in "\x1b\x07\u202e"), (command, shown)
+    assert "\\x1b]0;PWNED\\x07" in cli_output(["validate", str(record)], capsys)
+
+
+def cli_output(command: list[str], capsys) -> str:
+    cli.main(command)
+    captured = capsys.readouterr()
+    return captured.out + captured.err

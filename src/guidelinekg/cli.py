@@ -260,6 +260,8 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    stderr = sys.stderr
+    sys.stderr = console.TerminalSafe(stderr)
     try:
         code = _main(list(sys.argv[1:] if argv is None else argv))
         # Flushed here, not at exit: a reader gone by now is noticed where it is handled.
@@ -267,6 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_DONE
+    finally:
+        sys.stderr = stderr
     return code
 
 

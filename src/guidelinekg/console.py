@@ -9,11 +9,40 @@ nothing silences them. The command line sets the level once per command
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
+
+# What a terminal would act on rather than show: control characters (but newline and tab),
+# which can retitle or clear it, and the bidirectional formatting characters, which reorder
+# what follows them. A record's values reach the reports and messages a command writes.
+_NOT_SHOWN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f"
+                        "\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_text(text: str) -> str:
+    """Text as a terminal shows it: each control or bidirectional formatting character
+    written as its escape (\\x1b, \\u202e)."""
+    return _NOT_SHOWN.sub(lambda found: (f"\\x{ord(found[0]):02x}" if ord(found[0]) < 0x100
+                                         else f"\\u{ord(found[0]):04x}"), text)
+
+
+class TerminalSafe:
+    """A text stream that writes :func:`terminal_text` (standard error of every command:
+    its errors, notes and reports)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return self.stream.write(terminal_text(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from rdflib.namespace import OWL, PROV
 from rdflib.term import Node
 
 from guidelinekg import __version__
+from guidelinekg.console import terminal_text
 from guidelinekg.loading import BASE, bind_project_prefixes
 from guidelinekg.namespaces import CODE, FACT, GKG
 from guidelinekg.results import Derivation, PatientResult, PopulationVerdict
@@ -179,7 +180,7 @@ def to_text(derivation: Derivation, verbose: bool = False) -> str:
             lines.append("")
             lines.extend(block)
         lines.append("")
-    return "\n".join(lines)
+    return terminal_text("\n".join(lines))  # a record's text is never a control
 
 
 # --------------------------------------------------------------------------------------

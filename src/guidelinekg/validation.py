@@ -32,6 +32,7 @@ from rdflib.collection import Collection
 from rdflib.namespace import DCTERMS, RDF, SH
 from rdflib.term import Node
 
+from guidelinekg.console import terminal_text
 from guidelinekg.literal_checks import ill_typed_results, ill_typed_triples
 from guidelinekg.loading import (
     InputError,
@@ -251,7 +252,7 @@ def text_report(validation: PatientValidation, source: PatientInput | None = Non
             details.append(f"shape: {result.shape_name}")
             lines.append("      " + "; ".join(details))
     lines.append(summary_line(validation))
-    return "\n".join(lines) + "\n"
+    return terminal_text("\n".join(lines) + "\n")  # a record's text is never a control
 
 
 def _node_json(term: Node | None) -> str | None:
