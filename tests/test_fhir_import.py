@@ -55,6 +55,7 @@ needs_fixtures = pytest.mark.skipif(
 
 
 ACTIVE = CODE["condition-active"]
+VER_STATUS = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 
 
 def date(text: str) -> Literal:
@@ -465,7 +466,11 @@ def test_orders_and_procedures_are_read_with_their_statuses():
                startDate=date("2026-03-05"), endDate=date("2026-04-02"))
     check_item(result, ref["capecitabine-draft"], GKG.Capecitabine, status=CODE.planned)
     check_item(result, ref["tamoxifen-proposal"], GKG.Tamoxifen, status=CODE.planned)
-    check_item(result, ref["palbociclib-cancelled"], GKG.Palbociclib, status=CODE.stopped)
+    # Cancelled: withdrawn before any dose was given; not read as stopped (a treatment given).
+    assert result.items_from(ref["palbociclib-cancelled"]) == []
+    assert ignored["palbociclib-cancelled"] == [
+        "status cancelled: the order was withdrawn before any dose was given; not a medicine "
+        "given, ongoing or planned"]
     # A combination product: one item per active ingredient, its dose not split.
     phesgo = URIRef(ref["phesgo"])
     for cls in ("Pertuzumab", "Trastuzumab"):
@@ -529,7 +534,7 @@ def test_the_bundle_timestamp_is_not_read_as_the_evaluation_date():
 def test_a_single_resource_without_its_patient_names_the_subject_as_the_patient():
     condition = {
         "resourceType": "Condition", "id": "mets",
-        "verificationStatus": {"coding": [{"code": "confirmed"}]},
+        "verificationStatus": {"coding": [{"system": VER_STATUS, "code": "confirmed"}]},
         "code": {"coding": [{"system": SNOMED, "code": "94222008"}]},
         "subject": {"reference": "Patient/p1"}, "onsetDateTime": "2026-01-05T10:00:00+01:00",
     }
@@ -763,7 +768,7 @@ def condition_bundle(*conditions: dict) -> dict:
     entries = [{"fullUrl": "urn:uuid:p", "resource": {"resourceType": "Patient", "id": "p"}}]
     for number, extra in enumerate(conditions):
         resource = {"resourceType": "Condition", "id": f"c{number}",
-                    "verificationStatus": {"coding": [{"code": "confirmed"}]},
+                    "verificationStatus": {"coding": [{"system": VER_STATUS, "code": "confirmed"}]},
                     "subject": {"reference": "urn:uuid:p"}, **extra}
         entries.append({"fullUrl": f"urn:uuid:c{number}", "resource": resource})
     return {"resourceType": "Bundle", "type": "collection", "entry": entries}
@@ -1311,7 +1316,11 @@ def test_a_quantity_that_is_not_exact_is_reported_and_not_imported(
     (check,) = dose_checks(DEFECTS / name, capsys)
     assert check["key"] == key
     assert check["status"] == "cannot-check"
-    assert check["because"] and all(reason.endswith(because) for reason in check["because"])
+    # Every comparison names the part it could not read (and, HER2 status being unknown,
+    # that whether HER2-3 applies is undetermined).
+    compared = [r for r in check["because"] if "applies to this patient is undetermined" not in r
+                and "compared with the regimen alone" not in r]
+    assert compared and all(reason.endswith(because) for reason in compared)
 
 
 def test_unit_texts_that_are_displays_do_not_disagree_with_their_codes(capsys):
@@ -1494,3 +1503,215 @@ def test_medicine_names_match_whole_words_case_insensitively():
     assert names.named_in("trastuzumab-dkst 150 mg")[GKG.Trastuzumab] == ["trastuzumab"]
     assert names.named_in("denosumabx; predenosumab; zoledronic") == {}
     assert names.named_in("atorvastatin 20 mg at night") == {}
+
+
+# ---------------------------------------------------------------------------------------
+# Review fixes: a verification status of another system, withdrawn requests, Patient.link and
+# Patient.active, malformed dateTimes, huge exponents, lone surrogates
+# (tests/data/fhir/review/, tests/data/fhir/invalid/review-*.json)
+# ---------------------------------------------------------------------------------------
+
+REVIEW = DATA / "review"
+
+
+def review_uuid(fixture: int, number: int) -> str:
+    return f"urn:uuid:0e00000{fixture}-0000-4000-8000-{number:012d}"
+
+
+UNREADABLE_VERIFICATION = ("cannot be read (no code of http://terminology.hl7.org/CodeSystem/"
+                           "condition-ver-status): the condition is read neither as present "
+                           "nor as absent")
+
+
+def test_a_verification_status_of_another_system_or_none_is_not_read():
+    """Only condition-ver-status codes are read: a local "refuted", a code without a system,
+    a text or an unknown code is no verification status, so the Condition is ignored (the
+    fact stays unknown) rather than read as refuted, or as asserted."""
+    result = import_fhir_file(REVIEW / "review-verification-status-unreadable.json")
+    ignored = {number: report_lines(result, review_uuid(1, number), "ignored")
+               for number in range(101, 109)}
+    assert ignored[102] == [
+        f"verificationStatus http://example.org/local refuted {UNREADABLE_VERIFICATION}"]
+    assert ignored[103] == [f"verificationStatus no system refuted {UNREADABLE_VERIFICATION}"]
+    assert ignored[104] == [
+        f"verificationStatus text only: 'Refuted' {UNREADABLE_VERIFICATION}"]
+    # A primary breast cancer refuted without a system is not "refuted: not a breast cancer".
+    assert ignored[105] == [f"verificationStatus no system refuted {UNREADABLE_VERIFICATION}"]
+    assert ignored[106] == [
+        "verificationStatus http://terminology.hl7.org/CodeSystem/condition-ver-status maybe "
+        "cannot be read ('maybe' is not a condition-ver-status code): the condition is read "
+        "neither as present nor as absent"]
+    for number in range(102, 107):
+        assert result.items_from(review_uuid(1, number)) == []
+    assert not set(result.graph.subjects(GKG.site, CODE["site-bone"]))
+    # The condition-ver-status codes, and no verificationStatus at all, read as before.
+    check_item(result, review_uuid(1, 107), GKG.MetastasisCondition, site=CODE["site-liver"],
+               present=False, clinicalStatus=ACTIVE, effectiveDate=date("2025-01-10"))
+    check_item(result, review_uuid(1, 108), GKG.MetastasisCondition, site=CODE["site-lung"],
+               present=True, clinicalStatus=ACTIVE, effectiveDate=date("2025-01-10"))
+    assert report_lines(result, review_uuid(1, 108), "note") == [
+        "no verificationStatus: read as asserted (present)"]
+
+
+def test_a_local_refuted_bone_metastasis_leaves_the_population_undetermined(capsys):
+    """Read as refuted it made the population "out"; unread, bone metastasis is unknown."""
+    path = REVIEW / "review-verification-status-unreadable.json"
+    assert main(["recommend", str(path), "--as-of", "2026-01-01", "--format", "json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert result["population"]["status"] == "undetermined"
+    assert "bone-metastasis" in result["population"]["missing"]
+
+
+def test_a_cancelled_order_and_a_revoked_request_are_not_read_as_given():
+    """FHIR R4: a cancelled MedicationRequest was withdrawn before any administration; a
+    revoked ServiceRequest does not say any of it was done. Neither is code:stopped (which
+    the fact layer counts as a treatment received)."""
+    result = import_fhir_file(REVIEW / "review-request-cancelled-and-revoked.json")
+    order, request = review_uuid(2, 201), review_uuid(2, 202)
+    assert report_lines(result, order) == [
+        "status cancelled: the order was withdrawn before any dose was given; not a medicine "
+        "given, ongoing or planned"]
+    assert report_lines(result, request) == [
+        "status revoked: the request was withdrawn, and a request does not say whether any of "
+        "it was done (a Procedure records what was done); not a procedure done, ongoing or "
+        "planned"]
+    assert result.items_from(order) == result.items_from(request) == []
+    assert not set(result.graph.subjects(RDF.type, GKG.Denosumab))
+    assert not set(result.graph.subjects(RDF.type, GKG.DentalEvaluation))
+    assert not set(result.graph.subjects(GKG.status, CODE.stopped))
+
+
+REPLACED_BY = INVALID / "review-patient-link-replaced-by.json"
+LINK_REFUSED = ("The importer does not follow Patient.link (it neither merges two patient "
+                "records nor reads them as two people): merge the records first (one Patient "
+                "without the link, every resource naming it) and import the merged record")
+
+
+@pytest.mark.parametrize("command", READING_COMMANDS)
+def test_a_patient_replaced_by_another_is_refused_with_exit_code_2(command, capsys, tmp_path):
+    message = (f"{review_uuid(3, 2)} link[0] (entry 1): Patient.link replaced-by "
+               f"{review_uuid(3, 1)}: this Patient record is no longer in use, the one it "
+               f"links to replaces it. {LINK_REFUSED}")
+    _assert_refused(command, REPLACED_BY, message, capsys, tmp_path)
+
+
+@pytest.mark.parametrize(("link", "says"), [
+    ({"type": "replaces", "other": {"reference": "Patient/old"}},
+     "Patient.link replaces Patient/old: this Patient record replaces the one it links to, "
+     "which was merged into it"),
+    ({"type": "refer", "other": {"identifier": {"system": "http://h.example.org", "value": "9"}}},
+     "Patient.link refer identifier http://h.example.org 9: the record it links to is the "
+     "main record of this person"),
+    ({"type": "same-as", "other": {"display": "Jane Doe"}},
+     "Patient.link same-as Jane Doe: a link of a type the importer does not know (it may say "
+     "the records are one person)"),
+    ({"other": {"reference": "Patient/old"}},
+     "Patient.link (no type) Patient/old: a link of a type the importer does not know (it may "
+     "say the records are one person)"),
+])
+def test_a_patient_link_saying_which_record_to_use_raises_input_error(link, says):
+    patient = {"resourceType": "Patient", "id": "p", "link": [
+        {"type": "seealso", "other": {"reference": "Patient/other"}}, link]}
+    with pytest.raises(InputError) as raised:
+        import_fhir_json(patient, "patient.json")
+    assert str(raised.value) == f"patient.json: Patient/p link[1]: {says}. {LINK_REFUSED}"
+
+
+def test_an_inactive_patient_and_a_seealso_link_are_reported():
+    result = import_fhir_file(REVIEW / "review-patient-link-seealso-inactive.json")
+    first, second = review_uuid(4, 1), review_uuid(4, 2)
+    mrn = URIRef("urn:guidelinekg:patient:http%3A%2F%2Fhospital.example.org%2Fmrn:REVIEW-4")
+    assert result.patients == [mrn, URIRef(second)]
+    assert [(e.element, e.detail) for e in result.entries(first, "note")] == [
+        ("active", "active false: the record says this Patient record is not in active use "
+         "(FHIR: created in error, merged, or of a patient no longer seen); it is read all the "
+         "same: check that it is the record to use")]
+    tail = ("the importer does not merge records: this patient's record items are those of the "
+            "resources that name this Patient")
+    assert [(e.element, e.detail) for e in result.entries(second, "note")] == [
+        ("link[0]", f"Patient.link seealso {first}: the record says another record of the same "
+         f"person, equally valid, exists (it is patient {mrn} of this input, read apart); "
+         + tail),
+        ("link[1]", "Patient.link seealso http://other.example.org/fhir/Patient/9: the record "
+         "says another record of the same person, equally valid, exists (it is not in this "
+         "input); " + tail)]
+    check_item(result, review_uuid(4, 201), GKG.Denosumab, patient=URIRef(second),
+               status=CODE.ongoing, startDate=date("2025-02-01"))
+
+
+NOT_A_DATETIME = ("not a FHIR dateTime (its time must be hh:mm:ss, hours 00-23, with a zone: Z "
+                  "or +/-hh:mm up to 14:00); " + AS_GIVEN)
+
+
+@pytest.mark.parametrize(("value", "reason"), [
+    ("2026-09-05T25:00:00+99:00", NOT_A_DATETIME),
+    ("2025-01-15T25:00:00Z", NOT_A_DATETIME),
+    ("2025-01-15T10:60:00Z", NOT_A_DATETIME),
+    ("2025-01-15T10:00:00+15:00", NOT_A_DATETIME),
+    ("2025-01-15T10:00:00", NOT_A_DATETIME),  # FHIR requires a zone with a time
+    ("2025-01-15T10:00Z", NOT_A_DATETIME),
+    ("2025-01-15Tgarbage", NOT_A_DATETIME),
+    ("2025-02-30T10:00:00Z", "not a calendar date; " + AS_GIVEN),
+    ("2025-01-15T23:59:60.123+14:00", None),
+    ("2025-01-15T00:00:00-03:30", None),
+    ("2025-01-15T10:00:00Z", None),
+])
+def test_a_datetime_with_a_malformed_time_is_written_as_given(value, reason):
+    observation = {"resourceType": "Observation", "id": "vc", "status": "final",
+                   "code": {"coding": [{"system": FINDING, "code": "visceral-crisis"}]},
+                   "subject": {"reference": "Patient/p"}, "effectiveDateTime": value,
+                   "valueBoolean": False}
+    result = import_fhir_json(observation, "vc.json")
+    written = Literal(value) if reason else date("2025-01-15")
+    check_item(result, "Observation/vc", GKG.VisceralCrisisAssessment,
+               valueBoolean=Literal(False), effectiveDate=written)
+    notes = [(e.element, e.detail) for e in result.entries("Observation/vc", "note")]
+    assert notes == ([("effectiveDateTime", f"date {value!r}: {reason}")] if reason else [])
+
+
+BIG_EXPONENT = INVALID / "review-big-exponent.json"
+OUT_OF_RANGE = ("not valid JSON (the number 1e99999999999999999999 is out of range (more than "
+                "100 digits before or after the point))")
+
+
+@pytest.mark.parametrize("command", READING_COMMANDS)
+def test_a_number_with_a_huge_exponent_is_refused_with_exit_code_2(command, capsys, tmp_path):
+    _assert_refused(command, BIG_EXPONENT, OUT_OF_RANGE, capsys, tmp_path)
+
+
+def test_a_huge_exponent_is_out_of_range_wherever_fhir_json_is_parsed():
+    from guidelinekg.fhir_import import parse_json_text
+
+    for text in ("1e99999999999999999999", "-1E-99999999999999999999", "1e101"):
+        with pytest.raises(InputError) as raised:
+            parse_json_text(f'{{"value": {text}}}', "line.ndjson")
+        assert "is out of range (more than 100 digits before or after the point)" in str(
+            raised.value)
+
+
+LONE_SURROGATE = INVALID / "review-lone-surrogate.json"
+SURROGATE_REFUSED = ("not valid JSON text: entry[1].resource.valueString holds a lone surrogate "
+                     "(\\ud800), which is no Unicode character; correct the record")
+
+
+@pytest.mark.parametrize("command", [
+    *READING_COMMANDS, ["recommend", "--as-of", "2026-12-01", "--format", "jsonl"],
+    ["validate", "--format", "jsonl"]])
+def test_a_lone_surrogate_is_refused_with_exit_code_2(command, capsys, tmp_path):
+    _assert_refused(command, LONE_SURROGATE, SURROGATE_REFUSED, capsys, tmp_path)
+
+
+def test_a_lone_surrogate_is_refused_where_it_is_and_a_pair_is_read():
+    from guidelinekg.fhir_import import parse_json_text
+
+    with pytest.raises(InputError) as raised:
+        parse_json_text('{"entry": [{"resource": {"\\udfff": 1}}]}', "x.json")
+    assert str(raised.value) == (
+        "x.json: not valid JSON text: the name of 'entry[0].resource.\\udfff' holds a lone "
+        "surrogate (\\udfff), which is no Unicode character; correct the record")
+    with pytest.raises(InputError) as raised:
+        parse_json_text('["\\ud83d"]', "x.json")
+    assert "[0] holds a lone surrogate (\\ud83d)" in str(raised.value)
+    # A pair is one character (an emoji); an escaped backslash before "ud800" is no escape.
+    assert parse_json_text('{"a": "\\ud83d\\ude00", "b": "\\\\ud800"}', "x.json") == {
+        "a": "\U0001f600", "b": "\\ud800"}

@@ -20,6 +20,11 @@ The rules (docs/fhir-import.md, "Identity") in one place:
   holds no Patient resource names its patients by the subjects of its resources (a patient
   without a birth date). A resource without a subject is the only patient's of its file;
   with several patients in the file, the input is refused.
+- A Patient whose ``link`` says that it and another Patient record are one person and that
+  one of them is the record to use (``replaced-by``, ``replaces``, ``refer``; a link of a type
+  the importer does not know) is refused: the importer neither merges patient records nor
+  reads them as two people; the records must be merged first. A ``seealso`` link (both
+  records in use, equally valid) is reported, and the Patient read as named above.
 - A fullUrl or a reference that holds a character no IRI may hold (a space, a control,
   ``{}|\\^`<>"``), or an absolute one the SPARQL engine does not parse as an IRI, is refused
   as it is read (InputError naming the entry and the character): it would become a name in
@@ -267,6 +272,43 @@ def patient_iri(entry: Entry) -> URIRef:
     return identifier_iri(*identifier) if identifier else entry.iri
 
 
+# Patient.link types (FHIR R4 link-type) that say which of two records of one person is the
+# one to use: the record must be merged before it is imported.
+MERGE_LINKS = {
+    "replaced-by": "this Patient record is no longer in use, the one it links to replaces it",
+    "replaces": "this Patient record replaces the one it links to, which was merged into it",
+    "refer": "the record it links to is the main record of this person",
+}
+SEE_ALSO = "seealso"
+
+
+def link_target(link: Any) -> str:
+    """How a message names the Patient (or RelatedPerson) a Patient.link points to."""
+    other = as_dict(as_dict(link).get("other"))
+    identifier = first_identifier(other.get("identifier"))
+    return (text_value(other.get("reference"))
+            or (f"identifier {identifier[0]} {identifier[1]}" if identifier else None)
+            or text_value(other.get("display")) or "a record it does not name")
+
+
+def _check_links(entry: Entry) -> None:
+    """Refuse a Patient whose link says it is one person with another record of which one
+    is the record to use: merging them, or reading them as two people, would each be a
+    guess the record does not allow (docs/fhir-import.md, "Identity")."""
+    for index, link in enumerate(as_list(entry.resource.get("link"))):
+        kind = text_value(as_dict(link).get("type"))
+        if kind == SEE_ALSO:
+            continue
+        says = MERGE_LINKS.get(kind or "", "a link of a type the importer does not know (it "
+                               "may say the records are one person)")
+        raise InputError(entry.source, f"{entry.where(f'link[{index}]')}: Patient.link "
+                         f"{kind or '(no type)'} {link_target(link)}: {says}. The importer "
+                         "does not follow Patient.link "
+                         "(it neither merges two patient records nor reads them as two "
+                         "people): merge the records first (one Patient without the link, "
+                         "every resource naming it) and import the merged record")
+
+
 def _check_one_person(iri: URIRef, entries: Sequence[Entry]) -> None:
     """Patient resources named alike must not describe two people."""
     for element, what in (("birthDate", "birth dates"), ("gender", "sexes")):
@@ -295,6 +337,7 @@ class _Attributor:
 
     def add_patients(self, entries: Iterable[Entry]) -> None:
         for entry in entries:
+            _check_links(entry)
             iri = patient_iri(entry)
             self.result.patients.setdefault(iri, []).append(entry)
             self.result.of_entry[entry.order] = iri

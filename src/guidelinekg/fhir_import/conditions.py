@@ -26,6 +26,9 @@ from guidelinekg.namespaces import CODE, GKG
 
 CONDITION_READINGS = (PRIMARY_CANCER, OTHER_PRIMARY_CANCER, SITE_CONDITION, CONDITION)
 UNCERTAIN_VERIFICATION = frozenset({"unconfirmed", "provisional", "differential"})
+# FHIR R4 Condition.verificationStatus: only the codes of this system are read.
+VERIFICATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+VERIFICATION_CODES = UNCERTAIN_VERIFICATION | {"confirmed", "refuted", "entered-in-error"}
 # FHIR Condition.clinicalStatus (condition-clinical) -> the ontology's ClinicalStatusScheme.
 CLINICAL_STATUS = {code: CODE[f"condition-{code}"] for code in (
     "active", "recurrence", "relapse", "inactive", "remission", "resolved")}
@@ -40,6 +43,28 @@ def primary_cancer_profile(resource: dict[str, Any]) -> bool:
     return any(isinstance(url, str) and url.split("|", 1)[0].endswith(
         PRIMARY_CANCER_PROFILE_SUFFIX) for url in as_list(as_dict(resource.get("meta")).get(
             "profile")))
+
+
+def verification_status(concept: Any) -> tuple[str | None, str]:
+    """The condition-ver-status code of a Condition.verificationStatus (None when the
+    element is not given), or why it cannot be read: a code of another system or of none, a
+    text, a code that is not a verification status or codes that disagree are no
+    verification status, and are never guessed at (a local "refuted" may mean anything)."""
+    if concept is None:
+        return None, ""
+    found = {coding["code"].strip() for coding in codings(concept)
+             if coding.get("system") == VERIFICATION_SYSTEM}
+    if len(found) == 1 and found <= VERIFICATION_CODES:
+        return found.pop(), ""
+    if len(found) > 1:
+        why = "its condition-ver-status codes disagree"
+    elif found:
+        why = f"{found.pop()!r} is not a condition-ver-status code"
+    else:
+        why = f"no code of {VERIFICATION_SYSTEM}"
+    shown = describe_concept(concept) if isinstance(concept, dict) else repr(concept)
+    return None, (f"verificationStatus {shown} cannot be read ({why}): "
+                  "the condition is read neither as present nor as absent")
 
 
 def names_any(resource: dict[str, Any], words: Iterable[str]) -> bool:
@@ -58,7 +83,7 @@ class ConditionImport(StageReading):
         res = ctx.resource
         concept = self.require_code(ctx)
         ctx.read |= {"verificationStatus", "clinicalStatus"}
-        verification = status_code(res.get("verificationStatus"))
+        verification, unreadable = verification_status(res.get("verificationStatus"))
         if verification == "entered-in-error":
             ctx.ignore("verificationStatus entered-in-error")
             return
@@ -67,6 +92,9 @@ class ConditionImport(StageReading):
             ctx.ignore(f"its codings disagree ({describe_concept(concept)} map to "
                        f"{', '.join(sorted({row.role for row in rows}))})" if rows
                        else self.unknown(concept, "Condition code"))
+            return
+        if unreadable:
+            ctx.ignore(unreadable)
             return
         if not rows:  # a primary cancer by its mCODE profile
             ctx.note(self.profile_note(concept, role), "meta.profile")

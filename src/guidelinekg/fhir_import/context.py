@@ -12,13 +12,30 @@ from rdflib.term import Node
 
 from guidelinekg.fhir_identity import Entry
 from guidelinekg.fhir_import.codes import local_name
-from guidelinekg.fhir_import.datatypes import FULL_DATE, PARTIAL_DATE, is_calendar_date
+from guidelinekg.fhir_import.datatypes import (
+    FHIR_TIME,
+    FULL_DATE,
+    PARTIAL_DATE,
+    is_calendar_date,
+)
 from guidelinekg.fhir_import.report import AS_GIVEN, IGNORED, IMPORTED, NOTE, ReportEntry
 from guidelinekg.loading import InputError
 from guidelinekg.namespaces import curie
 
 if TYPE_CHECKING:
     from guidelinekg.fhir_import.base import ImporterBase
+
+
+def not_a_date(value: Any, day: str | None) -> str:
+    """Why a FHIR date or dateTime is not one; ``day``: its date part, if it has one."""
+    if not isinstance(value, str):
+        return "not a FHIR date (not text)"
+    if day is None:
+        return "not a FHIR date"
+    if not is_calendar_date(day):
+        return "not a calendar date"
+    return ("not a FHIR dateTime (its time must be hh:mm:ss, hours 00-23, with a zone: Z or "
+            "+/-hh:mm up to 14:00)")
 
 
 class Conflict(Exception):
@@ -107,7 +124,9 @@ class Context:
         self.read.add(element.split(".", 1)[0].split("[", 1)[0])
         text = value.strip() if isinstance(value, str) else str(value)
         match = FULL_DATE.match(text) if isinstance(value, str) else None
-        if match and is_calendar_date(match.group(1)):
+        time = match.group(2) if match else None
+        if match and is_calendar_date(match.group(1)) and (
+                time is None or FHIR_TIME.match(time)):
             item.set(prop, Literal(match.group(1), datatype=XSD.date))
             return True
         if isinstance(value, str) and PARTIAL_DATE.match(text):
@@ -116,8 +135,7 @@ class Context:
             reason = "only a year or a month is given"
         else:
             item.set(prop, Literal(text))
-            reason = ("not a calendar date" if match else "not a FHIR date"
-                      if isinstance(value, str) else "not a FHIR date (not text)")
+            reason = not_a_date(value, match.group(1) if match else None)
         self.note(f"date {value!r}: {reason}; {AS_GIVEN}", element)
         return False
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, DecimalException
 from pathlib import Path
 from typing import Any, TypeGuard
 
@@ -22,9 +22,16 @@ from guidelinekg.fhir_import.codes import SYSTEM_NAMES, canonical_system
 from guidelinekg.loading import InputError, checked_bytes, read_bytes_checked
 from guidelinekg.namespaces import curie
 
-FULL_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:T.*)?$")
+FULL_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(T.*)?$")
+# The time of a FHIR R4 dateTime or instant: hh:mm:ss (00-23, 00-59, 00-60) with an optional
+# fraction, and a zone (Z, or +/-hh:mm up to 14:00), which FHIR requires with a time.
+FHIR_TIME = re.compile(r"^T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?"
+                       r"(Z|[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))$")
 PARTIAL_DATE = re.compile(r"^\d{4}(?:-\d{2})?$")
-
+# A surrogate code point in JSON text (an escape \ud800, or the character itself): looked
+# for before the parsed document is walked for a lone one.
+SURROGATE_IN_TEXT = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}|[\ud800-\udfff]")
+SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def read_json_file(path: Path | str) -> Any:
@@ -57,8 +64,12 @@ MAX_DECIMAL_EXPONENT = 100
 
 
 def _bounded_decimal(text: str) -> Decimal:
-    value = Decimal(text)
-    if abs(value.adjusted()) > MAX_DECIMAL_EXPONENT:
+    try:
+        value = Decimal(text)
+        in_range = abs(value.adjusted()) <= MAX_DECIMAL_EXPONENT
+    except DecimalException:  # an exponent beyond what Decimal holds (1e99999999999999999999)
+        in_range = False
+    if not in_range:
         shown = text if len(text) <= 24 else text[:21] + "..."
         raise ValueError(f"the number {shown} is out of range (more than "
                          f"{MAX_DECIMAL_EXPONENT} digits before or after the point)")
@@ -67,9 +78,40 @@ def _bounded_decimal(text: str) -> Decimal:
 
 def parse_json_text(text: str, source: Path | str) -> Any:
     try:
-        return json.loads(text, parse_float=_bounded_decimal, parse_constant=_refuse_constant)
+        document = json.loads(text, parse_float=_bounded_decimal,
+                              parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as error:
         raise InputError(source, f"not valid JSON ({error})") from None
+    if SURROGATE_IN_TEXT.search(text):
+        _refuse_lone_surrogate(document, source)
+    return document
+
+
+def _refuse_lone_surrogate(document: Any, source: Path | str) -> None:
+    """Refuse a string (or key) holding a lone surrogate (``"\\ud800"``): JSON lets one be
+    written, but it is no Unicode character, and no output (Turtle, JSON, a terminal) can
+    write it. A pair (an emoji) is one character once parsed, and is read."""
+    pending: list[tuple[Any, str]] = [(document, "")]
+    while pending:
+        value, where = pending.pop()
+        if isinstance(value, dict):
+            for key, child in value.items():
+                path = f"{where}.{key}" if where else str(key)
+                if SURROGATE.search(key):
+                    _lone_surrogate(source, f"the name of {path!r}", key)
+                pending.append((child, path))
+        elif isinstance(value, list):
+            pending.extend((child, f"{where}[{index}]") for index, child in enumerate(value))
+        elif isinstance(value, str) and SURROGATE.search(value):
+            _lone_surrogate(source, where or "the document", value)
+
+
+def _lone_surrogate(source: Path | str, where: str, text: str) -> None:
+    found = SURROGATE.search(text)
+    assert found is not None
+    raise InputError(source, f"not valid JSON text: {where} holds a lone surrogate "
+                     f"(\\u{ord(found.group()):04x}), which is no Unicode character; correct "
+                     "the record")
 
 
 def describe_json(value: Any) -> str:
@@ -203,9 +245,24 @@ STATUS_REASONS = {
 }
 
 
-def status_reason(status: Any, expected: str) -> str:
+# Statuses of a request withdrawn before it is known to have been acted on (FHIR R4): not an
+# item given, ongoing or planned, so not read as stopped (the fact layer counts a stopped
+# treatment as one received).
+WITHDRAWN_REASONS = {
+    ("MedicationRequest", "cancelled"): "status cancelled: the order was withdrawn before any "
+    "dose was given; not a medicine given, ongoing or planned",
+    ("ServiceRequest", "revoked"): "status revoked: the request was withdrawn, and a request "
+    "does not say whether any of it was done (a Procedure records what was done); not a "
+    "procedure done, ongoing or planned",
+}
+
+
+def status_reason(status: Any, expected: str, kind: str = "") -> str:
+    """Why a resource of type ``kind`` is not read for its status."""
     if not status:
         return f"no status: not known to be {expected}"
+    if (kind, status) in WITHDRAWN_REASONS:
+        return WITHDRAWN_REASONS[kind, status]
     return STATUS_REASONS.get(status, f"status {status}: not {expected}")
 
 

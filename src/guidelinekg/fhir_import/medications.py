@@ -137,8 +137,9 @@ class MedicationImport(DoseReading):
                     return CODE.planned, (f"status active with intent {intent} and no dose given: "
                                           "planned")
                 return CODE.ongoing, ""
+            # cancelled: withdrawn before any dose was given (ignored, WITHDRAWN_REASONS)
             table = {"draft": "planned", "on-hold": "ongoing", "completed": "completed",
-                     "stopped": "stopped", "cancelled": "stopped"}
+                     "stopped": "stopped"}
         elif kind == "MedicationStatement":
             table = {"active": "ongoing", "completed": "completed", "intended": "planned",
                      "stopped": "stopped", "on-hold": "ongoing"}
@@ -146,7 +147,7 @@ class MedicationImport(DoseReading):
             table = {"completed": "completed", "in-progress": "ongoing", "stopped": "stopped",
                      "on-hold": "ongoing"}
         if status not in table:
-            ctx.ignore(status_reason(status, "a medicine given, ongoing or planned"))
+            ctx.ignore(status_reason(status, "a medicine given, ongoing or planned", kind))
             return None
         if status == "on-hold":
             note = "status on-hold read as ongoing (treatment in course, paused)"

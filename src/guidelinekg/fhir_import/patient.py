@@ -9,7 +9,7 @@ from typing import Any
 
 from rdflib.namespace import RDF
 
-from guidelinekg.fhir_identity import Entry, as_dict, as_list, attribute
+from guidelinekg.fhir_identity import Entry, as_dict, as_list, attribute, link_target
 from guidelinekg.fhir_import.base import ImporterBase
 from guidelinekg.fhir_import.context import Context, Item
 from guidelinekg.fhir_import.datatypes import describe_json
@@ -117,6 +117,35 @@ class PatientImport(ImporterBase):
         if first is not ctx.entry:
             ctx.note(f"the same patient as {first.reference} of {first.source} (same "
                      f"identifier): one patient, {iri}")
+        self.report_status_and_links(ctx)
         self.report_unread(ctx)
         ctx.flush()
+
+    def report_status_and_links(self, ctx: Context) -> None:
+        """Patient.active and Patient.link are modifiers: each is reported. A link that says
+        which of two records is the one to use was refused as the patients were named
+        (guidelinekg.fhir_identity); a seealso link is reported and not followed."""
+        ctx.read |= {"active", "link"}
+        active = ctx.resource.get("active")
+        if active is False:
+            ctx.note("active false: the record says this Patient record is not in active use "
+                     "(FHIR: created in error, merged, or of a patient no longer seen); it is "
+                     "read all the same: check that it is the record to use", "active")
+        elif active is not None and active is not True:
+            ctx.note(f"active {active!r} is not a boolean: not read", "active")
+        for index, link in enumerate(as_list(ctx.resource.get("link"))):
+            ctx.note(f"Patient.link seealso {link_target(link)}: the record says another record "
+                     f"of the same person, equally valid, exists ({self.linked(ctx, link)}); "
+                     "the importer does not merge records: this patient's record items are "
+                     "those of the resources that name this Patient", f"link[{index}]")
+
+    def linked(self, ctx: Context, link: Any) -> str:
+        """Where the Patient a link points to is in the input, for the report."""
+        target = self.resolve(as_dict(link).get("other"), ctx.entry)
+        if not (isinstance(target, Entry) and target.type == "Patient"):
+            return "it is not in this input"
+        iri = self.attribution.of_entry[target.order]
+        if iri == self.attribution.of_entry[ctx.entry.order]:
+            return f"it is this same patient, {iri}"
+        return f"it is patient {iri} of this input, read apart"
 

@@ -38,13 +38,15 @@ class ProcedureImport(DoseReading):
             if intent == "option":
                 ctx.ignore("intent option: an option is not a plan")
                 return None
+            # revoked: withdrawn, not known to be done (ignored, WITHDRAWN_REASONS)
             table = {"draft": "planned", "active": "planned", "on-hold": "planned",
-                     "completed": "completed", "revoked": "stopped"}
+                     "completed": "completed"}
         else:
             table = {"completed": "completed", "in-progress": "ongoing", "preparation": "ongoing",
                      "on-hold": "ongoing", "stopped": "stopped"}
         if status not in table:
-            ctx.ignore(status_reason(status, "a procedure done, ongoing or planned"))
+            ctx.ignore(status_reason(status, "a procedure done, ongoing or planned",
+                                     ctx.entry.type))
             return None
         note = f"status {status} read as {table[status]}" if status == "on-hold" else ""
         return CODE[table[status]], note
