@@ -837,7 +837,9 @@ def test_local_control_surgery_before_systemic_therapy(engine_name: str) -> None
 def test_local_ablative_therapy_without_documented_response(engine_name: str) -> None:
     fact = "local-ablative-therapy-without-documented-response"
     documented = view_of(engine_name, "ablation-documented", fact, "ad-ablation")
-    assert (documented.value, documented.sources) == (FALSE, {ex("ad-ablation"), ex("ad-status")})
+    # The sources: the ablation, the status and the therapy it is a response to.
+    assert (documented.value, documented.sources) == (
+        FALSE, {ex("ad-ablation"), ex("ad-status"), ex("ad-letrozole")})
     assert value_of(engine_name, "ablation-undocumented", fact, "au-ablation") == TRUE
     assert value_of(engine_name, "ablation-undated-plan", fact, "aup-ablation") == TRUE
     assert value_of(engine_name, "ablation-undated-plan-documented", fact, "aupd-ablation") == FALSE
