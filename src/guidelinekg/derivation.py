@@ -558,4 +558,7 @@ def _missing_action(row: dict, labels: dict[str, str]) -> str:
                 f"({row['findingDate']}) in the record (given, ongoing or planned)")
     if after:
         return f"no {named} after {' or '.join(after)} in the record (given, ongoing or planned)"
+    if row.get("judgedBy") is not None:
+        return (f"no {named} in the record that counts (given, ongoing or planned, and true "
+                f"for fact {row['judgedBy']}, item by item)")
     return f"no {named} in the record (given, ongoing or planned)"
