@@ -129,3 +129,31 @@ def test_a_codepoint_escape_cannot_hide_a_service_from_the_check(
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert "codepoint escapes" in done.stderr and "Traceback" not in done.stderr
     assert listener.accepted == 0
+
+
+@pytest.mark.parametrize(("text", "refusal"), [
+    # 10,000 chained additions overflowed pyoxigraph's stack: the process died (exit 139).
+    ("SELECT * WHERE { FILTER(" + "+".join(["1"] * 10_000) + ") }", "more than 10,000 tokens"),
+    # A 25,000-item list held rdflib's parse lock for 40 s, stalling every other query.
+    ("SELECT * WHERE { ?s ?p ?o FILTER(?o IN (" + ",".join(["2"] * 25_000) + ")) }",
+     "more than 10,000 tokens"),
+    ("SELECT * WHERE " + "{" * 2_500 + " ?s ?p ?o " + "}" * 2_500, "nests brackets more than"),
+])
+def test_an_oversized_query_is_refused_before_any_parser_reads_it(
+        text: str, refusal: str, tmp_path: Path) -> None:
+    with pytest.raises(QueryError, match=refusal):
+        refuse_remote_access(text)
+    path = tmp_path / "oversized.rq"
+    path.write_text(text, encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "guidelinekg.cli", "query", "--file",
+                           str(path)], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2, (done.returncode, done.stderr[-500:])
+    assert refusal in done.stderr and "Traceback" not in done.stderr
+
+
+def test_every_bundled_query_is_within_the_bounds_of_a_users() -> None:
+    """The bounds leave room: each bundled query, were it a user's, would pass them."""
+    from guidelinekg.query_text import refuse_oversized
+
+    for query in bundled_queries():
+        refuse_oversized(query.text, query.name)

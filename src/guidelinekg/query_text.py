@@ -17,6 +17,7 @@ unknown prefix and an update are named as such, not in the parser's words.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
 import threading
 from collections.abc import Mapping, Sequence
@@ -227,8 +228,35 @@ def refuse_remote_access(text: str, where: str = "query") -> None:
     """
     if text in _bundled_texts():
         return
+    refuse_oversized(text, where)
     refuse_codepoint_escapes(text, where)
     _refuse(_inspect(text), where)
+
+
+# Bounds on a query's size, checked before any parser reads it: rdflib's parser takes about a
+# millisecond a token of a long list (holding the lock every parse takes), and pyoxigraph's
+# recursion overflows the stack, killing the process, on a few thousand nested brackets or
+# chained operators. The largest bundled query has about 5,400 tokens and a depth under 20.
+MAX_QUERY_TOKENS = 10_000
+MAX_QUERY_NESTING = 200
+_TOKEN = re.compile(r"[A-Za-z0-9_]+|[^\sA-Za-z0-9_]")
+_BRACKET = re.compile(r"[(){}\[\]]")
+
+
+def refuse_oversized(text: str, where: str = "query") -> None:
+    """Raise QueryError for a query over :data:`MAX_QUERY_TOKENS` tokens or nesting brackets
+    deeper than :data:`MAX_QUERY_NESTING` (brackets in strings count too: a refusal, never
+    a pass, can come of it)."""
+    tokens = sum(1 for _ in itertools.islice(_TOKEN.finditer(text), MAX_QUERY_TOKENS + 1))
+    if tokens > MAX_QUERY_TOKENS:
+        raise QueryError(f"{where}: the query has more than {MAX_QUERY_TOKENS:,} tokens, the "
+                         "most a query may have (every query is parsed before it runs)")
+    depth = 0
+    for bracket in _BRACKET.finditer(text):
+        depth += 1 if bracket[0] in "({[" else -1
+        if depth > MAX_QUERY_NESTING:
+            raise QueryError(f"{where}: the query nests brackets more than "
+                             f"{MAX_QUERY_NESTING} deep, the most a query may")
 
 
 def refuse_codepoint_escapes(text: str, where: str = "query") -> None:
