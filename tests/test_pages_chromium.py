@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 import pytest
 
+from counting_listener import CountingListener
 from linked_data_server import ServerProcess, shared_server, stop_shared_server
 
 # The widths the pages must read at without scrolling sideways: a phone and a laptop.
@@ -227,6 +228,19 @@ def test_query_page_shows_the_endpoints_message(page_server: ServerProcess,
     assert re.search(r'<p id="status"[^>]*class="error"[^>]*>the endpoint did not run', dom)
     assert "query: the prefix foo: is not declared; known prefixes: bcbm:," in dom
 
+
+
+def test_a_link_cannot_send_the_query_pages_query_elsewhere(
+        page_server: ServerProcess, tmp_path: Path, listener: CountingListener) -> None:
+    """YASGUI takes the endpoint, method and headers from a link's URL: the page keeps its
+    own, so a link's query runs on this server's endpoint and nothing reaches the other."""
+    query = quote("ASK { ?s ?p ?o }")
+    elsewhere = quote(f"http://127.0.0.1:{listener.port}/sparql", safe="")
+    dom = render(page_server, f"/query.html?query={query}&endpoint={elsewhere}"
+                              "&requestMethod=GET", tmp_path / "profile", run_scripts=True)
+    assert listener.accepted == 0
+    assert '"POST /sparql HTTP/1.1" 200' in page_server.log()
+    assert 'class="CodeMirror' in dom
 
 
 # ---------------------------------------------------------------------------------------

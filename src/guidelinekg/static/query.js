@@ -163,6 +163,14 @@ function startYasgui(Yasgui, root, status) {
     endpointCatalogueOptions: { getData: () => [{ endpoint: endpoint }] },
     // The examples as shipped on every visit, not tabs stored by an older version.
     persistenceId: null,
+    // A link may open a query (YASGUI's share links), never send it elsewhere: what its URL
+    // says of the endpoint, method, headers or graphs is replaced by the page's own.
+    populateFromUrl: (config) => {
+      config.requestConfig = Object.assign({}, config.requestConfig, {
+        endpoint: endpoint, method: "POST", headers: {}, namedGraphs: [], defaultGraphs: [],
+      });
+      return config;
+    },
     autoAddOnInit: false,
     yasr: { prefixes: prefixes },
   });
