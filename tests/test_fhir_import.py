@@ -1715,3 +1715,21 @@ def test_a_lone_surrogate_is_refused_where_it_is_and_a_pair_is_read():
     # A pair is one character (an emoji); an escaped backslash before "ud800" is no escape.
     assert parse_json_text('{"a": "\\ud83d\\ude00", "b": "\\\\ud800"}', "x.json") == {
         "a": "\U0001f600", "b": "\\ud800"}
+
+
+def test_a_her2_result_coded_indeterminate_in_snomed_is_read_as_indeterminate():
+    """SNOMED CT 82334004 "Indeterminate" is an indeterminate result: read as such (HER2 then
+    stays unknown, with the note that says what would settle it), never refused or guessed."""
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": "urn:uuid:p", "resource": {"resourceType": "Patient", "id": "p"}},
+        {"fullUrl": "urn:uuid:h", "resource": {
+            "resourceType": "Observation", "id": "h", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "48676-1"}]},
+            "subject": {"reference": "urn:uuid:p"}, "effectiveDateTime": "2026-09-03",
+            "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct",
+                                                 "code": "82334004"}]}}},
+    ]}
+    result = import_fhir_json(bundle, "indeterminate.json")
+    assert (URIRef("urn:uuid:h"), GKG.valueCode, URIRef(PREFIXES["code"] + "indeterminate")
+            ) in result.graph
+    assert violations_of(result.graph) == set()
