@@ -1733,3 +1733,236 @@ def test_a_her2_result_coded_indeterminate_in_snomed_is_read_as_indeterminate():
     assert (URIRef("urn:uuid:h"), GKG.valueCode, URIRef(PREFIXES["code"] + "indeterminate")
             ) in result.graph
     assert violations_of(result.graph) == set()
+
+
+# ---------------------------------------------------------------------------------------
+# Review fixes: patient identity. Every current identifier of a Patient counts, in any order;
+# a retired identifier (use old, a period with an end) neither joins nor names patients;
+# another server's Patient/p1 is not this server's (tests/data/fhir/review/review-identity-*,
+# tests/data/fhir/invalid/review-identity-*)
+# ---------------------------------------------------------------------------------------
+
+MRN_SYSTEM = "http://hospital.example.org/mrn"
+EMPI_SYSTEM = "http://empi.example.org"
+IDENTIFIER_ORDER = REVIEW / "review-identity-identifier-order.json"
+RETIRED_IDENTIFIER = REVIEW / "review-identity-retired-identifier.json"
+OTHER_SERVER = REVIEW / "review-identity-other-server.json"
+CONTRADICTING = INVALID / "review-identity-contradicting-identifiers.json"
+NOT_FOR_IDENTITY = ("not used for identity (it neither makes this Patient one patient with "
+                    "another record nor names it)")
+
+
+def identified(system: str, value: str) -> URIRef:
+    return URIRef(f"urn:guidelinekg:patient:{quote(system, safe='')}:{quote(value, safe='')}")
+
+
+def subjects_of(result: FhirImport, references: list[str]) -> dict[str, Node | None]:
+    return {reference: result.graph.value(URIRef(reference), GKG.subject)
+            for reference in references}
+
+
+def test_patients_sharing_an_identifier_in_another_order_are_one_patient():
+    """Defect: only the first identifier counted, so two records of one person (MRN-1 and
+    E-77, in opposite orders) were two patients, and a logical reference by E-77 a third
+    one without a birth date."""
+    result = import_fhir_file(IDENTIFIER_ORDER)
+    e77 = identified(EMPI_SYSTEM, "E-77")  # the smallest: http://empi... < http://hospital...
+    assert result.patients == [e77]
+    assert set(result.graph.subjects(RDF.type, GKG.Patient)) == {e77}
+    assert result.graph.value(e77, GKG.birthDate) == date("1960-04-12")
+    items = [review_uuid(5, number) for number in range(101, 107)]
+    # 102 names the patient by its second identifier (a logical reference), 106 by the second
+    # Patient record: every item is the one patient's.
+    assert subjects_of(result, items) == dict.fromkeys(items, e77)
+    assert result.entries(f"identifier {EMPI_SYSTEM} E-77") == []
+    assert report_lines(result, review_uuid(5, 1), "note") == []
+    assert report_lines(result, review_uuid(5, 2), "note") == [
+        f"the same patient as {review_uuid(5, 1)} of {IDENTIFIER_ORDER} (the same identifiers "
+        f"{EMPI_SYSTEM} E-77, {MRN_SYSTEM} MRN-1): one patient, {e77}"]
+    assert not result.entries(outcome="ignored")
+
+
+def test_the_denosumab_order_of_the_second_record_is_the_patients(capsys):
+    """Defect: the order landed on the other patient; the first got a false AVOID-1
+    contraindication (denosumab with zoledronic acid...) and a BMA-1 care gap."""
+    assert main(["recommend", str(IDENTIFIER_ORDER), "--as-of", "2026-01-01",
+                 "--format", "json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert result["patient"] == str(identified(EMPI_SYSTEM, "E-77"))
+    assert "AVOID-1" not in [found["key"] for found in result["contraindicated"]]
+    assert "BMA-1" not in [gap["key"] for gap in result["care_gaps"]]
+    # The order is read as this patient's: no dental evaluation before it.
+    assert {(found["key"], found["record_item"]) for found in result["contraindicated"]} == {
+        ("AVOID-3", review_uuid(5, 106))}
+
+
+def test_the_patient_iri_depends_neither_on_identifier_nor_on_entry_order():
+    data = json.loads(IDENTIFIER_ORDER.read_text())
+    baseline = import_fhir_json(data, "order.json")
+    reordered = json.loads(IDENTIFIER_ORDER.read_text())
+    for entry in reordered["entry"]:
+        if entry["resource"]["resourceType"] == "Patient":
+            entry["resource"]["identifier"].reverse()
+    reordered["entry"].reverse()
+    result = import_fhir_json(reordered, "order.json")
+    assert result.patients == baseline.patients == [identified(EMPI_SYSTEM, "E-77")]
+    assert isomorphic(result.graph, baseline.graph)
+
+
+def test_records_joined_through_a_third_are_one_patient_named_by_the_smallest_identifier():
+    def patient(local_id: str, *identifiers: tuple[str, str]) -> dict:
+        return {"fullUrl": f"urn:uuid:{local_id}", "resource": {
+            "resourceType": "Patient", "id": local_id, "birthDate": "1960-04-12",
+            "identifier": [{"system": system, "value": value} for system, value in identifiers]}}
+
+    crisis = {"resourceType": "Observation", "id": "o", "status": "final",
+               "code": {"coding": [{"system": FINDING, "code": "visceral-crisis"}]},
+               "subject": {"identifier": {"system": "http://c.example.org", "value": "3"}},
+               "effectiveDateTime": "2025-01-15", "valueBoolean": False}
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        patient("a", ("http://b.example.org", "2"), ("http://c.example.org", "3")),
+        patient("b", ("http://a.example.org", "1"), ("http://b.example.org", "2")),
+        {"fullUrl": "urn:uuid:o", "resource": crisis},
+        patient("c", ("http://c.example.org", "3"), ("http://d.example.org", "4"))]}
+    result = import_fhir_json(bundle, "three.json")
+    one = identified("http://a.example.org", "1")
+    assert result.patients == [one]
+    assert result.graph.value(URIRef("urn:uuid:o"), GKG.subject) == one
+    assert report_lines(result, "urn:uuid:b", "note") == [
+        f"the same patient as urn:uuid:a of three.json (the same identifier "
+        f"http://b.example.org 2): one patient, {one}"]
+    assert report_lines(result, "urn:uuid:c", "note") == [
+        f"the same patient as urn:uuid:a of three.json (the same identifier "
+        f"http://c.example.org 3): one patient, {one}"]
+
+
+def contradiction(first: str, second: str, source: str) -> str:
+    return (f"{first} ({source}) and {second} ({source}) have the same identifier "
+            f"{EMPI_SYSTEM} E-77 but other identifiers of the system {MRN_SYSTEM} (MRN-1; "
+            "MRN-2): the records contradict each other, and the importer neither merges nor "
+            "splits them; correct the identifiers")
+
+
+@pytest.mark.parametrize("command", READING_COMMANDS)
+def test_records_sharing_one_identifier_and_disagreeing_on_another_are_refused(
+        command, capsys, tmp_path):
+    message = contradiction(review_uuid(6, 1), review_uuid(6, 2), str(CONTRADICTING))
+    _assert_refused(command, CONTRADICTING, message, capsys, tmp_path)
+
+
+def test_identifiers_that_disagree_across_two_files_are_refused(tmp_path):
+    paths = []
+    for name, mrn in (("a.json", "MRN-1"), ("b.json", "MRN-2")):
+        path = tmp_path / name
+        path.write_text(json.dumps({"resourceType": "Patient", "id": "p", "identifier": [
+            {"system": MRN_SYSTEM, "value": mrn}, {"system": EMPI_SYSTEM, "value": "E-77"}]}))
+        paths.append(path)
+    with pytest.raises(InputError) as raised:
+        import_fhir_files(paths)
+    assert str(raised.value) == (
+        f"{paths[0]}, {paths[1]}: Patient/p ({paths[0]}) and Patient/p ({paths[1]}) have the "
+        f"same identifier {EMPI_SYSTEM} E-77 but other identifiers of the system {MRN_SYSTEM} "
+        "(MRN-1; MRN-2): the records contradict each other, and the importer neither merges "
+        "nor splits them; correct the identifiers")
+
+
+def test_a_retired_identifier_neither_joins_nor_names_a_patient():
+    """Defect: OLD-9, retired (use old, its period ended) and reissued to another person,
+    merged the two Patients and named the merged patient."""
+    result = import_fhir_file(RETIRED_IDENTIFIER)
+    mrn1, old9 = identified(MRN_SYSTEM, "MRN-1"), identified(MRN_SYSTEM, "OLD-9")
+    assert result.patients == [mrn1, old9]
+    items = [review_uuid(7, number) for number in range(101, 106)]
+    assert subjects_of(result, items) == dict.fromkeys(items, mrn1)
+    # A logical reference by OLD-9 is about the patient that holds it now.
+    assert subjects_of(result, [review_uuid(7, 106)]) == {review_uuid(7, 106): old9}
+    assert [(e.element, e.detail) for e in result.entries(review_uuid(7, 1), "note")] == [
+        ("identifier[0]", f"identifier {MRN_SYSTEM} OLD-9: use old and its period ends "
+         f"2019-01-01: {NOT_FOR_IDENTITY}; it is a current identifier of patient {old9} of "
+         "this input, read apart"),
+        ("identifier[2]", f"identifier {MRN_SYSTEM} OLD-8: its period ends 2018-06-30: "
+         f"{NOT_FOR_IDENTITY}")]
+    assert result.entries(review_uuid(7, 2), "note") == []
+    # One that no record holds as current names no one: not guessed onto its old holder.
+    assert report_lines(result, review_uuid(7, 107)) == [
+        f"its subject names the identifier {MRN_SYSTEM} OLD-8, which {review_uuid(7, 1)} of "
+        f"{RETIRED_IDENTIFIER} holds as retired (its period ends 2018-06-30) and no Patient "
+        "of the input holds as current: whose record it is now is not known; name the subject "
+        "by a current identifier or a reference"]
+    assert result.items_from(review_uuid(7, 107)) == []
+    assert result.entries(review_uuid(7, 107))[0].outcome == "ignored"
+
+
+def test_patients_with_only_retired_identifiers_are_named_by_their_fullurls():
+    """A period with an end is retired whatever the date (the importer has no clock)."""
+    mrn = {"system": MRN_SYSTEM, "value": "T-1", "period": {"end": "2099-12-31"}}
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": f"urn:uuid:{name}", "resource": {
+            "resourceType": "Patient", "id": name, "birthDate": "1960-04-12",
+            "identifier": [mrn]}} for name in "ab"]}
+    result = import_fhir_json(bundle, "temporary.json")
+    assert result.patients == [URIRef("urn:uuid:a"), URIRef("urn:uuid:b")]
+    for name in "ab":
+        assert [(e.element, e.detail) for e in result.entries(f"urn:uuid:{name}", "note")] == [
+            ("identifier[0]", f"identifier {MRN_SYSTEM} T-1: its period ends 2099-12-31: "
+             f"{NOT_FOR_IDENTITY}")]
+
+
+def test_another_servers_patient_with_the_same_id_is_not_this_servers():
+    """Defect: https://other.example.org/fhir/Patient/p1 was read as this file's
+    https://ehr.example.org/fhir/Patient/p1 (the same Type/id at the end of the URL)."""
+    result = import_fhir_file(OTHER_SERVER)
+    ehr = "https://ehr.example.org/fhir/"
+    patient = URIRef(ehr + "Patient/p1")
+    assert result.patients == [patient]
+    unresolved = {
+        ehr + "Condition/c1": "its subject https://other.example.org/fhir/Patient/p1 is not a "
+                              f"patient of this input (its file holds {patient})",
+        # A relative reference of a resource of the other server is that server's.
+        "https://other.example.org/fhir/Observation/o1": "its subject Patient/p1 is not a "
+                                                         f"patient of this input (its file "
+                                                         f"holds {patient})"}
+    for reference, line in unresolved.items():
+        assert report_lines(result, reference) == [line]
+        assert result.entries(reference)[0].outcome == "ignored"
+        assert result.items_from(reference) == []
+    # This server's versioned URL, and a relative reference of this server's resource.
+    resolved = [ehr + "Condition/c2", ehr + "Observation/o2"]
+    assert subjects_of(result, resolved) == dict.fromkeys(resolved, patient)
+
+
+def test_another_servers_patient_named_by_a_file_without_patients_is_a_patient_of_its_own():
+    patient = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": "https://ehr.example.org/fhir/Patient/p1",
+         "resource": {"resourceType": "Patient", "id": "p1", "birthDate": "1960-04-12"}}]}
+    other = "https://other.example.org/fhir/Patient/p1"
+    observation = {"resourceType": "Observation", "id": "o", "status": "final",
+                   "code": {"coding": [{"system": FINDING, "code": "visceral-crisis"}]},
+                   "subject": {"reference": other}, "effectiveDateTime": "2025-01-15",
+                   "valueBoolean": False}
+    with_patient = {"resourceType": "Bundle", "type": "collection", "entry": [
+        *patient["entry"], {"fullUrl": "https://other.example.org/fhir/Observation/o",
+                            "resource": observation}]}
+    result = import_fhir_json(with_patient, "one.json")
+    assert result.patients == [URIRef("https://ehr.example.org/fhir/Patient/p1")]
+    assert result.items_from("https://other.example.org/fhir/Observation/o") == []
+    # Without a Patient in its file, the reference names a patient of its own.
+    alone = import_fhir_json(observation, "alone.json")
+    assert alone.patients == [URIRef(other)]
+    assert alone.graph.value(item_iri("Observation/o", "alone.json"), GKG.subject) == \
+        URIRef(other)
+
+
+def test_an_absolute_reference_still_resolves_in_a_bundle_without_fullurls():
+    """Resources named by their ids only: an absolute URL ending in Patient/p1 is the file's
+    Patient/p1 (no fullUrl says it is on another server)."""
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p1", "birthDate": "1960-04-12"}},
+        {"resource": {"resourceType": "Observation", "id": "o", "status": "final",
+                      "code": {"coding": [{"system": FINDING, "code": "visceral-crisis"}]},
+                      "subject": {"reference": "https://ehr.example.org/fhir/Patient/p1"},
+                      "effectiveDateTime": "2025-01-15", "valueBoolean": False}}]}
+    result = import_fhir_json(bundle, "ids.json")
+    assert result.patients == [item_iri("Patient/p1", "ids.json")]
+    assert result.graph.value(item_iri("Observation/o", "ids.json"), GKG.subject) == \
+        result.patient

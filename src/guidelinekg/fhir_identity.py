@@ -2,20 +2,30 @@
 
 The rules (docs/fhir-import.md, "Identity") in one place:
 
-- A patient is named by its first ``Patient.identifier`` with both a system and a value:
-  ``urn:guidelinekg:patient:<system>:<value>``, each part percent-encoded. Two Patient
-  resources with the same identifier are one patient, in one file or in several; if their
-  birth dates or sexes differ the input is refused (they cannot be one person).
-- Without an identifier, a patient (and every record item) is named by its absolute
+- A Patient's identifiers are those with both a system and a value; one with ``use`` old,
+  or with a ``period`` that has an end (the importer has no clock), is retired: it neither
+  joins nor names patients (a note says so). Patient resources that share a current
+  identifier (the same system and value) are one patient, in one file or in several, and
+  through one another (A shares one with B, B another with C: one patient). The patient is
+  named by the smallest of the current identifiers of all its Patient resources (system
+  first, then value, compared as strings): ``urn:guidelinekg:patient:<system>:<value>``,
+  each part percent-encoded, whatever their order. Patient resources made one whose birth
+  dates or sexes differ, or that give one identifier system values none of which the other
+  gives, are refused (they cannot be one person, or the records contradict each other).
+- Without a current identifier, a patient (and every record item) is named by its absolute
   ``Bundle.entry.fullUrl`` (``urn:uuid:...``, ``http://server/fhir/Patient/1``), else by the
   file and the local id: ``urn:guidelinekg:fhir:<file>:<resourceType>/<id>``. ``<file>`` is
   the file's name, or the path as given when two input files share a name. So Patient/tnbc
   of two bundles without identifiers are two patients.
-- A reference resolves within its file (relative ``Patient/x``, or the same ``Type/id`` at
-  the end of an absolute URL), or to a resource anywhere in the input by an absolute
-  reference equal to its fullUrl; a relative reference resolves in another file only
-  through the absolute base of the referencing resource's own fullUrl. A reference that
-  carries ``identifier`` (a logical reference) names the patient with that identifier.
+- A reference resolves to a resource anywhere in the input by an absolute reference equal to
+  its fullUrl, and within its file by a relative ``Type/id`` (or an absolute URL ending in
+  ``Type/id``: a versioned URL, or one to a resource of the file named by its id only),
+  unless a fullUrl says the two are on different servers (the resource's own, or that of the
+  referencing resource): a reference to another server's ``Patient/p1`` is not this
+  server's ``Patient/p1``. A relative reference resolves in another file only through the
+  absolute base of the referencing resource's own fullUrl. A reference that carries
+  ``identifier`` (a logical reference) names the patient one of whose current identifiers
+  it is; an identifier only retired ones hold names no one (ignored, reported).
 - A resource is about the patient its ``subject`` (or ``patient``) resolves to. A file that
   holds no Patient resource names its patients by the subjects of its resources (a patient
   without a birth date). A resource without a subject is the only patient's of its file;
@@ -42,6 +52,7 @@ from urllib.parse import quote
 
 from rdflib import URIRef
 
+from guidelinekg.grouping import file_groups
 from guidelinekg.loading import InputError
 from guidelinekg.oxigraph import NamedNode
 
@@ -119,14 +130,61 @@ def identifier_iri(system: str, value: str) -> URIRef:
     return URIRef(f"{PATIENT_PREFIX}{quote(system, safe='')}:{quote(value, safe='')}")
 
 
-def first_identifier(identifiers: Any) -> tuple[str, str] | None:
-    """The first Identifier with both a system and a value (in the order given)."""
+Key = tuple[str, str]  # an Identifier's system and value
+
+
+def identifier_key(identifier: Any) -> Key | None:
+    """An Identifier's (system, value), when it has both."""
+    system = text_value(as_dict(identifier).get("system"))
+    value = text_value(as_dict(identifier).get("value"))
+    return (system, value) if system and value else None
+
+
+def first_identifier(identifiers: Any) -> Key | None:
+    """The first Identifier with both a system and a value (in the order given): a
+    Reference's one identifier. A Patient's identity reads all of them
+    (:func:`patient_identifiers`)."""
     for identifier in as_list(identifiers):
-        system = text_value(as_dict(identifier).get("system"))
-        value = text_value(as_dict(identifier).get("value"))
-        if system and value:
-            return system, value
+        if (key := identifier_key(identifier)) is not None:
+            return key
     return None
+
+
+def retired(identifier: Any) -> str | None:
+    """Why an Identifier no longer identifies its patient, or None: ``use`` old, or a
+    ``period`` with an end (the importer has no clock: an identifier that ends, on whatever
+    date, is not one to join records on)."""
+    given = as_dict(identifier)
+    why = ["use old"] if given.get("use") == "old" else []
+    end = as_dict(given.get("period")).get("end")
+    if end is not None:
+        why.append(f"its period ends {end}")
+    return " and ".join(why) or None
+
+
+@dataclass(frozen=True)
+class PatientIdentifiers:
+    """A Patient's identifiers as identity reads them."""
+
+    current: tuple[Key, ...]  # they join and name patients
+    retired: tuple[tuple[int, Key, str], ...]  # (index, identifier, why): not for identity
+
+
+def patient_identifiers(resource: dict[str, Any]) -> PatientIdentifiers:
+    current: dict[Key, None] = {}
+    old: list[tuple[int, Key, str]] = []
+    for index, identifier in enumerate(as_list(resource.get("identifier"))):
+        key = identifier_key(identifier)
+        why = retired(identifier) if key is not None else None
+        if key is not None and why is None:
+            current.setdefault(key, None)
+        elif key is not None and why is not None:
+            old.append((index, key, why))
+    return PatientIdentifiers(tuple(current), tuple(o for o in old if o[1] not in current))
+
+
+def shown(key: Key) -> str:
+    return f"{key[0]} {key[1]}"
 
 
 def reference_base(full_url: str | None) -> str | None:
@@ -232,20 +290,30 @@ class Names:
 
     def resolve(self, ref: str, within: Entry) -> Entry | None:
         checked_iri(ref, within.source, within.where("reference"))
+        match = TYPE_ID_TAIL.search(ref)
         if ABSOLUTE_URI.match(ref):
             found = self.by_key.get(ref)
-            match = TYPE_ID_TAIL.search(ref)
             if found is None and match and not ref.startswith("urn:"):
-                # The same server's URL of a resource of this file named only by its id.
-                found = self.by_key.get((within.label, f"{match.group(1)}/{match.group(2)}"))
+                # A versioned URL, or the URL of a resource of this file named by its id
+                # only: the same resource unless a fullUrl puts it on another server.
+                found = self._in_file(within, f"{match.group(1)}/{match.group(2)}",
+                                      ref[:match.start(1)])
             return found
-        match = TYPE_ID_TAIL.search(ref)
-        key = f"{match.group(1)}/{match.group(2)}" if match else ref
-        found = self.by_key.get((within.label, key))
         base = reference_base(within.absolute_url)
+        key = f"{match.group(1)}/{match.group(2)}" if match else ref
+        found = self._in_file(within, key, base)
         if found is None and base:
             found = self.by_key.get(base + key)
         return found
+
+    def _in_file(self, within: Entry, key: str, server: str | None) -> Entry | None:
+        """The resource of ``within``'s file named ``key`` (``Type/id``), unless its fullUrl
+        or that of ``within`` names a server other than ``server`` (the reference's)."""
+        found = self.by_key.get((within.label, key))
+        if found is None or server is None:
+            return found
+        bases = {reference_base(found.absolute_url), reference_base(within.absolute_url)}
+        return found if bases <= {None, server} else None
 
 
 @dataclass
@@ -258,6 +326,8 @@ class Attribution:
     notes: dict[int, str] = field(default_factory=dict)  # entry order -> how it was attributed
     # Patients named only by references: IRI -> (the reference, the file that names it)
     named_only: dict[URIRef, tuple[str, str]] = field(default_factory=dict)
+    # Patient entry order -> (element, note): how its identifiers made and named its patient
+    identity_notes: dict[int, list[tuple[str, str]]] = field(default_factory=dict)
 
     def sources(self, patient: URIRef) -> list[str]:
         """The files that hold the patient's Patient resource, or name it."""
@@ -265,11 +335,6 @@ class Attribution:
         if patient in self.named_only:
             found.append(self.named_only[patient][1])
         return list(dict.fromkeys(found))
-
-
-def patient_iri(entry: Entry) -> URIRef:
-    identifier = first_identifier(entry.resource.get("identifier"))
-    return identifier_iri(*identifier) if identifier else entry.iri
 
 
 # Patient.link types (FHIR R4 link-type) that say which of two records of one person is the
@@ -309,20 +374,55 @@ def _check_links(entry: Entry) -> None:
                          "every resource naming it) and import the merged record")
 
 
-def _check_one_person(iri: URIRef, entries: Sequence[Entry]) -> None:
-    """Patient resources named alike must not describe two people."""
+def _joined_by(one: PatientIdentifiers, other: PatientIdentifiers) -> str:
+    """What makes two Patient resources one patient, for a message."""
+    shared = [key for key in one.current if key in other.current]
+    if not shared:
+        return "identifiers they each share with other Patient records of the input"
+    return ("the same identifier " if len(shared) == 1 else "the same identifiers ") + \
+        ", ".join(map(shown, sorted(shared)))
+
+
+def _by_system(found: PatientIdentifiers) -> dict[str, set[str]]:
+    systems: dict[str, set[str]] = {}
+    for system, value in found.current:
+        systems.setdefault(system, set()).add(value)
+    return systems
+
+
+def _check_identifiers(members: Sequence[tuple[Entry, PatientIdentifiers]]) -> None:
+    """Patient resources made one patient by a shared identifier must not give one identifier
+    system values none of which the other gives (an MRN 1 and an MRN 2): the records
+    contradict each other, and neither merging nor splitting them is safe."""
+    for index, (first, first_ids) in enumerate(members):
+        first_systems = _by_system(first_ids)
+        for entry, ids in members[index + 1:]:
+            systems = _by_system(ids)
+            for system in sorted(first_systems.keys() & systems.keys()):
+                if first_systems[system].isdisjoint(systems[system]):
+                    values = (", ".join(sorted(first_systems[system])),
+                              ", ".join(sorted(systems[system])))
+                    raise InputError(", ".join(dict.fromkeys([first.source, entry.source])),
+                                     f"{first.reference} ({first.source}) and {entry.reference} "
+                                     f"({entry.source}) have {_joined_by(first_ids, ids)} but "
+                                     f"other identifiers of the system {system} ({values[0]}; "
+                                     f"{values[1]}): the records contradict each other, and the "
+                                     "importer neither merges nor splits them; correct the "
+                                     "identifiers")
+
+
+def _check_one_person(members: Sequence[tuple[Entry, PatientIdentifiers]]) -> None:
+    """Patient resources made one patient must not describe two people."""
     for element, what in (("birthDate", "birth dates"), ("gender", "sexes")):
-        given = [(entry, entry.resource[element]) for entry in entries
+        given = [(entry, ids, entry.resource[element]) for entry, ids in members
                  if entry.resource.get(element) is not None]
-        for entry, value in given[1:]:
-            first, first_value = given[0]
+        for entry, ids, value in given[1:]:
+            first, first_ids, first_value = given[0]
             if value != first_value:
-                identifier = first_identifier(entry.resource.get("identifier"))
-                why = (f"the same identifier {identifier[0]} {identifier[1]}" if identifier
-                       else f"the same name {iri}")
                 sources = ", ".join(dict.fromkeys([first.source, entry.source]))
                 raise InputError(sources, f"{first.reference} ({first.source}) and "
-                                 f"{entry.reference} ({entry.source}) have {why} but their "
+                                 f"{entry.reference} ({entry.source}) have "
+                                 f"{_joined_by(first_ids, ids)} but their "
                                  f"{what} differ ({first_value}, {value}): they cannot be one "
                                  "patient; correct the identifier or the record")
 
@@ -334,18 +434,58 @@ class _Attributor:
         self.names = names
         self.result = Attribution()
         self.in_file: dict[str, list[URIRef]] = {}  # file -> its Patient resources' IRIs
+        self.by_identifier: dict[Key, URIRef] = {}  # a current identifier -> its patient
+        # an identifier that only retired ones hold -> (a Patient holding it, why retired)
+        self.retired_only: dict[Key, tuple[Entry, str]] = {}
 
     def add_patients(self, entries: Iterable[Entry]) -> None:
-        for entry in entries:
+        """Patient resources sharing a current identifier are one patient (union-find),
+        named by the smallest current identifier of them all."""
+        patients = [(entry, patient_identifiers(entry.resource)) for entry in entries]
+        for entry, _ids in patients:
             _check_links(entry)
-            iri = patient_iri(entry)
-            self.result.patients.setdefault(iri, []).append(entry)
-            self.result.of_entry[entry.order] = iri
+        first_with: dict[Key, int] = {}
+        links = [(first_with.setdefault(key, index), index)
+                 for index, (_entry, ids) in enumerate(patients) for key in ids.current]
+        iris: dict[int, URIRef] = {}
+        for group in file_groups(len(patients), links):
+            members = [patients[index] for index in group]
+            keys = {key for _entry, ids in members for key in ids.current}
+            _check_identifiers(members)
+            _check_one_person(members)
+            iri = identifier_iri(*min(keys)) if keys else members[0][0].iri
+            self.result.patients.setdefault(iri, []).extend(entry for entry, _ids in members)
+            self.by_identifier.update(dict.fromkeys(keys, iri))
+            iris.update(dict.fromkeys(group, iri))
+        for index, (entry, _ids) in enumerate(patients):
+            self.result.of_entry[entry.order] = iris[index]
             found = self.in_file.setdefault(entry.source, [])
-            if iri not in found:
-                found.append(iri)
-        for iri, entries_of_one in self.result.patients.items():
-            _check_one_person(iri, entries_of_one)
+            if iris[index] not in found:
+                found.append(iris[index])
+        all_ids = {entry.order: ids for entry, ids in patients}
+        for entry, ids in patients:
+            self.note_identity(entry, ids, all_ids)
+
+    def note_identity(self, entry: Entry, ids: PatientIdentifiers,
+                      all_ids: dict[int, PatientIdentifiers]) -> None:
+        """The report's notes on a Patient: the records it is one patient with, and each
+        retired identifier (not used)."""
+        iri = self.result.of_entry[entry.order]
+        notes = self.result.identity_notes.setdefault(entry.order, [])
+        first = self.result.patients[iri][0]
+        if first is not entry:
+            notes.append(("", f"the same patient as {first.reference} of {first.source} "
+                          f"({_joined_by(all_ids[first.order], ids)}): one patient, {iri}"))
+        for index, key, why in ids.retired:
+            holder = self.by_identifier.get(key)
+            said = (f"identifier {shown(key)}: {why}: not used for identity (it neither makes "
+                    "this Patient one patient with another record nor names it)")
+            if holder is not None and holder != iri:
+                said += f"; it is a current identifier of patient {holder} of this input, " \
+                    "read apart"
+            elif holder is None:
+                self.retired_only.setdefault(key, (entry, why))
+            notes.append((f"identifier[{index}]", said))
 
     def attribute(self, entry: Entry) -> bool:
         """Attribute one clinical resource; False when it names no subject at all."""
@@ -370,8 +510,7 @@ class _Attributor:
             return self.result.of_entry[target.order]
         identifier = first_identifier(reference.get("identifier"))
         if identifier:
-            return self.named_only(identifier_iri(*identifier), ref or
-                                   f"identifier {identifier[0]} {identifier[1]}", entry)
+            return self.logical(identifier, ref, entry)
         if ref is None:
             return "its subject has neither a reference nor an identifier: it names no patient"
         if self.in_file.get(entry.source):
@@ -387,6 +526,20 @@ class _Attributor:
         if match is None:
             return f"its subject {ref} is not a reference the importer can resolve"
         return self.named_only(local_iri(entry.label, "Patient", match.group(2)), ref, entry)
+
+    def logical(self, key: Key, ref: str | None, entry: Entry) -> URIRef | str:
+        """The patient a logical reference names: the one with that current identifier, or
+        one of its own (no Patient resource); no one's when only a retired identifier is
+        that identifier (whose record it is now is not known)."""
+        if key in self.by_identifier:
+            return self.by_identifier[key]
+        if key in self.retired_only:
+            holder, why = self.retired_only[key]
+            return (f"its subject names the identifier {shown(key)}, which {holder.reference} "
+                    f"of {holder.source} holds as retired ({why}) and no Patient of the input "
+                    "holds as current: whose record it is now is not known; name the subject "
+                    "by a current identifier or a reference")
+        return self.named_only(identifier_iri(*key), ref or f"identifier {shown(key)}", entry)
 
     def named_only(self, iri: URIRef, ref: str, entry: Entry) -> URIRef:
         if iri not in self.result.patients:

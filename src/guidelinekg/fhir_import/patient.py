@@ -113,10 +113,9 @@ class PatientImport(ImporterBase):
         else:
             ctx.note("no birthDate: age is unknown")
         ctx.imported(item)
-        first = self.attribution.patients[iri][0]
-        if first is not ctx.entry:
-            ctx.note(f"the same patient as {first.reference} of {first.source} (same "
-                     f"identifier): one patient, {iri}")
+        # The records it is one patient with, and its retired identifiers (not used).
+        for element, note in self.attribution.identity_notes.get(ctx.entry.order, []):
+            ctx.note(note, element)
         self.report_status_and_links(ctx)
         self.report_unread(ctx)
         ctx.flush()
