@@ -339,3 +339,46 @@ def test_export_buckets_over_the_open_file_limit_are_cut_again(
             owners.setdefault("\t".join(line.split("\t", 2)[:2]), set()).add(job.ndjson_bucket)
     assert len(owners) == 12 and all(len(buckets) == 1 for buckets in owners.values())
     assert streamed([tmp_path / "export"], size=5) == expected
+
+
+def test_an_export_joins_patients_sharing_an_identifier_as_a_bundle_does(
+        tmp_path: Path) -> None:
+    """Two Patient records of one person, sharing only their EMPI number (their other
+    identifiers are of other systems, and alone each would name her otherwise): a Bundle of
+    them is one patient, and so is the export, so that her denosumab order is on her record
+    in both, and the lines are equal."""
+    empi = {"system": "http://example.org/empi", "value": "E-77"}
+    resources = [
+        {"resourceType": "Patient", "id": "a", "birthDate": "1960-01-01", "gender": "female",
+         "identifier": [{"system": "http://example.org/mrn", "value": "MRN-1"}, empi]},
+        {"resourceType": "Patient", "id": "b", "birthDate": "1960-01-01", "gender": "female",
+         "identifier": [empi, {"system": "http://example.org/archive", "value": "A-5"}]},
+        {"resourceType": "Condition", "id": "bone", "subject": {"reference": "Patient/a"},
+         "code": {"coding": [{"system": "http://snomed.info/sct", "code": "94222008"}]},
+         "verificationStatus": {"coding": [{
+             "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+             "code": "confirmed"}]},
+         "onsetDateTime": "2026-01-10"},
+        {"resourceType": "MedicationRequest", "id": "dmab", "status": "active",
+         "intent": "order", "subject": {"reference": "Patient/b"},
+         "medicationCodeableConcept": {"coding": [{
+             "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "993449"}]}},
+    ]
+    export = tmp_path / "export"
+    _write_ndjson(export, resources)
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": f"urn:uuid:{r['resourceType'].lower()}-{r['id']}", "resource": r}
+        for r in resources]}).replace('"Patient/a"', '"urn:uuid:patient-a"')
+        .replace('"Patient/b"', '"urn:uuid:patient-b"'), encoding="utf-8")
+    from_export, from_bundle = streamed([export]), streamed([bundle])
+    assert [d["patient"] for d in from_export] == [d["patient"] for d in from_bundle]
+    assert len({d["patient"] for d in from_export}) == 1
+    assert not [d for d in from_export if d.get("refused")]
+    # The same verdicts (the items are named by each form's own IRIs): her denosumab is on
+    # her record, so no AVOID-1 and no BMA-1 care gap.
+    for found in (from_export, from_bundle):
+        assert "AVOID-1" not in [c["key"] for c in found[0]["contraindicated"]]
+        assert "BMA-1" not in [gap["key"] for gap in found[0]["care_gaps"]]
+    assert [[(r["key"], r["status"]) for r in d["recommendations"]] for d in from_export] == [
+        [(r["key"], r["status"]) for r in d["recommendations"]] for d in from_bundle]

@@ -29,9 +29,11 @@ from guidelinekg.fhir_identity import (
     as_dict,
     as_list,
     first_identifier,
+    patient_identifiers,
     reference_base,
 )
 from guidelinekg.fhir_import.report import FhirImport
+from guidelinekg.grouping import UnionFind
 from guidelinekg.loading import InputError
 
 NDJSON_SUFFIX = ".ndjson"
@@ -58,18 +60,36 @@ class PatientDirectory:
 
     by_identifier: dict[tuple[str, str], str] = field(default_factory=dict)
     medications: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Patient ids that share a current identifier: one person, one bundle, which the
+    # importer then reads as one patient, as it reads Bundles that share one.
+    same_person: UnionFind[str] = field(default_factory=UnionFind)
+    # Identifiers held only as retired (use old, an ended period): a logical reference to
+    # one goes to its holder's bundle, where the importer reports it and reads it no further.
+    by_retired_identifier: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def add(self, resource: dict[str, Any]) -> None:
         kind, local_id = resource.get("resourceType"), resource.get("id")
         if not isinstance(local_id, str):
             return
         if kind == "Patient":
-            for identifier in as_list(resource.get("identifier")):
-                found = first_identifier([identifier])
-                if found is not None:
-                    self.by_identifier.setdefault(found, local_id)
+            identifiers = patient_identifiers(resource)
+            for key in identifiers.current:
+                holder = self.by_identifier.setdefault(key, local_id)
+                self.same_person.union(holder, local_id)
+            for _index, key, _why in identifiers.retired:
+                self.by_retired_identifier.setdefault(key, local_id)
         elif kind == "Medication":
             self.medications[local_id] = resource
+
+    def patient_of(self, local_id: str) -> str:
+        """The patient id that names the bundle of a Patient id's person."""
+        return self.same_person.find(local_id)
+
+    def holder(self, key: tuple[str, str]) -> str | None:
+        """The patient id of a logical reference's identifier: its current holder, else the
+        Patient that held it as retired; None for an identifier no Patient holds."""
+        found = self.by_identifier.get(key) or self.by_retired_identifier.get(key)
+        return self.patient_of(found) if found is not None else None
 
 
 def ndjson_lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
@@ -126,7 +146,8 @@ def patient_key(resource: dict[str, Any], directory: PatientDirectory) -> str | 
     """The id of the patient a resource belongs to (``Patient/<id>`` form), or None."""
     if resource.get("resourceType") == "Patient":
         local_id = resource.get("id")
-        return f"Patient/{local_id}" if isinstance(local_id, str) and local_id else None
+        return (f"Patient/{directory.patient_of(local_id)}"
+                if isinstance(local_id, str) and local_id else None)
     for element in SUBJECT_ELEMENTS:
         reference = as_dict(resource.get(element))
         if not reference:
@@ -135,13 +156,14 @@ def patient_key(resource: dict[str, Any], directory: PatientDirectory) -> str | 
         if isinstance(text, str):
             match = TYPE_ID_TAIL.search(text.strip())
             if match and match.group(1) == "Patient":
-                return f"Patient/{match.group(2)}"
+                return f"Patient/{directory.patient_of(match.group(2))}"
             return None
         logical = first_identifier([reference.get("identifier")])
         if logical is None:
             return None
-        if logical in directory.by_identifier:
-            return f"Patient/{directory.by_identifier[logical]}"
+        holder = directory.holder(logical)
+        if holder is not None:
+            return f"Patient/{holder}"
         # A patient the export names only by identifier: one of its own, as in a Bundle.
         return "identifier|" + "|".join(logical)
     return None

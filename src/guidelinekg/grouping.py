@@ -31,6 +31,16 @@ class UnionFind(Generic[Key]):
         if one != other:
             self.parent[other] = one
 
+    def __eq__(self, other: object) -> bool:
+        # The same sets with the same roots, however the parents were compressed.
+        return isinstance(other, UnionFind) and self.roots() == other.roots()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def roots(self) -> dict[Key, Key]:
+        """Each key that was joined, with the root of its set."""
+        return {key: self.find(key) for key in list(self.parent)}
+
 
 def file_groups(count: int, links: Iterable[tuple[int, int]]) -> list[list[int]]:
     """``count`` items (by index) grouped by their links, direct or through others; each
