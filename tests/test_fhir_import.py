@@ -1966,3 +1966,29 @@ def test_an_absolute_reference_still_resolves_in_a_bundle_without_fullurls():
     assert result.patients == [item_iri("Patient/p1", "ids.json")]
     assert result.graph.value(item_iri("Observation/o", "ids.json"), GKG.subject) == \
         result.patient
+
+
+def test_a_modifier_extension_anywhere_in_a_resource_is_never_read_past():
+    """A modifierExtension inside an element (a Dosage, a primitive's _status) may change
+    what the resource means as much as one at its root: the resource is ignored, with the
+    element and the extension named; on a Patient, the record cannot be read at all."""
+    hold = {"url": "http://example.org/on-hold"}
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": "urn:uuid:p", "resource": {"resourceType": "Patient", "id": "p"}},
+        {"fullUrl": "urn:uuid:d", "resource": {
+            "resourceType": "MedicationRequest", "id": "d", "status": "active",
+            "intent": "order", "_status": {"modifierExtension": [hold]},
+            "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "993449"}]},
+            "subject": {"reference": "urn:uuid:p"},
+            "dosageInstruction": [{"modifierExtension": [hold], "text": "120 mg"}]}},
+    ]}
+    result = import_fhir_json(bundle, "modifiers.json")
+    assert not set(result.graph.subjects(GKG.subject, result.patient))
+    assert report_lines(result, "urn:uuid:d", "ignored") == [
+        "it carries a modifierExtension the importer does not understand (_status: "
+        "http://example.org/on-hold, dosageInstruction[0]: http://example.org/on-hold): it "
+        "may change its meaning"]
+    bundle["entry"][0]["resource"]["name"] = [{"modifierExtension": [hold], "family": "X"}]
+    with pytest.raises(InputError, match="the Patient carries a modifierExtension the "
+                                         r"importer does not understand \(name\[0\]: "):
+        import_fhir_json(bundle, "modifiers.json")

@@ -61,7 +61,15 @@ class Importer(ConditionImport, ObservationImport, MedicationImport, ProcedureIm
 
     def import_entry(self, entry: Entry) -> None:
         ctx = Context(self, entry)
+        # A modifier extension, wherever it is in the resource (a Dosage, a stage, a primitive's
+        # _status), may change what the resource means: FHIR forbids reading a resource on
+        # while one is not understood, and the importer understands none.
+        modifiers = modifier_extensions(entry.resource)
         if entry.type == "Patient":
+            if modifiers:
+                raise ctx.error("the Patient carries a modifierExtension the importer does not "
+                                f"understand ({modifiers}): it may change what the record "
+                                "means, so the record cannot be read")
             self.import_patient(ctx)
             return
         handler = HANDLERS.get(entry.type)
@@ -69,11 +77,9 @@ class Importer(ConditionImport, ObservationImport, MedicationImport, ProcedureIm
             if entry.type != "Medication":
                 ctx.ignore(f"resource type {entry.type} is not imported (no patient fact uses it)")
             return
-        modifiers = [as_dict(e).get("url", "?")
-                     for e in as_list(entry.resource.get("modifierExtension"))]
         if modifiers:
             ctx.ignore("it carries a modifierExtension the importer does not understand ("
-                       + ", ".join(map(str, modifiers)) + "): it may change its meaning")
+                       f"{modifiers}): it may change its meaning")
             return
         if entry.order in self.attribution.ignored:
             ctx.ignore(self.attribution.ignored[entry.order])
@@ -85,6 +91,24 @@ class Importer(ConditionImport, ObservationImport, MedicationImport, ProcedureIm
         if ctx.items:
             self.report_unread(ctx)
         ctx.flush()
+
+
+def modifier_extensions(resource: dict) -> str:
+    """Every modifierExtension of a resource, at any depth, as ``element: url`` (the URL
+    alone at the resource's root), in document order; empty when there is none."""
+    found: list[str] = []
+    pending: list[tuple[object, str]] = [(resource, "")]
+    while pending:
+        value, where = pending.pop(0)
+        if isinstance(value, dict):
+            for extension in as_list(value.get("modifierExtension")):
+                url = str(as_dict(extension).get("url", "?"))
+                found.append(f"{where}: {url}" if where else url)
+            pending.extend((child, f"{where}.{key}" if where else key)
+                           for key, child in value.items() if key != "modifierExtension")
+        elif isinstance(value, list):
+            pending.extend((child, f"{where}[{index}]") for index, child in enumerate(value))
+    return ", ".join(found)
 
 
 # The handler registry: the reader of each resource type that becomes record items.
