@@ -1992,3 +1992,22 @@ def test_a_modifier_extension_anywhere_in_a_resource_is_never_read_past():
     with pytest.raises(InputError, match="the Patient carries a modifierExtension the "
                                          r"importer does not understand \(name\[0\]: "):
         import_fhir_json(bundle, "modifiers.json")
+
+
+def test_a_unit_code_without_a_system_is_read_as_ucum_with_a_note():
+    """FHIR asks for a system with a unit code; without one, the code is read as UCUM (the
+    only system the project reads units of), and the report says it was assumed."""
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": "urn:uuid:p", "resource": {"resourceType": "Patient", "id": "p"}},
+        {"fullUrl": "urn:uuid:d", "resource": {
+            "resourceType": "MedicationRequest", "id": "d", "status": "active",
+            "intent": "order",
+            "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "993449"}]},
+            "subject": {"reference": "urn:uuid:p"},
+            "dosageInstruction": [{"doseAndRate": [{"doseQuantity": {
+                "value": 120, "unit": "mg", "code": "mg"}}]}]}},
+    ]}
+    result = import_fhir_json(bundle, "no-system.json")
+    assert set(result.graph.objects(None, GKG.doseUnit)) == {Literal("mg")}
+    assert "unit code 'mg' has no system: read as a UCUM code" in report_lines(
+        result, "urn:uuid:d", "note")

@@ -244,6 +244,10 @@ class ImporterBase:
             return f"{given} (system {system})"
         if not code:
             ctx.note(f"unit read from Quantity.unit {given!r} (no UCUM code given)", element)
+        elif system is None:
+            # FHIR asks for a system with a code (qty-3); UCUM is the one every code the
+            # project reads is of, and the note says it was assumed.
+            ctx.note(f"unit code {given!r} has no system: read as a UCUM code", element)
         if given in allowed:
             return given
         if given in self.ontology.unit_dimensions and strict:
