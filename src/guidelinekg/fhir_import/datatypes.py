@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal, DecimalException
 from pathlib import Path
@@ -87,31 +88,40 @@ def parse_json_text(text: str, source: Path | str) -> Any:
     return document
 
 
+def json_elements(document: Any) -> Iterator[tuple[str, Any]]:
+    """Every value of a JSON document with its path (``dosage[0].doseAndRate``; "" for the
+    document itself), in document order, each before what it holds."""
+    pending: list[tuple[str, Any]] = [("", document)]
+    while pending:
+        where, value = pending.pop()
+        yield where, value
+        if isinstance(value, dict):
+            children = [(f"{where}.{key}" if where else str(key), child)
+                        for key, child in value.items()]
+        elif isinstance(value, list):
+            children = [(f"{where}[{index}]", child) for index, child in enumerate(value)]
+        else:
+            continue
+        pending.extend(reversed(children))
+
+
 def _refuse_lone_surrogate(document: Any, source: Path | str) -> None:
     """Refuse a string (or key) holding a lone surrogate (``"\\ud800"``): JSON lets one be
     written, but it is no Unicode character, and no output (Turtle, JSON, a terminal) can
     write it. A pair (an emoji) is one character once parsed, and is read."""
-    pending: list[tuple[Any, str]] = [(document, "")]
-    while pending:
-        value, where = pending.pop()
+    for where, value in json_elements(document):
         if isinstance(value, dict):
-            for key, child in value.items():
-                path = f"{where}.{key}" if where else str(key)
-                if SURROGATE.search(key):
-                    _lone_surrogate(source, f"the name of {path!r}", key)
-                pending.append((child, path))
-        elif isinstance(value, list):
-            pending.extend((child, f"{where}[{index}]") for index, child in enumerate(value))
-        elif isinstance(value, str) and SURROGATE.search(value):
-            _lone_surrogate(source, where or "the document", value)
-
-
-def _lone_surrogate(source: Path | str, where: str, text: str) -> None:
-    found = SURROGATE.search(text)
-    assert found is not None
-    raise InputError(source, f"not valid JSON text: {where} holds a lone surrogate "
-                     f"(\\u{ord(found.group()):04x}), which is no Unicode character; correct "
-                     "the record")
+            texts = [(f"the name of {(f'{where}.{key}' if where else key)!r}", key)
+                     for key in value]
+        elif isinstance(value, str):
+            texts = [(where or "the document", value)]
+        else:
+            continue
+        for place, text in texts:
+            if (found := SURROGATE.search(text)) is not None:
+                raise InputError(source, f"not valid JSON text: {place} holds a lone "
+                                 f"surrogate (\\u{ord(found.group()):04x}), which is no "
+                                 "Unicode character; correct the record")
 
 
 def describe_json(value: Any) -> str:

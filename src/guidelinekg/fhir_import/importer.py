@@ -9,7 +9,7 @@ from pathlib import Path
 from guidelinekg.fhir_identity import Entry, as_dict, as_list
 from guidelinekg.fhir_import.conditions import ConditionImport
 from guidelinekg.fhir_import.context import Context
-from guidelinekg.fhir_import.datatypes import has_code, read_json_file
+from guidelinekg.fhir_import.datatypes import has_code, json_elements, read_json_file
 from guidelinekg.fhir_import.medications import MedicationImport
 from guidelinekg.fhir_import.observations import ObservationImport
 from guidelinekg.fhir_import.patient import PatientImport
@@ -97,17 +97,12 @@ def modifier_extensions(resource: dict) -> str:
     """Every modifierExtension of a resource, at any depth, as ``element: url`` (the URL
     alone at the resource's root), in document order; empty when there is none."""
     found: list[str] = []
-    pending: list[tuple[object, str]] = [(resource, "")]
-    while pending:
-        value, where = pending.pop(0)
-        if isinstance(value, dict):
+    for where, value in json_elements(resource):
+        within_one = "modifierExtension" in (part.split("[", 1)[0] for part in where.split("."))
+        if isinstance(value, dict) and not within_one:
             for extension in as_list(value.get("modifierExtension")):
                 url = str(as_dict(extension).get("url", "?"))
                 found.append(f"{where}: {url}" if where else url)
-            pending.extend((child, f"{where}.{key}" if where else key)
-                           for key, child in value.items() if key != "modifierExtension")
-        elif isinstance(value, list):
-            pending.extend((child, f"{where}[{index}]") for index, child in enumerate(value))
     return ", ".join(found)
 
 
