@@ -481,6 +481,19 @@ def test_access_log_is_common_log_format(server: ServerProcess) -> None:
                         r'[+-]\d{4}\] "GET /guideline/bcbm/BMA-1 HTTP/1\.1" 303 \d+', line)
 
 
+def test_access_log_escapes_what_a_terminal_would_act_on(server: ServerProcess) -> None:
+    """A request line's raw bytes are read as Latin-1: a right-to-left override sent as UTF-8
+    arrives as C1 controls (\\x80), and an escape byte would restyle the terminal showing
+    the log. Both are written escaped, so a request can neither forge nor reorder a line."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as connection:
+        connection.sendall(b"GET /logged-\x1b[2J-\xe2\x80\xae HTTP/1.1\r\n"
+                           b"Host: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        assert connection.recv(4096).startswith(b"HTTP/1.1 400")
+    (line,) = server.log_lines_with("/logged-")
+    assert '"GET /logged-\\x1b[2J-\xe2\\x80\xae HTTP/1.1" 400' in line
+    assert not any(character in line for character in "\x1b\x80")
+
+
 def test_a_port_in_use_is_exit_2_with_a_message(server: ServerProcess) -> None:
     started = time.monotonic()
     result = subprocess.run(serve_command(server.port), capture_output=True, text=True,

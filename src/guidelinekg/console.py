@@ -22,13 +22,21 @@ from typing import IO, Any
 # what follows them. A record's values reach the reports and messages a command writes.
 _NOT_SHOWN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f"
                         "\u202a-\u202e\u2066-\u2069]")
+# The same, line breaks and tabs included: for one line of a log.
+_NOT_SHOWN_IN_A_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f"
+                                  "\u202a-\u202e\u2066-\u2069]")
 
 
-def terminal_text(text: str) -> str:
+def terminal_text(text: str, one_line: bool = False) -> str:
     """Text as a terminal shows it: each control or bidirectional formatting character
-    written as its escape (\\x1b, \\u202e)."""
-    return _NOT_SHOWN.sub(lambda found: (f"\\x{ord(found[0]):02x}" if ord(found[0]) < 0x100
-                                         else f"\\u{ord(found[0]):04x}"), text)
+    written as its escape (\\x1b, \\u202e). ``one_line``: newlines and tabs too (a log
+    line that a value must not break or forge)."""
+    return (_NOT_SHOWN_IN_A_LINE if one_line else _NOT_SHOWN).sub(_escape, text)
+
+
+def _escape(found: re.Match[str]) -> str:
+    code = ord(found[0])
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 class TerminalSafe:

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote_to_bytes
 
+from guidelinekg.console import terminal_text
 from guidelinekg.publishing import FHIR_JSON, HTML
 
 MAX_FORM_FIELDS = 64
@@ -141,8 +142,9 @@ def parse_form(text: str, where: str) -> dict[str, list[str]]:
 
 
 def printable(text: str) -> str:
-    """Text for a log line: control characters escaped, so a request cannot forge lines."""
-    return CONTROL_CHARACTERS.sub(lambda match: f"\\x{ord(match[0]):02x}", text).replace('"', '\\"')
+    """Text for a log line: control and bidirectional formatting characters escaped, so a
+    request cannot forge lines or reorder what a terminal shows of them."""
+    return terminal_text(text, one_line=True).replace('"', '\\"')
 
 
 # ---------------------------------------------------------------------------------------
