@@ -3,27 +3,38 @@ items, code lookups, units."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rdflib import Graph, Literal, URIRef
 
 from guidelinekg.fhir_identity import Attribution, Entry, Names, as_dict, as_list, file_labels
-from guidelinekg.fhir_import.codes import UCUM, CodeMapping, canonical_system
+from guidelinekg.fhir_import.codes import (
+    SYSTEM_NAMES,
+    UCUM,
+    CodeMapping,
+    canonical_system,
+    local_name,
+)
 from guidelinekg.fhir_import.context import Conflict, Context, Item
 from guidelinekg.fhir_import.datatypes import (
+    DATA_ABSENT_REASON,
+    absent_reason,
     choice,
     codings,
     describe_concept,
+    element_extensions,
     extension_name,
     has_code,
     quantity_text,
+    system_oids,
 )
 from guidelinekg.fhir_import.maps import Role, code_map, import_maps
 from guidelinekg.fhir_import.medication_names import MedicineNames, medicine_names
 from guidelinekg.fhir_import.ontology import ontology_facts
 from guidelinekg.fhir_import.report import AS_GIVEN, ReportEntry
-from guidelinekg.namespaces import GKG, curie
+from guidelinekg.namespaces import CODE, GKG, curie
 
 # Top-level elements that carry clinical meaning: when present and not read they are
 # reported, so nothing of substance is dropped silently. Administrative elements (names,
@@ -35,6 +46,17 @@ CLINICAL_ELEMENTS = (
     "onset[x]", "performed[x]", "occurrence[x]", "effective[x]", "dispenseRequest",
     "asNeeded[x]", "followUp", "usedCode", "focalDevice", "quantity[x]", "orderDetail",
 )
+
+
+def mark_absent(ctx: Context, where: str) -> None:
+    """The data-absent-reason extension of a primitive (``_birthDate``) was read."""
+    ctx.read_element_extensions.add((where, DATA_ABSENT_REASON))
+
+
+def top_element(where: str) -> str:
+    """The resource element a path is in, without a primitive's ``_``: ``code`` for
+    ``code.coding[0]``, ``birthDate`` for ``_birthDate``."""
+    return re.split(r"[.\[]", where, maxsplit=1)[0].lstrip("_")
 
 
 # The medicine names made for the last maps an importer used, with those maps (see
@@ -122,12 +144,50 @@ class ImporterBase:
                     unread.append(found[0])
             elif name in ctx.resource and name not in ctx.read:
                 unread.append(name)
+        # Extensions of primitives, codings and other elements: the importer reads none of
+        # them (a data-absent-reason it acts on is marked read, mark_absent). Those inside an
+        # element reported as not read are part of it.
+        nested = [f"{where} {text}" for where, found in element_extensions(ctx.resource)
+                  if top_element(where) not in unread for url, text in found
+                  if (where, url) not in ctx.read_element_extensions]
         for extension in as_list(ctx.resource.get("extension")):
             url = as_dict(extension).get("url")
             if isinstance(url, str) and url not in ctx.read_extensions:
                 unread.append(f"extension {extension_name(url)}")
         if unread:
             ctx.note("not read (no patient fact uses it): " + ", ".join(unread))
+        if nested:
+            ctx.note("not read (extensions the importer does not read): " + ", ".join(nested))
+
+    @staticmethod
+    def note_system_oids(ctx: Context, document: Any) -> None:
+        """A line for each code system a document names by its OID, read as its URL."""
+        for element, oid, system in system_oids(document):
+            ctx.note(f"system {oid} is the OID of {SYSTEM_NAMES.get(system, system)}: read as "
+                     f"{system}", element)
+
+    @staticmethod
+    def note_missing_end(ctx: Context, status: URIRef, end: Any,
+                         unknown: str = "when its last dose was given") -> None:
+        """A course (an order, a statement, a period with only its start) that has ended
+        without an end date: when it ended is unknown. It is not one administration on its
+        start date, and no end date is made up for it."""
+        if end is None and status in (CODE.completed, CODE.stopped):
+            ctx.note(f"the course has ended (status {local_name(status)}) but its end date is "
+                     f"missing: {unknown} is unknown")
+
+    @staticmethod
+    def unknown_do_not_perform(ctx: Context, what: str) -> bool:
+        """Whether doNotPerform (a modifier) is missing with a data-absent-reason: then the
+        request may be one NOT to do it, and it is ignored (reported) rather than read as
+        an order."""
+        reason = absent_reason(ctx.resource, "doNotPerform")
+        if reason is None:
+            return False
+        mark_absent(ctx, "_doNotPerform")
+        ctx.ignore(f"doNotPerform is unknown (data-absent-reason {reason}): whether it is "
+                   f"{what} is unknown, so it is not read")
+        return True
 
     # -- mapping codes ----------------------------------------------------------------
 

@@ -40,6 +40,13 @@ SYSTEM_ALIASES = {
     "http://www.genenames.org/": HGNC,
     "https://www.genenames.org": HGNC,
 }
+# Code systems named by their OID (urn:oid:...), read as the system's canonical URL; the
+# report says so for each coding (system_oids). RxNorm: HL7 Terminology, CodeSystem
+# v3-rxNorm, identifier urn:oid:2.16.840.1.113883.6.88 of
+# http://www.nlm.nih.gov/research/umls/rxnorm.
+SYSTEM_OIDS = {
+    "urn:oid:2.16.840.1.113883.6.88": RXNORM,
+}
 SYSTEM_NAMES = {
     SNOMED: "SNOMED CT",
     LOINC: "LOINC",
@@ -78,7 +85,7 @@ def local_name(term: Node) -> str:
 
 def canonical_system(system: Any) -> str:
     system = system.strip() if isinstance(system, str) else ""
-    return SYSTEM_ALIASES.get(system, system)
+    return SYSTEM_ALIASES.get(system) or SYSTEM_OIDS.get(system, system)
 
 
 def normalise_code(system: str, code: str) -> str:

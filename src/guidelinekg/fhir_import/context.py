@@ -77,6 +77,9 @@ class Context:
         self.resource = entry.resource
         self.read: set[str] = {"resourceType", "id", "subject", "patient"}
         self.read_extensions: set[str] = set()
+        # Extensions of elements below the root that were read, as (element, url): a
+        # primitive's data-absent-reason (``_birthDate``).
+        self.read_element_extensions: set[tuple[str, str]] = set()
         self.patient: URIRef | None = None  # the patient its record items are about
         self.items: list[Item] = []
         # Notes and element-level lines wait for the line saying what the resource became.

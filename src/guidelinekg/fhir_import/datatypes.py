@@ -19,7 +19,7 @@ from rdflib.namespace import XSD
 from rdflib.term import Node
 
 from guidelinekg.fhir_identity import as_dict, as_list
-from guidelinekg.fhir_import.codes import SYSTEM_NAMES, canonical_system
+from guidelinekg.fhir_import.codes import SYSTEM_NAMES, SYSTEM_OIDS, canonical_system
 from guidelinekg.loading import InputError, checked_bytes, read_bytes_checked
 from guidelinekg.namespaces import curie
 
@@ -278,6 +278,69 @@ def status_reason(status: Any, expected: str, kind: str = "") -> str:
 
 def extension_name(url: str) -> str:
     return url.rstrip("/").rsplit("/", 1)[-1] or url
+
+
+# FHIR's extension saying why a value is missing (on a primitive: ``"_birthDate"``).
+DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+
+
+def absent_reason(container: Any, name: str) -> str | None:
+    """The data-absent-reason of a primitive element given without its value (FHIR JSON
+    ``"_name": {"extension": [...]}``): its code, or "no code" when it gives none; None when
+    the value is there or no data-absent-reason says it is missing. The value is then
+    unknown: never read as a value, nor as "no"."""
+    container = as_dict(container)
+    if container.get(name) is not None:
+        return None
+    for extension in as_list(as_dict(container.get("_" + name)).get("extension")):
+        extension = as_dict(extension)
+        if extension.get("url") == DATA_ABSENT_REASON:
+            code = extension.get("valueCode")
+            return code if isinstance(code, str) and code.strip() else "no code"
+    return None
+
+
+def describe_extension(extension: Any) -> str:
+    """An extension for the report: its name, and the code of a data-absent-reason."""
+    extension = as_dict(extension)
+    url = extension.get("url")
+    if not isinstance(url, str) or not url:
+        return "extension without url"
+    text = f"extension {extension_name(url)}"
+    if url == DATA_ABSENT_REASON and isinstance(extension.get("valueCode"), str):
+        text += f" ({extension['valueCode']})"
+    return text
+
+
+def element_extensions(resource: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The extensions below the root of a resource, by the element that holds them: those of
+    primitives (``_birthDate``, ``name[0]._family``), of codings (``code.coding[0]``) and of
+    any other element, each as :func:`describe_extension` gives it. Not the resource's own
+    ``extension`` (reported by name), nor what is inside an extension (part of it) or a
+    modifierExtension (which stops the resource being read). Each extension is given as
+    (its url, or "", and its description)."""
+    found: list[tuple[str, list[tuple[str, str]]]] = []
+    for where, value in json_elements(resource):
+        if not where or not isinstance(value, dict) or "extension" not in value:
+            continue
+        parts = {part.split("[", 1)[0] for part in where.split(".")}
+        if parts & {"extension", "modifierExtension"}:
+            continue
+        found.append((where, [(str(as_dict(e).get("url") or ""), describe_extension(e))
+                              for e in as_list(value["extension"])]))
+    return found
+
+
+def system_oids(document: Any) -> list[tuple[str, str, str]]:
+    """Every ``system`` of a document that names a code system by its OID (SYSTEM_OIDS), as
+    (element, OID, the system's URL), in document order."""
+    found = []
+    for where, value in json_elements(document):
+        system = as_dict(value).get("system") if isinstance(value, dict) else None
+        if isinstance(system, str) and system.strip() in SYSTEM_OIDS:
+            element = f"{where}.system" if where else "system"
+            found.append((element, system.strip(), SYSTEM_OIDS[system.strip()]))
+    return found
 
 
 def shown_term(term: Node) -> str:

@@ -88,6 +88,7 @@ class Importer(ConditionImport, ObservationImport, MedicationImport, ProcedureIm
         if entry.order in self.attribution.notes:
             ctx.note(self.attribution.notes[entry.order])
         handler(self, ctx)
+        self.note_system_oids(ctx, entry.resource)
         if ctx.items:
             self.report_unread(ctx)
         ctx.flush()

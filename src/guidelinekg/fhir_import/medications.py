@@ -125,6 +125,8 @@ class MedicationImport(DoseReading):
         if res.get("doNotPerform") is True:
             ctx.ignore("doNotPerform: an order not to give it")
             return None
+        if self.unknown_do_not_perform(ctx, "an order not to give it"):
+            return None
         note = ""
         if kind == "MedicationRequest":
             intent = code_value(res.get("intent"))
@@ -192,6 +194,8 @@ class MedicationImport(DoseReading):
                        "ingredients", dosages[0][1].split("[", 1)[0])
         if status_note:
             ctx.note(status_note)
+        if self.is_course(ctx, dates):
+            self.note_missing_end(ctx, status_value, dates[1][0])
         for text in sorted(set(notes)):
             ctx.note(f"code map: {text}")
 
@@ -209,6 +213,15 @@ class MedicationImport(DoseReading):
                 ctx.ignore(f"{self.ontology.label(rule.prop)} {value} on {curie(cls)}, which is "
                            f"not a {self.ontology.label(rule.domain)}",
                            f"extension {extension_name(rule.url)}")
+
+    @staticmethod
+    def is_course(ctx: Context, dates: Dates) -> bool:
+        """A course of treatment, not one administration: an order or a statement, or a
+        period (an administration's effectivePeriod) with its start. A
+        MedicationAdministration on one date is one administration."""
+        start_element = dates[0][1]
+        return (ctx.entry.type != "MedicationAdministration"
+                or start_element.endswith("Period.start"))
 
     def medication_dates(self, ctx: Context) -> Dates:
         res = ctx.resource
@@ -296,4 +309,8 @@ class MedicationImport(DoseReading):
                                 "no medication resource of the patient references it",
                                 source=entry.source))
             self.add_report(entry, line)
+            if users:
+                ctx = Context(self, entry)
+                self.note_system_oids(ctx, entry.resource)
+                ctx.flush()
 

@@ -10,9 +10,11 @@ from rdflib import Literal, URIRef
 from rdflib.term import Node
 
 from guidelinekg.fhir_identity import as_dict, as_list
+from guidelinekg.fhir_import.base import mark_absent
 from guidelinekg.fhir_import.codes import NOT_USED
 from guidelinekg.fhir_import.context import Conflict, Context
 from guidelinekg.fhir_import.datatypes import (
+    absent_reason,
     as_given,
     choice,
     code_value,
@@ -65,6 +67,8 @@ class ObservationImport(VariantReading, StageReading):
             ctx.read.add("dataAbsentReason")
             ctx.ignore(f"no value (dataAbsentReason {describe_concept(res['dataAbsentReason'])})")
             return
+        if value is None and self.value_absent(ctx):
+            return
         if role.reads == GENETIC_VARIANT:
             self.import_variant(ctx, role)
         elif role.reads == STAGE_OBSERVATION:
@@ -76,6 +80,21 @@ class ObservationImport(VariantReading, StageReading):
                 ctx.ignore(f"its codings map to different classes ({describe_concept(concept)})")
                 return
             self.import_observation_value(ctx, cls, value)
+
+    @staticmethod
+    def value_absent(ctx: Context) -> bool:
+        """Whether a primitive value[x] is missing with a data-absent-reason on it
+        (``"_valueBoolean"``): the finding is unknown, and the observation is ignored (an
+        item without its value would have the shapes refuse the record)."""
+        for key in ctx.resource:
+            name = key[1:] if isinstance(key, str) and key.startswith("_value") else ""
+            reason = absent_reason(ctx.resource, name) if name[5:6].isupper() else None
+            if reason is not None:
+                mark_absent(ctx, key)
+                ctx.ignore(f"no value ({key}: data-absent-reason {reason}): the finding is "
+                           "unknown")
+                return True
+        return False
 
     @staticmethod
     def final_status(ctx: Context) -> bool:
@@ -105,6 +124,12 @@ class ObservationImport(VariantReading, StageReading):
             return
         rule = self.maps.body_site_rules.get(cls)
         if rule is not None and not self.body_site_says(ctx, rule):
+            return
+        reason = absent_reason(data, "value") if key == "valueQuantity" else None
+        if reason is not None:
+            mark_absent(ctx, "valueQuantity._value")
+            ctx.ignore(f"no value (valueQuantity._value: data-absent-reason {reason}): the "
+                       f"{spec.label or name} is unknown", key)
             return
         doubt = self.quantity_doubt(as_dict(data)) if key == "valueQuantity" else None
         if doubt is not None:

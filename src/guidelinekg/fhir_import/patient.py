@@ -3,6 +3,7 @@ resource is about (:mod:`guidelinekg.fhir_identity`) and the Patient resources t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -10,12 +11,40 @@ from typing import Any
 from rdflib.namespace import RDF
 
 from guidelinekg.fhir_identity import Entry, as_dict, as_list, attribute, link_target
-from guidelinekg.fhir_import.base import ImporterBase
+from guidelinekg.fhir_import.base import ImporterBase, mark_absent
 from guidelinekg.fhir_import.context import Context, Item
-from guidelinekg.fhir_import.datatypes import describe_json
+from guidelinekg.fhir_import.datatypes import absent_reason, describe_json
 from guidelinekg.fhir_import.report import IGNORED, NOTE, ReportEntry
 from guidelinekg.loading import InputError
 from guidelinekg.namespaces import GKG
+
+# Meta elements the importer reads (a Condition's mCODE profile): two copies of a resource
+# that differ in one are different resources.
+META_READ = ("profile",)
+
+
+def meta_difference(first: dict[str, Any], second: dict[str, Any]) -> str | None:
+    """How two copies of one resource differ in their meta only (``versionId 1 and 2``), or
+    None when they differ in anything else, or in a meta element the importer reads."""
+    if {k: v for k, v in first.items() if k != "meta"} != {
+            k: v for k, v in second.items() if k != "meta"}:
+        return None
+    metas = as_dict(first.get("meta")), as_dict(second.get("meta"))
+    differing = [key for key in dict.fromkeys([*metas[0], *metas[1]])
+                 if metas[0].get(key) != metas[1].get(key)]
+    if any(key in META_READ for key in differing) or not isinstance(
+            first.get("meta", {}), dict) or not isinstance(second.get("meta", {}), dict):
+        return None
+
+    def shown(value: Any) -> str:
+        if value is None:
+            return "none"
+        return value if isinstance(value, str) else json.dumps(value, default=str)
+
+    if not differing:  # an empty meta and none
+        return f"meta {shown(first.get('meta'))} and {shown(second.get('meta'))}"
+    return ", ".join(f"{key} {shown(metas[0].get(key))} and {shown(metas[1].get(key))}"
+                     for key in differing)
 
 
 class PatientImport(ImporterBase):
@@ -73,16 +102,20 @@ class PatientImport(ImporterBase):
         named = self.names.named(entry)
         if named is not None:
             key, other = named
+            detail = f"the same resource as {other.position or 'the resource'} of {other.source}"
             if other.resource != entry.resource:
-                raise InputError(entry.source, f"two different resources are named {key} "
-                                 f"({other.source} {other.position}, "
-                                 f"{entry.position or 'this file'})")
+                meta = meta_difference(other.resource, entry.resource)
+                if meta is None:
+                    raise InputError(entry.source, f"two different resources are named {key} "
+                                     f"({other.source} {other.position}, "
+                                     f"{entry.position or 'this file'})")
+                this = entry.position or f"the resource of {entry.source}"
+                detail = f"{this} is {detail} but for its meta ({meta})"
             self.entries.append(entry)
             self.skipped.add(entry.order)
             self.add_report(entry, ReportEntry(
-                entry.reference, entry.type, IGNORED,
-                f"the same resource as {other.position or 'the resource'} of "
-                f"{other.source}: read once", source=entry.source))
+                entry.reference, entry.type, IGNORED, f"{detail}: read once",
+                source=entry.source))
             return
         self.entries.append(entry)
         self.names.add(entry)
@@ -108,8 +141,12 @@ class PatientImport(ImporterBase):
         item = Item(self.graph, iri, [GKG.Patient])
         birth = ctx.resource.get("birthDate")
         ctx.read |= {"identifier", "gender"}  # identity (compared across resources)
+        reason = absent_reason(ctx.resource, "birthDate")
         if birth is not None:
             ctx.date(item, GKG.birthDate, birth, "birthDate")
+        elif reason is not None:
+            mark_absent(ctx, "_birthDate")
+            ctx.note(f"no birthDate (data-absent-reason {reason}): age is unknown")
         else:
             ctx.note("no birthDate: age is unknown")
         ctx.imported(item)

@@ -34,6 +34,8 @@ class ProcedureImport(DoseReading):
             if res.get("doNotPerform") is True:
                 ctx.ignore("doNotPerform: a request not to do it")
                 return None
+            if self.unknown_do_not_perform(ctx, "a request not to do it"):
+                return None
             intent = code_value(res.get("intent"))
             if intent == "option":
                 ctx.ignore("intent option: an option is not a plan")
@@ -88,6 +90,11 @@ class ProcedureImport(DoseReading):
             ctx.note(f"{refinement.label}: {why}")
         if status[1]:
             ctx.note(status[1])
+        period = choice(res, "performed" if ctx.entry.type == "Procedure" else "occurrence")
+        if period is not None and period[0].endswith("Period") and "start" in as_dict(period[1]):
+            # A period with only its start: a course (radiotherapy), not one session.
+            self.note_missing_end(ctx, status[0], as_dict(period[1]).get("end"),
+                                  "when it ended")
 
     def purposes(self, ctx: Context, item: Item) -> None:
         """reasonCode codes a role that reads reason maps, each written as its property."""
