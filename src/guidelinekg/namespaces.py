@@ -149,6 +149,8 @@ class GKG(DefinedNamespace):
     fhirSource: URIRef
     subject: URIRef
     birthDate: URIRef
+    deathDate: URIRef
+    deceased: URIRef
     valueCode: URIRef
     hasDose: URIRef
     sourceResource: URIRef

@@ -8,13 +8,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rdflib import Literal
 from rdflib.namespace import RDF
 
 from guidelinekg.fhir_identity import Entry, as_dict, as_list, attribute, link_target
 from guidelinekg.fhir_import.base import ImporterBase, mark_absent
 from guidelinekg.fhir_import.context import Context, Item
-from guidelinekg.fhir_import.datatypes import absent_reason, describe_json
-from guidelinekg.fhir_import.report import IGNORED, NOTE, ReportEntry
+from guidelinekg.fhir_import.datatypes import absent_reason, choice, describe_json
+from guidelinekg.fhir_import.report import AS_GIVEN, IGNORED, NOTE, ReportEntry
 from guidelinekg.loading import InputError
 from guidelinekg.namespaces import GKG
 
@@ -149,6 +150,7 @@ class PatientImport(ImporterBase):
             ctx.note(f"no birthDate (data-absent-reason {reason}): age is unknown")
         else:
             ctx.note("no birthDate: age is unknown")
+        self.read_death(ctx, item)
         ctx.imported(item)
         # The records it is one patient with, and its retired identifiers (not used).
         for element, note in self.attribution.identity_notes.get(ctx.entry.order, []):
@@ -156,6 +158,25 @@ class PatientImport(ImporterBase):
         self.report_status_and_links(ctx)
         self.report_unread(ctx)
         ctx.flush()
+
+    @staticmethod
+    def read_death(ctx: Context, item: Item) -> None:
+        """Patient.deceased[x]: a date as the death date, a boolean as deceased (true or
+        false). Anything else is written as given, for the shapes to refuse: a death is
+        never guessed, nor dropped unseen."""
+        found = choice(ctx.resource, "deceased")
+        if found is None:
+            return
+        element, value = found
+        if element == "deceasedDateTime":
+            ctx.date(item, GKG.deathDate, value, element)
+            return
+        ctx.read.add(element)
+        if element == "deceasedBoolean" and isinstance(value, bool):
+            item.set(GKG.deceased, Literal(value))
+        else:
+            item.set(GKG.deceased, Literal(str(value)))
+            ctx.note(f"{element} {value!r}: not a boolean; {AS_GIVEN}", element)
 
     def report_status_and_links(self, ctx: Context) -> None:
         """Patient.active and Patient.link are modifiers: each is reported. A link that says
