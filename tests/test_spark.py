@@ -374,9 +374,11 @@ def test_lines_are_keyed_by_export_and_patient(cohort: Cohort) -> None:
     expected = []
     for path in files:
         for number, resource, _ in ndjson_lines(Path(path)):
-            key, problem = owner_of(path, number, resource, directory, clinical)
+            key, problem = owner_of(path, number, resource, directory, clinical,
+                                    export=str(cohort.export))
             if key is not None:
-                expected.append((str(cohort.export), key))
+                assert key[0] == str(cohort.export)  # each patient's first Patient is there
+                expected.append(key)
             elif problem is not None:
                 expected.append(("", f"{files.index(path)}:{number}"))
     assert keyed == expected

@@ -22,7 +22,7 @@ from guidelinekg.bulk_data import (
     group_by_patient,
     import_groups,
     ndjson_lines,
-    patient_bundle,
+    patient_documents,
     read_directory,
 )
 from guidelinekg.cli import main
@@ -163,7 +163,7 @@ def _import_export(folder: Path) -> Graph:
     source = export_label(files[0])
     server = export_server(json.loads((folder / "manifest.json").read_text(encoding="utf-8")))
     assert server == SERVER_BASE
-    return import_groups([[(source, patient_bundle(resources, directory, server))]
+    return import_groups([patient_documents(resources, directory, {source: server})
                           for resources in groups.values()], labels).graph
 
 

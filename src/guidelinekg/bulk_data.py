@@ -4,11 +4,15 @@ line, read as one small Bundle per patient.
 An export writes ``Patient.ndjson``, ``Condition.ndjson``, ``Observation.ndjson``... with
 every resource on its own line, in no particular order of patient. A patient's resources are
 gathered by the patient they name (``subject`` or ``patient``: ``Patient/<id>``, the same at
-the end of an absolute URL, or a logical reference by identifier that a Patient resource of
-the export carries). The Medication resources a patient's orders reference are added to its
-Bundle (they name no patient; an export writes each once). Each patient's Bundle is then
-imported as one FHIR document (guidelinekg.fhir_import), so an export and Bundles of the
-same patients give the same graph when the patients carry identifiers.
+the end of an absolute URL, or a logical reference by identifier that a Patient resource
+carries). A resource id means something only in its export (the folder of its file):
+``Patient/1`` of two exports are two patients, unless their records say they are one (they
+share a current identifier, as Bundle files that share one are imported together). A
+patient's resources of each export are one Bundle; the Bundles of one person (from several
+exports) are imported together. The Medication resources a patient's orders reference, of the
+same export, are added to its Bundle (they name no patient; an export writes each once). So
+an export and Bundles of the same patients give the same graph when the patients carry
+identifiers.
 
 Nothing is dropped silently: a clinical resource that names no patient, or a line that is
 not a JSON resource, is returned as a problem to report, never guessed onto a patient.
@@ -17,7 +21,7 @@ not a JSON resource, is returned as a problem to report, never guessed onto a pa
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -26,6 +30,7 @@ from guidelinekg.fhir_identity import (
     ABSOLUTE_URI,
     SUBJECT_ELEMENTS,
     TYPE_ID_TAIL,
+    Key,
     as_dict,
     as_list,
     first_identifier,
@@ -41,6 +46,17 @@ BOM = "\ufeff"
 # A resource line is a few kilobytes; a line longer than this is not a resource.
 MAX_LINE_BYTES = 16 * 1024 * 1024
 MEDICATION_REFERENCE = re.compile(r"(?:^|/)Medication/([A-Za-z0-9\-.]{1,64})$")
+NOT_A_RESOURCE = "the line is not a FHIR resource (a JSON object with resourceType)"
+# The first element of the key of a patient that no Patient resource holds, named only by
+# an identifier (no export label is this with a key "identifier|...").
+NAMED_BY_IDENTIFIER = "identifier"
+
+# A resource of an export: (the export, its id there). An id names nothing beyond its export.
+Node = tuple[str, str]
+# A patient (person) of the input: (an export, ``Patient/<id>``) of the first of its Patient
+# resources, or (NAMED_BY_IDENTIFIER, ``identifier|<system>|<value>``) of a patient that
+# references name only by an identifier no Patient resource holds.
+PatientKey = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -55,46 +71,62 @@ class BulkProblem:
 
 @dataclass
 class PatientDirectory:
-    """What the export says about patients and shared resources, read before the rest:
-    each identifier's patient id, and every Medication resource by id."""
+    """What the exports say about patients and shared resources, read before the rest:
+    each identifier's Patient, and every Medication resource, each as (export, id)."""
 
-    by_identifier: dict[tuple[str, str], str] = field(default_factory=dict)
-    medications: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # Patient ids that share a current identifier: one person, one bundle, which the
-    # importer then reads as one patient, as it reads Bundles that share one.
-    same_person: UnionFind[str] = field(default_factory=UnionFind)
+    by_identifier: dict[Key, Node] = field(default_factory=dict)
+    medications: dict[Node, dict[str, Any]] = field(default_factory=dict)
+    # Patients that share a current identifier, of one export or of several: one person,
+    # whose Bundles are imported together, which the importer then reads as one patient, as
+    # it reads Bundles that share one.
+    same_person: UnionFind[Node] = field(default_factory=UnionFind)
     # Identifiers held only as retired (use old, an ended period): a logical reference to
     # one goes to its holder's bundle, where the importer reports it and reads it no further.
-    by_retired_identifier: dict[tuple[str, str], str] = field(default_factory=dict)
+    by_retired_identifier: dict[Key, Node] = field(default_factory=dict)
 
-    def add(self, resource: dict[str, Any]) -> None:
+    def add(self, resource: dict[str, Any], export: str) -> None:
+        """A Patient or Medication resource of the export ``export``."""
         kind, local_id = resource.get("resourceType"), resource.get("id")
         if not isinstance(local_id, str):
             return
+        node = (export, local_id)
         if kind == "Patient":
             identifiers = patient_identifiers(resource)
             for key in identifiers.current:
-                holder = self.by_identifier.setdefault(key, local_id)
-                self.same_person.union(holder, local_id)
+                holder = self.by_identifier.setdefault(key, node)
+                self.same_person.union(holder, node)
             for _index, key, _why in identifiers.retired:
-                self.by_retired_identifier.setdefault(key, local_id)
+                self.by_retired_identifier.setdefault(key, node)
         elif kind == "Medication":
-            self.medications[local_id] = resource
+            self.medications[node] = resource
 
-    def patient_of(self, local_id: str) -> str:
-        """The patient id that names the bundle of a Patient id's person."""
-        return self.same_person.find(local_id)
+    def patient_of(self, export: str, local_id: str) -> PatientKey:
+        """The patient of ``Patient/<local_id>`` of the export ``export``: that of the first
+        Patient resource of its person."""
+        root_export, root_id = self.same_person.find((export, local_id))
+        return root_export, f"Patient/{root_id}"
 
-    def holder(self, key: tuple[str, str]) -> str | None:
-        """The patient id of a logical reference's identifier: its current holder, else the
-        Patient that held it as retired; None for an identifier no Patient holds."""
+    def holder(self, key: Key) -> PatientKey | None:
+        """The patient of a logical reference's identifier, in any export: its current
+        holder, else the Patient that held it as retired; None for an identifier no Patient
+        holds."""
         found = self.by_identifier.get(key) or self.by_retired_identifier.get(key)
-        return self.patient_of(found) if found is not None else None
+        return self.patient_of(*found) if found is not None else None
 
 
-def ndjson_lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
-    """(line number, the resource or None, the line) for each non-blank line of a file,
-    read as a stream."""
+@dataclass(frozen=True)
+class Unreadable:
+    """A line that is not a FHIR resource, and why (what the JSON reader says of it)."""
+
+    because: str
+
+
+ReadLine = dict[str, Any] | Unreadable  # a line read: its resource, or why it is none
+
+
+def ndjson_lines(path: Path) -> Iterator[tuple[int, ReadLine, str]]:
+    """(line number, the resource or why the line is none, the line) for each non-blank line
+    of a file, read as a stream."""
     try:
         stream = path.open("rb")
     except OSError as error:
@@ -106,8 +138,7 @@ def ndjson_lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str]]
                                        "bytes: not an NDJSON resource", number)
             text = line_text(raw)
             if text:
-                document = read_resource_line(text, path)
-                yield number, document if _is_resource(document) else None, text
+                yield number, read_line(text, path), text
 
 
 def line_text(raw: bytes) -> str:
@@ -128,25 +159,43 @@ def read_resource_line(text: str, path: Path | str) -> object:
         return None
 
 
+def read_line(text: str, source: Path | str) -> ReadLine:
+    """A line's resource, or why it is none: the JSON reader's words when it cannot read the
+    line (those a Bundle file of the same text is refused with), else that it is no
+    resource."""
+    from guidelinekg.fhir_import.datatypes import parse_json_text
+
+    try:
+        document = parse_json_text(text.removeprefix(BOM), source)
+    except InputError as error:
+        return Unreadable(f"the line is not a FHIR resource: {error.detail}")
+    return document if _is_resource(document) else Unreadable(NOT_A_RESOURCE)
+
+
 def _is_resource(document: object) -> TypeGuard[dict[str, Any]]:
     return isinstance(document, dict) and isinstance(document.get("resourceType"), str)
 
 
-def read_directory(paths: Iterable[Path]) -> PatientDirectory:
-    """The first pass over an export: Patient identifiers and Medication resources."""
+def read_directory(paths: Iterable[Path], export_of: Callable[[Path], str] = lambda path:
+                   export_label(path)) -> PatientDirectory:
+    """The first pass over the exports: Patient identifiers and Medication resources, each
+    of its file's export (``export_of``: its folder)."""
     directory = PatientDirectory()
     for path in paths:
+        export = export_of(path)
         for _number, resource, _text in ndjson_lines(path):
-            if resource is not None and resource["resourceType"] in ("Patient", "Medication"):
-                directory.add(resource)
+            if isinstance(resource, dict) and resource["resourceType"] in ("Patient",
+                                                                           "Medication"):
+                directory.add(resource, export)
     return directory
 
 
-def patient_key(resource: dict[str, Any], directory: PatientDirectory) -> str | None:
-    """The id of the patient a resource belongs to (``Patient/<id>`` form), or None."""
+def patient_key(resource: dict[str, Any], directory: PatientDirectory, export: str
+                ) -> PatientKey | None:
+    """The patient a resource of the export ``export`` belongs to, or None."""
     if resource.get("resourceType") == "Patient":
         local_id = resource.get("id")
-        return (f"Patient/{directory.patient_of(local_id)}"
+        return (directory.patient_of(export, local_id)
                 if isinstance(local_id, str) and local_id else None)
     for element in SUBJECT_ELEMENTS:
         reference = as_dict(resource.get(element))
@@ -156,47 +205,66 @@ def patient_key(resource: dict[str, Any], directory: PatientDirectory) -> str | 
         if isinstance(text, str):
             match = TYPE_ID_TAIL.search(text.strip())
             if match and match.group(1) == "Patient":
-                return f"Patient/{directory.patient_of(match.group(2))}"
+                return directory.patient_of(export, match.group(2))
             return None
         logical = first_identifier([reference.get("identifier")])
         if logical is None:
             return None
         holder = directory.holder(logical)
         if holder is not None:
-            return f"Patient/{holder}"
-        # A patient the export names only by identifier: one of its own, as in a Bundle.
-        return "identifier|" + "|".join(logical)
+            return holder
+        # A patient named only by identifier: one of its own, as in a Bundle (the same one
+        # whichever export names it, as the identifier is).
+        return NAMED_BY_IDENTIFIER, "identifier|" + "|".join(logical)
     return None
 
 
 def referenced_medications(resources: Iterable[dict[str, Any]],
-                           directory: PatientDirectory) -> list[dict[str, Any]]:
-    """The Medication resources the patient's resources reference, each once."""
+                           directory: PatientDirectory, export: str
+                           ) -> list[dict[str, Any]]:
+    """The Medication resources of the export that the patient's resources of the export
+    reference, each once."""
     found: dict[str, dict[str, Any]] = {}
     for resource in resources:
         reference = as_dict(resource.get("medicationReference")).get("reference")
         if not isinstance(reference, str):
             continue
         match = MEDICATION_REFERENCE.search(reference.strip())
-        if match and match.group(1) in directory.medications:
-            found.setdefault(match.group(1), directory.medications[match.group(1)])
+        medication = directory.medications.get((export, match.group(1))) if match else None
+        if match and medication is not None:
+            found.setdefault(match.group(1), medication)
     return list(found.values())
 
 
 def patient_bundle(resources: list[dict[str, Any]], directory: PatientDirectory,
-                   server: str | None = None) -> dict[str, Any]:
-    """One patient's resources (and the Medications they reference) as a collection Bundle;
-    references stay relative (``Patient/<id>``), as the export wrote them. With the server
-    the export came from (its manifest's request URL), each entry's fullUrl is the
-    resource's URL there, so a resource is named as that server's Bundles name it."""
+                   server: str | None = None, *, export: str) -> dict[str, Any]:
+    """One patient's resources of the export ``export`` (and the Medications of the export
+    they reference) as a collection Bundle; references stay relative (``Patient/<id>``), as
+    the export wrote them. With the server the export came from (its manifest's request
+    URL), each entry's fullUrl is the resource's URL there, so a resource is named as that
+    server's Bundles name it."""
     entries = []
-    for resource in [*resources, *referenced_medications(resources, directory)]:
+    for resource in [*resources, *referenced_medications(resources, directory, export)]:
         entry: dict[str, Any] = {"resource": resource}
         local_id = resource.get("id")
         if server and isinstance(local_id, str) and local_id:
             entry["fullUrl"] = f"{server}{resource['resourceType']}/{local_id}"
         entries.append(entry)
     return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+def patient_documents(resources: Iterable[tuple[str, dict[str, Any]]],
+                      directory: PatientDirectory, servers: Mapping[str, str]
+                      ) -> list[tuple[str, dict[str, Any]]]:
+    """A patient's resources (export, resource), in input order, as what one import reads:
+    (export, its Bundle of them) for each export, in the order they first come; the
+    Bundles of a person's several exports are imported together, as Bundle files that
+    share an identifier are."""
+    by_export: dict[str, list[dict[str, Any]]] = {}
+    for export, resource in resources:
+        by_export.setdefault(export, []).append(resource)
+    return [(export, patient_bundle(found, directory, servers.get(export), export=export))
+            for export, found in by_export.items()]
 
 
 def is_manifest(document: object) -> bool:
@@ -219,17 +287,16 @@ def export_server(document: object) -> str | None:
         else None
 
 
-def owner_of(source: str, number: int, resource: dict[str, Any] | None,
-             directory: PatientDirectory, clinical_types: frozenset[str]
-             ) -> tuple[str | None, BulkProblem | None]:
-    """The patient key of line ``number`` of the file ``source`` (within its export: the
-    caller keys it by the export), or the problem to report, naming the file. Medication
-    resources belong to no patient and are no problem (each Bundle that references one gets
-    it)."""
-    if resource is None:
-        return None, BulkProblem(source, number, "", "the line is not a FHIR resource (a JSON "
-                                                     "object with resourceType)")
-    key = patient_key(resource, directory)
+def owner_of(source: str, number: int, resource: ReadLine, directory: PatientDirectory,
+             clinical_types: frozenset[str], *, export: str
+             ) -> tuple[PatientKey | None, BulkProblem | None]:
+    """The patient of line ``number`` of the file ``source`` of the export ``export``, or
+    the problem to report, naming the file (and, for a line that is no resource, why).
+    Medication resources belong to no patient and are no problem (each Bundle of their
+    export that references one gets it)."""
+    if isinstance(resource, Unreadable):
+        return None, BulkProblem(source, number, "", resource.because)
+    key = patient_key(resource, directory, export)
     if key is not None:
         return key, None
     kind = resource["resourceType"]
@@ -244,19 +311,20 @@ def owner_of(source: str, number: int, resource: dict[str, Any] | None,
 
 def group_by_patient(lines: Iterable[tuple[str, int, str]], directory: PatientDirectory,
                      clinical_types: Iterable[str]
-                     ) -> tuple[dict[tuple[str, str], list[dict[str, Any]]], list[BulkProblem]]:
-    """Resources (source, line number, text) grouped by (source, patient key), in input
-    order: ``Patient/1`` of two exports are two patients; with the problems
-    (:func:`owner_of`)."""
+                     ) -> tuple[dict[PatientKey, list[tuple[str, dict[str, Any]]]],
+                                list[BulkProblem]]:
+    """Lines (their export, line number, text) grouped by patient, each resource with its
+    export, in input order (:func:`patient_documents` makes a group what one import reads):
+    ``Patient/1`` of two exports are two patients unless they share an identifier; with the
+    problems (:func:`owner_of`)."""
     clinical = frozenset(clinical_types)
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    groups: dict[PatientKey, list[tuple[str, dict[str, Any]]]] = {}
     problems: list[BulkProblem] = []
-    for source, number, text in lines:
-        document = read_resource_line(text, source)
-        resource = document if _is_resource(document) else None
-        key, problem = owner_of(source, number, resource, directory, clinical)
-        if key is not None and resource is not None:
-            groups.setdefault((source, key), []).append(resource)
+    for export, number, text in lines:
+        resource = read_line(text, export)
+        key, problem = owner_of(export, number, resource, directory, clinical, export=export)
+        if key is not None and isinstance(resource, dict):
+            groups.setdefault(key, []).append((export, resource))
         elif problem is not None:
             problems.append(problem)
     return groups, problems
@@ -268,7 +336,7 @@ def is_ndjson(path: Path) -> bool:
 
 def export_label(path: Path) -> str:
     """The export an NDJSON file belongs to: its folder. ``Patient/1`` of two exports are two
-    patients (nothing says they are one)."""
+    patients (the id alone does not say they are one)."""
     return str(path.parent)
 
 

@@ -48,7 +48,7 @@ from guidelinekg.bulk_data import (
     is_ndjson,
     ndjson_lines,
     owner_of,
-    patient_bundle,
+    patient_documents,
     read_directory,
     read_resource_line,
 )
@@ -322,13 +322,14 @@ def route(spool: Path, routing: Routing, folder: Path) -> list[Path]:
 @dataclass(frozen=True)
 class ImportJob:
     """Documents to import in a worker: groups of Bundle files, each group imported
-    together; or a bucket of NDJSON lines (export, patient key, resource), one Bundle a
-    patient. ``labels``: the sources' labels in the whole input."""
+    together; or a bucket of NDJSON lines (patient, export, resource), one Bundle a patient
+    and export, a patient's imported together. ``labels``: the sources' labels in the whole
+    input."""
 
     groups: tuple[tuple[str, ...], ...] = ()
     ndjson_bucket: str = ""
     labels: tuple[tuple[str, str], ...] = ()
-    directory: PatientDirectory | None = None  # the export's Medications
+    directory: PatientDirectory | None = None  # the exports' Medications
     servers: tuple[tuple[str, str], ...] = ()  # export -> its server (manifest)
 
 
@@ -370,17 +371,31 @@ def run_import_job(job: ImportJob) -> Imported:
 
 
 def _ndjson_groups(bucket: Path, job: ImportJob) -> list[list[tuple[str, object]]]:
+    """The bucket's patients, each as what one import reads (its Bundle of each export)."""
     directory = job.directory or PatientDirectory()
     servers = dict(job.servers)
-    by_patient: dict[tuple[str, str], list[dict]] = {}
-    with bucket.open(encoding="utf-8") as stream:
+    by_patient: dict[str, list[tuple[str, dict]]] = {}
+    with bucket.open(encoding="utf-8", newline="\n") as stream:
         for row in stream:
-            export, key, text = row.rstrip("\n").split("\t", 2)
+            owner, export_text, text = row.removesuffix("\n").split("\t", 2)
+            export = json.loads(export_text)
             resource = read_resource_line(text, export)
-            assert isinstance(resource, dict)  # read once already, when it was bucketed
-            by_patient.setdefault((export, key), []).append(resource)
-    return [[(export, patient_bundle(resources, directory, servers.get(export)))]
-            for (export, _key), resources in sorted(by_patient.items(), key=lambda i: i[0])]
+            if not isinstance(resource, dict):  # read once already, when it was bucketed
+                raise InputError(export, "could not read a bucketed NDJSON line back")
+            by_patient.setdefault(owner, []).append((export, resource))
+    return [list(patient_documents(resources, directory, servers))
+            for _owner, resources in sorted(by_patient.items(), key=lambda item: item[0])]
+
+
+def _ndjson_row(key: tuple[str, str], export: str, text: str) -> str:
+    """A bucket row: the patient and the export as JSON (no tab, no line break in them),
+    then the line."""
+    return f"{json.dumps(key)}\t{json.dumps(export)}\t{text}\n"
+
+
+def _row_owner(row: str) -> str:
+    """The patient of a bucket row (all of whose rows go to one bucket)."""
+    return row.split("\t", 1)[0]
 
 
 def source_labels(sources: Iterable[Path], label: Callable[[Path], Path] = lambda p: p
@@ -410,17 +425,17 @@ def fhir_jobs(files: Sequence[Path], links: Sequence[tuple[int, int]], per_job: 
 
 def _bucket_by_patient(lines: Iterable[str], size: int, folder: Path, name: str,
                        level: int = 0) -> list[Path]:
-    """Lines ``export<TAB>patient key<TAB>...`` into bucket files of about
-    NDJSON_BUCKET_BYTES, a patient's lines in one bucket; at most MAX_BUCKETS files open at
-    once: a bucket still too large is cut again the same way (another hash each level)."""
+    """Bucket rows (:func:`_ndjson_row`) into bucket files of about NDJSON_BUCKET_BYTES, a
+    patient's rows in one bucket; at most MAX_BUCKETS files open at once: a bucket still too
+    large is cut again the same way (another hash each level)."""
     count = min(MAX_BUCKETS, max(1, -(-size // NDJSON_BUCKET_BYTES)))
     paths = [folder / f"{name}-{number:04d}.tsv" for number in range(count)]
-    streams = [path.open("w", encoding="utf-8") for path in paths]
+    streams = [path.open("w", encoding="utf-8", newline="\n") for path in paths]
     # A keyed hash a level: CRC32 is linear, so a prefix changes no pair's collisions.
     salt = str(level).encode("ascii")
     try:
         for line in lines:
-            owner = "\t".join(line.split("\t", 2)[:2]).encode("utf-8")
+            owner = _row_owner(line).encode("utf-8")
             digest = hashlib.blake2b(owner, digest_size=8, salt=salt).digest()
             streams[int.from_bytes(digest, "big") % count].write(line)
     finally:
@@ -431,7 +446,7 @@ def _bucket_by_patient(lines: Iterable[str], size: int, folder: Path, name: str,
         bytes_held = path.stat().st_size
         if count == MAX_BUCKETS and bytes_held > NDJSON_BUCKET_BYTES and \
                 _several_patients(path):
-            with path.open(encoding="utf-8") as held:
+            with path.open(encoding="utf-8", newline="\n") as held:
                 buckets += _bucket_by_patient(held, bytes_held, folder,
                                               f"{name}-{number:04d}", level + 1)
             path.unlink()
@@ -444,9 +459,9 @@ def _several_patients(path: Path) -> bool:
     """Whether a bucket holds the lines of more than one patient (one that does not cannot
     be cut)."""
     first = None
-    with path.open(encoding="utf-8") as lines:
+    with path.open(encoding="utf-8", newline="\n") as lines:
         for line in lines:
-            owner = line.split("\t", 2)[:2]
+            owner = _row_owner(line)
             if first is None:
                 first = owner
             elif owner != first:
@@ -457,15 +472,16 @@ def _several_patients(path: Path) -> bool:
 def ndjson_jobs(files: Sequence[Path], folder: Path, clinical_types: Sequence[str],
                 problems: list[BulkProblem], servers: dict[str, str],
                 stdin: Path | None = None) -> list[ImportJob]:
-    """An export's lines bucketed on disk by patient (a patient's lines in one bucket), one
-    job a bucket; Patient identifiers and Medications are read first. Lines that belong to
-    no patient are added to ``problems``. ``stdin``: the copy of standard input, an export
-    of its own named "standard input"."""
-    directory = read_directory(files)
+    """The exports' lines bucketed on disk by patient (a patient's lines in one bucket, of
+    whichever exports), one job a bucket; Patient identifiers and Medications are read
+    first. Lines that belong to no patient are added to ``problems``. ``stdin``: the copy of
+    standard input, an export of its own named "standard input"."""
     clinical = frozenset(clinical_types)
 
     def export_of(path: Path) -> str:
         return str(STDIN) if path == stdin else export_label(path)
+
+    directory = read_directory(files, export_of)
 
     labels = tuple(file_labels(export_of(path) for path in files).items())
     total = sum(path.stat().st_size for path in files)
@@ -476,11 +492,11 @@ def ndjson_jobs(files: Sequence[Path], folder: Path, clinical_types: Sequence[st
             for number, resource, text in ndjson_lines(path):
                 # A problem names the file, where its line number points.
                 key, problem = owner_of(export if path == stdin else str(path), number,
-                                        resource, directory, clinical)
+                                        resource, directory, clinical, export=export)
                 if problem is not None:
                     problems.append(problem)
                 if key is not None:
-                    yield f"{export}\t{key}\t{text}\n"
+                    yield _ndjson_row(key, export, text)
 
     paths = _bucket_by_patient(owned_lines(), total, folder, "ndjson")
     medications = PatientDirectory(medications=directory.medications)

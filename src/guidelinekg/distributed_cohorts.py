@@ -7,8 +7,9 @@ at a time.
   that start in it, and line numbers come from the newlines of the chunks before it (counted
   in a first pass, which also reads the Patient and Medication lines of the export's
   directory, guidelinekg.bulk_data).
-- A line goes to (its export, its patient) (guidelinekg.bulk_data.owner_of); a line that
-  goes to no patient becomes a refusal line of its own (patient null, why, source, line).
+- A line goes to its patient (guidelinekg.bulk_data.owner_of: a local id within its export,
+  Patients of any export that share a current identifier one patient); a line that goes to
+  no patient becomes a refusal line of its own (patient null, why, source, line).
 - Bundle files that share an identity key (guidelinekg.bulk_data.bundle_identity_keys) are
   one group (union-find), imported together as one machine's import would.
 - URI input (hdfs://, s3a://, file://...) is listed by the Spark session's Hadoop file
@@ -455,7 +456,8 @@ def directory_lines(lines: Iterable[Line], source: str) -> tuple[int, list[tuple
 
 
 def build_directory(scans: Iterable[Scan], sources: Sequence[str]) -> PatientDirectory:
-    """The export's directory, its resources added in input order (as read_directory)."""
+    """The exports' directory, its resources added in input order, each of its file's export
+    (as read_directory)."""
     from guidelinekg.bulk_data import PatientDirectory, read_resource_line
 
     directory = PatientDirectory()
@@ -464,7 +466,7 @@ def build_directory(scans: Iterable[Scan], sources: Sequence[str]) -> PatientDir
     for index, _, text in ordered:
         resource = read_resource_line(text, sources[index])
         if isinstance(resource, dict):
-            directory.add(resource)
+            directory.add(resource, source_export(sources[index]))
     return directory
 
 
@@ -484,9 +486,9 @@ KeyedLine = tuple[tuple[str, str], tuple[int, int, str, bool]]
 
 def key_lines(chunk: Chunk, before: int, source: str, location: str,
               directory: PatientDirectory, clinical: frozenset[str]) -> Iterator[KeyedLine]:
-    """The second pass: each line keyed by (its export, its patient) with (file, line
-    number, text, False); a line that goes to no patient keyed on its own (an empty
-    export), its text a refusal line, True when the line is not a resource."""
+    """The second pass: each line keyed by its patient (guidelinekg.bulk_data.PatientKey)
+    with (file, line number, text, False); a line that goes to no patient keyed on its own
+    (an empty export), its text a refusal line, True when the line is not a resource."""
     return keyed_lines(chunk.index, chunk_lines(location, chunk, before), source, directory,
                        clinical)
 
@@ -494,9 +496,9 @@ def key_lines(chunk: Chunk, before: int, source: str, location: str,
 def keyed_lines(index: int, lines: Iterable[Line], source: str, directory: PatientDirectory,
                 clinical: frozenset[str]) -> Iterator[KeyedLine]:
     """The lines of file ``index`` keyed (see :func:`key_lines`)."""
-    from guidelinekg.bulk_data import MAX_LINE_BYTES, line_text, owner_of, read_resource_line
+    from guidelinekg.bulk_data import MAX_LINE_BYTES, line_text, owner_of, read_line
 
-    label = source_export(source)
+    export = source_export(source)
     for number, _, raw in lines:
         alone = ("", f"{index}:{number}")
         if raw is None:
@@ -507,16 +509,14 @@ def keyed_lines(index: int, lines: Iterable[Line], source: str, directory: Patie
         text = line_text(raw)  # without the byte order mark the file may start with
         if not text:
             continue
-        document = read_resource_line(text, source)
-        resource = document if isinstance(document, dict) and isinstance(
-            document.get("resourceType"), str) else None
-        key, problem = owner_of(source, number, resource, directory, clinical)
+        resource = read_line(text, source)
+        key, problem = owner_of(source, number, resource, directory, clinical, export=export)
         if key is not None:
-            yield (label, key), (index, number, text, False)
+            yield key, (index, number, text, False)
         elif problem is not None:
             yield alone, (index, number, unowned_line(
                 problem.because, problem.source, problem.line, problem.resource),
-                resource is None)
+                not isinstance(resource, dict))
 
 
 class HasValue(Protocol):
@@ -529,23 +529,25 @@ class HasValue(Protocol):
 def patient_group(key: tuple[str, str], lines: Iterable[tuple[int, int, str, bool]],
                   sources: Sequence[str], labels: Mapping[str, str],
                   directory: HasValue, servers: Mapping[str, str]) -> Group:
-    """One patient's lines of an export as one import (a Bundle, its fullUrls those of the
-    export's server when its manifest names one), or a line that goes to no patient."""
+    """One patient's lines as one import (a Bundle of each export its lines come from, its
+    fullUrls those of the export's server when its manifest names one), or a line that goes
+    to no patient."""
     label, patient = key
     ordered = sorted(lines)
     if not label:
         index, _, line, unreadable = ordered[0]
         return Group(sources[index], problem=line, unreadable=unreadable)
+    exports = [source_export(sources[index]) for index, _, _, _ in ordered]
 
     def documents() -> list[tuple[str, object]]:
-        from guidelinekg.bulk_data import patient_bundle, read_resource_line
+        from guidelinekg.bulk_data import patient_documents, read_resource_line
 
         resources = []
-        for index, number, text, _ in ordered:
+        for (index, number, text, _), export in zip(ordered, exports, strict=True):
             resource = read_resource_line(text, sources[index])
             if not isinstance(resource, dict):  # read once already, when it was keyed
                 raise InputError(sources[index], "not a FHIR resource", number)
-            resources.append(resource)
-        return [(label, patient_bundle(resources, directory.value, servers.get(label)))]
+            resources.append((export, resource))
+        return list(patient_documents(resources, directory.value, servers))
 
-    return Group(label, documents, labels, resource=patient)
+    return Group(", ".join(dict.fromkeys(exports)), documents, labels, resource=patient)

@@ -275,7 +275,7 @@ class NdjsonReader(Protocol):
 
     def keyed(self, before: Mapping[Chunk, int], directory: Broadcast[PatientDirectory],
               clinical: frozenset[str]) -> RDD[KeyedLine]:
-        """The second pass: every line keyed by (export, patient)."""
+        """The second pass: every line keyed by its patient (of one export or several)."""
         ...
 
 
