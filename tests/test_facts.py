@@ -627,6 +627,9 @@ def test_zoledronic_acid_doses_are_counted(engine_name: str) -> None:
     assert (uncounted.value, uncounted.undetermined_because) == (
         None, "a zoledronic acid course that has ended does not record its doses given: how "
               "many were monthly is unknown")
+    # Courses (recorded as such) without their end date are not administrations to count.
+    courses = view_of(engine_name, "bma-recorded-course", "zoledronic-acid-doses-given")
+    assert (courses.value, courses.undetermined_because) == (None, uncounted.undetermined_because)
 
 
 @engines
@@ -656,7 +659,10 @@ def test_bone_modifying_agent_months(engine_name: str) -> None:
     # date plus the 4-week interval.
     assert value_of(engine_name, "bma-completed-course", "bone-modifying-agent-duration") == \
         Literal(25)
+    recorded = view_of(engine_name, "bma-recorded-course", "bone-modifying-agent-duration")
     endless = view_of(engine_name, "bma-course-no-end", "bone-modifying-agent-duration")
+    assert (recorded.value, recorded.undetermined_because) == (
+        None, endless.undetermined_because)
     assert (endless.value, endless.undetermined_because) == (
         None, "every bone-modifying agent has ended, and one that ended has no end date")
 

@@ -164,18 +164,17 @@ def test_a_procedure_course_that_ended_without_an_end_date_says_so(performed, sa
     assert (line in lines(result, outcome=NOTE)) is says
 
 
-# The duration is derived by domains/oncology/queries/facts/treatment-history.rq, which reads
-# a completed item with a start date, no end date and no gkg:dosesGiven as ONE administration
-# on its start date; the record vocabulary has no other way to say "a course whose end is not
-# known" (see the report of this change). Until the query tells them apart, this stays wrong.
-@pytest.mark.xfail(strict=True, reason="needs the change to treatment-history.rq described "
-                   "in the report: a completed course without an end date is read as one "
-                   "administration there (bone-modifying-agent-duration 0)")
+# The duration (domains/oncology/queries/facts/treatment-history.rq) reads a completed item
+# with a start date, no end date and no gkg:dosesGiven as ONE administration on its start
+# date, unless the item is recorded as a course (gkg:recordedAsCourse, which the import
+# writes on such a course): then its end is unknown.
 @pytest.mark.parametrize(("resource", "status"), [
     p for p in COURSES_WITHOUT_END if p.id != "statement-stopped-start-only"])
 def test_a_completed_course_without_an_end_date_leaves_the_duration_unknown(resource, status):
-    result_status, because, missing = bma_6(remission_bundle(resource))
-    assert (result_status, because) == ("undetermined", [])
+    result = import_fhir_json(remission_bundle(resource))
+    assert set(result.graph.objects(URIRef(ITEM), GKG.recordedAsCourse)) == {Literal(True)}
+    result_status, _, missing = bma_6(remission_bundle(resource))
+    assert result_status == "undetermined"
     assert any("bone-modifying-agent-duration" in fact for fact in missing), missing
 
 

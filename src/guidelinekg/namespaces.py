@@ -161,6 +161,7 @@ class GKG(DefinedNamespace):
     effectiveDate: URIRef
     startDate: URIRef
     endDate: URIRef
+    recordedAsCourse: URIRef
     status: URIRef
     bodySite: URIRef
     present: URIRef

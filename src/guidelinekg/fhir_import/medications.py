@@ -177,6 +177,9 @@ class MedicationImport(DoseReading):
         extensions = self.extension_values(ctx)
         dosages = self.dosages(ctx)
         base = ctx.entry.iri
+        # A completed course without its end date is no administration on its start date.
+        course_without_end = (self.is_course(ctx, dates) and status_value == CODE.completed
+                              and dates[1][0] is None)
         for cls in classes:
             # A fullUrl with a fragment already takes no second '#' (no IRI has two).
             sep = "-" if "#" in str(base) else "#"
@@ -184,6 +187,8 @@ class MedicationImport(DoseReading):
             item = self.new_item(ctx, iri, [cls])
             item.set(GKG.status, status_value)
             self.medication_details(ctx, item, cls, dates, extensions)
+            if course_without_end:
+                item.set(GKG.recordedAsCourse, Literal(True))
             if len(classes) == 1:
                 for number, (dosage, element) in enumerate(dosages, start=1):
                     self.dose(ctx, item, dosage, element, number, len(dosages))
