@@ -161,7 +161,10 @@ def test_fact_value_iris_are_built_from_patient_fact_and_item(engine_name: str) 
                             ":bone-modifying-agent-started-or-planned"),
                      URIRef(f"urn:guidelinekg:fact-value:{patient}:bone-modifying-agent-given"),
                      URIRef(f"urn:guidelinekg:fact-value:{patient}"
-                            ":bone-modifying-agent-duration")}
+                            ":bone-modifying-agent-duration"),
+                     URIRef(f"urn:guidelinekg:fact-value:{patient}"
+                            ":bone-modifying-agent-current"
+                            ":http%3A%2F%2Fexample.org%2Ffacts%2Fdeb-denosumab")}
 
 
 def test_two_values_on_one_fact_value_node_are_refused() -> None:
