@@ -342,6 +342,26 @@ def test_a_medication_of_another_export_is_not_given_to_an_order(tmp_path: Path)
     assert "BMA-1" in _care_gaps(run.line_of(ANN))
 
 
+@pytest.mark.parametrize("reference", ["Medication/med1/_history/3",
+                                       "https://ehr.example.org/fhir/Medication/med1"])
+def test_a_versioned_or_absolute_medication_reference_is_read_as_in_a_bundle(
+        tmp_path: Path, reference: str) -> None:
+    """The importer reads Medication/med1/_history/3 in a Bundle; an export must hand it the
+    Medication too, or the order is dropped and the patient told "do not withhold bone-
+    modifying agents"."""
+    order = _denosumab("m1", _to("1"))
+    del order["medicationCodeableConcept"]
+    order["medicationReference"] = {"reference": reference, "display": "Xgeva 120 mg"}
+    _write_ndjson(tmp_path / "a", [_patient("1", "Ames", [X]), _breast_cancer("p1", _to("1")),
+                                   _bone_metastasis("c1", _to("1")), order,
+                                   {"resourceType": "Medication", "id": "med1",
+                                    "code": DENOSUMAB}])
+    run = both_paths([tmp_path / "a"])
+    assert len(list(run.graph.subjects(RDF.type, DENOSUMAB_ITEM))) == 1
+    assert "BMA-1" not in _care_gaps(run.line_of(ANN))
+    assert not {key for key, _, _ in _contraindicated(run.line_of(ANN))} & {"AVOID-1"}
+
+
 def test_the_directories_of_both_paths_are_equal(tmp_path: Path) -> None:
     from guidelinekg.bulk_data import read_directory
 

@@ -20,7 +20,6 @@ not a JSON resource, is returned as a problem to report, never guessed onto a pa
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +44,6 @@ NDJSON_SUFFIX = ".ndjson"
 BOM = "\ufeff"
 # A resource line is a few kilobytes; a line longer than this is not a resource.
 MAX_LINE_BYTES = 16 * 1024 * 1024
-MEDICATION_REFERENCE = re.compile(r"(?:^|/)Medication/([A-Za-z0-9\-.]{1,64})$")
 NOT_A_RESOURCE = "the line is not a FHIR resource (a JSON object with resourceType)"
 # The first element of the key of a patient that no Patient resource holds, named only by
 # an identifier (no export label is this with a key "identifier|...").
@@ -229,10 +227,13 @@ def referenced_medications(resources: Iterable[dict[str, Any]],
         reference = as_dict(resource.get("medicationReference")).get("reference")
         if not isinstance(reference, str):
             continue
-        match = MEDICATION_REFERENCE.search(reference.strip())
-        medication = directory.medications.get((export, match.group(1))) if match else None
-        if match and medication is not None:
-            found.setdefault(match.group(1), medication)
+        # Relative, absolute or versioned (Medication/m1/_history/2), as the importer reads it.
+        match = TYPE_ID_TAIL.search(reference.strip())
+        if match is None or match.group(1) != "Medication":
+            continue
+        medication = directory.medications.get((export, match.group(2)))
+        if medication is not None:
+            found.setdefault(match.group(2), medication)
     return list(found.values())
 
 
