@@ -753,6 +753,8 @@ def test_invasive_dental_procedure_and_ended_agents(engine_name: str) -> None:
     fact = "invasive-dental-procedure-during-bma"
     assert value_of(engine_name, "extraction-and-ended-za", fact, "eez-extraction-during") == TRUE
     assert value_of(engine_name, "extraction-and-ended-za", fact, "eez-extraction-after") == FALSE
+    assert value_of(engine_name, "extraction-after-single-infusion", fact,
+                    "easi-extraction-soon") == TRUE
     single = view_of(engine_name, "extraction-after-single-infusion", fact, "easi-extraction")
     assert single.value is None
     assert single.undetermined_because.startswith("a bone-modifying agent has no start date, "
