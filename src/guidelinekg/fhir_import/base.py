@@ -10,6 +10,7 @@ from typing import Any
 from rdflib import Graph, Literal, URIRef
 
 from guidelinekg.fhir_identity import Attribution, Entry, Names, as_dict, as_list, file_labels
+from guidelinekg.fhir_import.bundles import Deletion
 from guidelinekg.fhir_import.codes import (
     SYSTEM_NAMES,
     UCUM,
@@ -84,6 +85,7 @@ class ImporterBase:
         self.file_reports: list[ReportEntry] = []
         self.names = Names()
         self.skipped: set[int] = set()  # entries not imported: DELETE requests, duplicates
+        self.deletions: list[Deletion] = []  # the input's request DELETE entries
         self.attribution = Attribution()
         self.item_origins: dict[URIRef, tuple[str, URIRef]] = {}
         # The guideline's primary cancers read so far, with the role that read each.

@@ -10,14 +10,12 @@ from typing import Any
 from rdflib import Literal, URIRef
 
 from guidelinekg.fhir_identity import Entry, as_dict, as_list
-from guidelinekg.fhir_import.codes import NOT_USED, local_name
+from guidelinekg.fhir_import.codes import NOT_USED, CodeMapping, local_name
 from guidelinekg.fhir_import.context import Conflict, Context, Item
 from guidelinekg.fhir_import.datatypes import (
     as_given,
     choice,
     code_value,
-    codings,
-    describe_coding,
     describe_concept,
     extension_name,
     has_code,
@@ -27,6 +25,12 @@ from guidelinekg.fhir_import.datatypes import (
 )
 from guidelinekg.fhir_import.doses import DoseReading
 from guidelinekg.fhir_import.maps import MEDICATION, ExtensionRule
+from guidelinekg.fhir_import.medication_ingredients import (
+    Ingredient,
+    Medicine,
+    ingredient_list,
+    unmapped_problem,
+)
 from guidelinekg.fhir_import.medication_names import describe_named
 from guidelinekg.fhir_import.report import AS_GIVEN, IGNORED, NOTE, ReportEntry
 from guidelinekg.namespaces import CODE, GKG, curie
@@ -38,9 +42,11 @@ Dates = tuple[tuple[Any, str], tuple[Any, str]]
 
 
 class MedicationImport(DoseReading):
-    def medication_concept(self, ctx: Context) -> tuple[Any, str] | None:
+    def medication_concept(self, ctx: Context) -> Medicine | None:
         """The medicine's CodeableConcept, with how a message names it (this resource's
-        medication, or the Medication it references); None when the resource is ignored."""
+        medication, or the Medication it references) and that Medication; None when the
+        resource is ignored. A referenced Medication without a code of its own is read
+        through its ingredients (import_medication)."""
         res = ctx.resource
         found = choice(res, "medication")
         if found is None:
@@ -51,7 +57,7 @@ class MedicationImport(DoseReading):
         if key == "medicationCodeableConcept":
             if not has_code(value):
                 raise ctx.error(f"the {ctx.entry.type} has no medication code", key)
-            return value, f"the medication of this {ctx.entry.type}"
+            return Medicine(value, f"the medication of this {ctx.entry.type}")
         target = self.resolve(value, ctx.entry)
         medication = target.resource if isinstance(target, Entry) else target
         reference = as_dict(value).get("reference")
@@ -67,30 +73,119 @@ class MedicationImport(DoseReading):
             return None
         if isinstance(target, Entry):
             self.referenced_medications.setdefault(target.order, []).append(ctx.entry.reference)
-        if not has_code(medication.get("code")):
+        if not has_code(medication.get("code")) and not ingredient_list(medication)[0]:
             raise ctx.error("the Medication it references has no code", key)
-        return medication["code"], f"the Medication {reference} it references"
+        return Medicine(medication.get("code"), f"the Medication {reference} it references",
+                        medication)
 
-    def unknown_medication(self, ctx: Context, concept: Any, whose: str) -> None:
+    def unknown_medication(self, ctx: Context, medicine: Medicine) -> None:
         """A medicine the code map cannot read: ignored with its report line, unless a text
-        of the resource names a medicine the code map knows (refuse_named)."""
+        of the resource (or of its Medication's ingredients) names a medicine the code map
+        knows (refuse_named)."""
+        concept = medicine.concept
         if self.map_concept(concept, (NOT_USED,)):
             ctx.ignore(f"medication {describe_concept(concept)} is known, but no patient fact "
                        "uses it")
             return
-        text = as_dict(concept).get("text")
-        if codings(concept):
-            shown = ", ".join([describe_coding(coding) for coding in codings(concept)]
-                              + ([f"text {text!r}"] if isinstance(text, str) else []))
-            problem = f"{whose} ({shown}) is not in the code map"
-            remedy = "add the code to the code map, or record a code the code map knows"
-        else:
-            problem = f"{whose} is given as text only ({text!r})"
-            remedy = "record a code the code map knows"
+        problem, remedy = unmapped_problem(concept, medicine.whose)
         texts = [as_dict(coding).get("display")
-                 for coding in as_list(as_dict(concept).get("coding"))] + [text]
+                 for coding in as_list(as_dict(concept).get("coding"))]
+        texts += [as_dict(concept).get("text")]
+        texts += [text for ingredient in medicine.ingredients for text in ingredient.texts]
         if not self.refuse_named(ctx, problem, remedy, texts):
             ctx.ignore(self.unknown(concept, "medication"))
+
+    def medicine_rows(self, ctx: Context, medicine: Medicine) -> list[CodeMapping] | None:
+        """The code-map rows of the medicine: of its own code, else of the ingredients of
+        the Medication it references (ingredient_rows). None when the code map cannot read
+        it: the resource is then ignored with its report line, or refused."""
+        rows: list[CodeMapping] | None = self.map_concept(medicine.concept, (MEDICATION,))
+        if not rows and medicine.ingredients and not self.map_concept(medicine.concept,
+                                                                       (NOT_USED,)):
+            rows = self.ingredient_rows(ctx, medicine)
+            if rows is None:  # ignored for its status or intent (the report says why)
+                return None
+        if rows:
+            return rows
+        if not has_code(medicine.concept):
+            raise ctx.error("the Medication it references has no code, and the code map knows "
+                            "none of its ingredients ("
+                            + ", ".join(ingredient.shown for ingredient in medicine.ingredients)
+                            + "): the importer cannot tell which medicine it records",
+                            "medicationReference")
+        self.unknown_medication(ctx, medicine)
+        return None
+
+    def ingredient_rows(self, ctx: Context, medicine: Medicine) -> list[CodeMapping] | None:
+        """A Medication whose own code the code map cannot read, read through its active
+        ingredients: the code-map rows of those the code map knows when they all map to one
+        medicine (a report line names them), [] when none does. Ingredients that are
+        different medicines (or an unknown one whose text names another medicine the code
+        map knows) are a combination the code map cannot split: refused (InputError), unless
+        the resource is ignored for its status or intent anyway (None; the report says
+        why)."""
+        mapped: list[tuple[Ingredient, list[CodeMapping], str]] = []
+        unmapped: list[Ingredient] = []
+        conflicts = False
+        for ingredient in medicine.ingredients:
+            rows = self.map_concept(ingredient.concept, (MEDICATION,))
+            if not rows:
+                unmapped.append(ingredient)
+                continue
+            try:
+                is_class = " + ".join(curie(cls) for cls in self.terms(rows))
+            except Conflict as conflict:
+                is_class, conflicts = f"{conflict} (its codings disagree)", True
+            mapped.append((ingredient, rows, is_class))
+        if not mapped:
+            return []
+        classes = {is_class for _, _, is_class in mapped}
+        parts = [f"{ingredient.shown} is {is_class}" for ingredient, _, is_class in mapped]
+        parts += self.ingredients_named(unmapped, {term for _, rows, _ in mapped
+                                                   for term in self.terms_of(rows)})
+        problem = unmapped_problem(medicine.concept, medicine.whose)[0]
+        if conflicts or len(classes) > 1 or len(parts) > len(mapped):
+            if self.medication_status(ctx) is None:
+                return None
+            raise ctx.error(f"{problem}, and its ingredients are different medicines: "
+                            f"{', '.join(parts)}; a combination the code map cannot split "
+                            "between them: add the Medication's code to the code map, or "
+                            "record each medicine in a resource of its own; the record is "
+                            "refused rather than read without them")
+        plural = "s" if len(mapped) > 1 else ""
+        line = (f"{problem}: read through its ingredient{plural} "
+                f"{' and '.join(ingredient.shown for ingredient, _, _ in mapped)}, which the "
+                f"code map maps to {classes.pop()}")
+        if unmapped:
+            line += ("; its other ingredients are no medicine the code map knows and are "
+                     "not read: "
+                     + ", ".join(ingredient.shown for ingredient in unmapped))
+        if medicine.inactive:
+            line += ("; its inactive ingredients (isActive false) are not read: "
+                     + ", ".join(ingredient.shown for ingredient in medicine.inactive))
+        ctx.note(line, "medicationReference")
+        return [row for _, rows, _ in mapped for row in rows]
+
+    @staticmethod
+    def terms_of(rows: list[CodeMapping]) -> set[URIRef]:
+        return {row.term for row in rows if row.term is not None}
+
+    def ingredients_named(self, unmapped: list[Ingredient], known: set[URIRef]) -> list[str]:
+        """For each ingredient the code map cannot read whose text names a medicine the
+        code map knows other than ``known`` (those of the mapped ingredients): what it
+        names, for the message that refuses the combination."""
+        parts = []
+        for ingredient in unmapped:
+            named: dict[URIRef, list[str]] = {}
+            for text in ingredient.texts:
+                if isinstance(text, str):
+                    for cls, names in self.medicine_names.named_in(text).items():
+                        if cls not in known:
+                            named.setdefault(cls, []).extend(names)
+            if named:
+                parts.append(f"{ingredient.shown} is not in the code map but names "
+                             f"{describe_named(named, self.ontology)}")
+        return parts
 
     def refuse_named(self, ctx: Context, problem: str, remedy: str,
                      texts: Sequence[Any]) -> bool:
@@ -156,13 +251,9 @@ class MedicationImport(DoseReading):
         return CODE[table[status]], note
 
     def import_medication(self, ctx: Context) -> None:
-        found = self.medication_concept(ctx)
-        if found is None:
-            return
-        concept, whose = found
-        rows = self.map_concept(concept, (MEDICATION,))
+        medicine = self.medication_concept(ctx)
+        rows = None if medicine is None else self.medicine_rows(ctx, medicine)
         if not rows:
-            self.unknown_medication(ctx, concept, whose)
             return
         try:
             classes = self.terms(rows)

@@ -11,8 +11,16 @@ from typing import Any
 from rdflib import Literal
 from rdflib.namespace import RDF
 
-from guidelinekg.fhir_identity import Entry, as_dict, as_list, attribute, link_target
+from guidelinekg.fhir_identity import (
+    Entry,
+    as_dict,
+    as_list,
+    attribute,
+    checked_iri,
+    link_target,
+)
 from guidelinekg.fhir_import.base import ImporterBase, mark_absent
+from guidelinekg.fhir_import.bundles import Deletion, incompleteness
 from guidelinekg.fhir_import.context import Context, Item
 from guidelinekg.fhir_import.datatypes import absent_reason, choice, describe_json
 from guidelinekg.fhir_import.report import AS_GIVEN, IGNORED, NOTE, ReportEntry
@@ -63,38 +71,96 @@ class PatientImport(ImporterBase):
                 self._collect_bundle(source, data)
             else:
                 self._add_entry(self.new_entry(data, source, "", None))
+        self.check_deletions()
 
     def _collect_bundle(self, source: str, bundle: dict[str, Any]) -> None:
         raw_entries = bundle.get("entry", [])
         if not isinstance(raw_entries, list):
             raise InputError(source, "Bundle.entry is not a list")
         name = bundle.get("id") or Path(source).name
+        refusal = incompleteness(bundle, raw_entries, name)
+        if refusal is not None:
+            raise InputError(source, refusal)
         self.file_reports.append(ReportEntry(
             source, "Bundle", NOTE,
             f"Bundle {name} (type {bundle.get('type', 'not given')}, {len(raw_entries)} entries); "
             "Bundle.timestamp is not read (it is not the evaluation date)", source=source))
         for index, raw in enumerate(raw_entries):
-            position = f"entry {index}"
-            raw = as_dict(raw)
-            resource = raw.get("resource")
-            full_url = raw.get("fullUrl") if isinstance(raw.get("fullUrl"), str) else None
-            if not isinstance(resource, dict):
+            self._collect_bundle_entry(source, f"entry {index}", as_dict(raw))
+
+    def _collect_bundle_entry(self, source: str, position: str, raw: dict[str, Any]) -> None:
+        resource = raw.get("resource")
+        full_url = raw.get("fullUrl") if isinstance(raw.get("fullUrl"), str) else None
+        request = as_dict(raw.get("request"))
+        delete = request.get("method") == "DELETE"
+        if not isinstance(resource, dict):
+            if delete:
+                url = request.get("url")
+                self.deletions.append(Deletion(source, position, full_url,
+                                               url if isinstance(url, str) else None, False))
+            else:
                 self.file_reports.append(ReportEntry(
                     full_url or f"{source} {position}", "Bundle.entry", IGNORED,
                     "the entry holds no resource", source=source))
-                continue
-            if not isinstance(resource.get("resourceType"), str):
-                raise InputError(source, f"{position}: not a FHIR resource (no resourceType)")
-            method = as_dict(raw.get("request")).get("method")
-            entry = self.new_entry(resource, source, position, full_url)
-            if method == "DELETE":
-                self.entries.append(entry)
-                self.skipped.add(entry.order)
-                self.add_report(entry, ReportEntry(entry.reference, entry.type, IGNORED,
-                                                   "request method DELETE: not a record entry",
-                                                   source=source))
-                continue
-            self._add_entry(entry)
+            return
+        if not isinstance(resource.get("resourceType"), str):
+            raise InputError(source, f"{position}: not a FHIR resource (no resourceType)")
+        entry = self.new_entry(resource, source, position, full_url)
+        if delete:
+            url = request.get("url")
+            self.deletions.append(Deletion(source, position, full_url, url if isinstance(
+                url, str) else entry.local_reference, True))
+            self.entries.append(entry)
+            self.skipped.add(entry.order)
+            self.add_report(entry, ReportEntry(entry.reference, entry.type, IGNORED,
+                                               "request method DELETE: not a record entry",
+                                               source=source))
+            return
+        self._add_entry(entry)
+
+    def check_deletions(self) -> None:
+        """A request DELETE of a resource the input holds refuses the input: it says both
+        that the resource exists and that it is deleted. A conditional delete refuses it
+        when the input holds a resource of its type (which one it deletes is unknown). A
+        DELETE of a resource the input does not hold is reported."""
+        remedy = "import the record as it stands after the delete, or correct the Bundle"
+        for deletion in self.deletions:
+            where = f"{deletion.position}: request DELETE"
+            if deletion.url is None:
+                raise InputError(deletion.source, f"{where} names no url: the importer cannot "
+                                 "tell which resource it deletes, so the input cannot be read; "
+                                 "correct the Bundle")
+            kind = deletion.conditional_type
+            if kind is not None:
+                held = [e for e in self.entries if e.type == kind and e.order not in self.skipped]
+                if held:
+                    raise InputError(deletion.source, f"{where} {deletion.url} deletes the "
+                                     f"{kind} resources its search matches, and the input holds "
+                                     f"{len(held)} {kind} resource{'s' if len(held) > 1 else ''}"
+                                     ": the importer cannot tell which of them it deletes, so "
+                                     f"it cannot be read; {remedy}")
+            else:
+                found = self.deleted_entry(deletion)
+                if found is not None:
+                    held_at = found.reference + (f", {found.position}" if found.position else "")
+                    held_at += f" of {found.source}" if found.source != deletion.source else ""
+                    raise InputError(deletion.source, f"{where} {deletion.url} deletes a "
+                                     f"resource the input holds ({held_at}): the input says both "
+                                     "that it exists and that it is deleted, so it cannot be "
+                                     f"read; {remedy}")
+            if not deletion.reported:
+                self.file_reports.append(ReportEntry(
+                    deletion.full_url or f"{deletion.source} {deletion.position}",
+                    "Bundle.entry", IGNORED, f"request DELETE {deletion.url}: it deletes no "
+                    "resource the input holds; the entry is not read", source=deletion.source))
+
+    def deleted_entry(self, deletion: Deletion) -> Entry | None:
+        """The resource of the input a (not conditional) DELETE names, if any."""
+        assert deletion.url is not None
+        checked_iri(deletion.url, deletion.source, f"{deletion.position} request.url")
+        within = Entry({"resourceType": "Bundle"}, deletion.source, deletion.position,
+                       deletion.full_url, -1, self.labels[deletion.source])
+        return self.names.resolve(deletion.url, within)
 
     def _add_entry(self, entry: Entry) -> None:
         for contained in as_list(entry.resource.get("contained")):
