@@ -169,6 +169,30 @@ def test_an_order_allowing_a_longer_interval_than_the_regimen_deviates() -> None
     assert _check(record).status == "matches"
 
 
+def test_a_dose_twice_every_4_weeks_deviates_and_says_twice() -> None:
+    """Denosumab 120 mg twice every 4 weeks is a dose every 2 weeks: the verdict says so, and
+    the dose found says "2 times", not what reads as the regimen."""
+    step = URIRef(PREFIXES["bcbm"] + "regimen-denosumab-120mg-q4w-step-1")
+    record = _record(step, _g("Denosumab"), None)
+    record.set((URIRef(EX + "dose"), _g("frequency"), Literal(2)))
+    check = _check(record)
+    assert check.status == "deviates"
+    assert "2 times every 4 wk" in check.found, check.found
+
+
+@pytest.mark.parametrize("unit", ["mg/m2", "mg/kg"])
+def test_a_flat_dose_given_per_body_size_deviates(unit: str) -> None:
+    """Denosumab is 120 mg whatever the patient's size: 120 mg/m2 (body surface area) or
+    120 mg/kg is another dimension, a deviation, never a dose that cannot be checked."""
+    step = URIRef(PREFIXES["bcbm"] + "regimen-denosumab-120mg-q4w-step-1")
+    record = _record(step, _g("Denosumab"), None)
+    record.set((URIRef(EX + "dose"), _g("doseUnit"), Literal(unit)))
+    check = _check(record)
+    assert check.status == "deviates"
+    assert any(f"unit {unit} is of another dimension than the regimen's mg" in line
+               for line in check.because), check.because
+
+
 def test_a_dose_check_carries_its_statements_text_and_sources() -> None:
     """Like every other result, a dose check can be checked against its statement."""
     step = URIRef(PREFIXES["bcbm"] + "regimen-trastuzumab-weekly-step-1")

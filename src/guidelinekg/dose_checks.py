@@ -62,6 +62,10 @@ def _describe_found(row: dict, vocabulary: Vocabulary) -> str:
         parts.append("once")
     if row.get("period") is not None:
         upto = f"-{_shown(row['periodMax'])}" if row.get("periodMax") is not None else ""
+        # FHIR's frequency per period: "2 times every 4 wk" is a dose every 2 weeks.
+        times = number(row.get("frequency"))
+        if times is not None and times != 1:
+            parts.append(f"{_shown(row['frequency'])} times")
         parts.append(f"every {_shown(row['period'])}{upto} {row.get('periodUnit', '')}")
     if row.get("fractions") is not None:
         parts.append(f"in {_shown(row['fractions'])} fraction(s)")
