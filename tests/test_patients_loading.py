@@ -350,8 +350,9 @@ COHORT_ONLY = ("FHIR Bulk Data NDJSON (a resource a line) is read by a cohort ru
                "(recommend --format jsonl or csv, validate --format jsonl)")
 
 
+# import-fhir reads an export as the cohort run does (tests/test_import_fhir_ndjson.py).
 @pytest.mark.parametrize("argv", [["validate"], ["recommend", "--format", "json"],
-                                  ["recommend"], ["import-fhir"]])
+                                  ["recommend"]])
 def test_a_folders_ndjson_file_is_refused_by_the_whole_input_reading(capsys, argv) -> None:
     code = cli.main([*argv, str(NDJSON_FOLDER)])
     captured = capsys.readouterr()

@@ -53,7 +53,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "validate patient records (RDF or FHIR) against the shapes"),
     "recommend": ("guidelinekg.recommend_command",
                   "derive recommendations, contraindications, care gaps, dose checks"),
-    "import-fhir": ("guidelinekg.fhir_import", "turn FHIR R4 / mCODE bundles into a patient graph"),
+    "import-fhir": ("guidelinekg.import_fhir_command",
+                    "turn FHIR R4 / mCODE bundles or Bulk Data exports into a patient graph"),
     "publish": ("guidelinekg.publishing", "build the static linked-data site of the guideline"),
     "serve": ("guidelinekg.server", "serve the guideline with content negotiation and SPARQL"),
     "export-fhir": ("guidelinekg.fhir_export", "export the guideline as CPG-on-FHIR artefacts"),
@@ -89,7 +90,8 @@ CHATTER: dict[str, tuple[str, str]] = {
                   "--format text names record items by their IRIs (by default by their class "
                   "and date, as a clinician reads them)"),
     "import-fhir": ("no import report on standard error (with -o FILE it is on standard "
-                    "output, the output, and stays)",
+                    "output, the output, and stays; an export's lines given to no patient "
+                    "are still said, as warnings)",
                     "the files read, the patients and triples, the time"),
     "publish": ("no notes on standard error (the summary on standard output stays)",
                 "the time the site took"),

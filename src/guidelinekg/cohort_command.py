@@ -7,11 +7,14 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
+from collections.abc import Sequence
 from contextlib import ExitStack
 from datetime import date
 from itertools import chain
+from pathlib import Path
 from typing import TextIO
 
 from guidelinekg import console
@@ -145,6 +148,22 @@ def finish_cohort_run(args: argparse.Namespace, summary: CohortSummary,
     return 1 if refused and not args.allow_invalid else 0
 
 
+# The most inputs the hint to import-fhir lists (a run over a shell glob may have thousands).
+HINT_PATHS = 4
+
+
+def import_fhir_hint(paths: Sequence[Path | str]) -> str:
+    """The import-fhir command that reports on the FHIR resources of a run's input: its
+    folders, FHIR JSON and NDJSON files (import-fhir reads no RDF file given alone)."""
+    given = [str(path) for path in paths
+             if is_stdio(path) or Path(path).is_dir() or Path(path).suffix.lower() in
+             (".json", ".ndjson")]
+    if not given or len(given) > HINT_PATHS:
+        return "guidelinekg import-fhir with the FHIR files and folders of this input"
+    hint = "guidelinekg import-fhir " + " ".join(shlex.quote(path) for path in given)
+    return hint + (" (given the same standard input)" if any(map(is_stdio, given)) else "")
+
+
 def _evaluate(args: argparse.Namespace, settings: CohortSettings, size: int, command: str,
               report: TextIO | None) -> tuple[CohortSummary, list[BulkProblem]]:
     """Read the cohort, evaluate it bucket by bucket and write its lines as they come."""
@@ -163,7 +182,8 @@ def _evaluate(args: argparse.Namespace, settings: CohortSettings, size: int, com
             console.say(f"guidelinekg {command}: read {cohort.patients} patients in "
                         f"{time.monotonic() - started:.1f} s"
                         + (f" (FHIR: {cohort.imported} resources or elements imported, "
-                           f"{cohort.ignored} ignored: guidelinekg import-fhir says why)"
+                           f"{cohort.ignored} ignored: {import_fhir_hint(args.paths)} says "
+                           "why)"
                            if cohort.imported or cohort.ignored else ""))
             # Input lines that belong to no patient come first, each a line saying why.
             unowned = PartitionOutcome([problem_line(p) for p in cohort.problems], [], 0, 0)

@@ -348,7 +348,7 @@ def run_import_job(job: ImportJob) -> Imported:
     A group the importer refuses is said (:attr:`Imported.refused`), not imported: one
     unreadable record does not stop the cohort."""
     if job.ndjson_bucket:
-        groups = _ndjson_groups(Path(job.ndjson_bucket), job)
+        groups = ndjson_groups(Path(job.ndjson_bucket), job)
     else:
         groups = [[(path, read_json_file(path)) for path in group] for group in job.groups]
     labels = dict(job.labels)
@@ -370,7 +370,7 @@ def run_import_job(job: ImportJob) -> Imported:
     return Imported(b"".join(sorted(lines)), imported, ignored, tuple(refused))
 
 
-def _ndjson_groups(bucket: Path, job: ImportJob) -> list[list[tuple[str, object]]]:
+def ndjson_groups(bucket: Path, job: ImportJob) -> list[list[tuple[str, object]]]:
     """The bucket's patients, each as what one import reads (its Bundle of each export)."""
     directory = job.directory or PatientDirectory()
     servers = dict(job.servers)
