@@ -70,9 +70,9 @@ def _stdin_from(copy: Path) -> Iterator[None]:
 def _run_exports(args: argparse.Namespace, stdin: Path | None) -> int:
     from guidelinekg import console
     from guidelinekg.bulk_import import import_exports
-    from guidelinekg.loading import InputError, bind_project_prefixes
+    from guidelinekg.fhir_import.command import write_import
+    from guidelinekg.loading import InputError
     from guidelinekg.patients import MAX_BLANK_NODE_DEPTH, blank_node_depth
-    from guidelinekg.stdio import is_stdio, output_stream
 
     started = console.clock()
     imported = import_exports(args.bundles, stdin)
@@ -83,19 +83,5 @@ def _run_exports(args: argparse.Namespace, stdin: Path | None) -> int:
         console.count(len(imported.fhir.patients), "patient"),
         f"{len(imported.fhir.graph):,} triples",
         console.count(len(imported.problems), "line") + " given to no patient"])
-    turtle = bind_project_prefixes(imported.fhir.graph).serialize(format="turtle")
-    report = imported.report_text()
-    if args.output is None or is_stdio(args.output):
-        sys.stdout.write(turtle)
-        if not console.is_quiet():
-            sys.stderr.write(report)
-        else:  # a line given to no patient is never silenced
-            for line in imported.problem_lines():
-                console.warn(line)
-        return 0
-    # Written next to the file and moved into place: a write that fails leaves no part.
-    with output_stream(args.output) as out:
-        out.write(turtle)
-    sys.stdout.write(f"wrote {args.output}\n")
-    sys.stdout.write(report)
-    return 0
+    return write_import(args.output, imported.fhir.graph, imported.report_text(),
+                        never_quiet=imported.problem_lines())

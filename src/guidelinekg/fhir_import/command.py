@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+
+from rdflib import Graph
 
 from guidelinekg.loading import bind_project_prefixes
 
@@ -27,7 +30,6 @@ def run(args: argparse.Namespace) -> int:
     # The loader validate and recommend use: the same files give the same graph.
     from guidelinekg import console
     from guidelinekg.patients import load_patient_input
-    from guidelinekg.stdio import is_stdio, output_stream
 
     started = console.clock()
     source = load_patient_input(args.bundles, fhir_only=True, quiet=True)
@@ -35,18 +37,32 @@ def run(args: argparse.Namespace) -> int:
     console.files_read(source.files, started, [
         console.count(len(source.fhir.patients), "patient"),
         f"{len(source.graph):,} triples"])
-    turtle = bind_project_prefixes(source.graph).serialize(format="turtle")
     report = source.fhir.report_text()
     if len(set(source.files)) > 1:
         report += "".join(f"{line}\n" for line in source.provenance_lines())
-    if args.output is None or is_stdio(args.output):
+    return write_import(args.output, source.graph, report)
+
+
+def write_import(output: Path | str | None, graph: Graph, report: str,
+                 never_quiet: Sequence[str] = ()) -> int:
+    """The patient graph as Turtle on standard output with the report on standard error
+    (``--quiet`` silences it, but for the ``never_quiet`` lines, said as warnings), or in
+    ``output`` with the report on standard output."""
+    from guidelinekg import console
+    from guidelinekg.stdio import is_stdio, output_stream
+
+    turtle = bind_project_prefixes(graph).serialize(format="turtle")
+    if output is None or is_stdio(output):
         sys.stdout.write(turtle)
         if not console.is_quiet():
             sys.stderr.write(report)
+        else:
+            for line in never_quiet:
+                console.warn(line)
         return 0
     # Written next to the file and moved into place: a write that fails leaves no part.
-    with output_stream(args.output) as out:
+    with output_stream(output) as out:
         out.write(turtle)
-    sys.stdout.write(f"wrote {args.output}\n")
+    sys.stdout.write(f"wrote {output}\n")
     sys.stdout.write(report)
     return 0
