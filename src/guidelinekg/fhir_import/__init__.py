@@ -22,11 +22,12 @@ is :mod:`guidelinekg.fhir_identity`. docs/fhir-import.md documents every rule.
 The modules: :mod:`.codes` (systems, the code map), :mod:`.maps` (the import maps),
 :mod:`.ontology`, :mod:`.report` (the result), :mod:`.datatypes` (JSON and FHIR datatypes),
 :mod:`.context` (one resource's import), :mod:`.base` (shared state), :mod:`.bundles`
-(a Bundle that is not the whole record, DELETE entries), one reader per resource family
-(:mod:`.patient`, :mod:`.conditions`, :mod:`.stages`, :mod:`.observations`, :mod:`.variants`,
-:mod:`.medications` with :mod:`.medication_ingredients` and :mod:`.medication_names`,
-:mod:`.doses`, :mod:`.procedures`), :mod:`.importer` (the handler registry and the API) and
-:mod:`.command` (the command line).
+(a Bundle that is not the whole record, failed requests, DELETE entries, subsetted copies),
+one reader per resource family (:mod:`.patient`, :mod:`.conditions`, :mod:`.stages`,
+:mod:`.observations`, :mod:`.variants`, :mod:`.medications` with
+:mod:`.medication_ingredients` and :mod:`.medication_names`, :mod:`.doses`,
+:mod:`.procedures`), :mod:`.importer` (the handler registry and the API) and :mod:`.command`
+(the command line).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ gkg:DoseSpecification, its amount, unit, route and timing as given."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rdflib import Literal, URIRef
@@ -13,6 +13,7 @@ from guidelinekg.fhir_import.base import ImporterBase
 from guidelinekg.fhir_import.context import Context, Item
 from guidelinekg.fhir_import.datatypes import (
     as_given,
+    codings,
     dates_only,
     decimal_literal,
     describe_concept,
@@ -25,11 +26,29 @@ from guidelinekg.fhir_import.maps import ROUTE
 from guidelinekg.fhir_import.report import AS_GIVEN
 from guidelinekg.namespaces import CODE, GKG
 
+# Dosage.doseAndRate.type: HL7 Terminology, CodeSystem dose-rate-type (ordered, calculated).
+DOSE_RATE_TYPE = "http://terminology.hl7.org/CodeSystem/dose-rate-type"
+
+
+def dose_rate_type(dose_rate: dict[str, Any]) -> str | None:
+    """The dose-rate-type code of a doseAndRate entry (ordered, calculated), or None when it
+    has none or codes that disagree."""
+    found = {coding["code"].strip() for coding in codings(dose_rate.get("type"))
+             if coding.get("system") == DOSE_RATE_TYPE}
+    return found.pop() if len(found) == 1 else None
+
+
+def describe_doses(doses: Iterable[tuple[str, dict[str, Any] | None, str | None]]) -> str:
+    return ", ".join(f"{path} {quantity_text(quantity)}" if quantity is not None
+                     else f"{path} (a range)" for path, quantity, _ in doses)
+
 
 class DoseReading(ImporterBase):
     def dose(self, ctx: Context, item: Item, dosage: dict[str, Any], element: str,
-             number: int, total: int) -> None:
-        """One gkg:DoseSpecification from a FHIR Dosage (or MedicationAdministration.dosage)."""
+             number: int, total: int, start: tuple[Any, str] = (None, "")) -> None:
+        """One gkg:DoseSpecification from a FHIR Dosage (or MedicationAdministration.dosage).
+        ``start``: the resource's start date and its element (an order's may be an event of
+        this Dosage's timing)."""
         sep = "-" if "#" in str(item.iri) else "#"
         dose = Item(self.graph, URIRef(f"{item.iri}{sep}dose-{number}"), [GKG.DoseSpecification])
         unread: list[str] = []
@@ -55,6 +74,7 @@ class DoseReading(ImporterBase):
                 ctx.ignore(f"route {describe_concept(route)} is not in the code map",
                            f"{element}.route")
         unread += self.dose_timing(ctx, dose, as_dict(dosage.get("timing")), f"{element}.timing")
+        self.report_events(ctx, as_dict(dosage.get("timing")), f"{element}.timing.event", start)
         if isinstance(dosage.get("text"), str) and dosage["text"].strip():
             dose.set(GKG.doseText, Literal(dosage["text"].strip()), report=False)
         if len(dose.parts) == 0 and not isinstance(dosage.get("text"), str):
@@ -74,26 +94,37 @@ class DoseReading(ImporterBase):
     def dose_and_rate(ctx: Context, dosage: dict[str, Any], element: str,
                       unread: list[str]) -> tuple[dict[str, Any] | None, str]:
         """The dose quantity of a Dosage's doseAndRate and its element; what is not read is
-        added to ``unread``. Two doses in one Dosage (an ordered and a calculated one, or
-        two amounts) are ambiguous: the record does not say which was meant, so no amount is
-        read (the dose is then unknown) rather than the first."""
-        doses: list[tuple[str, dict[str, Any] | None]] = []
+        added to ``unread``. Two doses in one Dosage are ambiguous: the record does not say
+        which was meant, so no amount is read (the dose is then unknown) rather than the
+        first; unless exactly one is typed ordered and every other calculated (dose-rate-type):
+        the ordered one is read, and a line names the others."""
+        doses: list[tuple[str, dict[str, Any] | None, str | None]] = []
         for index, dose_rate in enumerate(as_list(dosage.get("doseAndRate"))):
             dose_rate = as_dict(dose_rate)
             path = f"doseAndRate[{index}]"
+            kind = dose_rate_type(dose_rate)
             if "doseQuantity" in dose_rate:
-                doses.append((f"{path}.doseQuantity", as_dict(dose_rate["doseQuantity"])))
+                doses.append((f"{path}.doseQuantity", as_dict(dose_rate["doseQuantity"]), kind))
             elif "doseRange" in dose_rate:
-                doses.append((f"{path}.doseRange", None))
+                doses.append((f"{path}.doseRange", None, kind))
             unread += [f"{path}.{k}" for k in dose_rate
                        if k in ("doseRange", "rateQuantity", "rateRatio", "rateRange")]
         if len(doses) > 1:
-            shown = ", ".join(f"{path} {quantity_text(quantity)}" if quantity is not None
-                              else f"{path} (a range)" for path, quantity in doses)
-            ctx.ignore(f"{len(doses)} doses are given ({shown}): the record does not say which "
-                       "is meant; no dose amount written, so the dose is unknown",
-                       f"{element}.doseAndRate")
-            return None, ""
+            ordered = [dose for dose in doses if dose[2] == "ordered"]
+            if len(ordered) == 1 and all(dose[2] == "calculated" for dose in doses
+                                         if dose is not ordered[0]):
+                chosen = describe_doses(ordered)
+                ctx.ignore(f"{describe_doses(d for d in doses if d is not ordered[0])} (type "
+                           "calculated): not read; the dose typed ordered is "
+                           + (f"read, {chosen}" if ordered[0][1] is not None else
+                              f"{chosen}, not read either (a range gives no amount)"),
+                           f"{element}.doseAndRate")
+                doses = ordered
+            else:
+                ctx.ignore(f"{len(doses)} doses are given ({describe_doses(doses)}): the "
+                           "record does not say which is meant; no dose amount written, so "
+                           "the dose is unknown", f"{element}.doseAndRate")
+                return None, ""
         if doses and doses[0][1] is not None:
             return doses[0][1], f"{element}.{doses[0][0]}"
         return None, ""
@@ -154,6 +185,23 @@ class DoseReading(ImporterBase):
                  "durationUnit", "boundsPeriod"}
         unread += [f"timing.repeat.{k}" for k in repeat if k not in known]
         return unread
+
+    @staticmethod
+    def report_events(ctx: Context, timing: dict[str, Any], element: str,
+                      start: tuple[Any, str]) -> None:
+        """A line naming the timing.event dates not read: all of them but the one read as the
+        start date (``start``: that date and its element). A list of dates is no schedule the
+        importer reads: no frequency, period, count or end date is made from it."""
+        events = list(as_list(timing.get("event")))
+        read = start[0] if start[1] == element else None
+        if read in events:
+            events.remove(read)
+        if not events:
+            return
+        shown = ", ".join(event if isinstance(event, str) else repr(event) for event in events)
+        why = f"the start date is the earliest event, {read}; " if read is not None else ""
+        ctx.ignore(f"timing.event {shown} not read: {why}no schedule is read from a list of "
+                   "dates (no frequency, period, count or end date is made from them)", element)
 
     @staticmethod
     def timing_number(ctx: Context, dose: Item, prop: URIRef, value: Any, whole: bool,

@@ -282,7 +282,7 @@ class MedicationImport(DoseReading):
                 item.set(GKG.recordedAsCourse, Literal(True))
             if len(classes) == 1:
                 for number, (dosage, element) in enumerate(dosages, start=1):
-                    self.dose(ctx, item, dosage, element, number, len(dosages))
+                    self.dose(ctx, item, dosage, element, number, len(dosages), dates[0])
             ctx.imported(item)
         notes = [row.note for row in rows if row.note]
         if len(classes) > 1 and dosages:

@@ -23,6 +23,7 @@ from guidelinekg.fhir_import.datatypes import (
     integer_literal,
     is_integer,
     is_number,
+    quantity_text,
     status_reason,
 )
 from guidelinekg.fhir_import.maps import (
@@ -44,6 +45,19 @@ OBSERVATION_READINGS = (OBSERVATION, GENETIC_VARIANT, STAGE_OBSERVATION, NOT_USE
 Values = list[tuple[URIRef, Node, str | None]]
 
 
+def component_value(component: dict[str, Any]) -> str:
+    """An Observation component's value[x], for the report."""
+    value = choice(component, "value")
+    if value is None:
+        return "no value"
+    key, data = value
+    if key == "valueCodeableConcept":
+        return f"value {describe_concept(data)}"
+    if key == "valueQuantity":
+        return f"value {quantity_text(as_dict(data))}"
+    return f"{key} {as_given(data)}"
+
+
 class ObservationImport(VariantReading, StageReading):
     def import_observation(self, ctx: Context) -> None:
         res = ctx.resource
@@ -53,14 +67,15 @@ class ObservationImport(VariantReading, StageReading):
         rows = self.map_concept(concept, self.maps.roles_reading(*OBSERVATION_READINGS))
         roles = {row.role for row in rows}
         if not rows:
-            ctx.ignore(self.unknown(concept, "Observation code"))
+            ctx.ignore(self.unknown(concept, "Observation code") + self.panel_results(ctx))
             return
         if len(roles) > 1:
             ctx.ignore(f"its codings disagree ({describe_concept(concept)})")
             return
         role = self.maps.roles[roles.pop()]
         if role.reads == NOT_USED:
-            ctx.ignore(f"{describe_concept(concept)} is known, but no patient fact uses it")
+            ctx.ignore(f"{describe_concept(concept)} is known, but no patient fact uses it"
+                       + self.panel_results(ctx))
             return
         value = choice(res, "value")
         if value is None and "dataAbsentReason" in res:
@@ -80,6 +95,25 @@ class ObservationImport(VariantReading, StageReading):
                 ctx.ignore(f"its codings map to different classes ({describe_concept(concept)})")
                 return
             self.import_observation_value(ctx, cls, value)
+
+    def panel_results(self, ctx: Context) -> str:
+        """For the line that ignores an Observation (a panel whose own code is not read): its
+        components whose codes the code map reads as results, which are not read from it
+        (they would be read as findings of the panel's date, status and subject without a
+        check of their own), so that the report shows results were in the record."""
+        found = []
+        roles = self.maps.roles_reading(OBSERVATION, GENETIC_VARIANT, STAGE_OBSERVATION)
+        for index, component in enumerate(as_list(ctx.resource.get("component"))):
+            component = as_dict(component)
+            rows = self.map_concept(component.get("code"), roles)
+            if rows:
+                terms = ", ".join(dict.fromkeys(curie(row.term) for row in rows if row.term))
+                found.append(f"component[{index}] {describe_concept(component['code'])} "
+                             f"({terms}), {component_value(component)}")
+        if not found:
+            return ""
+        return ("; its components hold results the code map reads, which are not read from "
+                f"a panel: {'; '.join(found)}: record them as Observations of their own")
 
     @staticmethod
     def value_absent(ctx: Context) -> bool:

@@ -20,7 +20,13 @@ from guidelinekg.fhir_identity import (
     link_target,
 )
 from guidelinekg.fhir_import.base import ImporterBase, mark_absent
-from guidelinekg.fhir_import.bundles import Deletion, incompleteness
+from guidelinekg.fhir_import.bundles import (
+    Deletion,
+    failure,
+    incompleteness,
+    is_subsetted,
+    subsetted_message,
+)
 from guidelinekg.fhir_import.context import Context, Item
 from guidelinekg.fhir_import.datatypes import absent_reason, choice, describe_json
 from guidelinekg.fhir_import.report import AS_GIVEN, IGNORED, NOTE, ReportEntry
@@ -78,6 +84,8 @@ class PatientImport(ImporterBase):
         if not isinstance(raw_entries, list):
             raise InputError(source, "Bundle.entry is not a list")
         name = bundle.get("id") or Path(source).name
+        if is_subsetted(bundle):
+            raise InputError(source, f"Bundle {name}: {subsetted_message('Bundle')}")
         refusal = incompleteness(bundle, raw_entries, name)
         if refusal is not None:
             raise InputError(source, refusal)
@@ -93,12 +101,19 @@ class PatientImport(ImporterBase):
         full_url = raw.get("fullUrl") if isinstance(raw.get("fullUrl"), str) else None
         request = as_dict(raw.get("request"))
         delete = request.get("method") == "DELETE"
+        failed = failure(raw, position)
+        if failed is not None:  # not needed by the record: incompleteness refuses the others
+            self.file_reports.append(ReportEntry(
+                full_url or f"{source} {position}", "Bundle.entry", IGNORED,
+                f"{failed.text()}: the request of this entry failed; it names "
+                f"{', '.join(failed.types)}, no resource the record is read from",
+                source=source))
         if not isinstance(resource, dict):
             if delete:
                 url = request.get("url")
                 self.deletions.append(Deletion(source, position, full_url,
                                                url if isinstance(url, str) else None, False))
-            else:
+            elif failed is None:
                 self.file_reports.append(ReportEntry(
                     full_url or f"{source} {position}", "Bundle.entry", IGNORED,
                     "the entry holds no resource", source=source))
@@ -163,6 +178,7 @@ class PatientImport(ImporterBase):
         return self.names.resolve(deletion.url, within)
 
     def _add_entry(self, entry: Entry) -> None:
+        self.refuse_subsetted(entry)
         for contained in as_list(entry.resource.get("contained")):
             if isinstance(contained, dict) and isinstance(contained.get("id"), str):
                 entry.contained["#" + contained["id"]] = contained
@@ -186,6 +202,18 @@ class PatientImport(ImporterBase):
             return
         self.entries.append(entry)
         self.names.add(entry)
+
+    def refuse_subsetted(self, entry: Entry) -> None:
+        """A resource (or a resource it contains) tagged SUBSETTED is a copy with elements
+        left out: a Condition without its verificationStatus would be read as present, an
+        Observation without its value as unknown. The input is refused."""
+        found = [("", entry.resource)] + [
+            (f"contained[{index}]", contained)
+            for index, contained in enumerate(as_list(entry.resource.get("contained")))]
+        for element, resource in found:
+            if isinstance(resource, dict) and is_subsetted(resource):
+                raise Context(self, entry).error(
+                    subsetted_message(resource.get("resourceType", "resource")), element)
 
     def assign_patients(self, entries: Sequence[Entry], item_types: frozenset[str]) -> None:
         """Name the patients and attribute each resource (guidelinekg.fhir_identity); a

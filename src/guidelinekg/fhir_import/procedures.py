@@ -153,6 +153,8 @@ class ProcedureImport(DoseReading):
             events = sorted(e for e in as_list(as_dict(value).get("event")) if isinstance(e, str))
             if events:
                 ctx.date(item, GKG.startDate, events[0], f"{key}.event")
+                self.report_events(ctx, as_dict(value), f"{key}.event",
+                                   (events[0], f"{key}.event"))
             else:
                 ctx.ignore("occurrenceTiming without an event date is not read", key)
         else:
