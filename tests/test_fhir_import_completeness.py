@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import json
 from datetime import date as calendar_date
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,16 +21,15 @@ from rdflib import Namespace, URIRef
 from rdflib.namespace import RDF
 
 import guidelinekg
-from guidelinekg.cli import main
+from fhir_refusals import SOURCE, assert_refused
 from guidelinekg.fhir_import import NOTE, RXNORM, FhirImport, import_fhir_json
-from guidelinekg.loading import PREFIXES, InputError
+from guidelinekg.loading import PREFIXES
 from guidelinekg.resources import resource_root
 
 GKG = Namespace(PREFIXES["gkg"])
 AS_OF = calendar_date(2026, 12, 1)
 NDC = "http://hl7.org/fhir/sid/ndc"
 EXAMPLE = resource_root() / "examples" / "fhir" / "hr-positive-bone-only-denosumab.json"
-SOURCE = "record.json"
 ORDER = "urn:uuid:1b000001-0015-4000-8000-000000000015"
 METASTASIS = "urn:uuid:1b000001-0003-4000-8000-000000000003"
 ORDER_INDEX = 14  # the denosumab order's entry in the example
@@ -76,27 +74,6 @@ def bone_agent_outcome(bundle: dict[str, Any]) -> tuple[list[str], list[str], li
     (result,) = guidelinekg.recommend(bundle, as_of=AS_OF)
     return ([c.key for c in result.contraindicated], [g.key for g in result.care_gaps],
             [d.status for d in result.dose_checks if d.record_item == ORDER])
-
-
-def assert_refused(bundle: dict[str, Any], message: str, tmp_path: Path,
-                   capsys: pytest.CaptureFixture[str]) -> None:
-    """import_fhir_json and guidelinekg.recommend raise InputError with the message; the
-    command line exits 2 with it."""
-    with pytest.raises(InputError) as raised:
-        import_fhir_json(bundle, SOURCE)
-    assert str(raised.value) == f"{SOURCE}: {message}"
-    with pytest.raises(InputError) as raised:
-        guidelinekg.recommend(bundle, as_of=AS_OF)
-    assert raised.value.detail == message
-    path = tmp_path / SOURCE
-    path.write_text(json.dumps(bundle), encoding="utf-8")
-    for command in (["recommend", str(path), "--as-of", "2026-12-01"],
-                    ["import-fhir", str(path), "-o", str(tmp_path / "out.ttl")]):
-        assert main(command) == 2
-        captured = capsys.readouterr()
-        assert captured.err == f"guidelinekg {command[0]}: error: {path}: {message}\n"
-        assert captured.out == ""
-    assert not (tmp_path / "out.ttl").exists()
 
 
 # ---------------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from datetime import date as calendar_date
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,17 +17,16 @@ from rdflib import Literal, Namespace, URIRef
 from rdflib.namespace import RDF
 
 import guidelinekg
-from guidelinekg.cli import main
+from fhir_refusals import SOURCE, assert_refused
 from guidelinekg.fhir_import import HANDLERS, FhirImport, import_fhir_json
 from guidelinekg.fhir_import.bundles import RECORD_TYPES
-from guidelinekg.loading import PREFIXES, InputError
+from guidelinekg.loading import PREFIXES
 from guidelinekg.resources import resource_root
 
 GKG = Namespace(PREFIXES["gkg"])
 XSD = Namespace(PREFIXES["xsd"])
 AS_OF = calendar_date(2026, 12, 1)
 EXAMPLE = resource_root() / "examples" / "fhir" / "hr-positive-bone-only-denosumab.json"
-SOURCE = "record.json"
 BUNDLE = "hr-positive-bone-only-denosumab"
 PRIMARY = "urn:uuid:1b000001-0002-4000-8000-000000000002"
 METASTASIS = "urn:uuid:1b000001-0003-4000-8000-000000000003"
@@ -63,27 +61,6 @@ def order_dose(result: FhirImport) -> URIRef:
 def dose_check_statuses(bundle: dict[str, Any]) -> list[str]:
     (result,) = guidelinekg.recommend(bundle, as_of=AS_OF)
     return [check.status for check in result.dose_checks if check.record_item == ORDER]
-
-
-def assert_refused(bundle: dict[str, Any], message: str, tmp_path: Path,
-                   capsys: pytest.CaptureFixture[str]) -> None:
-    """import_fhir_json and guidelinekg.recommend raise InputError with the message; the
-    command line exits 2 with it and writes no graph."""
-    with pytest.raises(InputError) as raised:
-        import_fhir_json(bundle, SOURCE)
-    assert str(raised.value) == f"{SOURCE}: {message}"
-    with pytest.raises(InputError) as raised:
-        guidelinekg.recommend(bundle, as_of=AS_OF)
-    assert raised.value.detail == message
-    path = tmp_path / SOURCE
-    path.write_text(json.dumps(bundle), encoding="utf-8")
-    for command in (["recommend", str(path), "--as-of", "2026-12-01"],
-                    ["import-fhir", str(path), "-o", str(tmp_path / "out.ttl")]):
-        assert main(command) == 2
-        captured = capsys.readouterr()
-        assert captured.err == f"guidelinekg {command[0]}: error: {path}: {message}\n"
-        assert captured.out == ""
-    assert not (tmp_path / "out.ttl").exists()
 
 
 # ---------------------------------------------------------------------------------------
