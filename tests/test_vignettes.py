@@ -54,14 +54,16 @@ STATUSES = ("applies", "does-not-apply", "undetermined")
 # - SUM-1, BMA-1, BMA-2, BMA-4: bone metastasis is part of the population (and a member of
 #   their criteria), so within it they apply.
 # - AVOID-1: bone metastasis (population) and no bone-modifying agent (silence means absent).
-# - BMA-5, RT-3: only silence-absent facts (orders, procedures, documentation) without an
+# - RT-3: only silence-absent facts (orders, procedures, documentation) without an
 #   "unknown when a date is missing" clause: never undetermined.
+# - BMA-5: on a bone-modifying agent now (bone-modifying-agent-current), which is unknown
+#   when a completed agent's last dose cannot be placed: all three.
 # - every other statement: all three.
 ALL_THREE = set(STATUSES)
 STATUSES_IT_CAN_TAKE: dict[str, set[str]] = {
     "SUM-1": {"applies"},
     "BMA-1": {"applies"}, "BMA-2": {"applies"}, "BMA-3": ALL_THREE, "BMA-4": {"applies"},
-    "BMA-5": {"applies", "does-not-apply"}, "BMA-6": ALL_THREE,
+    "BMA-5": ALL_THREE, "BMA-6": ALL_THREE,
     "SYS-1": {"applies", "undetermined"},
     "HRP-1": ALL_THREE, "HRP-2": ALL_THREE, "HRP-3": ALL_THREE,
     "HER2-1": ALL_THREE, "HER2-2": ALL_THREE, "HER2-3": ALL_THREE,
