@@ -145,22 +145,12 @@ def line_text(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace").strip().removeprefix(BOM).strip()
 
 
-def read_resource_line(text: str, path: Path | str) -> object:
-    """A line's JSON as the importer reads JSON (numbers as exact decimals), or None. A
-    leading byte order mark is no part of it: the first line of a file saved with one, or of
-    each file of an export concatenated on standard input, keeps it."""
-    from guidelinekg.fhir_import.datatypes import parse_json_text
-
-    try:
-        return parse_json_text(text.removeprefix(BOM), Path(path))
-    except InputError:
-        return None
-
-
 def read_line(text: str, source: Path | str) -> ReadLine:
-    """A line's resource, or why it is none: the JSON reader's words when it cannot read the
-    line (those a Bundle file of the same text is refused with), else that it is no
-    resource."""
+    """A line's resource, read as the importer reads JSON (numbers as exact decimals), or
+    why it is none: the JSON reader's words when it cannot read the line (those a Bundle
+    file of the same text is refused with), else that it is no resource. A leading byte
+    order mark is no part of it: the first line of a file saved with one, or of each file of
+    an export concatenated on standard input, keeps it."""
     from guidelinekg.fhir_import.datatypes import parse_json_text
 
     try:

@@ -50,7 +50,7 @@ from guidelinekg.bulk_data import (
     owner_of,
     patient_documents,
     read_directory,
-    read_resource_line,
+    read_line,
 )
 from guidelinekg.fhir_identity import file_labels
 from guidelinekg.fhir_import.datatypes import read_json_file
@@ -379,7 +379,7 @@ def ndjson_groups(bucket: Path, job: ImportJob) -> list[list[tuple[str, object]]
         for row in stream:
             owner, export_text, text = row.removesuffix("\n").split("\t", 2)
             export = json.loads(export_text)
-            resource = read_resource_line(text, export)
+            resource = read_line(text, export)
             if not isinstance(resource, dict):  # read once already, when it was bucketed
                 raise InputError(export, "could not read a bucketed NDJSON line back")
             by_patient.setdefault(owner, []).append((export, resource))

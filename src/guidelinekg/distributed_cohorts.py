@@ -439,7 +439,7 @@ def scan_chunk(chunk: Chunk, location: str) -> Scan:
 
 
 def directory_lines(lines: Iterable[Line], source: str) -> tuple[int, list[tuple[int, str]]]:
-    from guidelinekg.bulk_data import line_text, read_resource_line
+    from guidelinekg.bulk_data import line_text, read_line
 
     found: list[tuple[int, str]] = []
     patients = 0
@@ -447,7 +447,7 @@ def directory_lines(lines: Iterable[Line], source: str) -> tuple[int, list[tuple
         if raw is None or not DIRECTORY_LINE.search(raw):
             continue
         text = line_text(raw)
-        resource = read_resource_line(text, source)
+        resource = read_line(text, source)
         if isinstance(resource, dict) and resource.get("resourceType") in ("Patient",
                                                                             "Medication"):
             patients += resource["resourceType"] == "Patient"
@@ -458,13 +458,13 @@ def directory_lines(lines: Iterable[Line], source: str) -> tuple[int, list[tuple
 def build_directory(scans: Iterable[Scan], sources: Sequence[str]) -> PatientDirectory:
     """The exports' directory, its resources added in input order, each of its file's export
     (as read_directory)."""
-    from guidelinekg.bulk_data import PatientDirectory, read_resource_line
+    from guidelinekg.bulk_data import PatientDirectory, read_line
 
     directory = PatientDirectory()
     ordered = sorted((chunk.index, offset, text) for chunk, _, _, found in scans
                      for offset, text in found)
     for index, _, text in ordered:
-        resource = read_resource_line(text, sources[index])
+        resource = read_line(text, sources[index])
         if isinstance(resource, dict):
             directory.add(resource, source_export(sources[index]))
     return directory
@@ -540,11 +540,11 @@ def patient_group(key: tuple[str, str], lines: Iterable[tuple[int, int, str, boo
     exports = [source_export(sources[index]) for index, _, _, _ in ordered]
 
     def documents() -> list[tuple[str, object]]:
-        from guidelinekg.bulk_data import patient_documents, read_resource_line
+        from guidelinekg.bulk_data import patient_documents, read_line
 
         resources = []
         for (index, number, text, _), export in zip(ordered, exports, strict=True):
-            resource = read_resource_line(text, sources[index])
+            resource = read_line(text, sources[index])
             if not isinstance(resource, dict):  # read once already, when it was keyed
                 raise InputError(sources[index], "not a FHIR resource", number)
             resources.append((export, resource))
