@@ -269,8 +269,8 @@ class MedicationImport(DoseReading):
         dosages = self.dosages(ctx)
         base = ctx.entry.iri
         # A completed course without its end date is no administration on its start date.
-        course_without_end = (self.is_course(ctx, dates) and status_value == CODE.completed
-                              and dates[1][0] is None)
+        course = self.is_course(ctx, dates)
+        course_without_end = course and status_value == CODE.completed and dates[1][0] is None
         for cls in classes:
             # A fullUrl with a fragment already takes no second '#' (no IRI has two).
             sep = "-" if "#" in str(base) else "#"
@@ -290,7 +290,7 @@ class MedicationImport(DoseReading):
                        "ingredients", dosages[0][1].split("[", 1)[0])
         if status_note:
             ctx.note(status_note)
-        if self.is_course(ctx, dates):
+        if course:
             self.note_missing_end(ctx, status_value, dates[1][0])
         for text in sorted(set(notes)):
             ctx.note(f"code map: {text}")

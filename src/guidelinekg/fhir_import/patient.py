@@ -101,6 +101,7 @@ class PatientImport(ImporterBase):
         full_url = raw.get("fullUrl") if isinstance(raw.get("fullUrl"), str) else None
         request = as_dict(raw.get("request"))
         delete = request.get("method") == "DELETE"
+        url = request.get("url") if isinstance(request.get("url"), str) else None
         failed = failure(raw, position)
         if failed is not None:  # not needed by the record: incompleteness refuses the others
             self.file_reports.append(ReportEntry(
@@ -110,9 +111,7 @@ class PatientImport(ImporterBase):
                 source=source))
         if not isinstance(resource, dict):
             if delete:
-                url = request.get("url")
-                self.deletions.append(Deletion(source, position, full_url,
-                                               url if isinstance(url, str) else None, False))
+                self.deletions.append(Deletion(source, position, full_url, url, False))
             elif failed is None:
                 self.file_reports.append(ReportEntry(
                     full_url or f"{source} {position}", "Bundle.entry", IGNORED,
@@ -122,9 +121,8 @@ class PatientImport(ImporterBase):
             raise InputError(source, f"{position}: not a FHIR resource (no resourceType)")
         entry = self.new_entry(resource, source, position, full_url)
         if delete:
-            url = request.get("url")
-            self.deletions.append(Deletion(source, position, full_url, url if isinstance(
-                url, str) else entry.local_reference, True))
+            self.deletions.append(Deletion(source, position, full_url,
+                                           url if url is not None else entry.local_reference, True))
             self.entries.append(entry)
             self.skipped.add(entry.order)
             self.add_report(entry, ReportEntry(entry.reference, entry.type, IGNORED,
