@@ -34,7 +34,7 @@ from guidelinekg.bulk_data import (
 )
 from guidelinekg.fhir_import.report import FhirImport, ReportEntry
 from guidelinekg.loading import InputError
-from guidelinekg.patients import folder_files
+from guidelinekg.patients import given_files
 from guidelinekg.stdio import STDIN, is_stdio, said_of_stdin
 
 # What import-fhir reads of a folder (every other file is named in a warning).
@@ -118,15 +118,8 @@ def export_files(paths: Sequence[Path | str], stdin: Path | None = None) -> Expo
             if stdin is None or stdin in listed:
                 raise InputError(STDIN, "given twice (as -)")
             listed.append(stdin)
-        elif path.is_dir():
-            files = folder_files(path, FHIR_SUFFIXES)
-            if not files:
-                raise InputError(path, "the folder holds no JSON or NDJSON file")
-            listed += files
-        elif path.exists():
-            listed.append(path)
         else:
-            raise InputError(path, "no such file or folder")
+            listed += given_files(path, FHIR_SUFFIXES, "JSON or NDJSON")
     for path in listed:
         _classify(path, found)
     return found

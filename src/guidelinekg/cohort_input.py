@@ -58,7 +58,7 @@ from guidelinekg.grouping import UnionFind, file_groups
 from guidelinekg.loading import RDF_FORMATS, UTF8_BOM, InputError, read_bytes_checked
 from guidelinekg.namespaces import GKG
 from guidelinekg.oxigraph import to_oxigraph
-from guidelinekg.patients import folder_files, read_patient_bytes, read_patient_file
+from guidelinekg.patients import given_files, read_patient_bytes, read_patient_file
 from guidelinekg.stdio import CONTENT_NAMES, STDIN, is_stdio, said_of_stdin, spool_stdin
 
 STREAMED_FORMATS = {".nt": ox.RdfFormat.N_TRIPLES, ".nq": ox.RdfFormat.N_QUADS}
@@ -125,14 +125,8 @@ def cohort_files(paths: Iterable[Path | str], folder: Path | None = None) -> Coh
                 raise InputError(STDIN, "given twice (as -)")
             found.stdin = spool_stdin(folder)
             files = [found.stdin]
-        elif path.is_dir():
-            files = folder_files(path, suffixes)
-            if not files:
-                raise InputError(path, "the folder holds no RDF, JSON or NDJSON file")
-        elif path.exists():
-            files = [path]
         else:
-            raise InputError(path, "no such file or folder")
+            files = given_files(path, suffixes, "RDF, JSON or NDJSON")
         for file in files:
             _classify(file, found)
     return found

@@ -112,6 +112,20 @@ def folder_files(folder: Path, suffixes: Iterable[str]) -> list[Path]:
     return found
 
 
+def given_files(path: Path, suffixes: Iterable[str], kinds: str) -> list[Path]:
+    """A path as given: the file itself, or the files of a folder with one of the suffixes
+    (:func:`folder_files`). A folder holding none (``kinds``: what it should hold, "RDF or
+    JSON"), or a path that does not exist, is bad input."""
+    if path.is_dir():
+        found = folder_files(path, suffixes)
+        if not found:
+            raise InputError(path, f"the folder holds no {kinds} file")
+        return found
+    if path.exists():
+        return [path]
+    raise InputError(path, "no such file or folder")
+
+
 def input_files(paths: Iterable[Path | str], json_only: bool = False,
                 stdin: bool = False) -> list[Path]:
     """The files to read: each file as given, and the RDF/JSON files of each folder
@@ -128,21 +142,14 @@ def input_files(paths: Iterable[Path | str], json_only: bool = False,
             if STDIN in files:  # it can be read only once
                 raise InputError(STDIN, "given twice (as -)")
             files.append(STDIN)
-        elif path.is_dir():
-            found = folder_files(path, suffixes)
-            if not found:
-                raise InputError(path, "the folder holds no JSON file" if json_only
-                                 else "the folder holds no RDF or JSON file")
+        else:
+            found = given_files(path, suffixes, "JSON" if json_only else "RDF or JSON")
             # Refused before anything is read: an export folder is said to be one, rather
             # than its manifest found to hold no patient.
-            for file in found:
+            for file in found if path.is_dir() else []:
                 if file.suffix.lower() == NDJSON_SUFFIX:
                     raise InputError(file, NDJSON_COHORT_ONLY)
             files.extend(found)
-        elif path.exists():
-            files.append(path)
-        else:
-            raise InputError(path, "no such file or folder")
     return files
 
 
