@@ -400,16 +400,99 @@ def _bundle_path_reason(tmp_path: Path, name: str, text: str) -> str:
 
 def test_a_line_the_json_reader_refuses_says_why(tmp_path: Path) -> None:
     export = tmp_path / "export"
-    _write_ndjson(export, [_patient("1", "Ames", [X])])
+    _write_ndjson(export, [_patient("1", "Ames", [X]), _patient("2", "Berg", [Y]),
+                           _bone_metastasis("c2", _to("2"))])
     (export / "Observation.ndjson").write_text(
         "".join(text + "\n" for text in UNREADABLE.values()), encoding="utf-8")
     reasons = [_bundle_path_reason(tmp_path, name, text) for name, text in UNREADABLE.items()]
     assert "out of range" in reasons[0] and "lone surrogate" in reasons[1]
     assert reasons[2].startswith("not valid JSON (")
     run = both_paths([export])
-    refusals = sorted(run.refusals(), key=lambda line: line["line"])
-    assert [(line["source"], line["line"], line["resource"]) for line in refusals] == [
-        (str(export / "Observation.ndjson"), number, None) for number in (1, 2, 3)]
-    assert [line["because"] for line in refusals] == [
+    observations = str(export / "Observation.ndjson")
+    unread = sorted((line for line in run.refusals() if "cannot be imported" not in
+                     line["because"]), key=lambda line: line["line"])
+    assert [(line["source"], line["line"], line["resource"]) for line in unread] == [
+        (observations, number, None) for number in (1, 2, 3)]
+    assert [line["because"] for line in unread] == [
         f"the line is not a FHIR resource: {reason}" for reason in reasons]
-    assert run.patients() == {ANN}
+    # The first two name Patient/1: its record would be incomplete, so it is refused (for
+    # the first); the third names no one. Beth is derived.
+    (refused,) = [line for line in run.refusals() if "cannot be imported" in line["because"]]
+    assert (refused["source"], refused["line"]) == (observations, 1)
+    assert refused["because"] == (
+        f"the input cannot be imported: the line is not a FHIR resource: {reasons[0]}; the "
+        f"line names Patient/1 of the export {export}, whose record is incomplete without "
+        "it: that patient is refused")
+    assert run.patients() == {BETH}
+
+
+def _not_utf8(resource: dict[str, Any]) -> bytes:
+    """A resource's line with its text's 'é' written in Latin-1 (a byte that is not UTF-8)."""
+    return json.dumps(resource, ensure_ascii=False).encode("utf-8").replace(
+        "é".encode(), "é".encode("latin-1")) + b"\n"
+
+
+def _first_latin1(line: bytes) -> int:
+    """The position (from 1) of the line's first 'é' in Latin-1."""
+    return line.index("é".encode("latin-1")) + 1
+
+
+def test_a_line_that_is_not_utf8_refuses_the_patient_it_names(tmp_path: Path) -> None:
+    """As a Bundle file that is not UTF-8 is refused: the resource is not read with its
+    bytes replaced, nor dropped from a record that would then be derived without it."""
+    export = tmp_path / "export"
+    _write_ndjson(export, [_patient("1", "Ames", [X]), _patient("2", "Berg", [Y]),
+                           _bone_metastasis("c2", _to("2"))])
+    dental = {"resourceType": "Procedure", "id": "x1", "status": "completed",
+              "subject": _to("1"), "performedDateTime": "2026-11-20",
+              "code": {"text": "extraction dentaire (molaire), révisée"}}
+    (export / "Procedure.ndjson").write_bytes(_not_utf8(dental))
+    run = both_paths([export])
+    procedures = str(export / "Procedure.ndjson")
+    why = (f"the line is not UTF-8 text (from byte {_first_latin1(_not_utf8(dental))}), so "
+           "not a FHIR resource")
+    assert sorted((line["source"], line["line"], line["resource"] or "", line["because"])
+                  for line in run.refusals()) == [
+        (procedures, 1, "", why),
+        (procedures, 1, "Patient/1", f"the input cannot be imported: {why}; the line names "
+         f"Patient/1 of the export {export}, whose record is incomplete without it: that "
+         "patient is refused")]
+    assert run.patients() == {BETH}
+
+
+def test_a_patient_line_that_is_not_utf8_refuses_that_patient(tmp_path: Path) -> None:
+    """Its other lines go to it (not to "no patient of the export"), and it is refused."""
+    export = tmp_path / "export"
+    _write_ndjson(export, [_patient("2", "Berg", [Y]), _bone_metastasis("c1", _to("1")),
+                           _bone_metastasis("c2", _to("2"))])
+    with (export / "Patient.ndjson").open("ab") as patients:
+        patients.write(_not_utf8(_patient("1", "Amés", [X])))
+    run = both_paths([export])
+    becauses = sorted(line["because"] for line in run.refusals())
+    assert len(becauses) == 2 and "names no patient" not in str(becauses)
+    assert becauses[0].startswith("the input cannot be imported: the line is not UTF-8 text")
+    assert becauses[0].endswith(f"names Patient/1 of the export {export}, whose record is "
+                                "incomplete without it: that patient is refused")
+    assert run.patients() == {BETH}
+
+
+def test_an_order_of_a_medication_whose_line_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    """Not read as an order that names no medicine (AVOID-1 would then say to start one)."""
+    export = tmp_path / "export"
+    order = {**_denosumab("r1", _to("1")), "medicationReference": {"reference": "Medication/m1"}}
+    del order["medicationCodeableConcept"]
+    _write_ndjson(export, [_patient("1", "Ames", [X]), _patient("2", "Berg", [Y]), order,
+                           _bone_metastasis("c2", _to("2"))])
+    medication = _not_utf8(
+        {"resourceType": "Medication", "id": "m1", "code": {**DENOSUMAB, "text": "dénosumab"}})
+    (export / "Medication.ndjson").write_bytes(medication)
+    run = both_paths([export])
+    why = (f"the line is not UTF-8 text (from byte {_first_latin1(medication)}), so not a "
+           "FHIR resource")
+    assert sorted((line["resource"] or "", line["line"], line["because"])
+                  for line in run.refusals()) == [
+        ("", 1, why),
+        ("Patient/1", None, "the input cannot be imported: MedicationRequest/r1 references "
+         f"Medication/m1, whose line cannot be read ({why}): which medicine it orders is not "
+         "known")]
+    assert run.patients() == {BETH}

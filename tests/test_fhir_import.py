@@ -1486,7 +1486,7 @@ def test_a_cohort_run_refuses_only_the_record_with_an_unreadable_medicine(
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     refusals = [line for line in lines if line.get("refused") and line["patient"] is None]
     assert refusals == [{
-        "patient": None, "refused": True, "source": str(refused), "line": 0,
+        "patient": None, "refused": True, "source": str(refused), "line": None,
         "resource": None, "because": f"the input cannot be imported: {message}"}]
     others = [line for line in lines if line not in refusals]
     assert others, "the readable patient is still read"

@@ -277,6 +277,23 @@ def test_unreadable_input_beside_an_export_is_exit_code_2(
     assert not (tmp_path / "out.ttl").exists()
 
 
+def test_a_line_that_is_not_utf8_stops_the_import_naming_its_patient(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """As a Bundle file that is not UTF-8 does: never read with its bytes replaced, nor left
+    out of the patient's record."""
+    export = write_export(tmp_path / "export", [*record("p1", "0001"), *record("p2", "0002")])
+    dental = json.dumps({**procedure("p2-extraction", "Patient/p2"),
+                         "note": [{"text": "révisée"}]}, ensure_ascii=False)
+    with (export / "Procedure.ndjson").open("ab") as lines:
+        lines.write(dental.encode().replace("é".encode(), b"\xe9") + b"\n")
+    code, out, err = import_fhir(capsys, tmp_path / "out.ttl", export)
+    assert code == 2
+    assert out == ""
+    assert not (tmp_path / "out.ttl").exists()
+    assert f"error: {export / 'Procedure.ndjson'}, line 3: the line is not UTF-8 text" in err
+    assert f"the line names Patient/p2 of the export {export}" in err
+
+
 def test_help_says_an_export_is_held_whole(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         cli.main(["import-fhir", "--help"])

@@ -33,7 +33,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from guidelinekg import distributed_cohorts, recommend_command
-from guidelinekg.bulk_data import line_text, ndjson_lines, owner_of, read_directory
+from guidelinekg.bulk_data import ndjson_lines, owner_of, read_directory, read_raw_line
 from guidelinekg.cohorts import CSV_COLUMNS, CohortSettings, csv_rows, evaluate_partition
 from guidelinekg.distributed_cohorts import (
     build_directory,
@@ -78,10 +78,13 @@ BUNDLES_ONLY = [*sorted((FHIR / "identity").glob("*.json")),
                 FHIR / "subjectless-resource-one-patient.json"]
 # Lines added to the export that go to no patient: each gets a refusal line
 STRAY_LINES = [
-    "this line is not JSON {",
+    b"this line is not JSON {",
     json.dumps({"resourceType": "Observation", "id": "no-subject", "status": "final",
                 "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
-                "valueQuantity": {"value": 70, "unit": "kg"}}),
+                "valueQuantity": {"value": 70, "unit": "kg"}}).encode(),
+    # Latin-1, not UTF-8 (Hadoop's text reader makes it U+FFFD: read as not UTF-8 alike)
+    json.dumps({"resourceType": "Observation", "id": "latin-1", "status": "final",
+                "note": [{"text": "r\u00e9vis\u00e9e"}]}).encode().replace(b"\\u00e9", b"\xe9"),
 ]
 CHUNK = 8 * 1024  # small chunks: the export's files are read by several tasks
 
@@ -162,8 +165,8 @@ def write_export(bundles: list[dict[str, Any]], folder: Path) -> list[tuple[str,
                            for kind in sorted(by_type)]}
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     observations = folder / "Observation.ndjson"
-    with observations.open("a", encoding="utf-8") as out:
-        out.write("\n" + "\n".join(STRAY_LINES) + "\n")
+    with observations.open("ab") as out:
+        out.write(b"\n" + b"\n".join(STRAY_LINES) + b"\n")
     first = len(by_type["Observation"]) + 2
     return [(str(observations), first + index) for index in range(len(STRAY_LINES))]
 
@@ -318,6 +321,9 @@ def test_lines_of_an_export_that_go_to_no_patient_are_refusal_lines(
     assert "not a FHIR resource" in stray[0]["because"]
     assert stray[1]["resource"] == "Observation/no-subject"
     assert "names no patient" in stray[1]["because"]
+    latin_1 = STRAY_LINES[2].index("é".encode("latin-1")) + 1
+    assert stray[2]["because"] == (f"the line is not UTF-8 text (from byte {latin_1}), so not "
+                                   "a FHIR resource")
     # a resource of a type no fact reads (the Practitioner a Bundle named) has its line too
     others = [d for d in nobody if d not in stray]
     assert [d["resource"].split("/")[0] for d in others] == ["Practitioner"]
@@ -355,7 +361,7 @@ def test_chunks_give_every_line_once_with_its_number(cohort: Cohort) -> None:
     scans = [scan_chunk(chunk, files[chunk.index]) for chunk in chunks]
     assert build_directory(scans, files) == read_directory([Path(f) for f in files])
     before = newlines_before(scans)
-    read = [(files[chunk.index], number, line_text(raw))
+    read = [(files[chunk.index], number, read_raw_line(raw, files[chunk.index])[0])
             for chunk in chunks
             for number, _, raw in chunk_lines(files[chunk.index], chunk, before[chunk])
             if raw is not None and raw.strip()]

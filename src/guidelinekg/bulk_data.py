@@ -20,6 +20,7 @@ not a JSON resource, is returned as a problem to report, never guessed onto a pa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,7 +63,7 @@ class BulkProblem:
     """A line of the export that cannot be given to a patient: said, never dropped."""
 
     source: str
-    line: int
+    line: int | None  # None: the problem is no one line's (a patient's whole input)
     resource: str
     because: str
 
@@ -81,6 +82,32 @@ class PatientDirectory:
     # Identifiers held only as retired (use old, an ended period): a logical reference to
     # one goes to its holder's bundle, where the importer reports it and reads it no further.
     by_retired_identifier: dict[Key, Node] = field(default_factory=dict)
+    # Medication lines that cannot be read (their bytes are not UTF-8), and why: a patient
+    # whose order references one is refused, not read as if the order named no medicine.
+    unreadable_medications: dict[Node, str] = field(default_factory=dict)
+
+    def add_line(self, line: ReadLine, export: str) -> None:
+        """A line of the export ``export``, as read: a Patient or Medication resource is
+        added. Of a line readable only with its bytes that are not UTF-8 replaced, a Patient
+        is added all the same (its lines go to it, and it is refused for this one), and a
+        Medication is noted as unreadable."""
+        if isinstance(line, dict):
+            if line["resourceType"] in ("Patient", "Medication"):
+                self.add(line, export)
+            return
+        read = line.resource
+        if read is None or not isinstance(read.get("id"), str):
+            return
+        if read["resourceType"] == "Patient":
+            self.add(read, export)
+        elif read["resourceType"] == "Medication":
+            self.unreadable_medications[(export, read["id"])] = line.because
+
+    def medicines_only(self) -> PatientDirectory:
+        """What a patient's import needs of the directory: the Medications, readable or
+        not."""
+        return PatientDirectory(medications=self.medications,
+                                unreadable_medications=self.unreadable_medications)
 
     def add(self, resource: dict[str, Any], export: str) -> None:
         """A Patient or Medication resource of the export ``export``."""
@@ -114,12 +141,19 @@ class PatientDirectory:
 
 @dataclass(frozen=True)
 class Unreadable:
-    """A line that is not a FHIR resource, and why (what the JSON reader says of it)."""
+    """A line that is not a FHIR resource, and why (what the JSON reader says of it), with
+    what tells whose record it belongs to (never read for facts): the resource it reads as
+    when only its bytes that are not UTF-8 stand in the way (replaced), else the ids of the
+    Patients its text references (``Patient/<id>``)."""
 
     because: str
+    resource: dict[str, Any] | None = None
+    patients: tuple[str, ...] = ()
 
 
 ReadLine = dict[str, Any] | Unreadable  # a line read: its resource, or why it is none
+# A reference to a Patient in a line's text (FHIR ids: letters, digits, '-' and '.').
+PATIENT_REFERENCE_TEXT = re.compile(r"Patient/([A-Za-z0-9\-.]{1,64})")
 
 
 def ndjson_lines(path: Path) -> Iterator[tuple[int, ReadLine, str]]:
@@ -134,15 +168,33 @@ def ndjson_lines(path: Path) -> Iterator[tuple[int, ReadLine, str]]:
             if len(raw) > MAX_LINE_BYTES:
                 raise InputError(path, f"line {number} is longer than {MAX_LINE_BYTES} "
                                        "bytes: not an NDJSON resource", number)
-            text = line_text(raw)
+            text, resource = read_raw_line(raw, path)
             if text:
-                yield number, read_line(text, path), text
+                yield number, resource, text
 
 
-def line_text(raw: bytes) -> str:
+def read_raw_line(raw: bytes, source: Path | str) -> tuple[str, ReadLine]:
     """A line's text, without the byte order mark an export file may start with (a .json
-    file's is accepted too: both are read as utf-8-sig)."""
-    return raw.decode("utf-8", errors="replace").strip().removeprefix(BOM).strip()
+    file's is accepted too: both are read as utf-8-sig), and its resource or why it is none
+    (:func:`read_line`). Bytes that are not UTF-8 make the line unreadable, as they make a
+    Bundle file unreadable: its text has them replaced (U+FFFD), never read as facts."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        text = _stripped(raw.decode("utf-8", errors="replace"))
+        read = read_line(text, source)
+        # The position only: Hadoop's text reader (Spark) keeps no more of it.
+        because = (f"the line is not UTF-8 text (from byte {error.start + 1}), so not a FHIR "
+                   "resource")
+        if isinstance(read, Unreadable):
+            return text, Unreadable(because, patients=read.patients)
+        return text, Unreadable(because, resource=read)
+    text = _stripped(text)
+    return text, read_line(text, source)
+
+
+def _stripped(text: str) -> str:
+    return text.strip().removeprefix(BOM).strip()
 
 
 def read_line(text: str, source: Path | str) -> ReadLine:
@@ -156,8 +208,14 @@ def read_line(text: str, source: Path | str) -> ReadLine:
     try:
         document = parse_json_text(text.removeprefix(BOM), source)
     except InputError as error:
-        return Unreadable(f"the line is not a FHIR resource: {error.detail}")
-    return document if _is_resource(document) else Unreadable(NOT_A_RESOURCE)
+        return Unreadable(f"the line is not a FHIR resource: {error.detail}",
+                          patients=_referenced_patients(text))
+    return document if _is_resource(document) else Unreadable(
+        NOT_A_RESOURCE, patients=_referenced_patients(text))
+
+
+def _referenced_patients(text: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(PATIENT_REFERENCE_TEXT.findall(text)))
 
 
 def _is_resource(document: object) -> TypeGuard[dict[str, Any]]:
@@ -172,9 +230,7 @@ def read_directory(paths: Iterable[Path], export_of: Callable[[Path], str] = lam
     for path in paths:
         export = export_of(path)
         for _number, resource, _text in ndjson_lines(path):
-            if isinstance(resource, dict) and resource["resourceType"] in ("Patient",
-                                                                           "Medication"):
-                directory.add(resource, export)
+            directory.add_line(resource, export)
     return directory
 
 
@@ -221,7 +277,13 @@ def referenced_medications(resources: Iterable[dict[str, Any]],
         match = TYPE_ID_TAIL.search(reference.strip())
         if match is None or match.group(1) != "Medication":
             continue
-        medication = directory.medications.get((export, match.group(2)))
+        node = (export, match.group(2))
+        if node in directory.unreadable_medications:
+            raise InputError(export, f"{resource['resourceType']}/{resource.get('id', '?')} "
+                             f"references {reference.strip()}, whose line cannot be read "
+                             f"({directory.unreadable_medications[node]}): which medicine "
+                             "it orders is not known")
+        medication = directory.medications.get(node)
         if medication is not None:
             found.setdefault(match.group(2), medication)
     return list(found.values())
@@ -298,6 +360,35 @@ def owner_of(source: str, number: int, resource: ReadLine, directory: PatientDir
                if kind in clinical_types or kind == "Patient" else
                "it names no patient and no patient fact is read from this type")
     return None, BulkProblem(source, number, f"{kind}/{resource.get('id', '?')}", because)
+
+
+def unreadable_owners(line: Unreadable, directory: PatientDirectory, export: str
+                      ) -> list[PatientKey]:
+    """The patients whose records an unreadable line of the export ``export`` would belong
+    to: that of the resource it reads as with its bytes that are not UTF-8 replaced, else
+    each Patient its text references. Each is refused for it (its record would be
+    incomplete, and which facts the line held is not known); a line that names none is a
+    line given to no patient."""
+    if line.resource is not None:
+        key = patient_key(line.resource, directory, export)
+        return [] if key is None else [key]
+    return list(dict.fromkeys(directory.patient_of(export, local_id)
+                              for local_id in line.patients))
+
+
+def unreadable_refusal(source: str, number: int, because: str, patient: PatientKey
+                       ) -> InputError:
+    """Why a patient named by an unreadable line is refused."""
+    return InputError(source, f"{because}; the line names {patient_words(patient)}, whose "
+                              "record is incomplete without it: that patient is refused", number)
+
+
+def patient_words(patient: PatientKey) -> str:
+    """A patient key as a message names it."""
+    first, second = patient
+    if first == NAMED_BY_IDENTIFIER:
+        return f"the patient of identifier {second.removeprefix('identifier|')}"
+    return f"{second} of the export {first}"
 
 
 def group_by_patient(lines: Iterable[tuple[str, int, str]], directory: PatientDirectory,

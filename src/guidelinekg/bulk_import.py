@@ -178,8 +178,10 @@ def _import_ndjson(files: ExportFiles, folder: Path, problems: list[BulkProblem]
                        files.stdin)
     for job in jobs:
         labels = dict(job.labels)
-        for group in ndjson_groups(Path(job.ndjson_bucket), job):
+        for _patient, group in ndjson_groups(Path(job.ndjson_bucket), job):
             # A patient the importer refuses stops the import, as a refused Bundle does.
+            if isinstance(group, InputError):
+                raise group
             yield import_groups([group], labels)
         os.remove(job.ndjson_bucket)
 

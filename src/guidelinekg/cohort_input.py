@@ -40,6 +40,7 @@ from guidelinekg import oxigraph as ox
 from guidelinekg.bulk_data import (
     BulkProblem,
     PatientDirectory,
+    Unreadable,
     bundle_identity_keys,
     export_label,
     export_server,
@@ -51,6 +52,8 @@ from guidelinekg.bulk_data import (
     patient_documents,
     read_directory,
     read_line,
+    unreadable_owners,
+    unreadable_refusal,
 )
 from guidelinekg.fhir_identity import file_labels
 from guidelinekg.fhir_import.datatypes import read_json_file
@@ -344,16 +347,19 @@ def run_import_job(job: ImportJob) -> Imported:
     if job.ndjson_bucket:
         groups = ndjson_groups(Path(job.ndjson_bucket), job)
     else:
-        groups = [[(path, read_json_file(path)) for path in group] for group in job.groups]
+        groups = [("", [(path, read_json_file(path)) for path in group])
+                  for group in job.groups]
     labels = dict(job.labels)
     lines: list[bytes] = []
     imported = ignored = 0
     refused = []
-    for group in groups:
+    for patient, group in groups:
         try:
+            if isinstance(group, InputError):
+                raise group
             part = import_groups([group], labels)
         except InputError as error:  # worded as the distributed run words it
-            refused.append(BulkProblem(error.path, error.line or 0, "",
+            refused.append(BulkProblem(error.path, error.line, patient,
                                        f"the input cannot be imported: {error.detail}"))
             continue
         skipped = sum(1 for line in part.report if line.outcome == "ignored")
@@ -364,27 +370,48 @@ def run_import_job(job: ImportJob) -> Imported:
     return Imported(b"".join(sorted(lines)), imported, ignored, tuple(refused))
 
 
-def ndjson_groups(bucket: Path, job: ImportJob) -> list[list[tuple[str, object]]]:
-    """The bucket's patients, each as what one import reads (its Bundle of each export)."""
+def ndjson_groups(bucket: Path, job: ImportJob
+                  ) -> list[tuple[str, list[tuple[str, object]] | InputError]]:
+    """The bucket's patients, each (``Patient/<id>`` of its key, what one import reads: its
+    Bundle of each export, or why it is refused: a line that names it cannot be read, or an
+    order of it references a Medication that cannot be)."""
     directory = job.directory or PatientDirectory()
     servers = dict(job.servers)
     by_patient: dict[str, list[tuple[str, dict]]] = {}
+    refusals: dict[str, InputError] = {}
     with bucket.open(encoding="utf-8", newline="\n") as stream:
         for row in stream:
             owner, export_text, text = row.removesuffix("\n").split("\t", 2)
             export = json.loads(export_text)
+            if isinstance(export, dict):  # an unreadable line that names the patient
+                refusals.setdefault(owner, unreadable_refusal(
+                    **export, patient=tuple(json.loads(owner))))
+                continue
             resource = read_line(text, export)
             if not isinstance(resource, dict):  # read once already, when it was bucketed
                 raise InputError(export, "could not read a bucketed NDJSON line back")
             by_patient.setdefault(owner, []).append((export, resource))
-    return [list(patient_documents(resources, directory, servers))
-            for _owner, resources in sorted(by_patient.items(), key=lambda item: item[0])]
+    groups: list[tuple[str, list[tuple[str, object]] | InputError]] = []
+    for owner in sorted(by_patient.keys() | refusals.keys()):
+        patient = json.loads(owner)[1]
+        try:
+            groups.append((patient, refusals.get(owner) or list(
+                patient_documents(by_patient.get(owner, []), directory, servers))))
+        except InputError as error:
+            groups.append((patient, error))
+    return groups
 
 
 def _ndjson_row(key: tuple[str, str], export: str, text: str) -> str:
     """A bucket row: the patient and the export as JSON (no tab, no line break in them),
     then the line."""
     return f"{json.dumps(key)}\t{json.dumps(export)}\t{text}\n"
+
+
+def _unreadable_row(key: tuple[str, str], source: str, number: int, because: str) -> str:
+    """A bucket row that refuses the patient: in place of the export, why (an object)."""
+    cause = {"source": source, "number": number, "because": because}
+    return f"{json.dumps(key)}\t{json.dumps(cause)}\t\n"
 
 
 def _row_owner(row: str) -> str:
@@ -485,15 +512,19 @@ def ndjson_jobs(files: Sequence[Path], folder: Path, clinical_types: Sequence[st
             export = export_of(path)
             for number, resource, text in ndjson_lines(path):
                 # A problem names the file, where its line number points.
-                key, problem = owner_of(export if path == stdin else str(path), number,
-                                        resource, directory, clinical, export=export)
+                source = export if path == stdin else str(path)
+                if isinstance(resource, Unreadable):  # said, and refuses whom it names
+                    for owner in unreadable_owners(resource, directory, export):
+                        yield _unreadable_row(owner, source, number, resource.because)
+                key, problem = owner_of(source, number, resource, directory, clinical,
+                                        export=export)
                 if problem is not None:
                     problems.append(problem)
                 if key is not None:
                     yield _ndjson_row(key, export, text)
 
     paths = _bucket_by_patient(owned_lines(), total, folder, "ndjson")
-    medications = PatientDirectory(medications=directory.medications)
+    medications = directory.medicines_only()
     return [ImportJob(ndjson_bucket=str(path), labels=labels, directory=medications,
                       servers=tuple(servers.items())) for path in paths]
 

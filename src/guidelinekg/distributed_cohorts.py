@@ -428,45 +428,43 @@ def count_newlines(location: str, chunk: Chunk) -> int:
     return count
 
 
-Scan = tuple[Chunk, int, int, list[tuple[int, str]]]
+Scan = tuple[Chunk, int, int, list[tuple[int, bytes]]]
 
 
 def scan_chunk(chunk: Chunk, location: str) -> Scan:
     """The first pass over a chunk: (the chunk, its newlines, its Patient resources, the
-    Patient and Medication lines (offset, text) for the directory)."""
+    Patient and Medication lines (offset, bytes) for the directory)."""
     patients, found = directory_lines(chunk_lines(location, chunk, 0), location)
     return chunk, count_newlines(location, chunk), patients, found
 
 
-def directory_lines(lines: Iterable[Line], source: str) -> tuple[int, list[tuple[int, str]]]:
-    from guidelinekg.bulk_data import line_text, read_line
+def directory_lines(lines: Iterable[Line], source: str) -> tuple[int, list[tuple[int, bytes]]]:
+    from guidelinekg.bulk_data import Unreadable, read_raw_line
 
-    found: list[tuple[int, str]] = []
+    found: list[tuple[int, bytes]] = []
     patients = 0
     for _, offset, raw in lines:
         if raw is None or not DIRECTORY_LINE.search(raw):
             continue
-        text = line_text(raw)
-        resource = read_line(text, source)
-        if isinstance(resource, dict) and resource.get("resourceType") in ("Patient",
-                                                                            "Medication"):
+        _, read = read_raw_line(raw, source)
+        resource = read.resource if isinstance(read, Unreadable) else read
+        if resource is not None and resource.get("resourceType") in ("Patient", "Medication"):
             patients += resource["resourceType"] == "Patient"
-            found.append((offset, text))
+            found.append((offset, raw))
     return patients, found
 
 
 def build_directory(scans: Iterable[Scan], sources: Sequence[str]) -> PatientDirectory:
     """The exports' directory, its resources added in input order, each of its file's export
     (as read_directory)."""
-    from guidelinekg.bulk_data import PatientDirectory, read_line
+    from guidelinekg.bulk_data import PatientDirectory, read_raw_line
 
     directory = PatientDirectory()
-    ordered = sorted((chunk.index, offset, text) for chunk, _, _, found in scans
-                     for offset, text in found)
-    for index, _, text in ordered:
-        resource = read_line(text, sources[index])
-        if isinstance(resource, dict):
-            directory.add(resource, source_export(sources[index]))
+    ordered = sorted((chunk.index, offset, raw) for chunk, _, _, found in scans
+                     for offset, raw in found)
+    for index, _, raw in ordered:
+        _, read = read_raw_line(raw, sources[index])
+        directory.add_line(read, source_export(sources[index]))
     return directory
 
 
@@ -496,7 +494,13 @@ def key_lines(chunk: Chunk, before: int, source: str, location: str,
 def keyed_lines(index: int, lines: Iterable[Line], source: str, directory: PatientDirectory,
                 clinical: frozenset[str]) -> Iterator[KeyedLine]:
     """The lines of file ``index`` keyed (see :func:`key_lines`)."""
-    from guidelinekg.bulk_data import MAX_LINE_BYTES, line_text, owner_of, read_line
+    from guidelinekg.bulk_data import (
+        MAX_LINE_BYTES,
+        Unreadable,
+        owner_of,
+        read_raw_line,
+        unreadable_owners,
+    )
 
     export = source_export(source)
     for number, _, raw in lines:
@@ -506,10 +510,12 @@ def keyed_lines(index: int, lines: Iterable[Line], source: str, directory: Patie
                 f"the line is longer than {MAX_LINE_BYTES} bytes: not an NDJSON resource",
                 source, number), True)
             continue
-        text = line_text(raw)  # without the byte order mark the file may start with
+        text, resource = read_raw_line(raw, source)  # without a byte order mark
         if not text:
             continue
-        resource = read_line(text, source)
+        if isinstance(resource, Unreadable):  # said, and refuses whom it names (flagged)
+            yield from ((owner, (index, number, resource.because, True))
+                        for owner in unreadable_owners(resource, directory, export))
         key, problem = owner_of(source, number, resource, directory, clinical, export=export)
         if key is not None:
             yield key, (index, number, text, False)
@@ -540,10 +546,12 @@ def patient_group(key: tuple[str, str], lines: Iterable[tuple[int, int, str, boo
     exports = [source_export(sources[index]) for index, _, _, _ in ordered]
 
     def documents() -> list[tuple[str, object]]:
-        from guidelinekg.bulk_data import patient_documents, read_line
+        from guidelinekg.bulk_data import patient_documents, read_line, unreadable_refusal
 
         resources = []
-        for (index, number, text, _), export in zip(ordered, exports, strict=True):
+        for (index, number, text, unreadable), export in zip(ordered, exports, strict=True):
+            if unreadable:  # a line that names the patient and cannot be read: why
+                raise unreadable_refusal(sources[index], number, text, key)
             resource = read_line(text, sources[index])
             if not isinstance(resource, dict):  # read once already, when it was keyed
                 raise InputError(sources[index], "not a FHIR resource", number)

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from guidelinekg.bulk_data import PatientDirectory
 
 TEXT_INPUT = "org.apache.hadoop.mapreduce.lib.input.TextInputFormat"
+REPLACEMENT_UTF8 = "\ufffd".encode()  # what Hadoop's text has for bytes that are not UTF-8
 INPUT_DIR = "mapreduce.input.fileinputformat.inputdir"
 # Characters Hadoop's input paths read as a glob (escaped with a backslash to be literal)
 GLOB = re.compile(r"([\\\[\]{}*?])")
@@ -204,11 +205,14 @@ def split_lines(records: Iterable[tuple[int, str]], before: int) -> Iterator[Lin
     """The lines of a split (TextInputFormat's (offset, text), in order) as
     :func:`chunk_lines` gives them; ``before``: the lines of the file's splits before it.
     (Hadoop hands over a line without its newline: a line of MAX_LINE_BYTES bytes or more
-    is too long, as a local line of that many with its newline is.)"""
+    is too long, as a local line of that many with its newline is.) Hadoop's text has
+    U+FFFD in place of bytes that are not UTF-8, so that it cannot tell them from the
+    character itself: U+FFFD is given back as a byte that is not UTF-8, and the line is
+    unreadable, as a local line with such bytes is (the safer reading)."""
     from guidelinekg.bulk_data import MAX_LINE_BYTES
 
     for number, (offset, text) in enumerate(records, before + 1):
-        raw = text.encode("utf-8", errors="replace")
+        raw = text.encode("utf-8", errors="replace").replace(REPLACEMENT_UTF8, b"\xff")
         yield number, offset, raw if len(raw) < MAX_LINE_BYTES else None
 
 
