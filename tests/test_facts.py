@@ -810,11 +810,58 @@ def test_response_to_systemic_therapy(engine_name: str) -> None:
         None, "the latest disease status after the start of systemic therapy (2026-06-01) is "
               "stable disease")
     assert view_of(engine_name, "response-no-therapy", fact).undetermined_because.startswith(
-        "no dated systemic therapy was given")
+        "no dated systemic therapy for metastatic disease (started on or after the metastatic "
+        "diagnosis) was given")
+    before = view_of(engine_name, "response-before-metastatic-therapy", fact)
+    assert (before.value, before.undetermined_because, before.sources) == (
+        None, "the response assessments are dated on or before the start of systemic therapy "
+              "for metastatic disease (2026-11-25): they show no response to it",
+        {ex("rbm-good")})
     assert value_of(engine_name, "response-from-status", "tumour-response-documented") == TRUE
     assert sources_of(engine_name, "response-from-status", "tumour-response-documented") == \
         {"rfs-baseline", "rfs-improved"}
     assert "tumour-response-documented" not in facts_of(engine_name, "za-doses-counted")
+
+
+@engines
+def test_given_in_metastatic_setting(engine_name: str) -> None:
+    fact = "given-in-metastatic-setting"
+    values = {str(v.record_item).removeprefix(EX): v.value
+              for v in views_of(engine_name, "metastatic-setting", fact)}
+    # adjuvant, ended before the diagnosis (the regional nodes of 2019 do not date it);
+    # ongoing; completed after it; stopped; undated; planned (starts after the evaluation)
+    assert values == {"ms-trastuzumab": FALSE, "ms-tamoxifen": TRUE, "ms-letrozole": TRUE,
+                      "ms-docetaxel": FALSE, "ms-capecitabine": None, "ms-fulvestrant": TRUE}
+    undated = view_of(engine_name, "metastatic-setting", fact, "ms-capecitabine")
+    assert undated.undetermined_because == (
+        "the item has no date: whether it was given since the metastatic diagnosis cannot "
+        "be told")
+    # The diagnosis is a source when the value compares dates with it.
+    adjuvant = view_of(engine_name, "metastatic-setting", fact, "ms-trastuzumab")
+    assert adjuvant.sources == {ex("ms-trastuzumab"), ex("ms-bone")}
+    unplaced = view_of(engine_name, "metastatic-setting-undated", fact, "msu-paclitaxel")
+    assert (unplaced.value, unplaced.undetermined_because) == (
+        None, "no dated metastatic diagnosis (a distant metastasis recorded present, or a "
+              "primary staged IV, with its date) places the item before or after it")
+
+
+@engines
+def test_decision_context_counts_records_since_the_metastatic_diagnosis(
+        engine_name: str) -> None:
+    engaged, board = "patient-engaged-in-local-therapy-decision", \
+        "multidisciplinary-discussion-documented"
+    # 2019 records, before the diagnosis: none counts (silence: absent).
+    assert {engaged, board}.isdisjoint(facts_of(engine_name, "decision-before-metastasis"))
+    assert value_of(engine_name, "decision-after-metastasis", engaged) == TRUE
+    assert sources_of(engine_name, "decision-after-metastasis", engaged) == {"dam-engaged"}
+    assert value_of(engine_name, "decision-after-metastasis", board) == TRUE
+    assert sources_of(engine_name, "decision-after-metastasis", board) == {"dam-board"}
+    for fact, kind in ((engaged, "the latest engagement record has"),
+                       (board, "the multidisciplinary discussion held has")):
+        view = view_of(engine_name, "decision-undated", fact)
+        assert (view.value, view.undetermined_because) == (
+            None, f"{kind} no date: whether it comes after the metastatic diagnosis "
+                  "(2026-03-01) cannot be told")
 
 
 @engines
