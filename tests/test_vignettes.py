@@ -322,6 +322,28 @@ def test_vignette(name: str) -> None:
                     + f"\nderived fact values:\n  {derived}")
 
 
+def test_a_criterion_under_a_none_of_group_is_named_where_it_decides() -> None:
+    """AVOID-6 applies on a documented poor response through "no good response" (a none-of
+    group): the because lines and the facts used name the response, false there being what
+    holds, as a clinician checking the flag needs it."""
+    (result,) = single_derivation("local-control-surgery-poor-response").patients
+    (avoid,) = [o for o in result.recommendations if o.key == "AVOID-6"]
+    assert avoid.status == "applies"
+    assert "response-to-systemic-therapy" in avoid.basis_facts
+    assert any(line.startswith("good response to initial systemic therapy: no "
+                               "(response-to-systemic-therapy = poor") for line in avoid.because)
+    (flag,) = [c for c in result.contraindicated if c.key == "AVOID-6"]
+    assert any("response-to-systemic-therapy = poor" in line for line in flag.because)
+
+
+def test_criterion_polarities_flip_under_each_none_of_group() -> None:
+    from guidelinekg.basis import criterion_polarities
+
+    members = {"all": ["a", "none"], "none": ["b", "inner"], "inner": ["c"]}
+    found = criterion_polarities([("s", "all")], members, none_of={"none", "inner"})
+    assert found == {"s": {("a", False), ("b", True), ("c", False)}}
+
+
 @cache
 def cohort_summaries(engine: str, names: tuple[str, ...]) -> dict[str, dict]:
     """Per-patient summaries of one derivation over the named vignettes as one graph."""

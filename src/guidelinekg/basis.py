@@ -25,25 +25,50 @@ TRUE, FALSE = Decimal(1), Decimal(0)
 
 @dataclass(frozen=True)
 class BasisCriterion:
-    """One fact criterion under a statement (or population, or check): what a line names."""
+    """One fact criterion under a statement (or population, or check): what a line names.
+    ``negated``: reached through an odd number of none-of groups, so that it is its being
+    false that makes the statement apply (no good response, for AVOID-6)."""
 
     criterion: str
     label: str
     fact: str  # the fact's IRI
     fact_key: str  # its skos:notation
+    negated: bool = False
 
 
-def basis_criteria(rows: Iterable[dict]) -> dict[str, list[BasisCriterion]]:
+def basis_criteria(rows: Iterable[dict], negations: dict[str, set[tuple[str, bool]]]
+                   ) -> dict[str, list[BasisCriterion]]:
     """Statement (or guideline, or check) IRI -> its fact criteria, in the order of their
-    IRIs, each once (its first label and fact key in the query's order)."""
-    found: dict[str, dict[str, BasisCriterion]] = defaultdict(dict)
+    IRIs, each once for each way it is reached (``negations``: :func:`criterion_polarities`;
+    its first label and fact key in the query's order)."""
+    found: dict[str, dict[tuple[str, bool], BasisCriterion]] = defaultdict(dict)
     for row in rows:
-        criterion = str(row["criterion"])
-        found[str(row["recommendation"])].setdefault(criterion, BasisCriterion(
-            criterion=criterion, label=str(row["criterionLabel"]), fact=str(row["fact"]),
-            fact_key=str(row["factKey"])))
-    return {node: sorted(criteria.values(), key=lambda c: c.criterion)
+        node, criterion = str(row["recommendation"]), str(row["criterion"])
+        for negated in sorted({n for c, n in negations.get(node, ()) if c == criterion}
+                              or {False}):
+            found[node].setdefault((criterion, negated), BasisCriterion(
+                criterion=criterion, label=str(row["criterionLabel"]), fact=str(row["fact"]),
+                fact_key=str(row["factKey"]), negated=negated))
+    return {node: sorted(criteria.values(), key=lambda c: (c.criterion, c.negated))
             for node, criteria in found.items()}
+
+
+def criterion_polarities(roots: Iterable[tuple[str, str]], members: dict[str, list[str]],
+                         none_of: set[str]) -> dict[str, set[tuple[str, bool]]]:
+    """Holder (statement, guideline, check) -> the (criterion, negated) pairs under its
+    criteria root(s) (``roots``: (holder, root) pairs; ``members``: each group's members;
+    ``none_of``: the none-of groups). The tree has no cycle (criteria_levels refuses one)."""
+    found: dict[str, set[tuple[str, bool]]] = defaultdict(set)
+    for holder, root in roots:
+        pending = [(root, False)]
+        while pending:
+            node, negated = pending.pop()
+            if node not in members:
+                found[holder].add((node, negated))
+                continue
+            flipped = negated != (node in none_of)
+            pending.extend((member, flipped) for member in members[node])
+    return found
 
 
 @dataclass
@@ -78,9 +103,10 @@ class Basis:
 
     def _chosen(self, pair: tuple[str, str], truths: tuple[Decimal, ...]
                 ) -> list[BasisCriterion]:
-        # A criterion without a truth for the patient (None) is in no chosen set.
+        # A criterion without a truth for the patient (None) is in no chosen set; under a
+        # none-of group its truth counts the other way (false there is what holds).
         return [c for c in self.criteria.get(pair[1], ())
-                if self.truths.get((pair[0], c.criterion)) in truths]
+                if _counted(self.truths.get((pair[0], c.criterion)), c.negated) in truths]
 
     def _line(self, patient: str, criterion: BasisCriterion) -> str:
         truth = self.truths[(patient, criterion.criterion)]
@@ -99,3 +125,10 @@ class Basis:
 
     def facts(self, pair: tuple[str, str], *truths: Decimal) -> list[str]:
         return sorted({c.fact_key for c in self._chosen(pair, truths)})
+
+
+def _counted(truth: Decimal | None, negated: bool) -> Decimal | None:
+    """A criterion's truth as it counts for its statement: flipped under a none-of group."""
+    if truth is None or not negated:
+        return truth
+    return {TRUE: FALSE, FALSE: TRUE}.get(truth, truth)

@@ -43,7 +43,14 @@ from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, SKOS
 from rdflib.term import Node
 
-from guidelinekg.basis import FALSE, TRUE, Basis, BasisCriterion, basis_criteria
+from guidelinekg.basis import (
+    FALSE,
+    TRUE,
+    Basis,
+    BasisCriterion,
+    basis_criteria,
+    criterion_polarities,
+)
 from guidelinekg.dose_checks import dose_checks
 from guidelinekg.loading import shared_guideline_graph
 from guidelinekg.namespaces import GKG
@@ -122,7 +129,8 @@ def _built_guideline(engine_name: EngineName) -> _BuiltGuideline:
             snapshot=engine.snapshot(), depth=depth, statements=read_statements(engine),
             class_labels={str(row["class"]): str(row["label"])
                           for row in _select(engine, "derive/class-labels")},
-            basis_criteria=basis_criteria(_select(engine, "derive/basis-criteria-labels")))
+            basis_criteria=basis_criteria(_select(engine, "derive/basis-criteria-labels"),
+                                          _criterion_polarities(engine)))
     return built[engine_name]
 
 
@@ -210,6 +218,18 @@ def add_criteria_levels(engine: SparqlEngine) -> int:
     engine.add((group, GKG.evaluationLevel, Literal(level)) for group, level in levels.items())
     engine.add((group, GKG.memberCount, Literal(len(found))) for group, found in members.items())
     return max(levels.values(), default=0)
+
+
+def _criterion_polarities(engine: SparqlEngine) -> dict[str, set[tuple[str, bool]]]:
+    """Each statement's, population's and check's fact criteria, each with whether it is
+    reached through a none-of group (basis.criterion_polarities)."""
+    members = {str(group): [str(m) for m in found]
+               for group, found in _group_members(engine).items()}
+    none_of = {str(row["group"]) for row in _select(engine, "derive/criteria-groups")
+               if row.get("kind") == GKG.NoneOf}
+    roots = [(str(row["holder"]), str(row["root"]))
+             for row in _select(engine, "derive/basis-roots")]
+    return criterion_polarities(roots, members, none_of)
 
 
 def _group_members(engine: SparqlEngine) -> dict[Node, list[Node]]:
