@@ -336,6 +336,16 @@ def test_a_criterion_under_a_none_of_group_is_named_where_it_decides() -> None:
     assert any("response-to-systemic-therapy = poor" in line for line in flag.because)
 
 
+@pytest.mark.parametrize("name", VIGNETTES)
+def test_every_decided_status_says_why(name: str) -> None:
+    """A clinician checks each status against its basis: none is given without a line, not
+    even a statement for every patient (GOAL-1 to GOAL-4 name the population)."""
+    (result,) = single_derivation(name).patients
+    silent = [o.key for o in result.recommendations
+              if o.status in ("applies", "does-not-apply") and not o.because]
+    assert silent == []
+
+
 def test_criterion_polarities_flip_under_each_none_of_group() -> None:
     from guidelinekg.basis import criterion_polarities
 

@@ -371,6 +371,9 @@ def _outcome(row: dict, info: StatementInfo, population: PopulationVerdict, basi
         facts = basis.facts((patient_iri, population.guideline), FALSE)
     elif status == "applies":
         because, facts = basis.lines(pair, TRUE), basis.facts(pair, TRUE)
+        if not because:  # a statement for every patient the guideline speaks for
+            because = [f"applies to every patient of the guideline's population "
+                       f"({population.population})"]
     elif status == "does-not-apply":
         because, facts = basis.lines(pair, FALSE), basis.facts(pair, FALSE)
     else:
