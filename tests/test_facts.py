@@ -856,6 +856,10 @@ def test_decision_context_counts_records_since_the_metastatic_diagnosis(
     assert sources_of(engine_name, "decision-after-metastasis", engaged) == {"dam-engaged"}
     assert value_of(engine_name, "decision-after-metastasis", board) == TRUE
     assert sources_of(engine_name, "decision-after-metastasis", board) == {"dam-board"}
+    # The ablation's discussion must come after the diagnosis too (OLIGO-1).
+    assert value_of(engine_name, "ablation-after-old-board",
+                    "local-ablative-therapy-without-multidisciplinary-discussion",
+                    "aob-ablation") == TRUE
     for fact, kind in ((engaged, "the latest engagement record has"),
                        (board, "the multidisciplinary discussion held has")):
         view = view_of(engine_name, "decision-undated", fact)
