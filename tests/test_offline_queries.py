@@ -15,7 +15,12 @@ from pathlib import Path
 import pytest
 
 from counting_listener import CountingListener
-from guidelinekg.query_text import QueryError, refuse_remote_access, remote_access
+from guidelinekg.query_text import (
+    QueryError,
+    prepare_query,
+    refuse_remote_access,
+    remote_access,
+)
 from guidelinekg.sparql import bundled_queries, make_engine, query_form
 
 
@@ -129,6 +134,65 @@ def test_a_codepoint_escape_cannot_hide_a_service_from_the_check(
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert "codepoint escapes" in done.stderr and "Traceback" not in done.stderr
     assert listener.accepted == 0
+
+
+def test_a_lone_carriage_return_cannot_hide_a_service_from_the_check(
+        listener: CountingListener, tmp_path: Path) -> None:
+    """pyoxigraph ends a comment at a carriage return, as the SPARQL grammar does; rdflib's
+    comment runs to the line feed. "# note<CR> SERVICE ..." was a comment to the check and a
+    call to the engine: refused, on the API, both engines and the command line."""
+    here = f"http://127.0.0.1:{listener.port}/sparql"
+    text = f"SELECT * WHERE {{ # note\r SERVICE <{here}> {{ ?s ?p ?o }}\n}}"
+    for check in (refuse_remote_access, prepare_query, query_form,
+                  make_engine("oxigraph").select, make_engine("rdflib").select):
+        with pytest.raises(QueryError, match="carriage return not followed by a line feed"):
+            check(text)
+    path = tmp_path / "carriage-return.rq"
+    path.write_bytes(text.encode())
+    done = subprocess.run([sys.executable, "-m", "guidelinekg.cli", "query", "--file",
+                           str(path)], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    # (the command reads the file with universal newlines: the CR ends the comment for both,
+    # and the SERVICE is seen)
+    assert "SERVICE is not allowed" in done.stderr and "Traceback" not in done.stderr
+    assert listener.accepted == 0
+    # CRLF line ends are read alike by both, and accepted.
+    assert make_engine("oxigraph").select("SELECT ?x WHERE { # note\r\n BIND(1 AS ?x) }")
+
+
+def test_a_librarys_query_is_checked_as_a_users_is(
+        listener: CountingListener, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the project's own queries (checked offline by this suite) skip the check: a query
+    of a GUIDELINEKG_LIBRARY folder is parsed and refused like any other."""
+    from guidelinekg.sparql import load_query
+
+    folder = tmp_path / "library" / "domains" / "leaky" / "queries"
+    folder.mkdir(parents=True)
+    (folder / "leak.rq").write_text(
+        f"SELECT * WHERE {{ SERVICE <http://127.0.0.1:{listener.port}/x> {{ ?s ?p ?o }} }}\n",
+        encoding="utf-8")
+    monkeypatch.setenv("GUIDELINEKG_LIBRARY", str(tmp_path / "library"))
+    text = load_query("leak").text
+    with pytest.raises(QueryError, match="SERVICE is not allowed"):
+        make_engine("oxigraph").select(text)
+    assert listener.accepted == 0
+
+
+def test_a_long_list_is_refused_before_the_parse_lock_is_taken() -> None:
+    """A 12 KB query of 4,000 objects held rdflib's parse lock for 53 s before its refusal
+    (the bounds were checked after the parse), stalling every other query: the bounds come
+    first, and a list is bounded too (its translation takes the square of its length)."""
+    import time
+
+    from guidelinekg.query_text import MAX_QUERY_LIST
+
+    for text in ("ASK { ?s ?p " + ",".join(["?o"] * 4_000) + " }",
+                 "ASK { ?s " + ";".join(f"?p{i} ?o" for i in range(MAX_QUERY_LIST + 2)) + " }"):
+        started = time.monotonic()
+        with pytest.raises(QueryError, match="more than"):
+            prepare_query(text)
+        assert time.monotonic() - started < 5
+    prepare_query("ASK { ?s ?p " + ",".join(["?o"] * MAX_QUERY_LIST) + " }")
 
 
 @pytest.mark.parametrize(("text", "refusal"), [

@@ -581,6 +581,19 @@ def test_service_is_refused_before_anything_connects(
     assert listener.accepted == 1
 
 
+def test_a_carriage_return_cannot_hide_a_service(server: ServerProcess,
+                                                listener: CountingListener) -> None:
+    """A comment ended by a lone CR hid a SERVICE from the check (which read it to the line
+    feed) while the engine called it and returned what it answered (server-side request
+    forgery): refused, on GET, form POST and direct POST."""
+    query = (f"SELECT * WHERE {{ # note\r SERVICE <http://127.0.0.1:{listener.port}/x> "
+             "{ ?s ?p ?o }\n}")
+    for status, _, body in _three_ways(server, query):
+        assert status == 400 and b"carriage return" in body, body
+    time.sleep(0.3)
+    assert listener.accepted == 0
+
+
 @pytest.mark.parametrize("clause", ["FROM", "FROM NAMED"])
 def test_from_is_refused_with_a_message(server: ServerProcess, listener: CountingListener,
                                         clause: str) -> None:

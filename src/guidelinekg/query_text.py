@@ -35,7 +35,7 @@ from rdflib.plugins.sparql.sparql import Query
 
 from guidelinekg.loading import PREFIXES
 from guidelinekg.namespaces import GSH, PSH
-from guidelinekg.resources import query_roots
+from guidelinekg.resources import query_roots, resource_root
 
 
 class QueryError(Exception):
@@ -188,7 +188,10 @@ def prepare_query(text: str, where: str = "query") -> str:
     and does not declare (its own declaration wins), then :func:`refuse_remote_access`. A
     prefix neither declared nor the project's, and an update (:class:`UpdateRefused`), are
     named as such."""
-    inspection = _Inspection() if text in _bundled_texts() else _inspect(text)
+    bundled = text in _bundled_texts()
+    if not bundled:  # the bounds first: the parse holds a lock every query waits on
+        refuse_unparsable_alike(text, where)
+    inspection = _Inspection() if bundled else _inspect(text)
     if inspection.undeclared:
         known = query_prefixes()
         unknown = [prefix for prefix in inspection.undeclared if prefix not in known]
@@ -202,7 +205,10 @@ def prepare_query(text: str, where: str = "query") -> str:
 
 
 def _bundled_texts() -> frozenset[str]:
-    return _texts_under(query_roots())
+    """The texts of the project's own queries, which the test suite checks offline. Not a
+    library's (GUIDELINEKG_LIBRARY): those are checked as a user's query is."""
+    own = resource_root()
+    return _texts_under(tuple(root for root in query_roots() if root.is_relative_to(own)))
 
 
 @cache
@@ -228,9 +234,32 @@ def refuse_remote_access(text: str, where: str = "query") -> None:
     """
     if text in _bundled_texts():
         return
+    refuse_unparsable_alike(text, where)
+    _refuse(_inspect(text), where)
+
+
+def refuse_unparsable_alike(text: str, where: str = "query") -> None:
+    """What is refused before a parser reads the text: a query too large to parse in
+    bounded time (:func:`refuse_oversized`), and what the check's parser and the engine's
+    would read differently (:func:`refuse_codepoint_escapes`,
+    :func:`refuse_lone_carriage_returns`)."""
     refuse_oversized(text, where)
     refuse_codepoint_escapes(text, where)
-    _refuse(_inspect(text), where)
+    refuse_lone_carriage_returns(text, where)
+
+
+# A carriage return not followed by a line feed. The SPARQL grammar, and pyoxigraph, end a
+# comment at it; rdflib's comment runs on to the line feed. "# note<CR> SERVICE <...>" was a
+# comment to the check and a SERVICE call to the engine: refused. (CRLF line ends are read
+# alike: the comment ends at the pair for both.)
+_LONE_CARRIAGE_RETURN = re.compile(r"\r(?!\n)")
+
+
+def refuse_lone_carriage_returns(text: str, where: str = "query") -> None:
+    if _LONE_CARRIAGE_RETURN.search(text):
+        raise QueryError(f"{where}: a carriage return not followed by a line feed is not "
+                         "accepted in a query: end lines with LF or CRLF (the offline check "
+                         "and the engine would read the line's end differently)")
 
 
 # Bounds on a query's size, checked before any parser reads it: rdflib's parser takes about a
@@ -239,18 +268,33 @@ def refuse_remote_access(text: str, where: str = "query") -> None:
 # chained operators. The largest bundled query has about 5,400 tokens and a depth under 20.
 MAX_QUERY_TOKENS = 10_000
 MAX_QUERY_NESTING = 200
+# rdflib's translation of an object or predicate list takes time in the square of its
+# length (1,000 objects: four seconds, 3,300: half a minute, holding that lock): the longest
+# run of commas and semicolons (a list: one not broken by a bracket or a statement's end) is
+# bounded too.
+MAX_QUERY_LIST = 200
+_LIST_MARK = re.compile(r"[,;(){}]|\.(?=\s|$)")
 _TOKEN = re.compile(r"[A-Za-z0-9_]+|[^\sA-Za-z0-9_]")
 _BRACKET = re.compile(r"[(){}\[\]]")
 
 
 def refuse_oversized(text: str, where: str = "query") -> None:
-    """Raise QueryError for a query over :data:`MAX_QUERY_TOKENS` tokens or nesting brackets
-    deeper than :data:`MAX_QUERY_NESTING` (brackets in strings count too: a refusal, never
-    a pass, can come of it)."""
+    """Raise QueryError for a query over :data:`MAX_QUERY_TOKENS` tokens, with a list longer
+    than :data:`MAX_QUERY_LIST` items, or nesting brackets deeper than
+    :data:`MAX_QUERY_NESTING` (those in strings count too: a refusal, never a pass, can
+    come of it)."""
     tokens = sum(1 for _ in itertools.islice(_TOKEN.finditer(text), MAX_QUERY_TOKENS + 1))
     if tokens > MAX_QUERY_TOKENS:
         raise QueryError(f"{where}: the query has more than {MAX_QUERY_TOKENS:,} tokens, the "
                          "most a query may have (every query is parsed before it runs)")
+    run = 0
+    for mark in _LIST_MARK.finditer(text):
+        run = run + 1 if mark[0] in ",;" else 0
+        if run > MAX_QUERY_LIST:
+            raise QueryError(f"{where}: the query has a list of more than {MAX_QUERY_LIST + 1} "
+                             "items (objects or predicates of one subject, or values in "
+                             "brackets), the most a query may have: every query is parsed "
+                             "before it runs, and the parser takes minutes over long lists")
     depth = 0
     for bracket in _BRACKET.finditer(text):
         depth += 1 if bracket[0] in "({[" else -1

@@ -40,6 +40,7 @@ from guidelinekg.query_text import (
     offline_refusal,
     prepared_query,
     refuse_codepoint_escapes,
+    refuse_lone_carriage_returns,
     refuse_remote_access,
     remote_access,
 )
@@ -471,7 +472,9 @@ class RdflibEngine(SparqlEngine):
         return engine
 
     def _run(self, text: str, bindings: Mapping[str, Node] | None):
-        refuse_codepoint_escapes(text)  # as on the other engine, though rdflib reads its own
+        # As on the other engine, though rdflib reads its own reading of both alike.
+        refuse_codepoint_escapes(text)
+        refuse_lone_carriage_returns(text)
         try:
             query = _prepared_rdflib_query(text)
         except Exception as error:  # rdflib raises pyparsing's ParseException and others
