@@ -1112,3 +1112,32 @@ def test_a_store_timeout_out_of_range_is_refused_before_anything_is_sent(
     assert capsys.readouterr().err == (
         f"guidelinekg {command}: error: --timeout must be a number of seconds above 0 and at "
         "most 86400 (a day)\n")
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_not_followed_and_the_credentials_go_nowhere_else(
+        recorder, monkeypatch, capsys, status):
+    """urllib follows a redirect with every header it was given: the store's token went to
+    the host a 302 named (an attack campaign's finding). Queries now stop at a redirect."""
+    monkeypatch.setenv("GUIDELINEKG_STORE_TOKEN", "t0ken-value")
+    elsewhere = recorder.base
+
+    class Redirecting(_QuietHandler):
+        def do_POST(self) -> None:
+            self.send_response(status)
+            self.send_header("Location", f"{elsewhere}/stolen")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    redirecting = _LocalHttpServer()
+    redirecting.serve(Redirecting)
+    try:
+        code, out, err = run_cli(["query", "evidence-sources", "--endpoint",
+                                  redirecting.base], capsys)
+    finally:
+        redirecting.close()
+    assert (code, out) == (4, "")
+    assert f"the SPARQL store at {redirecting.base}/query answered with a redirect (HTTP " \
+           f"{status}, redirect to {elsewhere}/stolen): not followed" in err
+    assert recorder.requests == []
+    assert "t0ken-value" not in err

@@ -27,16 +27,19 @@ import re
 import socket
 import time
 import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from email.message import Message
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import IO, NoReturn, TypeVar
 from urllib.parse import quote, urlsplit
 
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 from SPARQLWrapper import CONSTRUCT, JSON, POST, SELECT, TURTLE, URLENCODED, SPARQLWrapper
 from SPARQLWrapper import SPARQLExceptions as wrapper_errors
+from SPARQLWrapper import Wrapper as wrapper_module
 
 from guidelinekg.loading import MAX_FILE_BYTES, RDF_FORMATS, InputError, parse_rdf_bytes
 from guidelinekg.query_text import QueryError, refuse_remote_access
@@ -312,6 +315,20 @@ def _excerpt(body: bytes) -> str:
     return text[:BODY_EXCERPT] + ("..." if len(text) > BODY_EXCERPT else "") or "(empty)"
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A store's redirect is not followed: urllib would send the Authorization header (the
+    store's credentials) to wherever it points, another host included."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int,
+                         msg: str, headers: Message, newurl: str) -> None:
+        raise urllib.error.HTTPError(req.full_url, code, f"redirect to {newurl}", headers, fp)
+
+
+# SPARQLWrapper opens its requests with this module-level name (urllib's urlopen, which
+# follows redirects): this project's queries to a store go through an opener that does not.
+wrapper_module.urlopener = urllib.request.build_opener(_NoRedirects).open  # type: ignore[assignment]
+
+
 def _refused(url: str, status: int, body: bytes) -> StoreError:
     reason = http.client.responses.get(status, "")
     message = (f"the SPARQL store at {url} refused the request: HTTP {status} {reason}: "
@@ -414,6 +431,11 @@ class StoreClient:
             response = wrapper.query().response
             return response.headers.get("Content-Type", ""), _read_body(response, url)
         except urllib.error.HTTPError as error:
+            if 300 <= error.code < 400:
+                raise StoreError(f"the SPARQL store at {url} answered with a redirect (HTTP "
+                                 f"{error.code}, {error.msg}): not followed, so that its "
+                                 "credentials go nowhere else; give the store's own URL",
+                                 error.code) from None
             body = error.read()
             if error.code in TRANSIENT_STATUSES:
                 raise _Transient(f"HTTP {error.code}: {_excerpt(body)}", unsent=False) from None
