@@ -8,6 +8,7 @@ the facts a clinician reads in them; bad input gets a clear message and exit cod
 from __future__ import annotations
 
 import json
+import re
 from datetime import date as calendar_date
 from functools import cache
 from pathlib import Path
@@ -417,16 +418,12 @@ def test_conditions_and_observations_are_read_with_their_statuses():
     assert ignored["lesions-no-value"] == [
         "no value (dataAbsentReason http://terminology.hl7.org/CodeSystem/data-absent-reason "
         "not-performed)"]
-    assert ignored["modified"] == [
-        "it carries a modifierExtension the importer does not understand "
-        "(http://example.org/fhir/StructureDefinition/refuted-by-review): it may change its "
-        "meaning"]
     assert ignored["other-patient"] == [
         f"its subject Patient/someone-else is not a patient of this input (its file holds "
         f"{result.patient})"]
     assert ignored["oncologist"] == [
         "resource type Practitioner is not imported (no patient fact uses it)"]
-    for rid in ("primary-entered-in-error", "lung-provisional", "modified",
+    for rid in ("primary-entered-in-error", "lung-provisional",
                 "her2-entered-in-error", "er-preliminary", "other-patient", "oncologist"):
         assert result.items_from(ref[rid]) == []
 
@@ -1970,8 +1967,9 @@ def test_an_absolute_reference_still_resolves_in_a_bundle_without_fullurls():
 
 def test_a_modifier_extension_anywhere_in_a_resource_is_never_read_past():
     """A modifierExtension inside an element (a Dosage, a primitive's _status) may change
-    what the resource means as much as one at its root: the resource is ignored, with the
-    element and the extension named; on a Patient, the record cannot be read at all."""
+    what the resource means as much as one at its root, and the resource cannot be left out
+    either (an ordered denosumab not read was a BMA-1 care gap to start one): the record is
+    refused, the element and the extension named, as it is for one on the Patient."""
     hold = {"url": "http://example.org/on-hold"}
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
         {"fullUrl": "urn:uuid:p", "resource": {"resourceType": "Patient", "id": "p"}},
@@ -1982,12 +1980,12 @@ def test_a_modifier_extension_anywhere_in_a_resource_is_never_read_past():
             "subject": {"reference": "urn:uuid:p"},
             "dosageInstruction": [{"modifierExtension": [hold], "text": "120 mg"}]}},
     ]}
-    result = import_fhir_json(bundle, "modifiers.json")
-    assert not set(result.graph.subjects(GKG.subject, result.patient))
-    assert report_lines(result, "urn:uuid:d", "ignored") == [
-        "it carries a modifierExtension the importer does not understand (_status: "
-        "http://example.org/on-hold, dosageInstruction[0]: http://example.org/on-hold): it "
-        "may change its meaning"]
+    with pytest.raises(InputError, match=re.escape(
+            "the MedicationRequest carries a modifierExtension the importer does not "
+            "understand (_status: http://example.org/on-hold, dosageInstruction[0]: "
+            "http://example.org/on-hold): it may change what the resource means, and left out "
+            "the resource would be read as absent, so the record cannot be read")):
+        import_fhir_json(bundle, "modifiers.json")
     bundle["entry"][0]["resource"]["name"] = [{"modifierExtension": [hold], "family": "X"}]
     with pytest.raises(InputError, match="the Patient carries a modifierExtension the "
                                          r"importer does not understand \(name\[0\]: "):
@@ -2011,3 +2009,26 @@ def test_a_unit_code_without_a_system_is_read_as_ucum_with_a_note():
     assert set(result.graph.objects(None, GKG.doseUnit)) == {Literal("mg")}
     assert "unit code 'mg' has no system: read as a UCUM code" in report_lines(
         result, "urn:uuid:d", "note")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('{"resourceType": "Patient", "id": "p", "birthDate": "1962-03-14", '
+     '"birthDate": "2020-01-01"}',
+     'the key "birthDate" is given twice in one object: which value holds is not known'),
+    ('{"resourceType": "Patient", "id": "p", "multipleBirthInteger": ' + "9" * 5_000 + "}",
+     "is out of range (more than 100 digits)"),
+])
+def test_a_key_given_twice_or_a_number_of_thousands_of_digits_is_refused(
+        text: str, message: str, tmp_path, capsys) -> None:
+    """JSON readers keep the last of two values of one key, silently (a second birthDate
+    replaced the first); Python refuses integers of over 4,300 digits with a message about
+    its own settings. Both are refused, as the file's fault, in Bundles and in NDJSON."""
+    from guidelinekg.bulk_data import Unreadable, read_line
+    from guidelinekg.cli import main
+
+    path = tmp_path / "record.json"
+    path.write_text(text, encoding="utf-8")
+    assert main(["validate", str(path)]) == 2
+    assert message in capsys.readouterr().err
+    line = read_line(text, "Patient.ndjson")
+    assert isinstance(line, Unreadable) and message in line.because

@@ -34,6 +34,7 @@ from rdflib.namespace import RDF
 
 from guidelinekg import console
 from guidelinekg import oxigraph as ox
+from guidelinekg.fhir_import.datatypes import bounded_integer
 from guidelinekg.loading import (
     RDF_FORMATS,
     InputError,
@@ -155,7 +156,7 @@ def input_files(paths: Iterable[Path | str], json_only: bool = False,
 
 def _json_document(data: bytes, path: Path) -> object:
     try:
-        return json.loads(data.decode("utf-8-sig"))
+        return json.loads(data.decode("utf-8-sig"), parse_int=bounded_integer)
     except UnicodeDecodeError as error:
         raise InputError(path, f"not UTF-8 text, so not JSON ({error.reason})") from None
     except RecursionError:

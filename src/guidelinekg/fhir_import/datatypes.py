@@ -77,10 +77,37 @@ def _bounded_decimal(text: str) -> Decimal:
     return value
 
 
+def bounded_integer(text: str) -> int:
+    """An integer of the JSON; one of more than MAX_DECIMAL_EXPONENT digits is refused (no
+    clinical value has them, and Python refuses to read 4,300)."""
+    if len(text.lstrip("-")) > MAX_DECIMAL_EXPONENT:
+        raise ValueError(f"the number {text[:21]}... is out of range (more than "
+                         f"{MAX_DECIMAL_EXPONENT} digits)")
+    return int(text)
+
+
+class DuplicateKeyError(ValueError):
+    """An object of the JSON names a key twice."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's members; a key given twice is refused, not read as its last value (a
+    second birthDate silently replaced the first)."""
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise DuplicateKeyError(f"the key {json.dumps(key)} is given twice in one object: "
+                                    "which value holds is not known")
+        found[key] = value
+    return found
+
+
 def parse_json_text(text: str, source: Path | str) -> Any:
     try:
-        document = json.loads(text, parse_float=_bounded_decimal,
-                              parse_constant=_refuse_constant)
+        document = json.loads(text, parse_float=_bounded_decimal, parse_int=bounded_integer,
+                              parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
+    except DuplicateKeyError as error:
+        raise InputError(source, str(error)) from None
     except (ValueError, RecursionError) as error:
         raise InputError(source, f"not valid JSON ({error})") from None
     if SURROGATE_IN_TEXT.search(text):

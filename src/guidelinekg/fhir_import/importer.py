@@ -78,9 +78,13 @@ class Importer(ConditionImport, ObservationImport, MedicationImport, ProcedureIm
                 ctx.ignore(f"resource type {entry.type} is not imported (no patient fact uses it)")
             return
         if modifiers:
-            ctx.ignore("it carries a modifierExtension the importer does not understand ("
-                       f"{modifiers}): it may change its meaning")
-            return
+            # Left out, the resource would be read as absent (a bone-modifying agent ordered
+            # but not read: a care gap to start one, AVOID-1): the record is refused, as a
+            # Bundle that is not the whole record is.
+            raise ctx.error(f"the {entry.type} carries a modifierExtension the importer does "
+                            f"not understand ({modifiers}): it may change what the resource "
+                            "means, and left out the resource would be read as absent, so the "
+                            "record cannot be read")
         if entry.order in self.attribution.ignored:
             ctx.ignore(self.attribution.ignored[entry.order])
             return
