@@ -27,7 +27,7 @@ TRUE, FALSE = Decimal(1), Decimal(0)
 class BasisCriterion:
     """One fact criterion under a statement (or population, or check): what a line names.
     ``negated``: reached through an odd number of none-of groups, so that it is its being
-    false that makes the statement apply (no good response, for AVOID-6)."""
+    false that makes the statement apply (a pitfall flagged for "no good response")."""
 
     criterion: str
     label: str

@@ -78,9 +78,9 @@ class Importer(ConditionImport, ObservationImport, MedicationImport, ProcedureIm
                 ctx.ignore(f"resource type {entry.type} is not imported (no patient fact uses it)")
             return
         if modifiers:
-            # Left out, the resource would be read as absent (a bone-modifying agent ordered
-            # but not read: a care gap to start one, AVOID-1): the record is refused, as a
-            # Bundle that is not the whole record is.
+            # Left out, the resource would be read as absent (a medicine ordered but not read:
+            # a care gap to start it, or a pitfall of its absence): the record is refused, as
+            # a Bundle that is not the whole record is.
             raise ctx.error(f"the {entry.type} carries a modifierExtension the importer does "
                             f"not understand ({modifiers}): it may change what the resource "
                             "means, and left out the resource would be read as absent, so the "
