@@ -14,6 +14,7 @@ with --spark the JVM is usually the largest).
     .venv/bin/python scripts/benchmark.py --sizes 1000 --naive 100  # the naive pipeline too
     .venv/bin/python scripts/benchmark.py --query-scaling 100 400   # the quadratic guard
     .venv/bin/python scripts/benchmark.py --one-patient             # one patient, warm
+    .venv/bin/python scripts/benchmark.py --record-scaling 150 300  # one long record
 
 The naive pipeline, for the ratio: the cohort in one rdflib graph, validated whole by
 pySHACL, derived with rdflib's SPARQL engine, in one process.
@@ -199,6 +200,49 @@ def one_patient(rounds: int = 7, calls: int = 5) -> None:
     print()
 
 
+def record_scaling(small: int, large: int) -> int:
+    """Validate and derive one patient whose record holds N findings of each of a few kinds
+    (a pain score, an ER result and a disease status a day for N days), at two sizes. A
+    long record is real (a pain score at every visit), and a check comparing each finding
+    with every other took minutes at a thousand: a time that grows more than three times as
+    fast as the record is flagged. 1 when one is."""
+    import guidelinekg
+
+    def record(size: int) -> Path:
+        path = Path(tempfile.mkdtemp(prefix="guidelinekg-long-record-")) / "record.ttl"
+        lines = ["@prefix gkg: <https://w3id.org/guidelinekg/ontology#> .",
+                 "@prefix code: <https://w3id.org/guidelinekg/code/> .",
+                 "@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .",
+                 "@prefix ex: <http://example.org/long-record/> .",
+                 'ex:patient a gkg:Patient ; gkg:birthDate "1960-01-01"^^xsd:date .']
+        first = date(2024, 1, 1).toordinal()
+        for day in range(size):
+            when = date.fromordinal(first + day).isoformat()
+            for kind, value in (("BonePainAssessment", "pain-mild"),
+                                ("EstrogenReceptorStatus", "positive"),
+                                ("DiseaseStatusObservation", "stable-disease")):
+                lines.append(f"ex:{kind}-{day} a gkg:{kind} ; gkg:subject ex:patient ; "
+                             f'gkg:valueCode code:{value} ; gkg:effectiveDate "{when}"^^xsd:date .')
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+    growth = large / small
+    timings = {}
+    for size in (small, large):
+        patients = guidelinekg.read_patients([record(size)])
+        guidelinekg.validate(patients)  # the shapes compiled
+        started = time.process_time()
+        guidelinekg.recommend(patients, as_of=date.fromisoformat(AS_OF))
+        timings[size] = time.process_time() - started
+    ratio = timings[large] / timings[small]
+    flagged = ratio > growth * 1.5
+    print(f"one record of {small} and {large} findings of each of 3 kinds: recommend "
+          f"(validation included) {timings[small]:.2f} s and {timings[large]:.2f} s of CPU, "
+          f"x{ratio:.1f} for a record x{growth:.0f}" + ("  <- grows faster than the record"
+                                                        if flagged else ""))
+    return int(flagged)
+
+
 def _rounds(call: Callable[[], object], rounds: int, calls: int) -> list[float]:
     """The mean milliseconds of ``calls`` calls, for each of ``rounds`` rounds, after
     ``calls`` calls to warm up (the guideline built, the shapes read)."""
@@ -290,6 +334,11 @@ def main() -> None:
     parser.add_argument("--query-scaling", type=int, nargs=2, default=None, metavar=("N", "M"),
                         help="only time every derivation query at N and at M patients and "
                              "flag those that grow faster than the cohort (exit 1 if any)")
+    parser.add_argument("--record-scaling", type=int, nargs=2, default=None,
+                        metavar=("N", "M"),
+                        help="only time one patient whose record holds N and then M findings "
+                             "of each of a few kinds, and flag a time that grows faster than "
+                             "the record (exit 1 if it does)")
     parser.add_argument("--one-patient", action="store_true",
                         help="only time one patient end to end in a warm process (the Python "
                              "API), on each valid example record")
@@ -303,6 +352,8 @@ def main() -> None:
         return
     if args.query_scaling:
         raise SystemExit(query_scaling(*args.query_scaling))
+    if args.record_scaling:
+        raise SystemExit(record_scaling(*args.record_scaling))
     benchmark(args.sizes, args.workers, args.naive, args.spark, args.validate_max, args.forms)
 
 
