@@ -169,3 +169,13 @@ def test_a_large_finite_double_is_read() -> None:
     assert datatype_problem(Literal("1.7E308", datatype=XSD.double)) is None
     assert datatype_problem(Literal("3.4E38", datatype=XSD.float)) is None
     assert datatype_problem(Literal("-1E-400", datatype=XSD.double)) is None  # underflow: 0
+
+
+def test_an_unknown_shacl_engine_setting_is_exit_2_not_a_bug(
+        monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv("GUIDELINEKG_SHACL_ENGINE", "oxigraph")
+    record = examples_dir() / "patients" / "hr-positive-her2-negative-bone-only.ttl"
+    assert cli.main(["validate", str(record)]) == 2
+    err = capsys.readouterr().err
+    assert err == ("guidelinekg validate: error: unknown SHACL engine 'oxigraph': one of fast, "
+                   "pyshacl\n")

@@ -2032,3 +2032,23 @@ def test_a_key_given_twice_or_a_number_of_thousands_of_digits_is_refused(
     assert message in capsys.readouterr().err
     line = read_line(text, "Patient.ndjson")
     assert isinstance(line, Unreadable) and message in line.because
+
+
+def test_the_report_written_beside_an_output_file_escapes_control_characters(
+        tmp_path, capsys) -> None:
+    """With -o, the report goes to standard output: a status holding escape sequences (clear
+    the screen, set the window title) is written as escapes there too, as on stderr."""
+    from guidelinekg.cli import main
+
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": "urn:uuid:p", "resource": {"resourceType": "Patient", "id": "p"}},
+        {"fullUrl": "urn:uuid:o", "resource": {
+            "resourceType": "Observation", "id": "o", "status": "fi\x1b[2J\x1b]0;owned\x07nal",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "85337-4"}]},
+            "subject": {"reference": "urn:uuid:p"}}}]}
+    path = tmp_path / "escapes.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    assert main(["import-fhir", str(path), "-o", str(tmp_path / "out.ttl")]) == 0
+    out = capsys.readouterr().out
+    assert "status fi\\x1b[2J\\x1b]0;owned\\x07nal" in out
+    assert "\x1b" not in out and "\x07" not in out

@@ -457,3 +457,20 @@ def test_a_byte_order_mark_is_dropped_once_only(tmp_path: Path) -> None:
     path.write_bytes(BOM + BOM + REFERENCE.read_bytes())
     with pytest.raises(InputError, match=r"two-marks\.ttl, line 1, column 1: not valid Turtle"):
         parse_rdf_file(path)
+
+
+def test_a_pipe_in_a_folder_is_named_and_not_read(tmp_path, capsys) -> None:
+    """Reading a FIFO nobody writes to never ends: a folder's pipe is skipped with a
+    warning, as a file of another kind is (given by name, it is read: a shell's <(...))."""
+    import os
+    import shutil
+
+    from guidelinekg.cli import main
+    from guidelinekg.resources import examples_dir
+
+    folder = tmp_path / "records"
+    folder.mkdir()
+    shutil.copy(examples_dir() / "patients" / "hr-positive-her2-negative-bone-only.ttl", folder)
+    os.mkfifo(folder / "pipe.ttl")
+    assert main(["validate", str(folder)]) == 0
+    assert f"{folder / 'pipe.ttl'}: not read: not a regular file" in capsys.readouterr().err

@@ -278,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: list[str]) -> int:
     from guidelinekg.loading import InputError
-    from guidelinekg.resources import LIBRARY_VARIABLE, LibraryError
+    from guidelinekg.resources import LIBRARY_VARIABLE, LibraryError, SettingError
     from guidelinekg.sparql import QueryError
     from guidelinekg.store import StoreError
 
@@ -294,7 +294,7 @@ def _main(argv: list[str]) -> int:
         os.environ[LIBRARY_VARIABLE] = os.pathsep.join(part for part in listed if part)
     try:
         return int(_module(args._module).run(args) or 0)
-    except (InputError, QueryError, LibraryError) as error:
+    except (InputError, QueryError, LibraryError, SettingError) as error:
         print(f"guidelinekg {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE_OR_INPUT_ERROR
     except StoreError as error:

@@ -102,10 +102,13 @@ def folder_files(folder: Path, suffixes: Iterable[str]) -> list[Path]:
     wanted = tuple(suffixes)
     found: list[Path] = []
     for candidate in sorted(folder.rglob("*")):
-        if not candidate.is_file() or any(part.startswith(".") for part in
-                                          candidate.relative_to(folder).parts):
+        if candidate.is_dir() or any(part.startswith(".") for part in
+                                     candidate.relative_to(folder).parts):
             continue
-        if candidate.suffix.lower() in wanted:
+        if not candidate.is_file():  # a FIFO, a socket: reading it may never end
+            console.warn(f"{candidate}: not read: not a regular file (a pipe or a socket "
+                         "found in a folder is not read; give it by name to read it)")
+        elif candidate.suffix.lower() in wanted:
             found.append(candidate)
         else:
             console.warn(f"{candidate}: not read: a {candidate.suffix or 'suffixless'} "
@@ -122,7 +125,7 @@ def given_files(path: Path, suffixes: Iterable[str], kinds: str) -> list[Path]:
         if not found:
             raise InputError(path, f"the folder holds no {kinds} file")
         return found
-    if path.exists():
+    if path.exists():  # a pipe given by name is read (a shell's <(...) is one)
         return [path]
     raise InputError(path, "no such file or folder")
 

@@ -74,6 +74,11 @@ class LibraryError(Exception):
     guideline folder without its content file, two modules of one name."""
 
 
+class SettingError(ValueError):
+    """A setting (an environment variable, an option) that names nothing this project knows:
+    the user's to correct (the command line's exit code 2), not a bug."""
+
+
 @dataclass(frozen=True)
 class Module:
     """One module of knowledge: the core, a domain or a guideline, and its folder."""

@@ -41,6 +41,7 @@ from rdflib.term import Node
 from guidelinekg import shacl_fast
 from guidelinekg.memo import BoundedMemo
 from guidelinekg.query_text import prepared_query
+from guidelinekg.resources import SettingError
 
 SEVERITY_ORDER = {"Violation": 0, "Warning": 1, "Info": 2}
 
@@ -63,7 +64,7 @@ ENGINE_VARIABLE = "GUIDELINEKG_SHACL_ENGINE"
 LOG = logging.getLogger(__name__)
 
 
-class ShaclEngineError(ValueError):
+class ShaclEngineError(SettingError):
     """An unknown engine, or shapes the engine asked for by name does not support."""
 
 

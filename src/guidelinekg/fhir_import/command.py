@@ -63,6 +63,7 @@ def write_import(output: Path | str | None, graph: Graph, report: str,
     # Written next to the file and moved into place: a write that fails leaves no part.
     with output_stream(output) as out:
         out.write(turtle)
-    sys.stdout.write(f"wrote {output}\n")
-    sys.stdout.write(report)
+    # The report quotes the record (codes, statuses): its control characters are written as
+    # escapes, as on standard error, so that a record cannot clear or retitle a terminal.
+    sys.stdout.write(console.terminal_text(f"wrote {output}\n{report}"))
     return 0
