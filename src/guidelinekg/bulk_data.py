@@ -15,7 +15,10 @@ an export and Bundles of the same patients give the same graph when the patients
 identifiers.
 
 Nothing is dropped silently: a clinical resource that names no patient, or a line that is
-not a JSON resource, is returned as a problem to report, never guessed onto a patient.
+not a JSON resource, is returned as a problem to report, never guessed onto a patient. A
+line that cannot be read (not JSON, not a resource, bytes that are not UTF-8) also refuses
+each patient it names (:func:`unreadable_owners`): derived without it, that patient's record
+would be read as whole.
 """
 
 from __future__ import annotations
