@@ -223,10 +223,10 @@ def add_criteria_levels(engine: SparqlEngine) -> int:
 def _criterion_polarities(engine: SparqlEngine) -> dict[str, set[tuple[str, bool]]]:
     """Each statement's, population's and check's fact criteria, each with whether it is
     reached through a none-of group (basis.criterion_polarities)."""
+    rows = _select(engine, "derive/criteria-groups")
     members = {str(group): [str(m) for m in found]
-               for group, found in _group_members(engine).items()}
-    none_of = {str(row["group"]) for row in _select(engine, "derive/criteria-groups")
-               if row.get("kind") == GKG.NoneOf}
+               for group, found in _members_of(rows).items()}
+    none_of = {str(row["group"]) for row in rows if row.get("kind") == GKG.NoneOf}
     roots = [(str(row["holder"]), str(row["root"]))
              for row in _select(engine, "derive/basis-roots")]
     return criterion_polarities(roots, members, none_of)
@@ -234,8 +234,13 @@ def _criterion_polarities(engine: SparqlEngine) -> dict[str, set[tuple[str, bool
 
 def _group_members(engine: SparqlEngine) -> dict[Node, list[Node]]:
     """Each criteria group's members, each once, in the order the query gives them."""
+    return _members_of(_select(engine, "derive/criteria-groups"))
+
+
+def _members_of(rows: Iterable[dict]) -> dict[Node, list[Node]]:
+    """Each group's members of the rows of derive/criteria-groups."""
     members: dict[Node, dict[Node, None]] = defaultdict(dict)
-    for row in engine.select(load_query("derive/criteria-groups").text):
+    for row in rows:
         members[row["group"]].update(dict.fromkeys([row["member"]] if "member" in row else []))
     return {group: list(found) for group, found in members.items()}
 
