@@ -345,14 +345,14 @@ class QueryWorker:
             target=_worker_main, args=(child, dataset, memory_bytes), daemon=True)
         self.process.start()
         child.close()
+        self.stop_lock = threading.Lock()
+        self.stopped = False
 
     def wait_ready(self, timeout: float) -> bool:
-        if self.connection.poll(timeout):
-            try:
-                return self.connection.recv()[0] == "ready"
-            except (EOFError, OSError):
-                return False
-        return False
+        try:
+            return self.connection.poll(timeout) and self.connection.recv()[0] == "ready"
+        except (EOFError, OSError):  # it died while starting, or was killed
+            return False
 
     def send(self, request: QueryRequest) -> bool:
         try:
@@ -382,9 +382,15 @@ class QueryWorker:
             self.process.kill()
 
     def stop(self) -> None:
-        self.kill()
-        self.process.join(5)
-        self.connection.close()
+        # Once only, whoever calls: two threads closing one pipe could close a descriptor
+        # number the process has since given to another file.
+        with self.stop_lock:
+            if self.stopped:
+                return
+            self.stopped = True
+            self.kill()
+            self.process.join(5)
+            self.connection.close()
 
 
 def _query_key(text: str) -> str:
@@ -423,6 +429,7 @@ class QueryPool:
         self.idle: queue.Queue[QueryWorker] = queue.Queue()
         self.long_slots = threading.BoundedSemaphore(limits.long_queries)
         self.all: set[QueryWorker] = set()
+        self.starting: set[QueryWorker] = set()
         self.known_long: OrderedDict[str, None] = OrderedDict()
         self.lock = threading.Lock()
         self.closed = False
@@ -448,31 +455,24 @@ class QueryPool:
         worker.kill()
         threading.Thread(target=self._replace, args=(worker,), daemon=True).start()
 
+    def _release(self, worker: QueryWorker) -> None:
+        """Stop the worker unless close() has taken it to stop itself."""
+        with self.lock:
+            owned = worker in self.all
+            self.all.discard(worker)
+        if owned:
+            worker.stop()
+
     def _replace(self, worker: QueryWorker) -> None:
         with self.lock:
-            self.all.discard(worker)
             spare, self.spare = self.spare, None
         # The spare takes over at once: a start takes about a second on a busy machine, a
         # second in which the quick lane would otherwise be one worker short.
         if spare is not None and not self.closed:
             self.idle.put(spare)
-        worker.stop()
-        if self.closed:
-            return
-        try:
-            fresh = self._start()
-        except Exception:
-            # The pool was closed while the replacement started (the server stopping just
-            # after a worker was killed): none is needed, and none is said to have failed.
-            if self.closed:
-                return
-            raise
-        if not fresh.wait_ready(START_TIMEOUT) or self.closed:
-            with self.lock:
-                self.all.discard(fresh)
-            fresh.stop()
-            if not self.closed:  # the pool is one worker short from now on: say so
-                print("a SPARQL worker process did not restart", file=sys.stderr, flush=True)
+        self._release(worker)
+        fresh = self._start_replacement()
+        if fresh is None:
             return
         with self.lock:
             kept_as_spare = self.spare is None
@@ -480,6 +480,35 @@ class QueryPool:
                 self.spare = fresh
         if not kept_as_spare:
             self.idle.put(fresh)
+
+    def _start_replacement(self) -> QueryWorker | None:
+        """A started worker, registered in the pool; None once the pool is closed.
+
+        Until it is registered the worker belongs to this thread alone: close() only kills a
+        starting worker (a signal), so its pipe is closed once, here, never from two threads.
+        """
+        try:
+            fresh = QueryWorker(self.context, self.dataset, self.memory_bytes)
+        except Exception:
+            # The pool was closed while the replacement started (the server stopping just
+            # after a worker was killed): none is needed, and none is said to have failed.
+            if self.closed:
+                return None
+            raise
+        with self.lock:
+            self.starting.add(fresh)
+        ready = not self.closed and fresh.wait_ready(START_TIMEOUT)
+        with self.lock:
+            self.starting.discard(fresh)
+            registered = ready and not self.closed
+            if registered:
+                self.all.add(fresh)
+        if registered:
+            return fresh
+        fresh.stop()
+        if not self.closed:  # the pool is one worker short from now on: say so
+            print("a SPARQL worker process did not restart", file=sys.stderr, flush=True)
+        return None
 
     def run(self, request: QueryRequest) -> Answer:
         key = _query_key(request.text)
@@ -534,10 +563,13 @@ class QueryPool:
                 self.known_long.popitem(last=False)
 
     def close(self) -> None:
-        self.closed = True
         with self.lock:
+            self.closed = True
             workers = list(self.all)
             self.all.clear()
+            starting = list(self.starting)
+        for worker in starting:  # its starting thread closes its pipe
+            worker.kill()
         for worker in workers:
             with contextlib.suppress(OSError):
                 worker.stop()
