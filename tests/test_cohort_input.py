@@ -318,20 +318,20 @@ def test_export_buckets_over_the_open_file_limit_are_cut_again(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With tiny buckets and at most 2 files open, an export is bucketed in several levels:
     every patient's lines still in one bucket, and the same results."""
-    import guidelinekg.cohort_input as cohort_input
+    import guidelinekg.cohort_import as cohort_import
     from guidelinekg.synth_fhir import FhirOptions, synthesize_fhir, write_ndjson
 
     (tmp_path / "export").mkdir()
     write_ndjson(synthesize_fhir(FhirOptions(patients=12, seed=3)), tmp_path / "export")
     expected = streamed([tmp_path / "export"], size=5)
-    monkeypatch.setattr(cohort_input, "NDJSON_BUCKET_BYTES", 2_000)
-    monkeypatch.setattr(cohort_input, "MAX_BUCKETS", 2)
+    monkeypatch.setattr(cohort_import, "NDJSON_BUCKET_BYTES", 2_000)
+    monkeypatch.setattr(cohort_import, "MAX_BUCKETS", 2)
     folder = tmp_path / "buckets"
     folder.mkdir()
     problems: list = []
-    jobs = cohort_input.ndjson_jobs(sorted((tmp_path / "export").glob("*.ndjson")), folder,
-                                    ["Condition", "Observation", "MedicationRequest",
-                                     "MedicationAdministration", "Procedure"], problems, {})
+    jobs = cohort_import.ndjson_jobs(sorted((tmp_path / "export").glob("*.ndjson")), folder,
+                                     ["Condition", "Observation", "MedicationRequest",
+                                      "MedicationAdministration", "Procedure"], problems, {})
     assert len(jobs) > 4  # cut more than once
     owners: dict[str, set[str]] = {}
     for job in jobs:

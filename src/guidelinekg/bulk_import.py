@@ -2,7 +2,7 @@
 patient graph and one import report.
 
 The lines are grouped by patient by the cohort run's own functions
-(:func:`guidelinekg.cohort_input.ndjson_jobs`, :func:`~guidelinekg.cohort_input.ndjson_groups`:
+(:func:`guidelinekg.cohort_import.ndjson_jobs`, :func:`~guidelinekg.cohort_import.ndjson_groups`:
 bucketed on disk, a patient's Bundle of each export, the export's Medications added, its
 manifest's server naming the resources), each patient imported on its own, as the cohort
 run imports it: so the report says what became of each resource that the cohort run counts
@@ -171,7 +171,7 @@ def _import_ndjson(files: ExportFiles, folder: Path, problems: list[BulkProblem]
                    ) -> Iterator[FhirImport]:
     """Each patient of the exports imported on its own, grouped as the cohort run groups
     them (its functions); the lines given to no patient added to ``problems``."""
-    from guidelinekg.cohort_input import ndjson_groups, ndjson_jobs
+    from guidelinekg.cohort_import import ndjson_groups, ndjson_jobs
     from guidelinekg.fhir_import.importer import HANDLERS
 
     jobs = ndjson_jobs(files.ndjson, folder, sorted(HANDLERS), problems, files.servers,
