@@ -882,7 +882,25 @@ def test_local_therapy_items(engine_name: str) -> None:
         # No systemic therapy at all: each surgery comes before any (AVOID-5).
         ("local-control-surgery-before-systemic-therapy", "lt-primary-surgery", TRUE),
         ("local-control-surgery-before-systemic-therapy", "lt-surgery-local-control", TRUE),
+        # No multidisciplinary discussion at all: neither surgery was weighed first (AVOID-5).
+        ("local-control-surgery-without-multidisciplinary-discussion", "lt-primary-surgery",
+         TRUE),
+        ("local-control-surgery-without-multidisciplinary-discussion",
+         "lt-surgery-local-control", TRUE),
     }
+
+
+@engines
+def test_local_control_surgery_discussed_before_it(engine_name: str) -> None:
+    """A tumour board held only after the surgery did not weigh it; one planned before the
+    surgery does; an undated one cannot be placed."""
+    fact = "local-control-surgery-without-multidisciplinary-discussion"
+    assert value_of(engine_name, "discussed-after", fact, "da-surgery") == TRUE
+    assert value_of(engine_name, "discussed-first", fact, "df-surgery") == FALSE
+    undated = view_of(engine_name, "discussed-undated", fact, "du-surgery")
+    assert (undated.value, undated.undetermined_because) == (
+        None, "a multidisciplinary discussion has no date: it cannot be placed before or "
+              "after the surgery for local control")
 
 
 @engines

@@ -156,11 +156,16 @@ def _guideline_engine(engine_name: EngineName, knowledge: Graph | None
 
 def prepare_guideline(engine: SparqlEngine) -> int:
     """Write what the derivation reads of the guidelines alone, which no patient changes:
-    the population gates, the fact criteria under each statement (the basis), and each
-    criteria group's level and member count. The depth of the criteria groups."""
+    the population gates, the fact criteria under each statement (the basis), each criteria
+    group's level and member count, and the criteria each flag requires. The depth of the
+    criteria groups."""
     engine.add_constructed(load_query("derive/population-gates").text, {})
     engine.add_constructed(load_query("derive/basis-criteria").text, {})
-    return add_criteria_levels(engine)
+    depth = add_criteria_levels(engine)
+    required = load_query("derive/required-criteria").text
+    for _ in range(depth + 1):  # one level of all-of members a run
+        engine.add_constructed(required, {})
+    return depth
 
 
 def prepare_engine(patient_graph: Graph, as_of: date, engine_name: EngineName = "oxigraph",
