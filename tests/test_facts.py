@@ -830,8 +830,11 @@ def test_given_in_metastatic_setting(engine_name: str) -> None:
               for v in views_of(engine_name, "metastatic-setting", fact)}
     # adjuvant, ended before the diagnosis (the regional nodes of 2019 do not date it);
     # ongoing; completed after it; stopped; undated; planned (starts after the evaluation)
+    # consultations and discussions: before the diagnosis; after it; planned
     assert values == {"ms-trastuzumab": FALSE, "ms-tamoxifen": TRUE, "ms-letrozole": TRUE,
-                      "ms-docetaxel": FALSE, "ms-capecitabine": None, "ms-fulvestrant": TRUE}
+                      "ms-docetaxel": FALSE, "ms-capecitabine": None, "ms-fulvestrant": TRUE,
+                      "ms-goals-early": FALSE, "ms-goals": TRUE,
+                      "ms-orthopedics-early": FALSE, "ms-orthopedics": TRUE}
     undated = view_of(engine_name, "metastatic-setting", fact, "ms-capecitabine")
     assert undated.undetermined_because == (
         "the item has no date: whether it was given since the metastatic diagnosis cannot "
