@@ -332,3 +332,60 @@ def test_no_dose_verdict_while_the_regimens_statement_is_undetermined() -> None:
         "trastuzumab 8 mg/kg loading dose, then 6 mg/kg every 3 weeks (step 2: followed by "
         "6 mg/kg every 3 weeks): whether HER2-3 applies to this patient is undetermined "
         "(missing: her2-status): its regimen is a standard only where it applies"]
+
+
+# Trastuzumab orders on the record of tests/vignettes/her2-positive-trastuzumab-3-weekly.ttl
+# (70 kg), each item a dict of its doses: (mg/kg, schedule).
+LOADING_3_WEEKLY = "gkg:doseAmount 8.0 ; gkg:count 1 ; gkg:dosePhase code:loading-dose"
+LOADING_WEEKLY = ("gkg:doseAmount 4.0 ; gkg:count 1 ; gkg:dosePhase code:loading-dose ; "
+                  'gkg:infusionDuration 90 ; gkg:infusionDurationUnit "min"')
+WEEKLY = ('gkg:doseAmount 2.0 ; gkg:frequency 1 ; gkg:period 1 ; gkg:periodUnit "wk" ; '
+          "gkg:dosePhase code:maintenance-dose")
+EVERY_3_WEEKS = ('gkg:doseAmount 6.0 ; gkg:frequency 1 ; gkg:period 3 ; gkg:periodUnit "wk" ; '
+                 "gkg:dosePhase code:maintenance-dose")
+
+
+def _trastuzumab_checks(items: dict[str, tuple[str, list[str]]]) -> dict[tuple[str, str], str]:
+    """(item, found) -> status of each trastuzumab dose check, for the vignette's patient
+    with its trastuzumab replaced by ``items`` (name -> start date, doses)."""
+    vignette = Path(__file__).parent / "vignettes" / "her2-positive-trastuzumab-3-weekly.ttl"
+    record = Graph().parse(vignette, format="turtle")
+    base = "http://example.org/vignettes/her2-positive-trastuzumab-3-weekly/"
+    for old in [s for s in record.subjects(RDF.type, _g("Trastuzumab"))]:
+        for dose in list(record.objects(old, _g("hasDose"))):
+            record.remove((dose, None, None))
+        record.remove((old, None, None))
+    lines = ["@prefix gkg: <https://w3id.org/guidelinekg/ontology#> .",
+             "@prefix code: <https://w3id.org/guidelinekg/code/> .",
+             "@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .", f"@prefix ex: <{base}> ."]
+    for name, (start, doses) in items.items():
+        names = " , ".join(f"ex:{name}-dose-{n}" for n in range(len(doses)))
+        lines.append(f"ex:{name} a gkg:Trastuzumab ; gkg:subject ex:patient ; "
+                     f'gkg:status code:ongoing ; gkg:startDate "{start}"^^xsd:date ; '
+                     f"gkg:hasDose {names} .")
+        lines += [f'ex:{name}-dose-{n} a gkg:DoseSpecification ; gkg:doseUnit "mg/kg" ; '
+                  f"gkg:route code:intravenous ; {dose} ." for n, dose in enumerate(doses)]
+    record.parse(data="\n".join(lines), format="turtle")
+    result = derive(record, AS_OF).patients[0]
+    return {(check.record_item.removeprefix(base), check.found): check.status
+            for check in result.dose_checks if check.key == "HER2-3"}
+
+
+def test_a_loading_dose_before_the_maintenance_of_the_other_regimen_deviates() -> None:
+    """Each dose matches a step of some regimen, but 8 mg/kg then 2 mg/kg weekly is
+    neither: in one order or in two, the loading dose deviates."""
+    one_order = _trastuzumab_checks({"t": ("2026-06-15", [LOADING_3_WEEKLY, WEEKLY])})
+    assert sorted(one_order.values()) == ["deviates", "matches"]
+    assert one_order[("t", "8 mg/kg intravenous once")] == "deviates"
+    two_orders = _trastuzumab_checks({"load": ("2026-06-15", [LOADING_3_WEEKLY]),
+                                      "keep": ("2026-06-22", [WEEKLY])})
+    assert two_orders == {("load", "8 mg/kg intravenous once"): "deviates",
+                          ("keep", "2 mg/kg intravenous every 1 wk"): "matches"}
+
+
+def test_a_switch_to_the_other_schedule_after_its_own_loading_dose_is_not_flagged() -> None:
+    """Weekly with its 4 mg/kg loading dose, then 6 mg/kg every 3 weeks: every dose follows
+    a regimen it is part of, and none is flagged for the switch."""
+    checks = _trastuzumab_checks({"weekly": ("2026-06-15", [LOADING_WEEKLY, WEEKLY]),
+                                  "later": ("2026-09-07", [EVERY_3_WEEKS])})
+    assert sorted(checks.values()) == ["matches", "matches", "matches"]

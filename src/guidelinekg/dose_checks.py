@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from rdflib.term import Node
@@ -286,6 +286,9 @@ def dose_checks(comparisons: list[dict], vocabulary: Vocabulary,
         dose = str(row.get("dose")) if row.get("dose") is not None else ""
         rows_by_dose[(str(row["patient"]), str(row["item"]), dose)].append(row)
     results: dict[str, list[DoseCheck]] = defaultdict(list)
+    # patient -> each matching dose's check and the regimen steps it matches
+    matched: dict[str, list[tuple[DoseCheck, list[_MatchedStep]]]] = defaultdict(list)
+    steps_of: dict[str, set[int]] = defaultdict(set)  # regimen -> its step orders
     rank = {"matches": 0, "cannot-check": 1, "deviates": 2}
     for (patient_iri, item, _dose), rows in sorted(rows_by_dose.items()):
         statuses = [outcomes.get((patient_iri, str(row["statement"]))) for row in rows]
@@ -307,13 +310,62 @@ def dose_checks(comparisons: list[dict], vocabulary: Vocabulary,
         else:
             expected = "; or ".join(sorted({v.expected for v in verdicts}))
             because = sorted({f"{v.expected}: {r}" for v in chosen for r in v.reasons})
-        results[patient_iri].append(DoseCheck(
+        check = DoseCheck(
             key=str(named_by["key"]), record_item=item,
             status={0: "matches", 1: "cannot-check", 2: "deviates"}[best],
             expected=expected, found=found, because=because,
             recommendation=str(named_by["statement"]),
-        ))
+        )
+        results[patient_iri].append(check)
+        for row in rows:
+            steps_of[str(row["regimen"])].add(int(row["stepOrder"]))
+        if best == 0:
+            matched[patient_iri].append((check, [
+                _MatchedStep(str(row["regimen"]), str(row["regimenLabel"]), int(row["stepOrder"]),
+                             v.status == "matches")
+                for row, v in zip(rows, verdicts, strict=True)]))
+    for patient_iri, doses in matched.items():
+        results[patient_iri] = _loading_doses_of_their_regimen(results[patient_iri], doses,
+                                                                steps_of)
     return results
+
+
+@dataclass(frozen=True)
+class _MatchedStep:
+    """A regimen step a dose was compared with, and whether it matched."""
+
+    regimen: str
+    label: str
+    order: int
+    matches: bool
+
+
+def _loading_doses_of_their_regimen(checks: list[DoseCheck],
+                                    doses: list[tuple[DoseCheck, list[_MatchedStep]]],
+                                    steps_of: dict[str, set[int]]) -> list[DoseCheck]:
+    """Each dose is compared with every step on its own, so an 8 mg/kg loading dose of the
+    3-weekly schedule followed by 2 mg/kg weekly matched a step of each regimen, and is
+    neither. A dose that matches only a regimen's first step (of several: the loading
+    dose) deviates when the patient's maintenance doses of that drug all follow another
+    regimen. (A switch from one schedule to the other after its own loading dose keeps a
+    maintenance dose of the first, and is not flagged.)"""
+    maintained = {step.regimen: step.label for _check, compared in doses for step in compared
+                  if step.matches and step.order > 1}
+    deviating: dict[int, str] = {}
+    for check, compared in doses:
+        found = [step for step in compared if step.matches]
+        of_the_drug = {step.regimen for step in compared}  # the regimens for its class
+        loading_only = all(step.order == 1 and len(steps_of[step.regimen]) > 1
+                           for step in found)
+        others = sorted({label for regimen, label in maintained.items()
+                         if regimen in of_the_drug} - {step.label for step in found})
+        if loading_only and others and not {step.regimen for step in found} & maintained.keys():
+            deviating[id(check)] = "; or ".join(others)
+    return [replace(check, status="deviates", expected=deviating[id(check)], because=[
+                f"{check.because[0]}, but the maintenance doses follow "
+                f"{deviating[id(check)]}: a loading dose of one regimen before the "
+                "maintenance of another is neither regimen", *check.because[1:]])
+            if id(check) in deviating else check for check in checks]
 
 
 def _does_not_apply(outcome: RecommendationOutcome | None) -> bool:
