@@ -9,6 +9,7 @@ differently).
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from datetime import date
@@ -28,6 +29,7 @@ from guidelinekg.facts import (
     FactValueView,
     derive_facts,
     fact_query_names,
+    fact_query_stages,
     read_fact_values,
 )
 from guidelinekg.loading import PREFIXES, guideline_graph, parse_rdf_file
@@ -130,6 +132,46 @@ def test_every_fact_query_is_named_by_a_fact_and_takes_the_two_parameters() -> N
     for name in names:
         parameters = {(p.name, p.kind) for p in load_query(name).parameters}
         assert parameters == {("asOf", "date"), ("patient", "IRI")}, name
+
+
+def test_a_query_reading_another_facts_values_runs_in_a_later_stage() -> None:
+    """The metastatic diagnosis date is derived once, first; the queries whose facts read it
+    (gkg:readsFact) run after it."""
+    stages = fact_query_stages(make_engine("oxigraph", guideline_graph()))
+    assert len(stages) == 2
+    assert "facts/metastatic-diagnosis" in stages[0]
+    assert stages[1] == ["facts/decision-context", "facts/line-of-therapy",
+                         "facts/local-therapy", "facts/metastatic-setting", "facts/response"]
+
+
+def test_every_fact_a_query_reads_is_declared_and_derived_in_an_earlier_stage() -> None:
+    """A query that reads fact values (gkg:fact fact:X in its pattern, not its template)
+    must say so on one of its facts (gkg:readsFact), or it would run before X is derived."""
+    graph = guideline_graph()
+    engine = make_engine("oxigraph", graph)
+    stage_of = {name: number for number, names in enumerate(fact_query_stages(engine))
+                for name in names}
+    declared: dict[str, set[str]] = {}
+    reads_fact = URIRef(GKG + "readsFact")
+    for fact, query in graph.subject_objects(URIRef(GKG + "derivedBy")):
+        declared.setdefault(str(query), set()).update(
+            str(read).removeprefix(FACTS) for read in graph.objects(fact, reads_fact))
+    for name, number in stage_of.items():
+        pattern = load_query(name).text.split("WHERE", 1)[1]
+        read = set(re.findall(r"gkg:fact fact:([a-z0-9-]+)", pattern))
+        assert read == declared.get(name, set()), name
+        for fact in read:
+            (deriving,) = {str(q) for q in graph.objects(URIRef(FACTS + fact),
+                                                          URIRef(GKG + "derivedBy"))}
+            assert stage_of[deriving] < number, (name, fact)
+
+
+def test_facts_that_read_each_other_are_refused() -> None:
+    graph = guideline_graph()
+    graph.add((URIRef(FACTS + "metastatic-diagnosis-date"), URIRef(GKG + "readsFact"),
+               URIRef(FACTS + "given-in-metastatic-setting")))
+    with pytest.raises(QueryError, match="cycle"):
+        fact_query_stages(make_engine("oxigraph", graph))
 
 
 def test_every_patient_fact_names_a_query() -> None:

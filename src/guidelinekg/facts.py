@@ -37,25 +37,53 @@ DERIVED_FROM = PROV.wasDerivedFrom
 
 _FACT_QUERIES = """
 PREFIX gkg: <https://w3id.org/guidelinekg/ontology#>
-SELECT DISTINCT ?query WHERE { ?fact gkg:derivedBy ?query }
+SELECT DISTINCT ?query ?reads WHERE {
+  ?fact gkg:derivedBy ?query .
+  OPTIONAL { ?fact gkg:readsFact ?read . ?read gkg:derivedBy ?reads }
+}
 """
+
+
+def fact_query_stages(engine: SparqlEngine) -> list[list[str]]:
+    """The queries the loaded facts name (gkg:derivedBy), in stages: a query whose facts read
+    another fact's values (gkg:readsFact) runs in a stage after the query deriving it. Each
+    stage sorted; a fact that reads itself, or facts reading each other, raise QueryError."""
+    reads: dict[str, set[str]] = defaultdict(set)
+    for row in engine.select(_FACT_QUERIES):
+        reads[str(row["query"])].update([str(row["reads"])] if "reads" in row else [])
+    stage: dict[str, int] = {}
+
+    def stage_of(name: str, path: frozenset[str]) -> int:
+        if name in path:
+            raise QueryError(f"the fact queries read each other's values in a cycle: {name}")
+        if name not in stage:
+            stage[name] = 1 + max((stage_of(read, path | {name}) for read in reads[name]),
+                                  default=-1)
+        return stage[name]
+
+    stages: list[list[str]] = []
+    for name in sorted(reads):
+        number = stage_of(name, frozenset())
+        stages.extend([] for _ in range(number + 1 - len(stages)))
+        stages[number].append(name)
+    return stages
 
 
 def fact_query_names(engine: SparqlEngine) -> list[str]:
     """The queries the loaded facts name (gkg:derivedBy), sorted."""
-    return sorted(str(row["query"]) for row in engine.select(_FACT_QUERIES))
+    return sorted(name for stage in fact_query_stages(engine) for name in stage)
 
 
 def _fact_queries(engine: SparqlEngine, as_of: date, patient: URIRef | None
-                  ) -> tuple[list[str], dict[str, Node]]:
-    """The fact queries the engine's facts name, and their bindings."""
+                  ) -> tuple[list[list[str]], dict[str, Node]]:
+    """The fact queries the engine's facts name, in stages, and their bindings."""
     bindings: dict[str, Node] = {"asOf": Literal(as_of, datatype=XSD.date)}
     if patient is not None:
         bindings["patient"] = patient
-    names = fact_query_names(engine)
-    if not names:
+    stages = fact_query_stages(engine)
+    if not stages:
         raise QueryError("no patient fact names a query (gkg:derivedBy): is the ontology loaded?")
-    return names, bindings
+    return stages, bindings
 
 
 def derive_facts(engine: SparqlEngine, as_of: date,
@@ -63,31 +91,43 @@ def derive_facts(engine: SparqlEngine, as_of: date,
     """Every fact value of every patient (or of one patient) at ``as_of``, as triples.
 
     The engine must hold the guideline graph (ontology, facts, content) and the patient
-    graph. The triples are returned, not added: the caller decides where they go.
+    graph. The triples are returned, not added: the caller decides where they go. (The
+    values a later stage reads are in the engine while it runs, and removed after.)
     """
-    names, bindings = _fact_queries(engine, as_of, patient)
+    stages, bindings = _fact_queries(engine, as_of, patient)
     triples: list[Triple] = []
-    for name in names:
-        produced = engine.construct(load_query(name).text, bindings)
-        _check_fact_values(name, produced)
-        triples.extend(produced)
+    read_later: list[Triple] = []
+    try:
+        for number, names in enumerate(stages):
+            for name in names:
+                produced = engine.construct(load_query(name).text, bindings)
+                _check_fact_values(name, produced)
+                triples.extend(produced)
+                if number + 1 < len(stages):
+                    engine.add(produced)
+                    read_later.extend(produced)
+    finally:
+        engine.remove(read_later)
     return triples
 
 
 def add_fact_values(engine: SparqlEngine, as_of: date, patient: URIRef | None = None) -> None:
     """Add every fact value (:func:`derive_facts`) to the engine, in its own terms: the
     same triples, checked the same way, without making rdflib terms of them (which cost as
-    much as the queries on cohorts). Every query runs before any value is added."""
-    names, bindings = _fact_queries(engine, as_of, patient)
+    much as the queries on cohorts). The queries of a stage run side by side, and each
+    stage's values are added before the next stage runs."""
+    stages, bindings = _fact_queries(engine, as_of, patient)
     terms = tuple(engine.native_term(term) for term in (VALUE, FACT, _RDF_TYPE, FACT_VALUE))
-    produced: list[tuple] = []
-    answers = engine.construct_native_each([load_query(name).text for name in names], bindings)
-    for name, triples in zip(names, answers, strict=True):
-        if _fact_value_problem(triples, terms) is not None:
-            derive_facts(engine, as_of, patient)  # raises, naming the node and its values
-            raise QueryError(f"query {name!r} gave ill-formed fact values")
-        produced.extend(triples)
-    engine.add_native(produced)
+    for names in stages:
+        produced: list[tuple] = []
+        answers = engine.construct_native_each([load_query(name).text for name in names],
+                                               bindings)
+        for name, triples in zip(names, answers, strict=True):
+            if _fact_value_problem(triples, terms) is not None:
+                derive_facts(engine, as_of, patient)  # raises, naming the node and its values
+                raise QueryError(f"query {name!r} gave ill-formed fact values")
+            produced.extend(triples)
+        engine.add_native(produced)
 
 
 def _check_fact_values(query_name: str, triples: list[Triple]) -> None:
