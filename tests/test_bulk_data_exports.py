@@ -496,3 +496,42 @@ def test_an_order_of_a_medication_whose_line_is_not_utf8_is_refused(tmp_path: Pa
          f"Medication/m1, whose line cannot be read ({why}): which medicine it orders is not "
          "known")]
     assert run.patients() == {BETH}
+
+
+# --------------------------------------------------------------------------------------
+# An export's own report of errors
+# --------------------------------------------------------------------------------------
+
+
+def _outcome(severity: str, diagnostics: str) -> dict[str, Any]:
+    return {"resourceType": "OperationOutcome",
+            "issue": [{"severity": severity, "code": "processing", "diagnostics": diagnostics}]}
+
+
+def test_an_export_error_that_names_a_patient_refuses_that_patient(tmp_path: Path) -> None:
+    """The server could not export part of Patient/1's record (the file its manifest lists
+    under "error"): derived without it, its denosumab order missing would read as no
+    bone-modifying agent. It is refused, the line said; an error naming no patient and a
+    warning are lines given to no patient; Patient/2 is derived."""
+    export = tmp_path / "export"
+    _write_ndjson(export, [_patient("1", "Ames", [X]), _breast_cancer("p1", _to("1")),
+                           _bone_metastasis("c1", _to("1")), _patient("2", "Berg", [Y]),
+                           _bone_metastasis("c2", _to("2")),
+                           _outcome("error", "MedicationRequest for Patient/1 not exported"),
+                           _outcome("fatal", "the export was cut short"),
+                           _outcome("warning", "Observation filtered by _typeFilter")])
+    run = both_paths([export])
+    errors = str(export / "OperationOutcome.ndjson")
+    named = ("the export reports an error here (OperationOutcome: MedicationRequest for "
+             "Patient/1 not exported): what it concerns is missing from the export")
+    assert sorted((line["source"], line["line"], line["resource"] or "", line["because"])
+                  for line in run.refusals()) == [
+        (errors, 1, "", named),
+        (errors, 1, "Patient/1", f"the input cannot be imported: {named}; the line names "
+         f"Patient/1 of the export {export}, whose record is incomplete without it: that "
+         "patient is refused"),
+        (errors, 2, "", "the export reports an error here (OperationOutcome: the export was "
+         "cut short): what it concerns is missing from the export"),
+        (errors, 3, "OperationOutcome/?",
+         "it names no patient and no patient fact is read from this type")]
+    assert run.patients() == {BETH}

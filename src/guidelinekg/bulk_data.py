@@ -147,7 +147,10 @@ class Unreadable:
     """A line that is not a FHIR resource, and why (what the JSON reader says of it), with
     what tells whose record it belongs to (never read for facts): the resource it reads as
     when only its bytes that are not UTF-8 stand in the way (replaced), else the ids of the
-    Patients its text references (``Patient/<id>``)."""
+    Patients its text references (``Patient/<id>``). An export's report of an error (an
+    OperationOutcome of severity error or fatal, the files its manifest lists under
+    ``error``) is one too: the part of a record it concerns did not reach the export, so the
+    patients it names are refused as for a line that cannot be read."""
 
     because: str
     resource: dict[str, Any] | None = None
@@ -213,8 +216,37 @@ def read_line(text: str, source: Path | str) -> ReadLine:
     except InputError as error:
         return Unreadable(f"the line is not a FHIR resource: {error.detail}",
                           patients=_referenced_patients(text))
-    return document if _is_resource(document) else Unreadable(
-        NOT_A_RESOURCE, patients=_referenced_patients(text))
+    if not _is_resource(document):
+        return Unreadable(NOT_A_RESOURCE, patients=_referenced_patients(text))
+    reported = _export_error(document)
+    if reported is not None:
+        return Unreadable(reported, patients=_referenced_patients(text))
+    return document
+
+
+def _export_error(document: dict[str, Any]) -> str | None:
+    """Why an OperationOutcome line is an export's report that something was not exported
+    (an issue of severity error or fatal: its diagnostics, or its code), else None: a
+    warning or a note is a line given to no patient, listed as any other."""
+    if document["resourceType"] != "OperationOutcome":
+        return None
+    issues = [issue for issue in as_list(document.get("issue")) if isinstance(issue, dict)
+              and issue.get("severity") in ("error", "fatal")]
+    if not issues:
+        return None
+    said = "; ".join(_issue_words(issue) for issue in issues[:3])
+    more = f" (and {len(issues) - 3} more)" if len(issues) > 3 else ""
+    return (f"the export reports an error here (OperationOutcome: {said}{more}): what it "
+            "concerns is missing from the export")
+
+
+def _issue_words(issue: dict[str, Any]) -> str:
+    """An issue's diagnostics (else its details' text, else its code), printable and short."""
+    details = issue.get("details")
+    words = issue.get("diagnostics") or (details.get("text") if isinstance(details, dict)
+                                         else None) or issue.get("code") or "no detail"
+    shown = "".join(c if c.isprintable() else " " for c in str(words))
+    return shown[:200] + ("..." if len(shown) > 200 else "")
 
 
 def _referenced_patients(text: str) -> tuple[str, ...]:
