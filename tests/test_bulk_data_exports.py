@@ -33,6 +33,7 @@ from guidelinekg.distributed_cohorts import (
     key_lines,
     newlines_before,
     patient_group,
+    problem_groups,
     scan_chunk,
     source_export,
 )
@@ -162,6 +163,7 @@ def distributed(paths: list[Path]) -> Run:
     broadcast = SimpleNamespace(value=directory)
     groups: list[Group] = [patient_group(key, lines, sources, labels, broadcast,
                                          inputs.servers) for key, lines in keyed.items()]
+    groups += problem_groups(inputs.problems)
     # A group a batch: each group must hold its patients whole (on a cluster, two groups of
     # one person would be evaluated on two machines).
     lines = [record[4] for record in evaluate_groups(groups, SETTINGS, 1)
@@ -534,4 +536,32 @@ def test_an_export_error_that_names_a_patient_refuses_that_patient(tmp_path: Pat
          "cut short): what it concerns is missing from the export"),
         (errors, 3, "OperationOutcome/?",
          "it names no patient and no patient fact is read from this type")]
+    assert run.patients() == {BETH}
+
+
+def test_error_files_a_manifest_lists_but_the_input_lacks_are_said(tmp_path: Path) -> None:
+    """The manifest lists two error files; one is given (its error refuses Patient/1), the
+    other is not: what it says cannot be read, so a line says any record of the export may
+    be incomplete. The patients are still derived (the run says so, it does not guess)."""
+    export = tmp_path / "export"
+    _write_ndjson(export, [_patient("1", "Ames", [X]), _patient("2", "Berg", [Y]),
+                           _bone_metastasis("c2", _to("2")),
+                           _outcome("error", "Procedure of Patient/1 not exported")])
+    (export / "manifest.json").write_text(json.dumps({
+        "transactionTime": "2026-12-01T00:00:00Z",
+        "request": "https://ehr.example/fhir/Patient/$export",
+        "output": [{"type": "Patient", "url": "https://ehr.example/files/Patient.ndjson"}],
+        "error": [{"type": "OperationOutcome",
+                   "url": "https://ehr.example/files/OperationOutcome.ndjson"},
+                  {"type": "OperationOutcome",
+                   "url": "https://ehr.example/files/errors-2.ndjson?part=2"}]}),
+        encoding="utf-8")
+    run = both_paths([export])
+    unread = [line for line in run.refusals() if line["line"] is None]
+    assert unread == [{
+        "patient": None, "refused": True, "source": str(export / "manifest.json"),
+        "line": None, "resource": None,
+        "because": "the export's manifest lists 'errors-2.ndjson' under error (the server's "
+                   "report of what it could not export), and it is not in the input: any of "
+                   "the export's records may be incomplete; give the file with the export"}]
     assert run.patients() == {BETH}

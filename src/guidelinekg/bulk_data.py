@@ -24,6 +24,7 @@ would be read as whole.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -243,10 +244,38 @@ def _export_error(document: dict[str, Any]) -> str | None:
 def _issue_words(issue: dict[str, Any]) -> str:
     """An issue's diagnostics (else its details' text, else its code), printable and short."""
     details = issue.get("details")
-    words = issue.get("diagnostics") or (details.get("text") if isinstance(details, dict)
-                                         else None) or issue.get("code") or "no detail"
+    return _printable(issue.get("diagnostics") or (details.get("text") if isinstance(
+        details, dict) else None) or issue.get("code") or "no detail")
+
+
+def _printable(words: object, limit: int = 200) -> str:
     shown = "".join(c if c.isprintable() else " " for c in str(words))
-    return shown[:200] + ("..." if len(shown) > 200 else "")
+    return shown[:limit] + ("..." if len(shown) > limit else "")
+
+
+def unread_export_errors(manifests: Iterable[tuple[str, str, object]],
+                         files: Iterable[tuple[str, str]]) -> list[BulkProblem]:
+    """The files the exports' manifests (each: its export, where it was read, its JSON) list
+    under ``error`` that are not among the files given (each: its export, its name),
+    compared by file name: each a problem. What a server could not export is said there,
+    and only there: without them, any of the export's records may be incomplete, and which
+    is not known."""
+    given: dict[str, set[str]] = defaultdict(set)
+    for export, name in files:
+        given[export].add(name.rsplit("/", 1)[-1])
+    problems = []
+    for export, source, manifest in manifests:
+        for entry in as_list(as_dict(manifest).get("error")):
+            url = as_dict(entry).get("url")
+            name = url.split("?", 1)[0].rsplit("/", 1)[-1] if isinstance(url, str) else ""
+            if name and name in given[export]:
+                continue
+            problems.append(BulkProblem(source, None, "", (
+                f"the export's manifest lists {_printable(name or url)!r} under error (the "
+                "server's report of what it could not export), and it is not in the input: "
+                "any of the export's records may be incomplete; give the file with the "
+                "export")))
+    return problems
 
 
 def _referenced_patients(text: str) -> tuple[str, ...]:

@@ -31,6 +31,7 @@ from guidelinekg.bulk_data import (
     import_groups,
     is_manifest,
     is_ndjson,
+    unread_export_errors,
 )
 from guidelinekg.fhir_import.report import FhirImport, ReportEntry
 from guidelinekg.loading import InputError
@@ -49,6 +50,8 @@ class ExportFiles:
     bundles: list[tuple[Path, object]] = field(default_factory=list)
     ndjson: list[Path] = field(default_factory=list)
     servers: dict[str, str] = field(default_factory=dict)
+    # each manifest: its export, where it was read, its JSON
+    manifests: list[tuple[str, str, object]] = field(default_factory=list)
     stdin: Path | None = None  # the copy of standard input, if it was given
 
     def label(self, path: Path) -> Path:
@@ -71,7 +74,7 @@ class ExportImport:
 
     def problem_lines(self) -> list[str]:
         """Each line given to no patient, with why."""
-        return [f"{problem.source} line {problem.line}"
+        return [problem.source + (f" line {problem.line}" if problem.line is not None else "")
                 + (f" ({problem.resource})" if problem.resource else "")
                 + f": not imported: {problem.because}" for problem in self.problems]
 
@@ -134,6 +137,7 @@ def _classify(path: Path, found: ExportFiles) -> None:
     with said_of_stdin(found.stdin):
         document = read_json_file(path)  # as the importer reads it (its errors, too)
     if is_manifest(document):
+        found.manifests.append((export_label(path), str(found.label(path)), document))
         server = export_server(document)
         if server:
             found.servers[export_label(path)] = server
@@ -145,7 +149,8 @@ def import_exports(paths: Sequence[Path | str], stdin: Path | None = None) -> Ex
     """Import FHIR input with Bulk Data exports into one graph (module docstring):
     ``stdin``, the copy of standard input (``-``)."""
     files = export_files(paths, stdin)
-    problems: list[BulkProblem] = []
+    problems = unread_export_errors(files.manifests,
+                                    [(export_label(path), path.name) for path in files.ndjson])
     parts: list[FhirImport] = []
     with said_of_stdin(stdin):
         if files.bundles:

@@ -43,6 +43,7 @@ from guidelinekg.bulk_data import (
     export_server,
     is_manifest,
     is_ndjson,
+    unread_export_errors,
 )
 from guidelinekg.cohort_import import (
     MAX_BUCKETS,
@@ -73,6 +74,8 @@ class CohortFiles:
     ndjson: list[Path] = field(default_factory=list)
     # export folder -> the FHIR server its manifest names
     servers: dict[str, str] = field(default_factory=dict)
+    # each manifest: its export, where it was read, its JSON
+    manifests: list[tuple[str, str, object]] = field(default_factory=list)
     # Bundle files that share an identity key, by index in ``fhir`` (found as the files
     # are classified, so each is parsed once here)
     fhir_links: list[tuple[int, int]] = field(default_factory=list)
@@ -131,6 +134,7 @@ def _classify(path: Path, found: CohortFiles) -> None:
         found.ndjson.append(path)
     elif suffix in (".json", ".jsonld") and (document := _json_object(path)) is not None:
         if is_manifest(document):
+            found.manifests.append((export_label(path), str(path), document))
             server = export_server(document)
             if server:
                 found.servers[export_label(path)] = server
@@ -347,6 +351,8 @@ def _read_files(files: CohortFiles, result: CohortInput, partition_size: int,
     from guidelinekg.fhir_import.importer import HANDLERS
 
     root = Path(result.folder.name)
+    result.problems += unread_export_errors(
+        files.manifests, [(export_label(path), path.name) for path in files.ndjson])
     spool = Spool(root)
     for path in files.rdf:
         spool.add_file(path, STDIN if path == files.stdin else None)

@@ -31,14 +31,14 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
-from guidelinekg.cohorts import CohortSettings, evaluate_partition, unowned_line
+from guidelinekg.cohorts import CohortSettings, evaluate_partition, problem_line, unowned_line
 from guidelinekg.loading import InputError
 from guidelinekg.patients import folder_files
 
 if TYPE_CHECKING:
     from rdflib import Graph
 
-    from guidelinekg.bulk_data import PatientDirectory
+    from guidelinekg.bulk_data import BulkProblem, PatientDirectory
 
 CHUNK_BYTES = 64 * 1024 * 1024  # an NDJSON file is read by several tasks above this size
 # A line that may be a Patient or Medication resource (the directory); parsed to be sure.
@@ -91,6 +91,9 @@ class DistributedInput:
     servers: dict[str, str] = field(default_factory=dict)
     hadoop: bool = False
     sizes: list[int] = field(default_factory=list)  # of Hadoop input only, from its listing
+    # what the input says of itself that goes to no patient (error files a manifest lists
+    # that are not in the input)
+    problems: list[BulkProblem] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -142,15 +145,17 @@ def distributed_inputs(paths: Iterable[Path | str], listing: HadoopListing | Non
     if not found:
         raise InputError("FHIR input", "no .ndjson or .json file in the input")
     ndjson = [listed for listed in found if _suffix(listed.source) == ".ndjson"]
-    kind, files, servers = "bundles", found, {}
+    kind, files = "bundles", found
+    servers: dict[str, str] = {}
+    problems: list[BulkProblem] = []
     if ndjson:
         kind, files = "ndjson", ndjson
-        servers = _manifest_servers(
+        servers, problems = _manifests(
             [(listed.source, _reader(listing, listed)) for listed in found
-             if listed not in ndjson])
+             if listed not in ndjson], [listed.source for listed in ndjson])
     return DistributedInput(kind, [listed.source for listed in files],
                             [listed.location for listed in files], servers, hadoop=True,
-                            sizes=[listed.size for listed in files])
+                            sizes=[listed.size for listed in files], problems=problems)
 
 
 def _suffix(source: str) -> str:
@@ -179,12 +184,17 @@ def _local_inputs(paths: Iterable[Path | str]) -> DistributedInput:
     ndjson = [path for path in unique if path.suffix.lower() == ".ndjson"]
     if not unique:
         raise InputError("FHIR input", "no .ndjson or .json file in the input")
-    kind, files, servers = "bundles", unique, {}
+    kind, files = "bundles", unique
+    servers: dict[str, str] = {}
+    problems: list[BulkProblem] = []
     if ndjson:
-        kind, files, servers = "ndjson", ndjson, _manifest_servers(
-            [(str(path), _file_reader(path)) for path in unique if path not in ndjson])
+        kind, files = "ndjson", ndjson
+        servers, problems = _manifests(
+            [(str(path), _file_reader(path)) for path in unique if path not in ndjson],
+            [str(path) for path in ndjson])
     return DistributedInput(kind, [str(path) for path in files],
-                            [str(path.resolve()) for path in files], servers)
+                            [str(path.resolve()) for path in files], servers,
+                            problems=problems)
 
 
 def _file_reader(path: Path) -> Callable[[], object]:
@@ -193,23 +203,27 @@ def _file_reader(path: Path) -> Callable[[], object]:
     return lambda: read_json_file(path)
 
 
-def _manifest_servers(manifests: Sequence[tuple[str, Callable[[], object]]]
-                      ) -> dict[str, str]:
+def _manifests(manifests: Sequence[tuple[str, Callable[[], object]]], ndjson: Sequence[str]
+               ) -> tuple[dict[str, str], list[BulkProblem]]:
     """Each export's server, from the manifests (source, its JSON read when called) among
-    the input's .json files."""
-    from guidelinekg.bulk_data import export_server, is_manifest
+    the input's .json files, and the error files they list that are not among the NDJSON
+    files given (guidelinekg.bulk_data.unread_export_errors)."""
+    from guidelinekg.bulk_data import export_server, is_manifest, unread_export_errors
 
     servers = {}
-    for source, read in manifests:
-        document = read()
+    read = []
+    for source, reader in manifests:
+        document = reader()
         if not is_manifest(document):
             raise InputError(source, "give NDJSON exports or Bundle files, not both in one "
                                      "run (beside NDJSON files, a .json file is an export's "
                                      "manifest)")
+        read.append((source_export(source), source, document))
         server = export_server(document)
         if server:
             servers[source_export(source)] = server
-    return servers
+    return servers, unread_export_errors(
+        read, [(source_export(source), source) for source in ndjson])
 
 
 # --------------------------------------------------------------------------------------
@@ -229,6 +243,13 @@ class Group:
     resource: str | None = None
     problem: str | None = None
     unreadable: bool = True
+
+
+def problem_groups(problems: Iterable[BulkProblem]) -> list[Group]:
+    """Problems of the input as a whole (guidelinekg.bulk_data.BulkProblem), each a group
+    that is only its refusal line."""
+    return [Group(problem.source, problem=problem_line(problem), unreadable=False)
+            for problem in problems]
 
 
 def _row(line: str) -> Record:

@@ -447,6 +447,7 @@ def _ndjson_records(spark: SparkSession, inputs: DistributedInput, settings: Coh
         evaluate_groups,
         newlines_before,
         patient_group,
+        problem_groups,
         source_export,
     )
     from guidelinekg.fhir_identity import file_labels
@@ -463,8 +464,10 @@ def _ndjson_records(spark: SparkSession, inputs: DistributedInput, settings: Coh
     servers = inputs.servers
     _say(log, f"{len(sources)} NDJSON files in {len(labels)} exports ({len(servers)} with a "
               f"manifest naming their server), {patients} Patient resources")
-    return (reader.keyed(newlines_before(scans), directory, frozenset(HANDLERS))
-            .groupByKey(_partitions(spark, max(patients, 1), size))
-            .map(lambda item: patient_group(item[0], item[1], sources, labels, directory,
-                                            servers))
-            .mapPartitions(lambda groups: evaluate_groups(groups, settings, size)))
+    groups = (reader.keyed(newlines_before(scans), directory, frozenset(HANDLERS))
+              .groupByKey(_partitions(spark, max(patients, 1), size))
+              .map(lambda item: patient_group(item[0], item[1], sources, labels, directory,
+                                              servers)))
+    if inputs.problems:  # what the input says of itself (a manifest's unread error files)
+        groups = groups.union(context.parallelize(problem_groups(inputs.problems), 1))
+    return groups.mapPartitions(lambda found: evaluate_groups(found, settings, size))
