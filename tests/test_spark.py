@@ -330,6 +330,39 @@ def test_lines_of_an_export_that_go_to_no_patient_are_refusal_lines(
     assert "no patient fact is read from this type" in others[0]["because"]
 
 
+def test_an_export_error_and_an_unread_error_file_are_said_on_spark(
+        spark: SparkSession, tmp_path: Path) -> None:
+    """As on one machine (test_bulk_data_exports): the error a given error file reports
+    refuses the patient it names; an error file the manifest lists that is not in the input
+    has a line of its own, the union of the input's problems with the patients' groups."""
+    from guidelinekg.synth_fhir import FhirOptions, synthesize_fhir, write_ndjson
+
+    export = tmp_path / "export"
+    export.mkdir()
+    write_ndjson(synthesize_fhir(FhirOptions(patients=3, seed=5)), export)
+    first = json.loads((export / "Patient.ndjson").read_text(encoding="utf-8").splitlines()[0])
+    (export / "OperationOutcome.ndjson").write_text(json.dumps({
+        "resourceType": "OperationOutcome", "issue": [{
+            "severity": "error", "code": "processing",
+            "diagnostics": f"Observation of Patient/{first['id']} not exported"}]}) + "\n",
+        encoding="utf-8")
+    manifest = json.loads((export / "manifest.json").read_text(encoding="utf-8"))
+    manifest["error"] = [{"type": "OperationOutcome", "url": "OperationOutcome.ndjson"},
+                         {"type": "OperationOutcome", "url": "more-errors.ndjson"}]
+    (export / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    output = tmp_path / "out"
+    run_on_spark([export], SETTINGS, MASTER, output, "jsonl", partition_size=2)
+    nobody = [document for document in map(json.loads, _read_lines(output))
+              if document["patient"] is None]
+    assert sorted((d["source"].rsplit("/", 1)[-1], d["line"], d["resource"] or "")
+                  for d in nobody) == [
+        ("OperationOutcome.ndjson", 1, ""),
+        ("OperationOutcome.ndjson", 1, f"Patient/{first['id']}"),
+        ("manifest.json", None, "")]
+    assert "'more-errors.ndjson' under error" in next(
+        d for d in nobody if d["line"] is None)["because"]
+
+
 def test_parquet_holds_the_same_rows_and_the_status_rows(
         spark: SparkSession, parquet_run: tuple[int, str, Path],
         on_spark_ndjson: list[str]) -> None:

@@ -464,10 +464,14 @@ def _ndjson_records(spark: SparkSession, inputs: DistributedInput, settings: Coh
     servers = inputs.servers
     _say(log, f"{len(sources)} NDJSON files in {len(labels)} exports ({len(servers)} with a "
               f"manifest naming their server), {patients} Patient resources")
-    groups = (reader.keyed(newlines_before(scans), directory, frozenset(HANDLERS))
-              .groupByKey(_partitions(spark, max(patients, 1), size))
-              .map(lambda item: patient_group(item[0], item[1], sources, labels, directory,
-                                              servers)))
-    if inputs.problems:  # what the input says of itself (a manifest's unread error files)
-        groups = groups.union(context.parallelize(problem_groups(inputs.problems), 1))
-    return groups.mapPartitions(lambda found: evaluate_groups(found, settings, size))
+    records = (reader.keyed(newlines_before(scans), directory, frozenset(HANDLERS))
+               .groupByKey(_partitions(spark, max(patients, 1), size))
+               .map(lambda item: patient_group(item[0], item[1], sources, labels, directory,
+                                               servers))
+               .mapPartitions(lambda groups: evaluate_groups(groups, settings, size)))
+    if not inputs.problems:
+        return records
+    # What the input says of itself (a manifest's unread error files): its refusal lines,
+    # made here (a group holds the broadcast directory, which only the driver may pickle).
+    said = list(evaluate_groups(problem_groups(inputs.problems), settings, size))
+    return records.union(context.parallelize(said, 1))
