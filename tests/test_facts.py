@@ -141,7 +141,8 @@ def test_a_query_reading_another_facts_values_runs_in_a_later_stage() -> None:
     assert len(stages) == 2
     assert "facts/metastatic-diagnosis" in stages[0]
     assert stages[1] == ["facts/decision-context", "facts/line-of-therapy",
-                         "facts/local-therapy", "facts/metastatic-setting", "facts/response"]
+                         "facts/local-therapy", "facts/metastatic-setting", "facts/response",
+                         "facts/zoledronic-acid-current"]
 
 
 def test_every_fact_a_query_reads_is_declared_and_derived_in_an_earlier_stage() -> None:
@@ -888,6 +889,20 @@ def test_given_in_metastatic_setting(engine_name: str) -> None:
     assert (unplaced.value, unplaced.undetermined_because) == (
         None, "no dated metastatic diagnosis (a distant metastasis recorded present, or a "
               "primary staged IV, with its date) places the item before or after it")
+
+
+@engines
+def test_zoledronic_acid_current_is_being_on_it_now(engine_name: str) -> None:
+    """BMA-3 is for a patient on zoledronic acid now: an ongoing order, or a dose within 12
+    weeks; not a planned one, one stopped, nor a dose given long ago."""
+    fact = "zoledronic-acid-current"
+    assert {str(v.record_item).removeprefix(EX): v.value
+            for v in views_of(engine_name, "za-doses-counted", fact)} == {
+        "zdc-order": TRUE, "zdc-dose-1": FALSE, "zdc-dose-2": FALSE, "zdc-dose-3": FALSE,
+        "zdc-dose-later": FALSE, "zdc-planned": FALSE}
+    assert value_of(engine_name, "za-order-stopped", fact, "zos-order") == FALSE
+    assert value_of(engine_name, "bma-planned-no-evaluation", fact, "bpn-za") == FALSE
+    assert value_of(engine_name, "extraction-after-single-infusion", fact, "easi-za") == FALSE
 
 
 @engines
