@@ -892,6 +892,17 @@ def test_given_in_metastatic_setting(engine_name: str) -> None:
 
 
 @engines
+def test_the_metastatic_diagnosis_date_is_not_set_by_a_finding_refuted_later(
+        engine_name: str) -> None:
+    fact = "metastatic-diagnosis-date"
+    dated = view_of(engine_name, "diagnosis-after-refutation", fact)
+    assert (dated.value, dated.sources) == (Literal(date(2026, 6, 1)), {ex("dar-bone")})
+    primary = view_of(engine_name, "diagnosis-same-day-conflict", fact)
+    assert (primary.value, primary.sources) == (Literal(date(2025, 9, 1)), {ex("dsc-primary")})
+    assert value_of(engine_name, "metastatic-setting", fact) == Literal(date(2026, 3, 1))
+
+
+@engines
 def test_zoledronic_acid_current_is_being_on_it_now(engine_name: str) -> None:
     """BMA-3 is for a patient on zoledronic acid now: an ongoing order, or a dose within 12
     weeks; not a planned one, one stopped, nor a dose given long ago."""
