@@ -872,12 +872,14 @@ def test_given_in_metastatic_setting(engine_name: str) -> None:
     values = {str(v.record_item).removeprefix(EX): v.value
               for v in views_of(engine_name, "metastatic-setting", fact)}
     # adjuvant, ended before the diagnosis (the regional nodes of 2019 do not date it);
-    # ongoing; completed after it; stopped; undated; planned (starts after the evaluation)
+    # ongoing since before it (begun for early disease); completed after it; stopped;
+    # undated; planned (starts after the evaluation)
     # consultations and discussions: before the diagnosis; after it; planned
-    assert values == {"ms-trastuzumab": FALSE, "ms-tamoxifen": TRUE, "ms-letrozole": TRUE,
+    assert values == {"ms-trastuzumab": FALSE, "ms-tamoxifen": FALSE, "ms-letrozole": TRUE,
                       "ms-docetaxel": FALSE, "ms-capecitabine": None, "ms-fulvestrant": TRUE,
                       "ms-goals-early": FALSE, "ms-goals": TRUE,
-                      "ms-orthopedics-early": FALSE, "ms-orthopedics": TRUE}
+                      "ms-orthopedics-early": FALSE, "ms-orthopedics": TRUE,
+                      "ms-letrozole-first-line": TRUE, "ms-orthopedics-ongoing": FALSE}
     undated = view_of(engine_name, "metastatic-setting", fact, "ms-capecitabine")
     assert undated.undetermined_because == (
         "the item has no date: whether it was given since the metastatic diagnosis cannot "
