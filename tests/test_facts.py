@@ -966,10 +966,12 @@ def test_local_therapy_items(engine_name: str) -> None:
 @engines
 def test_local_control_surgery_discussed_before_it(engine_name: str) -> None:
     """A tumour board held only after the surgery did not weigh it; one planned before the
-    surgery does; an undated one cannot be placed."""
+    planned surgery does, but not one still only planned for a surgery already done; an
+    undated one cannot be placed."""
     fact = "local-control-surgery-without-multidisciplinary-discussion"
     assert value_of(engine_name, "discussed-after", fact, "da-surgery") == TRUE
     assert value_of(engine_name, "discussed-first", fact, "df-surgery") == FALSE
+    assert value_of(engine_name, "discussed-only-planned", fact, "dop-surgery") == TRUE
     undated = view_of(engine_name, "discussed-undated", fact, "du-surgery")
     assert (undated.value, undated.undetermined_because) == (
         None, "a multidisciplinary discussion has no date: it cannot be placed before or "
