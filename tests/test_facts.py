@@ -141,7 +141,8 @@ def test_a_query_reading_another_facts_values_runs_in_a_later_stage() -> None:
     assert len(stages) == 2
     assert "facts/metastatic-diagnosis" in stages[0]
     assert stages[1] == ["facts/decision-context", "facts/line-of-therapy",
-                         "facts/local-therapy", "facts/metastatic-setting", "facts/response",
+                         "facts/local-therapy", "facts/local-therapy-timing",
+                         "facts/metastatic-setting", "facts/response",
                          "facts/zoledronic-acid-current"]
 
 
@@ -983,9 +984,15 @@ def test_local_control_surgery_before_systemic_therapy(engine_name: str) -> None
     fact = "local-control-surgery-before-systemic-therapy"
     assert value_of(engine_name, "timing-systemic-after", fact, "tsa-surgery") == TRUE
     assert value_of(engine_name, "timing-systemic-first", fact, "tsf-surgery") == FALSE
-    undated = view_of(engine_name, "timing-undated", fact, "tu-surgery")
-    assert (undated.value, undated.undetermined_because) == (
-        None, "the surgery or a systemic therapy has no start date: which came first is unknown")
+    # adjuvant therapy before the recurrence is no systemic therapy for metastatic disease
+    assert value_of(engine_name, "timing-adjuvant-first", fact, "taf-surgery") == TRUE
+    unknown = ("the surgery or a systemic therapy has no start date, or no dated metastatic "
+               "diagnosis tells whether a therapy before the surgery was for metastatic "
+               "disease: which came first is unknown")
+    for patient, item in (("timing-undated", "tu-surgery"),
+                          ("timing-diagnosis-undated", "tdu-surgery")):
+        undated = view_of(engine_name, patient, fact, item)
+        assert (undated.value, undated.undetermined_because) == (None, unknown)
 
 
 @engines
