@@ -943,6 +943,26 @@ def test_decision_context_counts_records_since_the_metastatic_diagnosis(
 
 
 @engines
+def test_with_no_dated_metastatic_diagnosis_no_decision_record_is_placed(
+        engine_name: str) -> None:
+    """A 2019 tumour board does not weigh a 2026 surgery because the metastasis has no
+    date: the engagement and the discussion are unknown, the reason saying why."""
+    engaged = view_of(engine_name, "decision-diagnosis-undated",
+                      "patient-engaged-in-local-therapy-decision")
+    assert (engaged.value, engaged.undetermined_because) == (
+        None, "no dated metastatic diagnosis (a distant metastasis recorded present, or a "
+              "primary staged IV, with its date): whether the engagement record of "
+              "2026-09-10 was about the metastatic disease cannot be told")
+    discussed = view_of(engine_name, "decision-diagnosis-undated",
+                        "local-control-surgery-without-multidisciplinary-discussion",
+                        "ddu-surgery")
+    assert (discussed.value, discussed.undetermined_because) == (
+        None, "no dated metastatic diagnosis (a distant metastasis recorded present, or a "
+              "primary staged IV, with its date): whether a multidisciplinary discussion was "
+              "about the metastatic disease cannot be told")
+
+
+@engines
 def test_local_therapy_items(engine_name: str) -> None:
     views = views_of(engine_name, "local-therapies")
     items = {(str(v.fact).removeprefix(FACTS), str(v.record_item).removeprefix(EX), v.value)
