@@ -996,7 +996,13 @@ def test_local_control_surgery_discussed_before_it(engine_name: str) -> None:
     undated = view_of(engine_name, "discussed-undated", fact, "du-surgery")
     assert (undated.value, undated.undetermined_because) == (
         None, "a multidisciplinary discussion has no date: it cannot be placed before or "
-              "after the surgery for local control")
+              "after the surgery for local control or the metastatic diagnosis")
+    # An undated surgery still planned and an undated board held: the board may be one of
+    # early disease.
+    unplaced = view_of(engine_name, "discussed-undated-plan", fact, "dup-surgery")
+    assert (unplaced.value, unplaced.undetermined_because) == (
+        None, "a multidisciplinary discussion has no date: it cannot be placed before or "
+              "after the surgery for local control or the metastatic diagnosis")
 
 
 @engines
