@@ -439,6 +439,22 @@ def _first_latin1(line: bytes) -> int:
     return line.index("é".encode("latin-1")) + 1
 
 
+def _refusal_rows(run: Run) -> list[tuple[str, int | None, str, str]]:
+    """The refusal lines as (source, line, resource, because), sorted."""
+    return sorted((line["source"], line["line"], line["resource"] or "", line["because"])
+                  for line in run.refusals())
+
+
+def _line_and_patient_1_refused(source: str, number: int, why: str, export: Path
+                                ) -> list[tuple[str, int | None, str, str]]:
+    """The two refusal lines of a line that names Patient/1 of ``export``: the line's own,
+    and Patient/1's."""
+    return [(source, number, "", why),
+            (source, number, "Patient/1", f"the input cannot be imported: {why}; the line "
+             f"names Patient/1 of the export {export}, whose record is incomplete without "
+             "it: that patient is refused")]
+
+
 def test_a_line_that_is_not_utf8_refuses_the_patient_it_names(tmp_path: Path) -> None:
     """As a Bundle file that is not UTF-8 is refused: the resource is not read with its
     bytes replaced, nor dropped from a record that would then be derived without it."""
@@ -453,12 +469,7 @@ def test_a_line_that_is_not_utf8_refuses_the_patient_it_names(tmp_path: Path) ->
     procedures = str(export / "Procedure.ndjson")
     why = (f"the line is not UTF-8 text (from byte {_first_latin1(_not_utf8(dental))}), so "
            "not a FHIR resource")
-    assert sorted((line["source"], line["line"], line["resource"] or "", line["because"])
-                  for line in run.refusals()) == [
-        (procedures, 1, "", why),
-        (procedures, 1, "Patient/1", f"the input cannot be imported: {why}; the line names "
-         f"Patient/1 of the export {export}, whose record is incomplete without it: that "
-         "patient is refused")]
+    assert _refusal_rows(run) == _line_and_patient_1_refused(procedures, 1, why, export)
     assert run.patients() == {BETH}
 
 
@@ -526,12 +537,8 @@ def test_an_export_error_that_names_a_patient_refuses_that_patient(tmp_path: Pat
     errors = str(export / "OperationOutcome.ndjson")
     named = ("the export reports an error here (OperationOutcome: MedicationRequest for "
              "Patient/1 not exported): what it concerns is missing from the export")
-    assert sorted((line["source"], line["line"], line["resource"] or "", line["because"])
-                  for line in run.refusals()) == [
-        (errors, 1, "", named),
-        (errors, 1, "Patient/1", f"the input cannot be imported: {named}; the line names "
-         f"Patient/1 of the export {export}, whose record is incomplete without it: that "
-         "patient is refused"),
+    assert _refusal_rows(run) == [
+        *_line_and_patient_1_refused(errors, 1, named, export),
         (errors, 2, "", "the export reports an error here (OperationOutcome: the export was "
          "cut short): what it concerns is missing from the export"),
         (errors, 3, "OperationOutcome/?",
