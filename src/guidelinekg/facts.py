@@ -5,7 +5,10 @@ Each fact of ``ontology/patient-facts.ttl`` names the query that derives it
 queries are found from those names in the loaded graph, so a new fact needs a query and a
 ``gkg:derivedBy``, not a change here. Every query takes the evaluation date (``asOf``) and,
 optionally, one patient, as bound terms; it builds gkg:FactValue nodes with IRIs made from
-the patient and fact, so both engines give the same nodes and rows merge.
+the patient and fact, so both engines give the same nodes and rows merge. A fact whose query
+reads another fact's values says so (``gkg:readsFact``: one definition of the metastatic
+diagnosis date, read by the facts that compare dates with it); the queries run in stages,
+each after those it reads.
 
 A FactValue carries ``gkg:factValue`` when the record gives the value, or
 ``gkg:undeterminedBecause`` when something relevant is recorded but not enough. A fact the
