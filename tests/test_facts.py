@@ -962,6 +962,41 @@ def test_with_no_dated_metastatic_diagnosis_no_decision_record_is_placed(
               "about the metastatic disease cannot be told")
 
 
+TWO_STATUSES = """
+@prefix gkg: <https://w3id.org/guidelinekg/ontology#> .
+@prefix code: <https://w3id.org/guidelinekg/code/> .
+@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .
+@prefix ex: <http://example.org/facts/> .
+ex:two-statuses a gkg:Patient .
+ex:ts-bone a gkg:MetastasisCondition ; gkg:subject ex:two-statuses ; gkg:site code:site-bone ;
+    gkg:present true ; gkg:effectiveDate "2026-06-01"^^xsd:date .
+ex:ts-board a gkg:MultidisciplinaryDiscussion ; gkg:subject ex:two-statuses ;
+    gkg:status code:planned ; gkg:startDate "2026-12-05"^^xsd:date .
+ex:ts-surgery a gkg:LocalControlSurgery ; gkg:subject ex:two-statuses ;
+    gkg:status code:planned , code:completed ; gkg:startDate "2026-12-10"^^xsd:date .
+ex:ts-za a gkg:ZoledronicAcid ; gkg:subject ex:two-statuses ;
+    gkg:status code:planned , code:completed ; gkg:startDate "2026-11-10"^^xsd:date .
+"""
+
+
+@engines
+def test_an_item_with_two_statuses_still_gets_one_value_a_fact(engine_name: str) -> None:
+    """Such a record is refused, but derived with --allow-invalid it must not stop the run:
+    the facts that read an item's status read it whole."""
+    graph = Graph().parse(data=TWO_STATUSES, format="turtle")
+    for triple in guideline_graph():
+        graph.add(triple)
+    views = read_fact_values(derive_facts(make_engine(engine_name, graph), AS_OF))
+    assert view_of_items(views, "zoledronic-acid-current") == {"ts-za": FALSE}
+    assert view_of_items(views, "local-control-surgery-without-multidisciplinary-discussion") \
+        == {"ts-surgery": FALSE}
+
+
+def view_of_items(views: list[FactValueView], fact: str) -> dict[str, object]:
+    return {str(v.record_item).removeprefix(EX): v.value for v in views
+            if v.fact == URIRef(FACTS + fact)}
+
+
 @engines
 def test_local_therapy_items(engine_name: str) -> None:
     views = views_of(engine_name, "local-therapies")

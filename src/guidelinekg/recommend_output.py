@@ -277,7 +277,9 @@ class _ResultGraph:
             self.result(node, "CareGapResult", patient, "applies", "derive/care-gaps")
             add((node, GKG.recommendation, URIRef(gap.recommendation)))
         for check in result.dose_checks:
-            node = _result_iri("dose-check", patient, check.recommendation, check.record_item)
+            # One node a dose: an order's loading and maintenance doses may differ in status.
+            node = _result_iri("dose-check", patient, check.recommendation, check.record_item,
+                               check.found)
             self.result(node, "DoseCheckResult", patient, check.status,
                         "derive/dose-comparisons")
             add((node, GKG.recommendation, URIRef(check.recommendation)))
