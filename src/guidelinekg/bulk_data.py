@@ -253,7 +253,18 @@ def _printable(words: object, limit: int = 200) -> str:
     return shown[:limit] + ("..." if len(shown) > limit else "")
 
 
-def unread_export_errors(manifests: Iterable[tuple[str, str, object]],
+# An export's manifest as the input gives it: its export, where it was read, its JSON.
+Manifest = tuple[str, str, object]
+
+
+def export_servers(manifests: Iterable[Manifest]) -> dict[str, str]:
+    """Each export's FHIR server, from its manifest's request URL (:func:`export_server`),
+    for the exports whose manifest names one."""
+    return {export: server for export, _source, document in manifests
+            if (server := export_server(document))}
+
+
+def unread_export_errors(manifests: Iterable[Manifest],
                          files: Iterable[tuple[str, str]]) -> list[BulkProblem]:
     """The files the exports' manifests (each: its export, where it was read, its JSON) list
     under ``error`` that are not among the files given (each: its export, its name),

@@ -26,8 +26,9 @@ from rdflib import Graph, URIRef
 
 from guidelinekg.bulk_data import (
     BulkProblem,
+    Manifest,
     export_label,
-    export_server,
+    export_servers,
     import_groups,
     is_manifest,
     is_ndjson,
@@ -44,15 +45,18 @@ FHIR_SUFFIXES = (".json", ".ndjson")
 
 @dataclass
 class ExportFiles:
-    """The FHIR input of import-fhir: Bundle files (parsed), NDJSON files, the servers of
-    the exports' manifests."""
+    """The FHIR input of import-fhir: Bundle files (parsed), NDJSON files, the exports'
+    manifests."""
 
     bundles: list[tuple[Path, object]] = field(default_factory=list)
     ndjson: list[Path] = field(default_factory=list)
-    servers: dict[str, str] = field(default_factory=dict)
-    # each manifest: its export, where it was read, its JSON
-    manifests: list[tuple[str, str, object]] = field(default_factory=list)
+    manifests: list[Manifest] = field(default_factory=list)
     stdin: Path | None = None  # the copy of standard input, if it was given
+
+    @property
+    def servers(self) -> dict[str, str]:
+        """Export folder -> the FHIR server its manifest names."""
+        return export_servers(self.manifests)
 
     def label(self, path: Path) -> Path:
         return STDIN if path == self.stdin else path
@@ -138,9 +142,6 @@ def _classify(path: Path, found: ExportFiles) -> None:
         document = read_json_file(path)  # as the importer reads it (its errors, too)
     if is_manifest(document):
         found.manifests.append((export_label(path), str(found.label(path)), document))
-        server = export_server(document)
-        if server:
-            found.servers[export_label(path)] = server
         return
     found.bundles.append((path, document))
 

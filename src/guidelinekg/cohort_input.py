@@ -38,9 +38,10 @@ from guidelinekg import console
 from guidelinekg import oxigraph as ox
 from guidelinekg.bulk_data import (
     BulkProblem,
+    Manifest,
     bundle_identity_keys,
     export_label,
-    export_server,
+    export_servers,
     is_manifest,
     is_ndjson,
     unread_export_errors,
@@ -72,16 +73,18 @@ class CohortFiles:
     rdf: list[Path] = field(default_factory=list)
     fhir: list[Path] = field(default_factory=list)
     ndjson: list[Path] = field(default_factory=list)
-    # export folder -> the FHIR server its manifest names
-    servers: dict[str, str] = field(default_factory=dict)
-    # each manifest: its export, where it was read, its JSON
-    manifests: list[tuple[str, str, object]] = field(default_factory=list)
+    manifests: list[Manifest] = field(default_factory=list)
     # Bundle files that share an identity key, by index in ``fhir`` (found as the files
     # are classified, so each is parsed once here)
     fhir_links: list[tuple[int, int]] = field(default_factory=list)
     # the copy of standard input (``-``), named "standard input" in messages and labels
     stdin: Path | None = None
     _first_with_key: dict[int, int] = field(default_factory=dict, repr=False)
+
+    @property
+    def servers(self) -> dict[str, str]:
+        """Export folder -> the FHIR server its manifest names."""
+        return export_servers(self.manifests)
 
     def label(self, path: Path) -> Path:
         """A file as messages and local IRIs name it: standard input's copy as "standard
@@ -135,9 +138,6 @@ def _classify(path: Path, found: CohortFiles) -> None:
     elif suffix in (".json", ".jsonld") and (document := _json_object(path)) is not None:
         if is_manifest(document):
             found.manifests.append((export_label(path), str(path), document))
-            server = export_server(document)
-            if server:
-                found.servers[export_label(path)] = server
         else:
             found.add_fhir(path, document)
     elif suffix in RDF_FORMATS:

@@ -208,9 +208,8 @@ def _manifests(manifests: Sequence[tuple[str, Callable[[], object]]], ndjson: Se
     """Each export's server, from the manifests (source, its JSON read when called) among
     the input's .json files, and the error files they list that are not among the NDJSON
     files given (guidelinekg.bulk_data.unread_export_errors)."""
-    from guidelinekg.bulk_data import export_server, is_manifest, unread_export_errors
+    from guidelinekg.bulk_data import export_servers, is_manifest, unread_export_errors
 
-    servers = {}
     read = []
     for source, reader in manifests:
         document = reader()
@@ -219,10 +218,7 @@ def _manifests(manifests: Sequence[tuple[str, Callable[[], object]]], ndjson: Se
                                      "run (beside NDJSON files, a .json file is an export's "
                                      "manifest)")
         read.append((source_export(source), source, document))
-        server = export_server(document)
-        if server:
-            servers[source_export(source)] = server
-    return servers, unread_export_errors(
+    return export_servers(read), unread_export_errors(
         read, [(source_export(source), source) for source in ndjson])
 
 
