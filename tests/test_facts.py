@@ -136,14 +136,15 @@ def test_every_fact_query_is_named_by_a_fact_and_takes_the_two_parameters() -> N
 
 def test_a_query_reading_another_facts_values_runs_in_a_later_stage() -> None:
     """The metastatic diagnosis date is derived once, first; the queries whose facts read it
-    (gkg:readsFact) run after it."""
+    (gkg:readsFact) run after it, and those reading the surgeries for local control after
+    those."""
     stages = fact_query_stages(make_engine("oxigraph", guideline_graph()))
-    assert len(stages) == 2
+    assert len(stages) == 3
     assert "facts/metastatic-diagnosis" in stages[0]
     assert stages[1] == ["facts/decision-context", "facts/line-of-therapy",
-                         "facts/local-therapy", "facts/local-therapy-timing",
-                         "facts/metastatic-setting", "facts/response",
-                         "facts/zoledronic-acid-current"]
+                         "facts/local-therapy-items", "facts/metastatic-setting",
+                         "facts/response", "facts/zoledronic-acid-current"]
+    assert stages[2] == ["facts/local-therapy", "facts/local-therapy-timing"]
 
 
 def test_every_fact_a_query_reads_is_declared_and_derived_in_an_earlier_stage() -> None:
@@ -1016,6 +1017,44 @@ def test_local_therapy_items(engine_name: str) -> None:
          TRUE),
         ("local-control-surgery-without-multidisciplinary-discussion",
          "lt-surgery-local-control", TRUE),
+    }
+
+
+@engines
+def test_local_therapy_of_unknown_purpose(engine_name: str) -> None:
+    """A surgery or radiotherapy whose purpose is not recorded may be local therapy: in the
+    metastatic setting it is undetermined, naming the purpose; the facts about each surgery
+    for local control judge it too. Orthopedic surgery, another purpose, bone radiotherapy
+    and a surgery of early disease are left out."""
+    views = views_of(engine_name, "unknown-purpose")
+    items = {(str(v.fact).removeprefix(FACTS), str(v.record_item).removeprefix(EX), v.value,
+              v.undetermined_because) for v in views if v.record_item is not None}
+    surgery = "the purpose of the surgery is not recorded: it may be surgery solely for local " \
+              "control"
+    radiotherapy = "the purpose of the radiotherapy is not recorded and it is not to a bone " \
+                   "lesion: it may be radiotherapy for local control"
+    assert items == {
+        ("local-control-surgery-planned-or-done", "up-surgery-done", None, surgery),
+        ("local-control-surgery-planned-or-done", "up-surgery-planned", None, surgery),
+        ("local-therapy-planned-or-done", "up-surgery-done", None, surgery),
+        ("local-therapy-planned-or-done", "up-surgery-planned", None, surgery),
+        ("local-therapy-planned-or-done", "up-radiotherapy", None, radiotherapy),
+        # letrozole since 2026-02-01 (after the diagnosis): before the surgery of May
+        ("local-control-surgery-before-systemic-therapy", "up-surgery-done", FALSE, None),
+        # the planned surgery has no date: which comes first is unknown
+        ("local-control-surgery-before-systemic-therapy", "up-surgery-planned", None,
+         "the surgery or a systemic therapy has no start date, or no dated metastatic "
+         "diagnosis tells whether a therapy before the surgery was for metastatic disease: "
+         "which came first is unknown"),
+        # no multidisciplinary discussion at all
+        ("local-control-surgery-without-multidisciplinary-discussion", "up-surgery-done", TRUE,
+         None),
+        ("local-control-surgery-without-multidisciplinary-discussion", "up-surgery-planned",
+         TRUE, None),
+        # the letrozole's line of therapy and setting
+        *{(str(v.fact).removeprefix(FACTS), str(v.record_item).removeprefix(EX), v.value,
+           v.undetermined_because) for v in views
+          if v.record_item == URIRef(EX + "up-letrozole")},
     }
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from rdflib import Literal, Namespace, URIRef
+from rdflib.namespace import RDF
 
 import guidelinekg
 from guidelinekg.fhir_import import NOTE, RXNORM, FhirImport, import_fhir_json
@@ -377,3 +378,46 @@ def test_rxnorm_by_its_oid_in_a_referenced_medication_is_read_with_a_line_on_it(
         f"read through {ITEM}",
         "code.coding[0].system: system urn:oid:2.16.840.1.113883.6.88 is the OID of RxNorm: "
         "read as http://www.nlm.nih.gov/research/umls/rxnorm"]
+
+
+# ---------------------------------------------------------------------------------------
+# A breast surgery of unknown purpose (mCODE's partial mastectomy) is not left out
+# ---------------------------------------------------------------------------------------
+
+
+def partial_mastectomy(performed: str) -> dict[str, Any]:
+    """The partial mastectomy of mCODE's extended example (SNOMED 64368001), with no
+    purpose the import reads."""
+    return {"resourceType": "Procedure", "id": "partial-mastectomy", "status": "completed",
+            "code": {"coding": [{"system": SNOMED, "code": "64368001",
+                                 "display": "Excision of part of breast (procedure)"}]},
+            "performedDateTime": performed}
+
+
+@pytest.mark.parametrize(("performed", "flagged"), [
+    pytest.param("2026-11-02", True, id="after-the-metastatic-diagnosis"),
+    pytest.param("2018-04-01", False, id="early-disease-years-before"),
+])
+def test_a_partial_mastectomy_of_unknown_purpose_may_be_surgery_for_local_control(
+        performed, flagged):
+    """Imported as a surgery with no purpose: after the metastatic diagnosis it may be surgery
+    solely for local control, so AVOID-5 is undetermined and the surgery is possibly
+    contraindicated, naming its purpose to confirm (and AVOID-6's local therapy); years
+    before, it treated early disease."""
+    bundle = remission_bundle(partial_mastectomy(performed))
+    result = import_fhir_json(bundle)
+    assert set(result.graph.objects(URIRef(ITEM), RDF.type)) == {GKG.Surgery}
+    (derived,) = guidelinekg.recommend(bundle, as_of=AS_OF)
+    (avoid_5,) = [o for o in derived.recommendations if o.key == "AVOID-5"]
+    flags = [(c.key, c.status, c.to_confirm) for c in derived.contraindicated
+             if c.record_item == ITEM]
+    if flagged:
+        assert avoid_5.status == "undetermined"
+        assert "local-control-surgery-planned-or-done" in avoid_5.missing
+        # AVOID-6 too: it may be local therapy, in a patient given no systemic therapy
+        assert flags == [("AVOID-5", "possibly-contraindicated", avoid_5.missing),
+                         ("AVOID-6", "possibly-contraindicated",
+                          ["local-therapy-planned-or-done"])]
+    else:
+        assert avoid_5.status == "does-not-apply"
+        assert flags == []

@@ -131,6 +131,27 @@ def test_an_undated_extraction_is_never_buried() -> None:
     assert (flag.key, flag.status, flag.to_confirm) == ("AVOID-4", "contraindicated", [])
 
 
+def test_a_surgery_of_unknown_purpose_is_never_buried() -> None:
+    """A surgery whose purpose is not recorded may be one solely for local control (AVOID-5):
+    alone, it is possibly contraindicated with the purpose to confirm; beside a planned
+    surgery for local control that makes AVOID-5 apply, it is still only possibly
+    contraindicated, naming its own purpose, not the statement's missing facts."""
+    alone = _vignette("surgery-of-unknown-purpose-after-metastatic-diagnosis")
+    (flag,) = alone.contraindicated
+    assert (flag.key, flag.status, flag.to_confirm) == (
+        "AVOID-5", "possibly-contraindicated", ["local-control-surgery-planned-or-done"])
+    assert flag.to_confirm_details[0]["reason"] == (
+        "the purpose of the surgery is not recorded: it may be surgery solely for local control")
+    beside = _vignette("local-control-surgery-planned-and-a-surgery-of-unknown-purpose")
+    flags = {flag.record_item.rsplit("/", 1)[1]: flag for flag in beside.contraindicated}
+    assert (flags["planned-mastectomy"].status, flags["planned-mastectomy"].to_confirm) == (
+        "contraindicated", [])
+    other = flags["other-surgery"]
+    assert (other.status, other.to_confirm) == (
+        "possibly-contraindicated", ["local-control-surgery-planned-or-done"])
+    assert other.to_confirm_details[0]["reason"] == flag.to_confirm_details[0]["reason"]
+
+
 def test_the_readme_python_example_runs(capsys, monkeypatch) -> None:
     root = Path(__file__).resolve().parent.parent
     readme = (root / "README.md").read_text(encoding="utf-8")

@@ -540,12 +540,13 @@ def _contraindications(rows: list[dict], statements: dict[str, StatementInfo],
                        basis: Basis, missing: dict[tuple[str, str], list[dict[str, str]]]
                        ) -> dict[str, list[Contraindication]]:
     results: dict[str, list[Contraindication]] = defaultdict(list)
-    for row in rows:
+    for row, item_facts in _flagged_items(rows):
         info = statements[str(row["recommendation"])]
         # The statement, or its precondition check: the node whose criteria decide the flag.
         pair = (str(row["patient"]), str(row["flag"]))
         status = str(row["status"])
-        to_confirm = missing.get(pair, []) if status == "possibly-contraindicated" else []
+        to_confirm = (item_facts or missing.get(pair, [])
+                      if status == "possibly-contraindicated" else [])
         because = basis.lines(pair, TRUE) if status == "contraindicated" else [
             *basis.lines(pair, TRUE),
             "the action it forbids (or sets a precondition on) is in the record (given, "
@@ -562,6 +563,23 @@ def _contraindications(rows: list[dict], statements: dict[str, StatementInfo],
         found.sort(key=lambda c: (c.status != "contraindicated",
                                   statements[c.recommendation].order, c.record_item))
     return results
+
+
+def _flagged_items(rows: list[dict]) -> list[tuple[dict, list[dict[str, str]]]]:
+    """Each flagged item once, with the facts about the item itself to confirm: those of a
+    criterion the flag requires that are undetermined for it (one row each), when the flag
+    holds through other items."""
+    found: dict[tuple[str, ...], tuple[dict, dict[str, dict[str, str]]]] = {}
+    for row in rows:
+        key = tuple(str(row[name]) for name in
+                    ("patient", "recommendation", "flag", "recordItem", "status"))
+        unsure = found.setdefault(key, (row, {}))[1]
+        if row.get("unsureFactKey") is not None:
+            unsure.setdefault(str(row["unsureFactKey"]), {
+                "fact": str(row["unsureFactKey"]), "label": str(row["unsureFactLabel"]),
+                "reason": str(row["unsureReason"])})
+    return [(row, sorted(unsure.values(), key=lambda d: d["fact"]))
+            for row, unsure in found.values()]
 
 
 def _care_gaps(rows: list[dict], statements: dict[str, StatementInfo],
