@@ -18,6 +18,7 @@ from rdflib.namespace import RDF, RDFS, XSD
 
 from guidelinekg.derivation import derive
 from guidelinekg.loading import PREFIXES, guideline_graph
+from guidelinekg.results import DoseCheck
 
 GKG, CODE = PREFIXES["gkg"], PREFIXES["code"]
 EX = "http://example.org/dose-check/"
@@ -348,6 +349,12 @@ EVERY_3_WEEKS = ('gkg:doseAmount 6.0 ; gkg:frequency 1 ; gkg:period 3 ; gkg:peri
 def _trastuzumab_checks(items: dict[str, tuple[str, list[str]]]) -> dict[tuple[str, str], str]:
     """(item, found) -> status of each trastuzumab dose check, for the vignette's patient
     with its trastuzumab replaced by ``items`` (name -> start date, doses)."""
+    return {found: check.status for found, check in _trastuzumab_dose_checks(items).items()}
+
+
+def _trastuzumab_dose_checks(items: dict[str, tuple[str, list[str]]]
+                             ) -> dict[tuple[str, str], DoseCheck]:
+    """(item, found) -> each trastuzumab dose check, as :func:`_trastuzumab_checks`."""
     vignette = Path(__file__).parent / "vignettes" / "her2-positive-trastuzumab-3-weekly.ttl"
     record = Graph().parse(vignette, format="turtle")
     base = "http://example.org/vignettes/her2-positive-trastuzumab-3-weekly/"
@@ -367,7 +374,7 @@ def _trastuzumab_checks(items: dict[str, tuple[str, list[str]]]) -> dict[tuple[s
                   f"gkg:route code:intravenous ; {dose} ." for n, dose in enumerate(doses)]
     record.parse(data="\n".join(lines), format="turtle")
     result = derive(record, AS_OF).patients[0]
-    return {(check.record_item.removeprefix(base), check.found): check.status
+    return {(check.record_item.removeprefix(base), check.found): check
             for check in result.dose_checks if check.key == "HER2-3"}
 
 
@@ -389,3 +396,36 @@ def test_a_switch_to_the_other_schedule_after_its_own_loading_dose_is_not_flagge
     checks = _trastuzumab_checks({"weekly": ("2026-06-15", [LOADING_WEEKLY, WEEKLY]),
                                   "later": ("2026-09-07", [EVERY_3_WEEKS])})
     assert sorted(checks.values()) == ["matches", "matches", "matches"]
+
+
+def test_a_course_of_years_before_does_not_make_a_mixed_loading_one_regimen() -> None:
+    """Adjuvant trastuzumab of 2019, 8 mg/kg then 6 mg/kg every 3 weeks, does not follow the
+    8 mg/kg loading dose of 2026 kept up at 2 mg/kg weekly: the 2026 loading dose deviates
+    as it would alone; the 2019 course matches."""
+    checks = _trastuzumab_checks({"adjuvant": ("2019-01-10", [LOADING_3_WEEKLY, EVERY_3_WEEKS]),
+                                  "load": ("2026-06-15", [LOADING_3_WEEKLY]),
+                                  "keep": ("2026-06-22", [WEEKLY])})
+    assert checks == {("adjuvant", "8 mg/kg intravenous once"): "matches",
+                      ("adjuvant", "6 mg/kg intravenous every 3 wk"): "matches",
+                      ("load", "8 mg/kg intravenous once"): "deviates",
+                      ("keep", "2 mg/kg intravenous every 1 wk"): "matches"}
+
+
+CONFIRM_LOADING = ("no dose matching the loading dose of trastuzumab 8 mg/kg loading dose, then "
+                   "6 mg/kg every 3 weeks is recorded on or before it: confirm that the loading "
+                   "dose was given")
+
+
+def test_a_maintenance_dose_without_its_loading_dose_says_to_confirm_it() -> None:
+    """6 mg/kg every 3 weeks matches its step, but no 8 mg/kg loading dose is on record
+    before it (one given later is no loading dose): the check names the loading dose to
+    confirm. With its loading dose on record, it does not."""
+    alone = _trastuzumab_dose_checks({"t": ("2026-06-15", [EVERY_3_WEEKS])})
+    check = alone[("t", "6 mg/kg intravenous every 3 wk")]
+    assert (check.status, check.because[-1]) == ("matches", CONFIRM_LOADING)
+    later = _trastuzumab_dose_checks({"keep": ("2026-06-15", [EVERY_3_WEEKS]),
+                                      "load": ("2026-07-06", [LOADING_3_WEEKLY])})
+    assert later[("keep", "6 mg/kg intravenous every 3 wk")].because[-1] == CONFIRM_LOADING
+    loaded = _trastuzumab_dose_checks({"t": ("2026-06-15", [LOADING_3_WEEKLY, EVERY_3_WEEKS])})
+    assert all(CONFIRM_LOADING not in check.because for check in loaded.values())
+    assert [check.status for check in loaded.values()] == ["matches", "matches"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date
 from decimal import Decimal
 
 from rdflib.term import Node
@@ -287,7 +288,7 @@ def dose_checks(comparisons: list[dict], vocabulary: Vocabulary,
         rows_by_dose[(str(row["patient"]), str(row["item"]), dose)].append(row)
     results: dict[str, list[DoseCheck]] = defaultdict(list)
     # patient -> each matching dose's check and the regimen steps it matches
-    matched: dict[str, list[tuple[DoseCheck, list[_MatchedStep]]]] = defaultdict(list)
+    matched: dict[str, list[_MatchedDose]] = defaultdict(list)
     steps_of: dict[str, set[int]] = defaultdict(set)  # regimen -> its step orders
     rank = {"matches": 0, "cannot-check": 1, "deviates": 2}
     for (patient_iri, item, _dose), rows in sorted(rows_by_dose.items()):
@@ -320,13 +321,12 @@ def dose_checks(comparisons: list[dict], vocabulary: Vocabulary,
         for row in rows:
             steps_of[str(row["regimen"])].add(int(row["stepOrder"]))
         if best == 0:
-            matched[patient_iri].append((check, [
+            matched[patient_iri].append((check, _item_start(rows), [
                 _MatchedStep(str(row["regimen"]), str(row["regimenLabel"]), int(row["stepOrder"]),
                              v.status == "matches")
                 for row, v in zip(rows, verdicts, strict=True)]))
     for patient_iri, doses in matched.items():
-        results[patient_iri] = _loading_doses_of_their_regimen(results[patient_iri], doses,
-                                                                steps_of)
+        results[patient_iri] = _regimen_sequences(results[patient_iri], doses, steps_of)
     return results
 
 
@@ -340,19 +340,39 @@ class _MatchedStep:
     matches: bool
 
 
-def _loading_doses_of_their_regimen(checks: list[DoseCheck],
-                                    doses: list[tuple[DoseCheck, list[_MatchedStep]]],
-                                    steps_of: dict[str, set[int]]) -> list[DoseCheck]:
+# A matching dose: its check, the start of its order (None when undated), and the regimen
+# steps it was compared with.
+_MatchedDose = tuple[DoseCheck, date | None, list[_MatchedStep]]
+
+
+def _item_start(rows: list[dict]) -> date | None:
+    """The start of a dose's order (the earliest, should a record give two)."""
+    starts = [row["itemStart"].toPython() for row in rows if row.get("itemStart") is not None]
+    dates = [start for start in starts if isinstance(start, date)]
+    return min(dates) if dates else None
+
+
+def _regimen_sequences(checks: list[DoseCheck], doses: list[_MatchedDose],
+                       steps_of: dict[str, set[int]]) -> list[DoseCheck]:
     """Each dose is compared with every step on its own, so an 8 mg/kg loading dose of the
     3-weekly schedule followed by 2 mg/kg weekly matched a step of each regimen, and is
     neither. A dose that matches only a regimen's first step (of several: the loading
-    dose) deviates when the patient's maintenance doses of that drug all follow another
-    regimen. (A switch from one schedule to the other after its own loading dose keeps a
-    maintenance dose of the first, and is not flagged.)"""
-    maintained = {step.regimen: step.label for _check, compared in doses for step in compared
-                  if step.matches and step.order > 1}
-    deviating: dict[int, str] = {}
-    for check, compared in doses:
+    dose) deviates when the patient's maintenance doses of that drug that follow it all
+    follow another regimen. (A switch from one schedule to the other after its own loading
+    dose keeps a maintenance dose of the first, and is not flagged.) The maintenance doses
+    that follow it are those of orders starting on or after its own order's start (or
+    undated, which cannot be placed): a course of years before, adjuvant trastuzumab every
+    3 weeks, does not make a mixed loading of today one regimen.
+
+    A maintenance dose with no dose matching its regimen's loading dose on or before it
+    still matches its step (the loading dose may be recorded elsewhere), and says so: the
+    loading dose is to confirm."""
+    revised: dict[int, DoseCheck] = {}
+    for check, start, compared in doses:
+        maintained = {step.regimen: step.label
+                      for _other, other_start, other_steps in doses
+                      if start is None or other_start is None or other_start >= start
+                      for step in other_steps if step.matches and step.order > 1}
         found = [step for step in compared if step.matches]
         of_the_drug = {step.regimen for step in compared}  # the regimens for its class
         loading_only = all(step.order == 1 and len(steps_of[step.regimen]) > 1
@@ -360,12 +380,22 @@ def _loading_doses_of_their_regimen(checks: list[DoseCheck],
         others = sorted({label for regimen, label in maintained.items()
                          if regimen in of_the_drug} - {step.label for step in found})
         if loading_only and others and not {step.regimen for step in found} & maintained.keys():
-            deviating[id(check)] = "; or ".join(others)
-    return [replace(check, status="deviates", expected=deviating[id(check)], because=[
-                f"{check.because[0]}, but the maintenance doses follow "
-                f"{deviating[id(check)]}: a loading dose of one regimen before the "
-                "maintenance of another is neither regimen", *check.because[1:]])
-            if id(check) in deviating else check for check in checks]
+            expected = "; or ".join(others)
+            revised[id(check)] = replace(check, status="deviates", expected=expected, because=[
+                f"{check.because[0]}, but the maintenance doses follow {expected}: a loading "
+                "dose of one regimen before the maintenance of another is neither regimen",
+                *check.because[1:]])
+            continue
+        loaded = {step.regimen for _other, other_start, other_steps in doses
+                  if start is None or other_start is None or other_start <= start
+                  for step in other_steps if step.matches and step.order == 1}
+        unloaded = sorted({step.label for step in found if step.regimen not in loaded})
+        if found and all(step.order > 1 for step in found) and unloaded:
+            revised[id(check)] = replace(check, because=[
+                *check.because,
+                f"no dose matching the loading dose of {' or '.join(unloaded)} is recorded on "
+                "or before it: confirm that the loading dose was given"])
+    return [revised.get(id(check), check) for check in checks]
 
 
 def _does_not_apply(outcome: RecommendationOutcome | None) -> bool:
