@@ -152,6 +152,20 @@ def test_a_surgery_of_unknown_purpose_is_never_buried() -> None:
     assert other.to_confirm_details[0]["reason"] == flag.to_confirm_details[0]["reason"]
 
 
+@pytest.mark.parametrize("engine_name", ["oxigraph", "rdflib"])
+def test_a_care_gap_names_the_items_that_did_not_fill_it(engine_name: str) -> None:
+    """Adjuvant tamoxifen of years before is in the record but is no therapy for the metastatic
+    disease: the SYS-1 and HRP-1 gaps name it, so the clinician sees why it did not count."""
+    record = parse_rdf_file(VIGNETTES / "adjuvant-tamoxifen-before-metastatic-recurrence.ttl")
+    (result,) = derive(record, AS_OF, engine_name).patients
+    gaps = {gap.key: gap.because[-1] for gap in result.care_gaps}
+    base = "http://example.org/vignettes/adjuvant-tamoxifen-before-metastatic-recurrence/"
+    assert gaps["HRP-1"] == (
+        "no endocrine therapy in the record that counts (given, ongoing or planned, and true "
+        "for fact given-in-metastatic-setting, item by item); in the record but not counted "
+        f"(fact given-in-metastatic-setting false or unknown): {base}tam")
+
+
 def test_the_readme_python_example_runs(capsys, monkeypatch) -> None:
     root = Path(__file__).resolve().parent.parent
     readme = (root / "README.md").read_text(encoding="utf-8")

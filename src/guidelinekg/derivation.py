@@ -610,6 +610,9 @@ def _missing_action(row: dict, labels: dict[str, str]) -> str:
     if after:
         return f"no {named} after {' or '.join(after)} in the record (given, ongoing or planned)"
     if row.get("judgedBy") is not None:
+        uncounted = str(row.get("uncountedItems") or "").split()
         return (f"no {named} in the record that counts (given, ongoing or planned, and true "
-                f"for fact {row['judgedBy']}, item by item)")
+                f"for fact {row['judgedBy']}, item by item)"
+                + (f"; in the record but not counted (fact {row['judgedBy']} false or "
+                   f"unknown): {', '.join(sorted(uncounted))}" if uncounted else ""))
     return f"no {named} in the record (given, ongoing or planned)"
