@@ -1096,6 +1096,22 @@ def test_local_control_surgery_before_systemic_therapy(engine_name: str) -> None
 
 
 @engines
+def test_a_later_disease_status_overtakes_a_response_assessment(engine_name: str) -> None:
+    """A good response in July and progression in November: poor, from the status; stable in
+    November: undetermined (the good response is no longer the latest word); an assessment
+    after a status: the assessment."""
+    fact = "response-to-systemic-therapy"
+    assert value_of(engine_name, "response-then-progression", fact) == code("poor-response")
+    assert "rtp-progression" in sources_of(engine_name, "response-then-progression", fact)
+    stable = view_of(engine_name, "response-then-stable", fact)
+    assert (stable.value, stable.undetermined_because) == (
+        None, "the latest disease status after the start of systemic therapy (2026-11-01) is "
+              "stable disease")
+    assert value_of(engine_name, "status-then-response", fact) == code("poor-response")
+    assert sources_of(engine_name, "status-then-response", fact) == {"str-poor"}
+
+
+@engines
 def test_local_ablative_therapy_without_documented_response(engine_name: str) -> None:
     fact = "local-ablative-therapy-without-documented-response"
     documented = view_of(engine_name, "ablation-documented", fact, "ad-ablation")
