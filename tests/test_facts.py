@@ -798,6 +798,9 @@ def test_invasive_dental_procedure_and_ended_agents(engine_name: str) -> None:
     fact = "invasive-dental-procedure-during-bma"
     assert value_of(engine_name, "extraction-and-ended-za", fact, "eez-extraction-during") == TRUE
     assert value_of(engine_name, "extraction-and-ended-za", fact, "eez-extraction-after") == FALSE
+    # 30 days after a stopped course's last dose: still during treatment (as if completed)
+    assert value_of(engine_name, "extraction-and-ended-za", fact,
+                    "eez-extraction-soon-after") == TRUE
     assert value_of(engine_name, "extraction-after-single-infusion", fact,
                     "easi-extraction-soon") == TRUE
     single = view_of(engine_name, "extraction-after-single-infusion", fact, "easi-extraction")
