@@ -141,7 +141,8 @@ def test_a_query_reading_another_facts_values_runs_in_a_later_stage() -> None:
     stages = fact_query_stages(make_engine("oxigraph", guideline_graph()))
     assert len(stages) == 3
     assert "facts/metastatic-diagnosis" in stages[0]
-    assert stages[1] == ["facts/decision-context", "facts/line-of-therapy",
+    assert stages[1] == ["facts/bone-modifying-agent-duration",
+                         "facts/decision-context", "facts/line-of-therapy",
                          "facts/local-therapy-items", "facts/metastatic-setting",
                          "facts/response", "facts/zoledronic-acid-current"]
     assert stages[2] == ["facts/local-therapy", "facts/local-therapy-timing"]
@@ -713,6 +714,20 @@ def test_bone_modifying_agent_months(engine_name: str) -> None:
         None, endless.undetermined_because)
     assert (endless.value, endless.undetermined_because) == (
         None, "every bone-modifying agent has ended, and one that ended has no end date")
+
+
+@engines
+def test_bone_modifying_agent_months_across_a_history(engine_name: str) -> None:
+    """Adjuvant zoledronic acid that ended years before the metastatic diagnosis is not
+    counted (denosumab since 2026-09-01: 3 months, not 95); an 18-month pause is no
+    therapy: undetermined, naming the restart."""
+    fact = "bone-modifying-agent-duration"
+    assert value_of(engine_name, "bma-after-adjuvant", fact) == Literal(3)
+    interrupted = view_of(engine_name, "bma-interrupted", fact)
+    assert (interrupted.value, interrupted.undetermined_because) == (
+        None, "bone-modifying agents were interrupted: the one started on 2026-06-01 follows "
+              "the last dose before it by more than twice its dose interval, and the months "
+              "of the pause are not therapy")
 
 
 @engines
