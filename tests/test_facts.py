@@ -731,6 +731,19 @@ def test_bone_modifying_agent_months_across_a_history(engine_name: str) -> None:
 
 
 @engines
+def test_a_plan_long_overdue_is_no_current_agent(engine_name: str) -> None:
+    """Denosumab planned for March and not recorded as given by December: whether the patient
+    is on it is unknown (BMA-1's gap shows); a plan of October is still a plan."""
+    fact = "bone-modifying-agent-current"
+    overdue = view_of(engine_name, "bma-plans", fact, "bp-denosumab")
+    assert (overdue.value, overdue.undetermined_because) == (
+        None, "the bone-modifying agent was planned to start on 2026-03-01, more than 12 weeks "
+              "before the evaluation date, and is not recorded as given: whether the patient is "
+              "on it cannot be told")
+    assert value_of(engine_name, "bma-plans", fact, "bp-za") == TRUE
+
+
+@engines
 def test_pathological_fracture(engine_name: str) -> None:
     # RT-1's "uncomplicated": a diagnosis is present unless refuted; silence is unknown.
     assert value_of(engine_name, "fracture-present", "pathological-fracture") == TRUE
