@@ -822,6 +822,21 @@ def test_invasive_dental_procedure_during_denosumab(engine_name: str) -> None:
 
 
 @engines
+def test_a_dental_evaluation_long_before_any_agent_is_to_confirm(engine_name: str) -> None:
+    """An evaluation of 2018 is not, as far as the record shows, the one before denosumab of
+    2026 (undetermined, naming it); one 10 days before the first of a series of
+    administrations counts for every later one."""
+    fact = "bma-without-prior-dental-evaluation"
+    old = view_of(engine_name, "dental-evaluation-long-before", fact, "delb-denosumab")
+    assert (old.value, old.undetermined_because) == (
+        None, "the dental evaluation before the bone-modifying agent (2018-02-01) came more "
+              "than 6 months before any agent started: confirm it is the evaluation before this "
+              "therapy")
+    assert value_of(engine_name, "dental-evaluation-before-a-series", fact, "debs-dose-9") == FALSE
+    assert value_of(engine_name, "dental-evaluation-before-a-series", fact, "debs-dose-1") == FALSE
+
+
+@engines
 def test_invasive_dental_procedure_and_ended_agents(engine_name: str) -> None:
     fact = "invasive-dental-procedure-during-bma"
     assert value_of(engine_name, "extraction-and-ended-za", fact, "eez-extraction-during") == TRUE
