@@ -145,7 +145,8 @@ def test_a_query_reading_another_facts_values_runs_in_a_later_stage() -> None:
                          "facts/decision-context", "facts/line-of-therapy",
                          "facts/local-therapy-items", "facts/metastatic-setting",
                          "facts/response", "facts/zoledronic-acid-current"]
-    assert stages[2] == ["facts/local-therapy", "facts/local-therapy-timing"]
+    assert stages[2] == ["facts/local-therapy", "facts/local-therapy-engagement",
+                         "facts/local-therapy-timing"]
 
 
 def test_every_fact_a_query_reads_is_declared_and_derived_in_an_earlier_stage() -> None:
@@ -1063,6 +1064,11 @@ def test_local_therapy_items(engine_name: str) -> None:
          TRUE),
         ("local-control-surgery-without-multidisciplinary-discussion",
          "lt-surgery-local-control", TRUE),
+        # No engagement recorded at all: the local therapy under way or done came before it
+        # (AVOID-6); the planned surgery's decision lies ahead.
+        ("local-therapy-before-patient-engagement", "lt-primary-surgery", FALSE),
+        ("local-therapy-before-patient-engagement", "lt-surgery-local-control", TRUE),
+        ("local-therapy-before-patient-engagement", "lt-radiotherapy-local-control", TRUE),
     }
 
 
@@ -1097,11 +1103,34 @@ def test_local_therapy_of_unknown_purpose(engine_name: str) -> None:
          None),
         ("local-control-surgery-without-multidisciplinary-discussion", "up-surgery-planned",
          TRUE, None),
+        # no engagement recorded: the surgery and radiotherapy done came before it
+        ("local-therapy-before-patient-engagement", "up-surgery-done", TRUE, None),
+        ("local-therapy-before-patient-engagement", "up-radiotherapy", TRUE, None),
+        ("local-therapy-before-patient-engagement", "up-surgery-planned", FALSE, None),
         # the letrozole's line of therapy and setting
         *{(str(v.fact).removeprefix(FACTS), str(v.record_item).removeprefix(EX), v.value,
            v.undetermined_because) for v in views
           if v.record_item == URIRef(EX + "up-letrozole")},
     }
+
+
+@engines
+def test_local_therapy_before_the_patients_engagement(engine_name: str) -> None:
+    """Engagement documented only after a surgery was not engagement in that decision
+    (AVOID-6); a planned surgery's decision lies ahead; undated items or records cannot be
+    placed."""
+    fact = "local-therapy-before-patient-engagement"
+    values = view_of_items(views_of(engine_name, "engagement-timing", fact), fact)
+    assert values == {"et-surgery-after": FALSE, "et-surgery-before": TRUE,
+                      "et-surgery-planned": FALSE, "et-surgery-undated": None}
+    assert view_of(engine_name, "engagement-timing", fact, "et-surgery-undated") \
+        .undetermined_because == ("the local therapy has no date and is under way or done: "
+                                  "whether the patient's engagement was documented before it "
+                                  "is unknown")
+    undated = view_of(engine_name, "engagement-undated", fact, "eu-surgery")
+    assert (undated.value, undated.undetermined_because) == (
+        None, "a record of the patient's engagement in the decision has no date: it cannot be "
+              "placed before the local therapy")
 
 
 @engines
