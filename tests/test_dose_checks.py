@@ -352,12 +352,16 @@ def _trastuzumab_checks(items: dict[str, tuple[str, list[str]]]) -> dict[tuple[s
     return {found: check.status for found, check in _trastuzumab_dose_checks(items).items()}
 
 
-def _trastuzumab_dose_checks(items: dict[str, tuple[str, list[str]]]
+def _trastuzumab_dose_checks(items: dict[str, tuple[str, list[str]]], weighed: bool = True
                              ) -> dict[tuple[str, str], DoseCheck]:
-    """(item, found) -> each trastuzumab dose check, as :func:`_trastuzumab_checks`."""
+    """(item, found) -> each trastuzumab dose check, as :func:`_trastuzumab_checks` (doses in
+    mg/kg unless they give their unit; ``weighed=False``: the body weight left out)."""
     vignette = Path(__file__).parent / "vignettes" / "her2-positive-trastuzumab-3-weekly.ttl"
     record = Graph().parse(vignette, format="turtle")
     base = "http://example.org/vignettes/her2-positive-trastuzumab-3-weekly/"
+    if not weighed:
+        for weight in list(record.subjects(RDF.type, _g("BodyWeight"))):
+            record.remove((weight, None, None))
     for old in [s for s in record.subjects(RDF.type, _g("Trastuzumab"))]:
         for dose in list(record.objects(old, _g("hasDose"))):
             record.remove((dose, None, None))
@@ -370,8 +374,9 @@ def _trastuzumab_dose_checks(items: dict[str, tuple[str, list[str]]]
         lines.append(f"ex:{name} a gkg:Trastuzumab ; gkg:subject ex:patient ; "
                      f'gkg:status code:ongoing ; gkg:startDate "{start}"^^xsd:date ; '
                      f"gkg:hasDose {names} .")
-        lines += [f'ex:{name}-dose-{n} a gkg:DoseSpecification ; gkg:doseUnit "mg/kg" ; '
-                  f"gkg:route code:intravenous ; {dose} ." for n, dose in enumerate(doses)]
+        lines += [f"ex:{name}-dose-{n} a gkg:DoseSpecification ; "
+                  + ("" if "gkg:doseUnit" in dose else 'gkg:doseUnit "mg/kg" ; ')
+                  + f"gkg:route code:intravenous ; {dose} ." for n, dose in enumerate(doses)]
     record.parse(data="\n".join(lines), format="turtle")
     result = derive(record, AS_OF).patients[0]
     return {(check.record_item.removeprefix(base), check.found): check
@@ -429,3 +434,29 @@ def test_a_maintenance_dose_without_its_loading_dose_says_to_confirm_it() -> Non
     loaded = _trastuzumab_dose_checks({"t": ("2026-06-15", [LOADING_3_WEEKLY, EVERY_3_WEEKS])})
     assert all(CONFIRM_LOADING not in check.because for check in loaded.values())
     assert [check.status for check in loaded.values()] == ["matches", "matches"]
+
+
+
+IN_MG_EVERY_3_WEEKS = ('gkg:doseAmount 420.0 ; gkg:doseUnit "mg" ; gkg:frequency 1 ; '
+                       'gkg:period 3 ; gkg:periodUnit "wk" ; gkg:dosePhase code:maintenance-dose')
+
+
+def test_a_dose_in_mg_shows_the_weight_and_when_it_was_taken() -> None:
+    """420 mg for the record's 70 kg is 6 mg/kg: the check says which weight, of which date,
+    so that a dose computed from a weight of years before can be seen as such."""
+    checks = _trastuzumab_dose_checks({"t": ("2026-06-15", [LOADING_3_WEEKLY,
+                                                             IN_MG_EVERY_3_WEEKS])})
+    check = checks[("t", "420 mg intravenous every 3 wk")]
+    assert check.status == "matches"
+    assert "420 mg for 70 kg (weighed 2026-06-10) = 6.00 mg/kg" in check.because
+
+
+def test_a_dose_in_mg_per_kg_needs_no_body_weight() -> None:
+    """An order written per kg compares with a per-kg step directly: without any body weight
+    on record it still matches; only a dose in mg needs the weight."""
+    checks = _trastuzumab_dose_checks({"t": ("2026-06-15", [LOADING_3_WEEKLY, EVERY_3_WEEKS,
+                                                             IN_MG_EVERY_3_WEEKS])},
+                                      weighed=False)
+    assert {found: check.status for (_item, found), check in checks.items()} == {
+        "8 mg/kg intravenous once": "matches", "6 mg/kg intravenous every 3 wk": "matches",
+        "420 mg intravenous every 3 wk": "cannot-check"}

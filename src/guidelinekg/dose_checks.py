@@ -114,15 +114,17 @@ def _amount(row: dict, comparison: _Comparison) -> _StepVerdict | None:
     found_text = f"{decimal_text(amount)} {unit}"
     if step_dimension == CODE["mass-per-body-mass"]:
         weight = number(row.get("weightKg"))
-        if weight is None:
+        if dimension == CODE["mass-per-body-mass"]:
+            found = found_amount  # per kg on both sides: no weight needed
+        elif dimension == CODE.mass and weight is None:
             return _StepVerdict("cannot-check", key, expected, [
                 "the regimen is per kg of body weight and no body weight in kg is recorded"])
-        if dimension == CODE["mass-per-body-mass"]:
-            found = found_amount
-        elif dimension == CODE.mass:
+        elif dimension == CODE.mass and weight is not None:
             found = found_amount / weight
-            found_text = (f"{decimal_text(amount)} {unit} for {decimal_text(weight)} kg = "
-                          f"{found.quantize(Decimal('0.01'))} mg/kg")
+            weighed = (f" (weighed {row['weightDate']})" if row.get("weightDate") is not None
+                       else "")
+            found_text = (f"{decimal_text(amount)} {unit} for {decimal_text(weight)} kg"
+                          f"{weighed} = {found.quantize(Decimal('0.01'))} mg/kg")
             comparison.notes.append(found_text)
         else:
             return _StepVerdict("deviates", key, expected,
