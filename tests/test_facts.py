@@ -727,8 +727,8 @@ def test_bone_modifying_agent_months_across_a_history(engine_name: str) -> None:
     interrupted = view_of(engine_name, "bma-interrupted", fact)
     assert (interrupted.value, interrupted.undetermined_because) == (
         None, "bone-modifying agents were interrupted: the one started on 2026-06-01 follows "
-              "the last dose before it by more than twice its dose interval, and the months "
-              "of the pause are not therapy")
+              "the last dose before it by more than 24 weeks, and the months of the pause are "
+              "not therapy")
 
 
 @engines
