@@ -258,15 +258,18 @@ def _rounds(call: Callable[[], object], rounds: int, calls: int) -> list[float]:
 
 
 def query_scaling(small: int, large: int) -> int:
-    """Time each derivation query (SELECTs, and CONSTRUCTs: a criteria step at every level)
-    on two cohort sizes. Linear cost grows like the cohort; a query whose time grows more
-    than twice as fast (FILTER NOT EXISTS around a property path, or a criterion result
-    looked up by criterion and patient, both quadratic on Oxigraph) is flagged. 1 when one
-    is."""
-    from rdflib import Graph
+    """Time each fact query (at the evaluation date) and each derivation query (SELECTs, and
+    CONSTRUCTs: a criteria step at every level) on two cohort sizes. Linear cost grows like
+    the cohort; a query whose time grows more than twice as fast (FILTER NOT EXISTS around a
+    property path, an EXISTS evaluated row by row over every patient's items, or a criterion
+    result looked up by criterion and patient, all quadratic on Oxigraph) is flagged. 1 when
+    one is."""
+    from rdflib import Graph, Literal
+    from rdflib.namespace import XSD
 
     from guidelinekg.derivation import at_step, criteria_levels, prepare_engine
-    from guidelinekg.sparql import SparqlEngine, bundled_queries
+    from guidelinekg.facts import fact_query_names
+    from guidelinekg.sparql import SparqlEngine, bundled_queries, load_query
     from guidelinekg.synth import SynthOptions, synthesize
 
     def cohort(size: int) -> Graph:
@@ -284,7 +287,12 @@ def query_scaling(small: int, large: int) -> int:
     depth = max(criteria_levels(engines[small]).values(), default=0)
 
     def run(engine: SparqlEngine, text: str, form: str) -> None:
-        if form == "SELECT":
+        if form == "FACTS":
+            # A fact query: every patient's values at the evaluation date (the engine holds
+            # the values of the earlier stages it reads).
+            engine.construct(text, {"asOf": Literal(date.fromisoformat(AS_OF),
+                                                    datatype=XSD.date)})
+        elif form == "SELECT":
             engine.select(text)
         elif "gkg:currentStep" in text:
             # A step of the criteria evaluation: every level, as the derivation runs it.
@@ -294,21 +302,25 @@ def query_scaling(small: int, large: int) -> int:
         else:
             engine.construct(text)
 
+    timed: list[tuple[str, str, str]] = [
+        (name, load_query(name).text, "FACTS") for name in fact_query_names(engines[small])]
     for query in bundled_queries("derive"):
         form = re.search(r"^\s*(SELECT|CONSTRUCT|ASK|INSERT|DELETE|DESCRIBE)\b", query.text,
                          re.MULTILINE | re.IGNORECASE)
         required = [p for p in query.parameters if "optional" not in p.description]
         if form is None or form.group(1).upper() not in ("SELECT", "CONSTRUCT") or required:
             continue  # updates and queries that need a parameter are timed by the stages
+        timed.append((query.name, query.text, form.group(1).upper()))
+    for name, text, kind in timed:
         seconds = {}
         for size, engine in engines.items():
             start = time.perf_counter()
-            run(engine, query.text, form.group(1).upper())
+            run(engine, text, kind)
             seconds[size] = time.perf_counter() - start
         ratio = seconds[large] / max(seconds[small], 1e-3)
         worse = ratio > 2 * growth and seconds[large] > 0.5
         flagged += worse
-        print(f"{query.name:<40} {seconds[small]:8.2f} s {seconds[large]:8.2f} s  x{ratio:5.1f}"
+        print(f"{name:<40} {seconds[small]:8.2f} s {seconds[large]:8.2f} s  x{ratio:5.1f}"
               + ("  GROWS FASTER THAN THE COHORT" if worse else ""))
     return 1 if flagged else 0
 
