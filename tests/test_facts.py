@@ -146,7 +146,7 @@ def test_a_query_reading_another_facts_values_runs_in_a_later_stage() -> None:
                          "facts/local-therapy-items", "facts/metastatic-setting",
                          "facts/response", "facts/zoledronic-acid-current"]
     assert stages[2] == ["facts/local-therapy", "facts/local-therapy-engagement",
-                         "facts/local-therapy-timing"]
+                         "facts/local-therapy-response", "facts/local-therapy-timing"]
 
 
 def test_every_fact_a_query_reads_is_declared_and_derived_in_an_earlier_stage() -> None:
@@ -1069,6 +1069,10 @@ def test_local_therapy_items(engine_name: str) -> None:
         ("local-therapy-before-patient-engagement", "lt-primary-surgery", FALSE),
         ("local-therapy-before-patient-engagement", "lt-surgery-local-control", TRUE),
         ("local-therapy-before-patient-engagement", "lt-radiotherapy-local-control", TRUE),
+        # No response documented at all: likewise before a good response.
+        ("local-therapy-before-good-response", "lt-primary-surgery", FALSE),
+        ("local-therapy-before-good-response", "lt-surgery-local-control", TRUE),
+        ("local-therapy-before-good-response", "lt-radiotherapy-local-control", TRUE),
     }
 
 
@@ -1107,6 +1111,9 @@ def test_local_therapy_of_unknown_purpose(engine_name: str) -> None:
         ("local-therapy-before-patient-engagement", "up-surgery-done", TRUE, None),
         ("local-therapy-before-patient-engagement", "up-radiotherapy", TRUE, None),
         ("local-therapy-before-patient-engagement", "up-surgery-planned", FALSE, None),
+        ("local-therapy-before-good-response", "up-surgery-done", TRUE, None),
+        ("local-therapy-before-good-response", "up-radiotherapy", TRUE, None),
+        ("local-therapy-before-good-response", "up-surgery-planned", FALSE, None),
         # the letrozole's line of therapy and setting
         *{(str(v.fact).removeprefix(FACTS), str(v.record_item).removeprefix(EX), v.value,
            v.undetermined_because) for v in views
@@ -1131,6 +1138,21 @@ def test_local_therapy_before_the_patients_engagement(engine_name: str) -> None:
     assert (undated.value, undated.undetermined_because) == (
         None, "a record of the patient's engagement in the decision has no date: it cannot be "
               "placed before the local therapy")
+
+
+@engines
+def test_local_therapy_before_a_good_response(engine_name: str) -> None:
+    """A surgery done before any good response was documented was not chosen for a patient
+    responding (AVOID-6); a planned one's decision lies ahead; an undated response cannot be
+    placed."""
+    fact = "local-therapy-before-good-response"
+    values = view_of_items(views_of(engine_name, "response-timing", fact), fact)
+    assert values == {"rt-surgery-before": TRUE, "rt-surgery-after": FALSE,
+                      "rt-surgery-planned": FALSE}
+    undated = view_of(engine_name, "response-undated", fact, "ru-surgery")
+    assert (undated.value, undated.undetermined_because) == (
+        None, "a good response is documented without a date: it cannot be placed before the "
+              "local therapy")
 
 
 @engines
