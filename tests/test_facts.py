@@ -1073,6 +1073,14 @@ def test_local_therapy_items(engine_name: str) -> None:
         ("local-therapy-before-good-response", "lt-primary-surgery", FALSE),
         ("local-therapy-before-good-response", "lt-surgery-local-control", TRUE),
         ("local-therapy-before-good-response", "lt-radiotherapy-local-control", TRUE),
+        # Stopped midway: partly done, it counts as done, with every fact about it.
+        ("local-control-surgery-planned-or-done", "lt-surgery-stopped", TRUE),
+        ("local-therapy-planned-or-done", "lt-surgery-stopped", TRUE),
+        ("local-control-surgery-before-systemic-therapy", "lt-surgery-stopped", TRUE),
+        ("local-control-surgery-without-multidisciplinary-discussion", "lt-surgery-stopped",
+         TRUE),
+        ("local-therapy-before-patient-engagement", "lt-surgery-stopped", TRUE),
+        ("local-therapy-before-good-response", "lt-surgery-stopped", TRUE),
     }
 
 
