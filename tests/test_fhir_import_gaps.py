@@ -141,9 +141,10 @@ def test_an_administration_an_ended_course_with_its_end_or_an_ongoing_one_has_no
 
 
 def test_an_administration_on_one_day_is_one_dose_of_the_duration():
-    """A single administration covers its own day: 0 months, BMA-6 does not apply."""
+    """A single administration covers its own day: 0 months, BMA-6 does not apply. (Given
+    after the metastatic diagnosis of 2024: one of 2023, before it, is not counted at all.)"""
     bundle = remission_bundle(denosumab("MedicationAdministration",
-                                        effectiveDateTime="2023-01-10"))
+                                        effectiveDateTime="2024-06-10"))
     status, because, _ = bma_6(bundle)
     assert status == "does-not-apply"
     assert any("bone-modifying-agent-duration = 0" in line for line in because)
